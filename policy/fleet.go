@@ -1,0 +1,184 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path"
+	"strings"
+)
+
+// Firmware names the control API a group of miners speaks.
+type Firmware string
+
+// Firmware values accepted in [[fleet]] firmware.
+const (
+	FirmwareLuxOS      Firmware = "luxos"
+	FirmwareBraiins    Firmware = "braiins"
+	FirmwareWhatsminer Firmware = "whatsminer"
+	FirmwareBitaxe     Firmware = "bitaxe"
+	FirmwareVNish      Firmware = "vnish"
+	FirmwareAntminer   Firmware = "antminer"
+	FirmwareNone       Firmware = "none" // stratum gate only; no power control
+)
+
+// Valid reports whether f is a known firmware name.
+func (f Firmware) Valid() bool {
+	switch f {
+	case FirmwareLuxOS, FirmwareBraiins, FirmwareWhatsminer, FirmwareBitaxe, FirmwareVNish,
+		FirmwareAntminer, FirmwareNone:
+		return true
+	}
+	return false
+}
+
+// SupportsPowerTarget reports whether the firmware takes an arbitrary watt target (Braiins
+// SetPowerTarget, LuxOS powertargetset, Whatsminer set_power_pct). VNish only has tuned presets
+// and stock Antminer only sleep/normal/LPM, so the engine treats them as on/off.
+func (f Firmware) SupportsPowerTarget() bool {
+	switch f {
+	case FirmwareLuxOS, FirmwareBraiins, FirmwareWhatsminer:
+		return true
+	}
+	return false
+}
+
+// FleetGroup is one [[fleet]] section: miners sharing a hardware model and control API.
+type FleetGroup struct {
+	// Name identifies the group in decisions, pauses and the console.
+	Name string `toml:"name"`
+	// Pattern selects miners: a worker-name glob ("rack1.*", path.Match syntax) or an IP prefix
+	// ("10.1.0.0/24").
+	Pattern string `toml:"match"`
+	// Firmware is the control API: luxos|braiins|whatsminer|bitaxe|vnish|antminer|none.
+	Firmware Firmware `toml:"firmware"`
+	// RatedKW is one miner's draw at full power.
+	RatedKW float64 `toml:"rated_kw"`
+	// EfficiencyJTH is joules per terahash; among equal priorities the least efficient sheds first.
+	EfficiencyJTH float64 `toml:"efficiency_j_th"`
+	// Priority orders shedding: lower sheds first.
+	Priority int `toml:"priority"`
+	// MinKW and MaxKW bound power targets where the firmware supports them. Zero MinKW means
+	// on/off only; zero MaxKW means RatedKW.
+	MinKW float64 `toml:"min_kw"`
+	MaxKW float64 `toml:"max_kw"`
+	// Port overrides the firmware API's default port; zero keeps the default.
+	Port int `toml:"port"`
+	// Addresses maps a worker name to its control address (host or host:port) when the
+	// address the miner connects from is not the one its API listens on.
+	Addresses map[string]string `toml:"addresses"`
+}
+
+// Match reports whether a miner with this worker name, connecting from ip, belongs to g.
+// An IP-prefix pattern ignores the worker name; a glob ignores the address.
+func (g *FleetGroup) Match(worker string, ip netip.Addr) bool {
+	if p, ok := g.prefix(); ok {
+		return ip.IsValid() && p.Contains(ip.Unmap())
+	}
+	ok, err := path.Match(g.Pattern, worker)
+	return err == nil && ok
+}
+
+func (g *FleetGroup) prefix() (netip.Prefix, bool) {
+	if !strings.Contains(g.Pattern, "/") {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(g.Pattern)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return p.Masked(), true
+}
+
+// Throttle returns the power-target range a miner of g supports; ok is false for on/off only.
+func (g *FleetGroup) Throttle() (minKW, maxKW float64, ok bool) {
+	if !g.Firmware.SupportsPowerTarget() || g.MinKW <= 0 {
+		return 0, 0, false
+	}
+	maxKW = g.MaxKW
+	if maxKW == 0 {
+		maxKW = g.RatedKW
+	}
+	return g.MinKW, maxKW, true
+}
+
+// Validate checks one group; i is its index for the error key.
+func (g *FleetGroup) Validate(i int) error {
+	key := func(k string) string { return fmt.Sprintf("fleet[%d].%s", i, k) }
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	switch {
+	case g.Name == "":
+		return cfgErr(key("name"), "must be set")
+	case g.Pattern == "":
+		return cfgErr(key("match"), "must be set")
+	case !g.Firmware.Valid():
+		return cfgErr(key("firmware"), "unknown firmware %q (luxos|braiins|whatsminer|bitaxe|vnish|antminer|none)", g.Firmware)
+	case bad(g.RatedKW) || g.RatedKW <= 0:
+		return cfgErr(key("rated_kw"), "must be > 0")
+	case bad(g.EfficiencyJTH) || g.EfficiencyJTH <= 0:
+		return cfgErr(key("efficiency_j_th"), "must be > 0")
+	case bad(g.MinKW) || g.MinKW < 0:
+		return cfgErr(key("min_kw"), "must be >= 0")
+	case bad(g.MaxKW) || g.MaxKW < 0 || g.MaxKW > g.RatedKW:
+		return cfgErr(key("max_kw"), "must be within 0..rated_kw")
+	case g.MinKW > 0 && !g.Firmware.SupportsPowerTarget():
+		return cfgErr(key("min_kw"), "firmware %q has no power target", g.Firmware)
+	case g.MinKW > 0 && g.MinKW >= max(g.MaxKW, g.RatedKW):
+		return cfgErr(key("min_kw"), "must be below max_kw")
+	case g.Port < 0 || g.Port > 65535:
+		return cfgErr(key("port"), "must be 0..65535")
+	}
+	if strings.Contains(g.Pattern, "/") {
+		if _, ok := g.prefix(); !ok {
+			if _, err := path.Match(g.Pattern, ""); err != nil {
+				return cfgErr(key("match"), "neither an IP prefix nor a valid glob: %v", err)
+			}
+		}
+	} else if _, err := path.Match(g.Pattern, ""); err != nil {
+		return cfgErr(key("match"), "invalid glob: %v", err)
+	}
+	for w, a := range g.Addresses {
+		if w == "" || a == "" {
+			return cfgErr(key("addresses"), "empty worker or address")
+		}
+	}
+	return nil
+}
+
+// ValidateFleet checks every group and that names are unique.
+func ValidateFleet(groups []FleetGroup) error {
+	seen := make(map[string]int, len(groups))
+	for i := range groups {
+		if err := groups[i].Validate(i); err != nil {
+			return err
+		}
+		if j, dup := seen[groups[i].Name]; dup {
+			return cfgErr(fmt.Sprintf("fleet[%d].name", i), "duplicate of fleet[%d]", j)
+		}
+		seen[groups[i].Name] = i
+	}
+	return nil
+}
+
+// MatchGroup returns the first group matching the miner, in configuration order.
+func MatchGroup(groups []FleetGroup, worker string, ip netip.Addr) (*FleetGroup, bool) {
+	for i := range groups {
+		if groups[i].Match(worker, ip) {
+			return &groups[i], true
+		}
+	}
+	return nil, false
+}
+
+// NewMiner builds the engine's view of a miner in group g. The caller fills the commanded
+// state and measurements.
+func (g *FleetGroup) NewMiner(id, worker string) Miner {
+	m := Miner{
+		ID: id, Worker: worker, Group: g.Name, Priority: g.Priority,
+		RatedKW: g.RatedKW, EfficiencyJTH: g.EfficiencyJTH,
+	}
+	if lo, hi, ok := g.Throttle(); ok {
+		m.Throttle = ThrottleRange{MinKW: lo, MaxKW: hi}
+	}
+	return m
+}
