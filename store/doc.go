@@ -1,0 +1,68 @@
+// Package store keeps hashgate's durable records in an embedded SQLite
+// database (modernc.org/sqlite, pure Go): the share ledger with per-minute
+// rollups, policy decisions, audit events, energy per interval and the last
+// decided state of every miner.
+//
+// # Connections and durability
+//
+// The database runs in WAL mode with foreign keys on and a busy timeout. Three
+// connection pools share the file:
+//
+//   - the ledger writer (one connection, synchronous=NORMAL) used only by the
+//     share batcher and retention pruning. A WAL commit under NORMAL is in
+//     the operating system's page cache when it returns, so it survives the
+//     process being killed; a power cut may lose the last few commits, never
+//     the database. Shares are high volume and losing the last instants of
+//     the ledger to a power cut is an accepted trade for not calling fsync
+//     on every batch.
+//   - the audit writer (one connection, synchronous=FULL) used for policy
+//     decisions, miner states, audit events and energy intervals. Each call
+//     commits its own transaction and fsyncs the WAL before returning, so a
+//     record whose call returned survives kill -9 and power loss alike.
+//   - readers (a few connections, query_only) for the console queries; in WAL
+//     mode they never block the writers.
+//
+// The two writers are serialised by a mutex in the process, so neither waits
+// in SQLite's sleeping busy handler for the other; the busy timeout remains
+// for other processes that open the file (a backup, the sqlite3 shell).
+//
+// # Share events
+//
+// [Store.RecordShare] never writes on the caller's goroutine. Events go
+// through one of two bounded queues to a single writer goroutine that commits
+// them in batches (up to Config.MaxBatch events, or whatever arrived within
+// Config.FlushInterval of the first one) with prepared statements, and folds
+// them into the per-minute rollup in the same transaction.
+//
+// The queues have different policies, chosen per [Result]:
+//
+//   - lossy (accepted_local, rejected): events a miner produces at its own
+//     rate. When the queue is full the event's ledger row is dropped and
+//     counted (Stats.SharesShed), but the event is still added to an in-memory
+//     rollup that the writer merges on its next batch, so per-worker counts
+//     stay exact under overload. Only when that overflow table is also full
+//     (Config.OverflowKeys distinct worker/pool/minute keys) is an event lost
+//     entirely (Stats.SharesLost). The proxy never stalls on this path.
+//   - lossless (forwarded, pool_accepted, pool_rejected, block_candidate):
+//     events about work the pool has seen, far rarer than local shares. They
+//     are never dropped: when the queue is full the caller blocks until there
+//     is room, its context ends or the store closes, and an error says the
+//     event was not taken. Every event accepted before Close is committed by
+//     Close.
+//
+// Events still queued when the process is killed are lost; [Store.Flush]
+// waits until everything queued before it is committed.
+//
+// # Schema
+//
+// Migrations are numbered, applied in order, each in its own transaction
+// together with PRAGMA user_version, so a crash mid-migration leaves the
+// previous version intact. A database newer than this code is refused.
+//
+// # Retention
+//
+// [Store.Prune] deletes ledger rows older than Config.ShareRetention and
+// everything else older than Config.Retention, in small transactions so the
+// batcher is never held up for long. The caller may run it, or set
+// Config.PruneInterval and the store runs it on its [Clock].
+package store
