@@ -1,0 +1,171 @@
+package firmware_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/policy/firmware"
+	sim "github.com/hashgate/hashgate/sim/firmware"
+)
+
+type luxRig struct {
+	clk    *sim.ManualClock
+	miner  *sim.Miner
+	srv    *sim.LuxOS
+	target firmware.Target
+	drv    firmware.Driver
+}
+
+func newLuxRig(t *testing.T, simIdle time.Duration) *luxRig {
+	t.Helper()
+	clk := sim.NewManualClock(epoch)
+	m := newSimMiner(t, clk)
+	srv := sim.NewLuxOS(m, clk, simIdle, zerolog.Nop())
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &luxRig{clk: clk, miner: m, srv: srv, target: firmware.Target{ID: "lux-1", Addr: addr.String()},
+		drv: newDriver(t, firmware.LuxOS, testConfig(stepClock{clk}))}
+}
+
+func TestLuxOSSleepWakeRoundTrip(t *testing.T) {
+	r := newLuxRig(t, 0)
+	ctx := context.Background()
+	st, err := r.drv.Status(ctx, r.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != firmware.StateRunning || st.PowerW != 3500 || st.PowerTargetW != 3500 || st.HashrateTHs != 200 {
+		t.Fatalf("initial status %+v", st)
+	}
+	if err := r.drv.Sleep(ctx, r.target); err != nil {
+		t.Fatal(err)
+	}
+	if !r.miner.State().Sleeping {
+		t.Fatal("simulated miner not asleep after confirmed Sleep")
+	}
+	r.clk.Advance(5 * time.Second) // RampDown
+	st, err = r.drv.Status(ctx, r.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != firmware.StateSleeping || st.PowerW != 25 || st.HashrateTHs != 0 {
+		t.Fatalf("asleep status %+v", st)
+	}
+	if err := r.drv.Wake(ctx, r.target); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(5 * time.Second) // half of RampUp
+	st, _ = r.drv.Status(ctx, r.target)
+	if st.State != firmware.StateRunning || st.PowerW <= 25 || st.PowerW >= 3500 {
+		t.Fatalf("mid-ramp status %+v", st)
+	}
+}
+
+func TestLuxOSPowerTargetPicksProfile(t *testing.T) {
+	r := newLuxRig(t, 0)
+	ctx := context.Background()
+	caps, err := r.drv.Capabilities(ctx, r.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caps.PowerTarget || caps.MinW != 1750 || caps.MaxW != 3500 || len(caps.Steps) != 4 {
+		t.Fatalf("capabilities %+v", caps)
+	}
+	if err := r.drv.SetPowerTarget(ctx, r.target, 2500); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.miner.State(); got.Profile != "445MHz" || got.TargetW != 2300 {
+		t.Fatalf("miner after SetPowerTarget(2500): %+v", got)
+	}
+	st, _ := r.drv.Status(ctx, r.target)
+	if st.PowerTargetW != 2300 {
+		t.Fatalf("read-back target %v", st.PowerTargetW)
+	}
+	if err := r.drv.SetPowerTarget(ctx, r.target, 1000); !errors.Is(err, firmware.ErrOutOfRange) {
+		t.Fatalf("below every profile: %v", err)
+	}
+}
+
+func TestLuxOSAuthRefused(t *testing.T) {
+	r := newLuxRig(t, 0)
+	r.miner.SetFaults(sim.FaultRejectAuth)
+	err := r.drv.Sleep(context.Background(), r.target)
+	if !errors.Is(err, firmware.ErrAuth) {
+		t.Fatalf("want ErrAuth, got %v", err)
+	}
+	if r.miner.State().Sleeping {
+		t.Fatal("miner slept without a session")
+	}
+}
+
+func TestLuxOSSessionExpiryRecovers(t *testing.T) {
+	r := newLuxRig(t, 10*time.Second) // the miner forgets sessions sooner than the driver expects
+	ctx := context.Background()
+	if err := r.drv.Sleep(ctx, r.target); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(20 * time.Second)
+	if err := r.drv.Wake(ctx, r.target); err != nil {
+		t.Fatalf("wake after server-side expiry: %v", err)
+	}
+	if r.miner.State().Sleeping {
+		t.Fatal("still asleep")
+	}
+}
+
+func TestLuxOSReusesSessionHeldElsewhere(t *testing.T) {
+	r := newLuxRig(t, 0)
+	other := newDriver(t, firmware.LuxOS, testConfig(stepClock{r.clk}))
+	ctx := context.Background()
+	if err := other.Sleep(ctx, r.target); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.drv.Wake(ctx, r.target); err != nil {
+		t.Fatalf("wake while another client holds the session: %v", err)
+	}
+	if err := other.(firmware.SessionCloser).CloseSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLuxOSSuccessButNothingChanged(t *testing.T) {
+	r := newLuxRig(t, 0)
+	r.miner.SetFaults(sim.FaultIgnoreWrites)
+	ctx := context.Background()
+	if err := r.drv.Sleep(ctx, r.target); !errors.Is(err, firmware.ErrNotConfirmed) {
+		t.Fatalf("sleep: want ErrNotConfirmed, got %v", err)
+	}
+	if err := r.drv.SetPowerTarget(ctx, r.target, 2000); !errors.Is(err, firmware.ErrNotConfirmed) {
+		t.Fatalf("power target: want ErrNotConfirmed, got %v", err)
+	}
+}
+
+func TestLuxOSTimeout(t *testing.T) {
+	r := newLuxRig(t, 0)
+	r.miner.SetFaults(sim.FaultStall)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := r.drv.Status(ctx, r.target)
+	if !errors.Is(err, firmware.ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+}
+
+func TestLuxOSGarbageReply(t *testing.T) {
+	r := newLuxRig(t, 0)
+	r.miner.SetFaults(sim.FaultGarbage)
+	ctx := context.Background()
+	if _, err := r.drv.Status(ctx, r.target); !errors.Is(err, firmware.ErrProtocol) {
+		t.Fatalf("status: want ErrProtocol, got %v", err)
+	}
+	if err := r.drv.Sleep(ctx, r.target); !errors.Is(err, firmware.ErrProtocol) {
+		t.Fatalf("sleep: want ErrProtocol, got %v", err)
+	}
+}
