@@ -40,7 +40,7 @@ type Certificate struct {
 }
 
 // Encode returns the 74-byte wire form.
-func (c *Certificate) Encode() [CertificateSize]byte {
+func (c Certificate) Encode() [CertificateSize]byte {
 	var b [CertificateSize]byte
 	binary.LittleEndian.PutUint16(b[0:], c.Version)
 	binary.LittleEndian.PutUint32(b[2:], c.ValidFrom)
@@ -66,7 +66,7 @@ func DecodeCertificate(b []byte) (Certificate, error) {
 
 // Digest is the 32-byte message the authority signs for the server static
 // key serverX (x-only).
-func (c *Certificate) Digest(serverX [32]byte) [32]byte {
+func (c Certificate) Digest(serverX [32]byte) [32]byte {
 	var pre [10 + 32]byte
 	binary.LittleEndian.PutUint16(pre[0:], c.Version)
 	binary.LittleEndian.PutUint32(pre[2:], c.ValidFrom)
@@ -76,37 +76,26 @@ func (c *Certificate) Digest(serverX [32]byte) [32]byte {
 }
 
 // ValidFromTime and NotValidAfterTime convert the window to time.Time.
-func (c *Certificate) ValidFromTime() time.Time { return time.Unix(int64(c.ValidFrom), 0).UTC() }
+func (c Certificate) ValidFromTime() time.Time { return time.Unix(int64(c.ValidFrom), 0).UTC() }
 
 // NotValidAfterTime returns the end of the validity window.
-func (c *Certificate) NotValidAfterTime() time.Time {
+func (c Certificate) NotValidAfterTime() time.Time {
 	return time.Unix(int64(c.NotValidAfter), 0).UTC()
 }
 
 // VerifySignature checks the version and the authority's signature over
 // serverX, ignoring time. Key files are checked this way on load.
-func (c *Certificate) VerifySignature(authority AuthorityPublicKey, serverX [32]byte) error {
+func (c Certificate) VerifySignature(authority AuthorityPublicKey, serverX [32]byte) error {
 	if c.Version != CertificateVersion {
 		return fmt.Errorf("%w: version %d", ErrBadCertificate, c.Version)
 	}
-	pub, err := schnorr.ParsePubKey(authority[:])
-	if err != nil {
-		return fmt.Errorf("%w: authority key: %v", ErrInvalidKey, err)
-	}
-	sig, err := schnorr.ParseSignature(c.Signature[:])
-	if err != nil {
-		return fmt.Errorf("%w: signature: %v", ErrBadCertificate, err)
-	}
 	d := c.Digest(serverX)
-	if !sig.Verify(d[:], pub) {
-		return fmt.Errorf("%w: signature does not verify", ErrBadCertificate)
-	}
-	return nil
+	return verifySchnorr(authority, d, c.Signature)
 }
 
 // Verify checks version, signature and that now lies in
 // [valid_from-leeway, not_valid_after+leeway].
-func (c *Certificate) Verify(authority AuthorityPublicKey, serverX [32]byte, now time.Time, leeway time.Duration) error {
+func (c Certificate) Verify(authority AuthorityPublicKey, serverX [32]byte, now time.Time, leeway time.Duration) error {
 	if err := c.VerifySignature(authority, serverX); err != nil {
 		return err
 	}
@@ -136,19 +125,39 @@ func IssueServerCertificate(authority *AuthorityKey, server *KeyPair, validFrom,
 		return Certificate{}, fmt.Errorf("noise: reading randomness: %w", err)
 	}
 	c := Certificate{Version: CertificateVersion, ValidFrom: uint32(from), NotValidAfter: uint32(until)}
-	if err := c.sign(authority, server.XOnly(), aux); err != nil {
+	sig, err := signSchnorr(authority, c.Digest(server.XOnly()), aux)
+	if err != nil {
 		return Certificate{}, err
 	}
+	c.Signature = sig
 	return c, nil
 }
 
-// sign fills in the signature with BIP340 nonce derivation from aux.
-func (c *Certificate) sign(authority *AuthorityKey, serverX [32]byte, aux [32]byte) error {
-	d := c.Digest(serverX)
-	sig, err := schnorr.Sign(authority.priv, d[:], schnorr.CustomNonce(aux))
+// signSchnorr is BIP340 signing of a 32-byte message. btcd derives the nonce
+// per BIP340 only when given aux randomness (otherwise RFC 6979), so aux is
+// always passed.
+func signSchnorr(key *AuthorityKey, msg [32]byte, aux [32]byte) ([64]byte, error) {
+	var out [64]byte
+	sig, err := schnorr.Sign(key.priv, msg[:], schnorr.CustomNonce(aux))
 	if err != nil {
-		return fmt.Errorf("noise: signing certificate: %w", err)
+		return out, fmt.Errorf("noise: signing: %w", err)
 	}
-	copy(c.Signature[:], sig.Serialize())
+	copy(out[:], sig.Serialize())
+	return out, nil
+}
+
+// verifySchnorr is BIP340 verification of a 32-byte message.
+func verifySchnorr(pubX AuthorityPublicKey, msg [32]byte, sig [64]byte) error {
+	pub, err := schnorr.ParsePubKey(pubX[:])
+	if err != nil {
+		return fmt.Errorf("%w: authority key: %v", ErrBadCertificate, err)
+	}
+	s, err := schnorr.ParseSignature(sig[:])
+	if err != nil {
+		return fmt.Errorf("%w: signature: %v", ErrBadCertificate, err)
+	}
+	if !s.Verify(msg[:], pub) {
+		return fmt.Errorf("%w: signature does not verify", ErrBadCertificate)
+	}
 	return nil
 }
