@@ -118,7 +118,9 @@ type ShareQuery struct {
 	Worker string
 }
 
-// Shares returns a page of the share ledger, newest first.
+// Shares returns a page of the share ledger, newest first by ID. IDs follow
+// commit order, and pool verdicts may be committed ahead of local shares
+// queued just before them: order by Time where it matters.
 func (s *Store) Shares(ctx context.Context, q ShareQuery) ([]ShareEvent, error) {
 	where, args := q.where("worker", q.Worker)
 	rows, err := s.query(ctx, `SELECT id, ts, worker, pool, job, difficulty, share_diff, result, reason, hash
