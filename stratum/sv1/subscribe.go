@@ -26,7 +26,7 @@ const MaxExtranonce1Size = 32
 type Subscribe struct {
 	UserAgent string
 	// ResumeID is the session id (often the old extranonce1) the miner asks
-	// to resume; pools may ignore it.
+	// to resume; pools may ignore it. A number is kept as its literal text.
 	ResumeID string
 	// URL and Port are Braiins OS's third and fourth elements: the host:port
 	// the miner connected to and an optional port. A non-string third
@@ -54,8 +54,10 @@ func (s *Subscribe) UnmarshalJSON(raw []byte) error {
 		}
 	}
 	if len(p) > 1 {
-		if s.ResumeID, err = decodeOptString(MethodSubscribe, 1, p[1]); err != nil {
-			return err
+		if kindOf(p[1]) != 'n' {
+			if s.ResumeID, err = decodeJobID(MethodSubscribe, 1, p[1]); err != nil {
+				return err
+			}
 		}
 	}
 	if len(p) > 2 && kindOf(p[2]) == '"' {
