@@ -14,8 +14,8 @@ var factories = map[string]Factory{
 	LuxOS:      newLuxOS,
 	// Braiins:    newBraiins,
 	// Whatsminer: newWhatsminer,
-	// Bitaxe:     newBitaxe,
-	// VNish:      newVNish,
+	Bitaxe:     newBitaxe,
+	VNish:      newVNish,
 	// Antminer:   newAntminer,
 	None:       func(*Config) Driver { return noneDriver{} },
 }

@@ -1,0 +1,88 @@
+package firmware
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// newHTTPClient returns the client REST drivers share: bounded dial and
+// header waits, keep-alive pooling per miner, no redirects (a miner has no
+// business sending us elsewhere).
+func newHTTPClient(cfg *Config) *http.Client {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		ResponseHeaderTimeout: cfg.IOTimeout,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       cfg.IOTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// httpReply is a raw HTTP answer, body capped.
+type httpReply struct {
+	Code   int
+	Header http.Header
+	Body   []byte
+}
+
+// httpDo sends one request; body, when not nil, is sent as JSON.
+func httpDo(ctx context.Context, cfg *Config, c *http.Client, method, url string, hdr http.Header, body any) (*httpReply, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, ctxOr(ctx, netErr(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(cfg.MaxReplyBytes)+1))
+	if err != nil {
+		return nil, ctxOr(ctx, netErr(err))
+	}
+	if len(b) > cfg.MaxReplyBytes {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, errReplyTooLarge)
+	}
+	return &httpReply{Code: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// httpRefusal turns a non-2xx reply into an error; 401 and 403 are ErrAuth.
+func httpRefusal(fw, what string, r *httpReply) error {
+	ce := &CommandError{Firmware: fw, Command: what, Code: r.Code, Msg: http.StatusText(r.Code)}
+	if r.Code == http.StatusUnauthorized || r.Code == http.StatusForbidden {
+		return fmt.Errorf("%w: %w", ErrAuth, ce)
+	}
+	return ce
+}
+
+// decodeJSON unmarshals a reply body, reporting garbage as ErrProtocol.
+func decodeJSON(fw, what string, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return protoErr(fw, what, err)
+	}
+	return nil
+}
