@@ -40,7 +40,7 @@ var _ net.Listener = (*Listener)(nil)
 // ListenerStats counts handshake outcomes since the Listener started.
 type ListenerStats struct {
 	Accepted     uint64 // TCP connections taken from the inner listener
-	Completed    uint64 // handshakes finished and handed to Accept
+	Completed    uint64 // handshakes that succeeded
 	Failed       uint64 // handshakes that failed for any reason but timeout
 	TimedOut     uint64 // handshakes cut by HandshakeTimeout
 	AcceptErrors uint64 // errors from the inner listener's Accept
@@ -174,8 +174,8 @@ func (l *Listener) handshake(c net.Conn) {
 	log := l.log.With().Str("remote", c.RemoteAddr().String()).Logger()
 	defer func() {
 		if r := recover(); r != nil {
-			l.failed.Add(1)
 			l.untrack(c)
+			l.failed.Add(1)
 			c.Close()
 			log.Error().Interface("panic", r).Msg("handshake panicked")
 		}
@@ -184,22 +184,22 @@ func (l *Listener) handshake(c net.Conn) {
 	nc, err := Server(c, l.static, l.cert, l.cfg)
 	if err != nil {
 		l.untrack(c)
-		c.Close()
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			l.timedOut.Add(1)
 		} else {
 			l.failed.Add(1)
 		}
+		c.Close()
 		log.Debug().Err(err).Msg("handshake failed")
 		return
 	}
 	// From here the select below owns c: it either hands it over or, once
 	// the Listener closes, closes it.
 	l.untrack(c)
+	l.completed.Add(1)
 	select {
 	case l.ready <- nc:
-		l.completed.Add(1)
 	case <-l.done:
 		c.Close()
 	}
