@@ -30,25 +30,25 @@ type record struct {
 }
 
 type expectation struct {
-	ParseOK        *bool    `json:"parse_ok"`
-	Method         string   `json:"method"`
-	Difficulty     *float64 `json:"difficulty"`
-	Extranonce1    string   `json:"extranonce1"`
-	Extranonce2Sz  *int     `json:"extranonce2_size"`
-	VersionMask    string   `json:"version_mask"`
-	Success        *bool    `json:"success"`
-	ErrorText      string   `json:"error_text"`
-	Code           *int     `json:"code"`
-	JobID          string   `json:"job_id"`
-	Version        *uint32  `json:"version"`
-	NBits          *uint32  `json:"nbits"`
-	NTime          *uint32  `json:"ntime"`
-	CleanJobs      *bool    `json:"clean_jobs"`
-	Message        string   `json:"message"`
-	ReplyRequired  *bool    `json:"reply_required"`
-	EspminerReply  string   `json:"espminer_reply_shape"`
-	Action         string   `json:"action"`
-	Note           string   `json:"note"`
+	ParseOK       *bool    `json:"parse_ok"`
+	Method        string   `json:"method"`
+	Difficulty    *float64 `json:"difficulty"`
+	Extranonce1   string   `json:"extranonce1"`
+	Extranonce2Sz *int     `json:"extranonce2_size"`
+	VersionMask   string   `json:"version_mask"`
+	Success       *bool    `json:"success"`
+	ErrorText     string   `json:"error_text"`
+	Code          *int     `json:"code"`
+	JobID         string   `json:"job_id"`
+	Version       *uint32  `json:"version"`
+	NBits         *uint32  `json:"nbits"`
+	NTime         *uint32  `json:"ntime"`
+	CleanJobs     *bool    `json:"clean_jobs"`
+	Message       string   `json:"message"`
+	ReplyRequired *bool    `json:"reply_required"`
+	EspminerReply string   `json:"espminer_reply_shape"`
+	Action        string   `json:"action"`
+	Note          string   `json:"note"`
 }
 
 // wireLine is one captured line with where it came from.
