@@ -45,8 +45,9 @@ type allocator struct {
 	buf *allocBuf
 	now time.Time
 
-	committed float64 // mining power commanded after the step
-	shedKW    float64 // power removed this step, for confirmation
+	committed      float64 // mining power commanded after the step
+	startCommitted float64 // mining power commanded before the step
+	shedKW         float64 // power removed this step, for confirmation
 }
 
 // usable reports whether a miner's nameplate data can be budgeted.
@@ -113,6 +114,7 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom flo
 			a.committed += b.next[i]
 		}
 	}
+	a.startCommitted = a.committed
 	slices.SortFunc(b.order, func(x, y int32) int {
 		mx, my := &fleet[x], &fleet[y]
 		if c := cmp.Compare(my.Priority, mx.Priority); c != 0 { // higher priority runs first
@@ -184,7 +186,7 @@ func (a *allocator) restore(budget, headroom float64, importOK bool) {
 	cfg := a.cfg
 	if a.st.escalationKW > 0 {
 		if importOK && headroom > cfg.HysteresisKW {
-			rel := min(cfg.RestoreStepKW, a.st.escalationKW)
+			rel := min(cfg.RestoreStepKW, a.st.escalationKW, headroom-cfg.HysteresisKW)
 			a.st.escalationKW -= rel
 			if a.st.escalationKW < 1e-9 {
 				a.st.escalationKW = 0

@@ -120,7 +120,7 @@ func DefaultConfig() Config {
 		RestoreInterval:    Duration(30 * time.Second),
 		HysteresisKW:       10,
 		ConfirmAfter:       Duration(20 * time.Second),
-		ConfirmRatio:       0.5,
+		ConfirmRatio:       0.8,
 		UnderFrequencyHold: Duration(10 * time.Minute),
 		ThrottleDeadbandKW: 0.05,
 		Interval:           Duration(time.Second),

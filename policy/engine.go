@@ -191,9 +191,16 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 		out.Decisions[i].Basis = *b
 	}
 
-	// 6. Register new sheds for confirmation.
-	if a.shedKW > 0 {
+	// 6. Register new sheds for confirmation. Trims smaller than the hysteresis band are below
+	// what the meter can resolve against load noise; tracking them would keep postponing the
+	// confirmation of the shed that matters.
+	if a.shedKW >= max(cfg.HysteresisKW, 1e-6) {
 		m, src, ok := confirmMetric(healthy, val)
+		if src == RoleMiningLoad || src == RoleAILoad {
+			// The metric measures mining itself; a restore still ramping up must not count
+			// against this shed, so start from at least what was commanded.
+			m = max(m, a.startCommitted)
+		}
 		switch {
 		case !ok:
 		case st.pending.active && st.pending.from == src:
