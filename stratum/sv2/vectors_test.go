@@ -44,7 +44,7 @@ func (v frameVector) msgType(t testing.TB) MsgType {
 	return MsgType(n)
 }
 
-func (v frameVector) frame(t testing.TB) []byte  { return mustHex(t, v.FrameHex) }
+func (v frameVector) frame(t testing.TB) []byte   { return mustHex(t, v.FrameHex) }
 func (v frameVector) payload(t testing.TB) []byte { return mustHex(t, v.PayloadHex) }
 
 func mustHex(t testing.TB, s string) []byte {
@@ -390,11 +390,11 @@ func TestFrameVectors(t *testing.T) {
 func TestFramingHeaders(t *testing.T) {
 	var file struct {
 		Vectors []struct {
-			Bytes         string `json:"bytes"`
-			ExtensionType uint16 `json:"extension_type"`
-			MsgType       uint8  `json:"msg_type"`
-			MsgLength     uint32 `json:"msg_length"`
-			ChannelMsg    bool   `json:"channel_msg"`
+			Bytes         string  `json:"bytes"`
+			ExtensionType uint16  `json:"extension_type"`
+			MsgType       uint8   `json:"msg_type"`
+			MsgLength     uint32  `json:"msg_length"`
+			ChannelMsg    bool    `json:"channel_msg"`
 			ExtNoBit      *uint16 `json:"extension_id_without_channel_bit"`
 		} `json:"vectors"`
 	}
