@@ -61,9 +61,13 @@ func benchReadFrame(b *testing.B, typ MsgType) {
 	}
 }
 
-func BenchmarkEncodeSubmitSharesExtended(b *testing.B)    { benchEncode(b, MsgTypeSubmitSharesExtended) }
-func BenchmarkDecodeSubmitSharesExtended(b *testing.B)    { benchDecode(b, MsgTypeSubmitSharesExtended) }
-func BenchmarkReadFrameSubmitSharesExtended(b *testing.B) { benchReadFrame(b, MsgTypeSubmitSharesExtended) }
-func BenchmarkEncodeNewExtendedMiningJob(b *testing.B)    { benchEncode(b, MsgTypeNewExtendedMiningJob) }
-func BenchmarkDecodeNewExtendedMiningJob(b *testing.B)    { benchDecode(b, MsgTypeNewExtendedMiningJob) }
-func BenchmarkReadFrameNewExtendedMiningJob(b *testing.B) { benchReadFrame(b, MsgTypeNewExtendedMiningJob) }
+func BenchmarkEncodeSubmitSharesExtended(b *testing.B) { benchEncode(b, MsgTypeSubmitSharesExtended) }
+func BenchmarkDecodeSubmitSharesExtended(b *testing.B) { benchDecode(b, MsgTypeSubmitSharesExtended) }
+func BenchmarkReadFrameSubmitSharesExtended(b *testing.B) {
+	benchReadFrame(b, MsgTypeSubmitSharesExtended)
+}
+func BenchmarkEncodeNewExtendedMiningJob(b *testing.B) { benchEncode(b, MsgTypeNewExtendedMiningJob) }
+func BenchmarkDecodeNewExtendedMiningJob(b *testing.B) { benchDecode(b, MsgTypeNewExtendedMiningJob) }
+func BenchmarkReadFrameNewExtendedMiningJob(b *testing.B) {
+	benchReadFrame(b, MsgTypeNewExtendedMiningJob)
+}
