@@ -12,7 +12,7 @@ type Factory func(cfg *Config) Driver
 // factories maps firmware names to drivers; fixed at build time.
 var factories = map[string]Factory{
 	LuxOS: newLuxOS,
-	// Braiins:    newBraiins,
+	Braiins:    newBraiins,
 	Whatsminer: newWhatsminer,
 	Bitaxe:     newBitaxe,
 	VNish:      newVNish,

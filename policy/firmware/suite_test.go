@@ -62,6 +62,12 @@ var rigs = map[string]func(t *testing.T) *rig{
 			return s, s.Listen
 		})
 	},
+	firmware.Braiins: func(t *testing.T) *rig {
+		return startSim(t, firmware.Braiins, sim.DefaultMinerConfig(), func(m *sim.Miner, c *sim.ManualClock) (closer, func(string) (net.Addr, error)) {
+			s := sim.NewBraiins(m, c, "", "", 0, zerolog.Nop())
+			return s, s.Listen
+		})
+	},
 	firmware.VNish: func(t *testing.T) *rig {
 		return startSim(t, firmware.VNish, sim.VNishMinerConfig(), func(m *sim.Miner, _ *sim.ManualClock) (closer, func(string) (net.Addr, error)) {
 			s := sim.NewVNish(m, "", zerolog.Nop())

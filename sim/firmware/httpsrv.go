@@ -15,6 +15,8 @@ import (
 type httpServer struct {
 	miner *Miner
 	log   zerolog.Logger
+	// h2c serves HTTP/2 cleartext with prior knowledge only (gRPC).
+	h2c bool
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -27,6 +29,11 @@ func (s *httpServer) listen(addr string, h http.Handler) (net.Addr, error) {
 		return nil, err
 	}
 	srv := &http.Server{Handler: s.faulty(h), ReadHeaderTimeout: 10 * time.Second}
+	if s.h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		srv.Protocols = &p
+	}
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
