@@ -1,0 +1,618 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/internal/clock"
+	"github.com/hashgate/hashgate/stratum/work"
+)
+
+// Options are the proxy's collaborators. Nil fields take the stated defaults.
+type Options struct {
+	// Logger receives structured logs (default: discard).
+	Logger *zerolog.Logger
+	// Clock drives every timer (default: the wall clock).
+	Clock clock.Clock
+	// Sink receives every share event (default: none).
+	Sink ShareSink
+	// Dial opens upstream TCP connections (default: net.Dialer with keepalive).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Proxy is a running hashgate proxy. Create it with New, start listeners with Serve or
+// ListenAndServe, stop it with Close.
+type Proxy struct {
+	cfg  Config
+	log  zerolog.Logger
+	clk  clock.Clock
+	sink ShareSink
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	pools []*pool // sorted by priority
+	alloc *allocator
+
+	mu          sync.Mutex
+	active      *pool
+	layout      work.Layout
+	layoutReady chan struct{}
+	layoutSet   bool
+	groups      []*group
+	sessions    map[uint64]*minerSession
+	paused      map[string]bool // gate, by worker name
+	listeners   []net.Listener
+	closed      bool
+
+	nextSession atomic.Uint64
+	nextJob     atomic.Uint64
+	started     time.Time
+
+	counters Counters
+	rate     rateWindow
+	drops    dropCounters
+}
+
+// dropCounters count what bounded queues dropped, by reason.
+type dropCounters struct {
+	slowMiner      atomic.Uint64 // miner's send queue full: disconnected
+	upstreamQueue  atomic.Uint64 // upstream send queue full: share not forwarded
+	floodedMiner   atomic.Uint64 // submits over the rate limit
+	oversizedLines atomic.Uint64
+	malformed      atomic.Uint64
+	ledgerOverflow atomic.Uint64
+}
+
+func (d *dropCounters) snapshot() map[string]uint64 {
+	return map[string]uint64{
+		"slow_miner_disconnected": d.slowMiner.Load(),
+		"upstream_queue_full":     d.upstreamQueue.Load(),
+		"submit_rate_limited":     d.floodedMiner.Load(),
+		"oversized_line":          d.oversizedLines.Load(),
+		"malformed_message":       d.malformed.Load(),
+		"ledger_overflow":         d.ledgerOverflow.Load(),
+	}
+}
+
+// group is the set of miners riding on one upstream connection index, and the work they get.
+type group struct {
+	idx    int
+	mu     sync.Mutex
+	miners map[*minerSession]struct{}
+	cur    *proxyJob
+}
+
+// proxyJob is an upstream job as hashgate's miners see it: a proxy-local id, the coinbase
+// halves under the layout, and the notify lines encoded once for every miner of the group.
+type proxyJob struct {
+	localID string
+	job     *work.Job
+	up      upstream
+	pool    *pool
+	coinb1  []byte
+	coinb2  []byte
+	retire  bool    // miners drop older jobs (new block, pool switch)
+	poolDif float64 // the pool's difficulty for this job
+	created time.Time
+	v1      v1JobLines
+}
+
+// upstream is what the proxy needs of one upstream connection, whatever its protocol.
+type upstream interface {
+	// submit forwards a share; done is called exactly once with the pool's verdict.
+	submit(s *upShare, done func(verdict))
+	// ensureWorker makes a downstream worker visible at the pool (passthrough names).
+	ensureWorker(worker string)
+	// current returns the latest job, or nil.
+	current() *work.Job
+	up() bool
+	versionMask() uint32
+	poolName() string
+}
+
+// upShare is a share on its way to the pool.
+type upShare struct {
+	worker      string
+	jobID       string
+	extranonce2 []byte
+	ntime       uint32
+	nonce       uint32
+	version     uint32 // the merged header version
+	jobVersion  uint32
+	mask        uint32
+}
+
+// verdict is the pool's answer to one forwarded share.
+type verdict struct {
+	accepted bool
+	known    bool // false: no answer (timeout, connection lost, queue full)
+	code     int
+	message  string
+	latency  time.Duration
+}
+
+// New builds a proxy from a validated config. It dials nothing until Start.
+func New(cfg Config, opts Options) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		cfg:         cfg,
+		log:         zerolog.Nop(),
+		clk:         clock.Real,
+		sink:        opts.Sink,
+		dial:        opts.Dial,
+		layoutReady: make(chan struct{}),
+		sessions:    map[uint64]*minerSession{},
+		paused:      map[string]bool{},
+	}
+	if opts.Logger != nil {
+		p.log = *opts.Logger
+	}
+	if opts.Clock != nil {
+		p.clk = opts.Clock
+	}
+	if p.dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		p.dial = d.DialContext
+	}
+	p.rate.bucket = 30 * time.Second
+	perConn := 1 << (8 * cfg.Extranonce.PrefixBytes)
+	if m := cfg.Extranonce.MaxMinersPerUpstream; m > 0 && m < perConn {
+		perConn = m
+	}
+	maxConns := 64
+	if cfg.Extranonce.PrefixBytes >= 3 {
+		maxConns = 1
+	}
+	p.alloc = newAllocator(perConn, maxConns)
+	pcs := append([]PoolConfig(nil), cfg.Pools...)
+	sort.SliceStable(pcs, func(i, j int) bool { return pcs[i].Priority < pcs[j].Priority })
+	for _, pc := range pcs {
+		ep, _ := ParseEndpoint(pc.URL)
+		p.pools = append(p.pools, newPool(p, pc, ep))
+	}
+	return p, nil
+}
+
+// Start connects to the pools and starts failover supervision. It returns at once.
+func (p *Proxy) Start(ctx context.Context) {
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.started = p.clk.Now()
+	for _, pl := range p.pools {
+		pl.ensureConns(1)
+	}
+	p.wg.Add(1)
+	go p.supervise()
+}
+
+// Close stops listeners, miners and upstream connections and waits for their goroutines. It is
+// safe to call more than once.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	ls := p.listeners
+	p.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// ListenAndServe listens on a TCP address for Stratum V1 miners and serves until Close. It
+// returns the bound address once listening (useful with port 0).
+func (p *Proxy) ListenV1(addr string) (net.Addr, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p.ServeV1(l)
+	return l.Addr(), nil
+}
+
+// ServeV1 accepts Stratum V1 miners on l in the background until Close.
+func (p *Proxy) ServeV1(l net.Listener) {
+	p.mu.Lock()
+	p.listeners = append(p.listeners, l)
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) || p.ctx.Err() != nil {
+					return
+				}
+				p.log.Warn().Err(err).Msg("accept failed")
+				select {
+				case <-p.ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.serveMinerV1(c)
+			}()
+		}
+	}()
+}
+
+// setLayout fixes the miners' extranonce layout from the first upstream that subscribes.
+func (p *Proxy) setLayout(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.layoutSet {
+		return
+	}
+	var l work.Layout
+	var err error
+	if mb := p.cfg.Extranonce.MinerBytes; mb > 0 {
+		l = work.Layout{PrefixSize: p.cfg.Extranonce.PrefixBytes, MinerSize: mb}
+		if !l.Fits(n) {
+			err = work.ErrLayoutDoesNotFit
+		}
+	} else {
+		l, err = work.ChooseLayout(n, p.cfg.Extranonce.PrefixBytes)
+	}
+	if err != nil {
+		p.log.Error().Err(err).Int("upstream_extranonce2_size", n).Int("prefix_bytes", p.cfg.Extranonce.PrefixBytes).
+			Msg("first pool leaves too little extranonce2 for the configured layout; waiting for another pool")
+		return
+	}
+	p.layout, p.layoutSet = l, true
+	close(p.layoutReady)
+	p.log.Info().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
+		Int("miners_per_upstream", p.alloc.perConn).Msg("extranonce layout fixed")
+}
+
+// waitLayout blocks until the layout is known or ctx ends.
+func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
+	select {
+	case <-p.layoutReady:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.layout, nil
+	case <-ctx.Done():
+		return work.Layout{}, ctx.Err()
+	}
+}
+
+func (p *Proxy) groupFor(idx int) *group {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.groups) <= idx {
+		p.groups = append(p.groups, &group{idx: len(p.groups), miners: map[*minerSession]struct{}{}})
+	}
+	return p.groups[idx]
+}
+
+// attach puts a miner on its group and hands it the group's current work.
+func (p *Proxy) attach(s *minerSession) {
+	g := p.groupFor(s.slot.conn)
+	for _, pl := range p.pools {
+		pl.ensureConns(s.slot.conn + 1)
+	}
+	g.mu.Lock()
+	g.miners[s] = struct{}{}
+	cur := g.cur
+	g.mu.Unlock()
+	if cur == nil {
+		// The group is new: publish the active pool's current job for it, if any.
+		if a := p.activePool(); a != nil {
+			if u := a.conn(s.slot.conn); u != nil {
+				if j := u.current(); j != nil {
+					p.publish(u, j, true)
+					return
+				}
+			}
+		}
+		return
+	}
+	s.offer(cur, offerClean)
+}
+
+func (p *Proxy) detach(s *minerSession) {
+	if !s.hasSlot {
+		return
+	}
+	g := p.groupFor(s.slot.conn)
+	g.mu.Lock()
+	delete(g.miners, s)
+	g.mu.Unlock()
+}
+
+func (p *Proxy) activePool() *pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active
+}
+
+// onJob is called by an upstream connection for every new job it receives.
+func (p *Proxy) onJob(u upstream, pl *pool, idx int, j *work.Job) {
+	if idx == 0 {
+		p.setLayout(j.Extranonce2Size)
+	}
+	if p.activePool() != pl {
+		// A standby pool's work is kept (u.current) for an instant failover.
+		p.maybeFailover()
+		return
+	}
+	p.publish(u, j, j.Clean)
+}
+
+// publish turns j into a proxy job and offers it to every miner of the group.
+func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
+	p.mu.Lock()
+	layout, ok := p.layout, p.layoutSet
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	idx := u.(interface{ index() int }).index()
+	g := p.groupFor(idx)
+	cb1, cb2, err := layout.DownstreamCoinbase(j)
+	if err != nil {
+		p.log.Warn().Err(err).Str("pool", u.poolName()).Int("extranonce2_size", j.Extranonce2Size).Msg("job does not fit the miners' extranonce layout; not published")
+		return
+	}
+	pj := &proxyJob{
+		localID: strconv.FormatUint(p.nextJob.Add(1), 16),
+		job:     j,
+		up:      u,
+		coinb1:  cb1,
+		coinb2:  cb2,
+		retire:  retire,
+		poolDif: j.Target.Difficulty(),
+		created: p.clk.Now(),
+	}
+	pj.encodeV1()
+	g.mu.Lock()
+	g.cur = pj
+	miners := make([]*minerSession, 0, len(g.miners))
+	for s := range g.miners {
+		miners = append(miners, s)
+	}
+	g.mu.Unlock()
+	kind := offerNormal
+	if retire {
+		kind = offerRetire
+	}
+	for _, s := range miners {
+		s.offer(pj, kind)
+	}
+}
+
+// reannounce re-sends every group's work under a fresh job id when it has gone stale in the
+// miners' eyes, ahead of firmware watchdogs.
+func (p *Proxy) reannounce(now time.Time) {
+	p.mu.Lock()
+	groups := append([]*group(nil), p.groups...)
+	p.mu.Unlock()
+	for _, g := range groups {
+		g.mu.Lock()
+		cur := g.cur
+		g.mu.Unlock()
+		if cur != nil && now.Sub(cur.created) >= p.cfg.Reannounce.Duration {
+			p.publish(cur.up, cur.job, false)
+		}
+	}
+}
+
+// supervise runs failover checks and re-announcements once a second.
+func (p *Proxy) supervise() {
+	defer p.wg.Done()
+	t := p.clk.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C():
+			p.maybeFailover()
+			p.reannounce(now)
+			p.tickSessions(now)
+		}
+	}
+}
+
+// maybeFailover moves miners to the best healthy pool.
+func (p *Proxy) maybeFailover() {
+	now := p.clk.Now()
+	var best *pool
+	for _, pl := range p.pools {
+		if ok, _ := pl.healthy(now); ok {
+			best = pl
+			break
+		}
+	}
+	p.mu.Lock()
+	cur := p.active
+	if best == nil || best == cur {
+		p.mu.Unlock()
+		return
+	}
+	// Fail back to a better pool only once it has been healthy for a while, so a flapping
+	// pool does not bounce the fleet.
+	if cur != nil {
+		if curOK, _ := cur.healthy(now); curOK && now.Sub(best.healthySince()) < failbackDelay {
+			p.mu.Unlock()
+			return
+		}
+	}
+	p.active = best
+	groups := append([]*group(nil), p.groups...)
+	p.mu.Unlock()
+	from := "none"
+	if cur != nil {
+		from = cur.cfg.Name
+	}
+	p.log.Warn().Str("from", from).Str("to", best.cfg.Name).Msg("switching pool")
+	for _, g := range groups {
+		if u := best.conn(g.idx); u != nil {
+			if j := u.current(); j != nil {
+				p.publish(u, j, true)
+			}
+		}
+	}
+	if len(groups) == 0 {
+		if u := best.conn(0); u != nil {
+			if j := u.current(); j != nil {
+				p.publish(u, j, true)
+			}
+		}
+	}
+}
+
+const failbackDelay = 10 * time.Second
+
+func (p *Proxy) tickSessions(now time.Time) {
+	p.mu.Lock()
+	ss := make([]*minerSession, 0, len(p.sessions))
+	for _, s := range p.sessions {
+		ss = append(ss, s)
+	}
+	p.mu.Unlock()
+	for _, s := range ss {
+		s.tick(now)
+	}
+}
+
+// record counts a share event everywhere it is counted and hands it to the ledger sink.
+func (p *Proxy) record(s *minerSession, pl *pool, ev ShareEvent) {
+	p.counters.add(ev.Result)
+	if s != nil {
+		s.counters.add(ev.Result)
+	}
+	if pl != nil {
+		pl.counters.add(ev.Result)
+	}
+	if p.sink != nil {
+		p.sink.RecordShare(ev)
+	}
+}
+
+// Pause stops job delivery to a worker (and stops forwarding its shares); Resume undoes it
+// and sends the worker a clean job at once. The state is kept by worker name, so it survives
+// reconnects.
+func (p *Proxy) Pause(worker string) { p.setPaused(worker, true) }
+
+// Resume lets a paused worker mine again.
+func (p *Proxy) Resume(worker string) { p.setPaused(worker, false) }
+
+func (p *Proxy) setPaused(worker string, paused bool) {
+	p.mu.Lock()
+	if paused {
+		p.paused[worker] = true
+	} else {
+		delete(p.paused, worker)
+	}
+	var hit []*minerSession
+	for _, s := range p.sessions {
+		if s.workerName() == worker {
+			hit = append(hit, s)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range hit {
+		s.setPaused(paused)
+	}
+}
+
+func (p *Proxy) isPaused(worker string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused[worker]
+}
+
+func (p *Proxy) addSession(s *minerSession) {
+	p.mu.Lock()
+	p.sessions[s.id] = s
+	p.mu.Unlock()
+}
+
+func (p *Proxy) removeSession(s *minerSession) {
+	p.mu.Lock()
+	delete(p.sessions, s.id)
+	p.mu.Unlock()
+	p.detach(s)
+	if s.hasSlot {
+		p.alloc.put(s.slot)
+	}
+}
+
+// Workers returns one row per connected miner.
+func (p *Proxy) Workers() []WorkerStats {
+	now := p.clk.Now()
+	p.mu.Lock()
+	ss := make([]*minerSession, 0, len(p.sessions))
+	for _, s := range p.sessions {
+		ss = append(ss, s)
+	}
+	p.mu.Unlock()
+	out := make([]WorkerStats, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, s.stats(now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Pools returns one row per configured pool, in priority order.
+func (p *Proxy) Pools() []PoolStats {
+	now := p.clk.Now()
+	active := p.activePool()
+	out := make([]PoolStats, 0, len(p.pools))
+	for _, pl := range p.pools {
+		out = append(out, pl.stats(now, pl == active))
+	}
+	return out
+}
+
+// Status returns the proxy-wide summary.
+func (p *Proxy) Status() Status {
+	now := p.clk.Now()
+	p.mu.Lock()
+	st := Status{Miners: len(p.sessions), Started: p.started}
+	for _, s := range p.sessions {
+		if s.paused.Load() {
+			st.Paused++
+		} else if s.isRunning() {
+			st.Running++
+		}
+	}
+	if p.active != nil {
+		st.ActivePool = p.active.cfg.Name
+	}
+	p.mu.Unlock()
+	st.Hashrate = p.rate.hashrate(now)
+	st.Shares = p.counters.Map()
+	st.Blocks = p.counters.Get(ResultBlock)
+	st.Drops = p.drops.snapshot()
+	return st
+}
+
+func (p *Proxy) String() string { return fmt.Sprintf("hashgate proxy (%d pools)", len(p.pools)) }

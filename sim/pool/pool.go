@@ -1,0 +1,532 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/stratum/sv1"
+	"github.com/hashgate/hashgate/stratum/work"
+)
+
+// Config sets up a simulated pool.
+type Config struct {
+	// Extranonce1Size and Extranonce2Size are what subscribe hands out (public-pool and ckpool:
+	// 4 and 4; OCEAN: 4 and 8; NiceHash: 5+ and 3).
+	Extranonce1Size int
+	Extranonce2Size int
+	// Difficulty is every connection's share difficulty.
+	Difficulty float64
+	// NBits is the network target of the simulated chain (0x207fffff: regtest).
+	NBits uint32
+	// JobInterval is how often a new (non-clean) job is sent; BlockInterval how often the
+	// chain moves on (a clean job). Zero disables the timer.
+	JobInterval   time.Duration
+	BlockInterval time.Duration
+	// VersionMask is granted to miners asking for version rolling (0: refuse).
+	VersionMask uint32
+	// MerkleTxs is the merkle branch length of every job.
+	MerkleTxs int
+	// Seed makes templates reproducible.
+	Seed uint64
+	// Logger (default: discard).
+	Logger *zerolog.Logger
+}
+
+// DefaultConfig is a pool like public-pool on regtest.
+func DefaultConfig() Config {
+	return Config{
+		Extranonce1Size: 4,
+		Extranonce2Size: 4,
+		Difficulty:      1,
+		NBits:           0x1d00ffff,
+		JobInterval:     30 * time.Second,
+		BlockInterval:   10 * time.Minute,
+		VersionMask:     0x1fffe000,
+		MerkleTxs:       6,
+		Seed:            1,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Extranonce1Size < 0 || c.Extranonce1Size > 16 || c.Extranonce2Size < 1 || c.Extranonce2Size > 16 {
+		return errors.New("pool: extranonce sizes out of range")
+	}
+	if _, err := work.TargetFromDifficulty(c.Difficulty); err != nil {
+		return err
+	}
+	if c.MerkleTxs < 0 || c.MerkleTxs > 32 {
+		return errors.New("pool: merkle_txs out of range")
+	}
+	return nil
+}
+
+// Mode is how the pool treats shares and connections.
+type Mode int32
+
+// Pool behaviours.
+const (
+	Normal    Mode = iota
+	RejectAll      // answer every share with [23,"Rejected by simulation",null]
+	Stall          // read but never answer or send anything
+)
+
+// Pool is a running simulated pool.
+type Pool struct {
+	cfg    Config
+	log    zerolog.Logger
+	target work.Target
+
+	mode atomic.Int32
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	tpl     *template
+	jobSeq  uint64
+	conns   map[*conn]struct{}
+	nextEn1 uint64
+	ln      []net.Listener
+	closed  bool
+
+	accepted atomic.Uint64
+	rejected atomic.Uint64
+	blocks   atomic.Uint64
+	byWorker sync.Map // worker name -> *atomic.Uint64 (accepted)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New creates a pool; call Serve or Listen to accept miners.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pool{cfg: cfg, log: zerolog.Nop(), conns: map[*conn]struct{}{}, rng: rand.New(rand.NewPCG(cfg.Seed, 0x6861736867617465))}
+	if cfg.Logger != nil {
+		p.log = *cfg.Logger
+	}
+	p.target, _ = work.TargetFromDifficulty(cfg.Difficulty)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	var prev [32]byte
+	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
+	p.tpl = buildTemplate(p.rng, 100, prev, cfg.NBits, cfg.Extranonce1Size, cfg.Extranonce2Size, cfg.MerkleTxs)
+	p.wg.Add(1)
+	go p.timers()
+	return p, nil
+}
+
+// Listen starts accepting on addr ("127.0.0.1:0" for a free port) and returns the address.
+func (p *Pool) Listen(addr string) (string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	p.Serve(l)
+	return l.Addr().String(), nil
+}
+
+// Serve accepts miners on l in the background.
+func (p *Pool) Serve(l net.Listener) {
+	p.mu.Lock()
+	p.ln = append(p.ln, l)
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.serve(c)
+			}()
+		}
+	}()
+}
+
+// Close stops the pool and waits for its goroutines.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	ls := p.ln
+	for c := range p.conns {
+		c.nc.Close()
+	}
+	p.mu.Unlock()
+	p.cancel()
+	for _, l := range ls {
+		l.Close()
+	}
+	p.wg.Wait()
+}
+
+// SetMode changes how shares are treated from now on.
+func (p *Pool) SetMode(m Mode) { p.mode.Store(int32(m)) }
+
+// DisconnectAll drops every connection (a pool restart, as miners see it).
+func (p *Pool) DisconnectAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.nc.Close()
+	}
+}
+
+// Accepted, Rejected and Blocks count share verdicts.
+func (p *Pool) Accepted() uint64 { return p.accepted.Load() }
+func (p *Pool) Rejected() uint64 { return p.rejected.Load() }
+func (p *Pool) Blocks() uint64   { return p.blocks.Load() }
+
+// AcceptedBy counts accepted shares submitted under one worker name.
+func (p *Pool) AcceptedBy(worker string) uint64 {
+	if v, ok := p.byWorker.Load(worker); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
+}
+
+// Connections is the number of connected clients.
+func (p *Pool) Connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// NewBlock moves the chain on: every connection gets a clean job.
+func (p *Pool) NewBlock() {
+	p.mu.Lock()
+	var prev [32]byte
+	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
+	p.tpl = buildTemplate(p.rng, p.tpl.height+1, prev, p.cfg.NBits, p.cfg.Extranonce1Size, p.cfg.Extranonce2Size, p.cfg.MerkleTxs)
+	p.mu.Unlock()
+	p.broadcast(true)
+}
+
+// NewJob sends every connection a new job for the same block.
+func (p *Pool) NewJob() { p.broadcast(false) }
+
+func (p *Pool) timers() {
+	defer p.wg.Done()
+	var jobC, blockC <-chan time.Time
+	if p.cfg.JobInterval > 0 {
+		t := time.NewTicker(p.cfg.JobInterval)
+		defer t.Stop()
+		jobC = t.C
+	}
+	if p.cfg.BlockInterval > 0 {
+		t := time.NewTicker(p.cfg.BlockInterval)
+		defer t.Stop()
+		blockC = t.C
+	}
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-jobC:
+			p.NewJob()
+		case <-blockC:
+			p.NewBlock()
+		}
+	}
+}
+
+func (p *Pool) broadcast(clean bool) {
+	p.mu.Lock()
+	cs := make([]*conn, 0, len(p.conns))
+	for c := range p.conns {
+		cs = append(cs, c)
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		c.sendJob(clean)
+	}
+}
+
+// newJob cuts a job from the current template.
+func (p *Pool) newJob(clean bool) *poolJob {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.jobSeq++
+	t := p.tpl
+	return &poolJob{
+		id:    strconv.FormatUint(p.jobSeq, 16),
+		tpl:   t,
+		ntime: uint32(time.Now().Unix()),
+		clean: clean,
+	}
+}
+
+type poolJob struct {
+	id    string
+	tpl   *template
+	ntime uint32
+	clean bool
+}
+
+// conn is one client connection.
+type conn struct {
+	p    *Pool
+	nc   net.Conn
+	out  chan []byte
+	en1  []byte
+	mask uint32
+
+	mu      sync.Mutex
+	jobs    map[string]*work.Job
+	order   []string
+	seen    map[[32]byte]struct{}
+	authed  map[string]bool
+	subbed  bool
+	lastTpl *template
+}
+
+func (p *Pool) serve(nc net.Conn) {
+	p.mu.Lock()
+	p.nextEn1++
+	en1 := make([]byte, p.cfg.Extranonce1Size)
+	v := p.nextEn1
+	for i := len(en1) - 1; i >= 0; i-- {
+		en1[i] = byte(v)
+		v >>= 8
+	}
+	c := &conn{p: p, nc: nc, out: make(chan []byte, 1024), en1: en1, jobs: map[string]*work.Job{}, seen: map[[32]byte]struct{}{}, authed: map[string]bool{}}
+	if p.closed {
+		p.mu.Unlock()
+		nc.Close()
+		return
+	}
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		nc.Close()
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bw := bufio.NewWriter(nc)
+		for b := range c.out {
+			if b == nil {
+				return
+			}
+			bw.Write(b)
+			for len(c.out) > 0 {
+				b = <-c.out
+				if b == nil {
+					bw.Flush()
+					return
+				}
+				bw.Write(b)
+			}
+			nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if bw.Flush() != nil {
+				nc.Close()
+				return
+			}
+		}
+	}()
+	defer func() { c.out <- nil; <-done }()
+	lr := sv1.NewLineReader(nc, 64<<10)
+	var m sv1.Message
+	for {
+		line, err := lr.ReadLine()
+		if err != nil {
+			return
+		}
+		if Mode(p.mode.Load()) == Stall {
+			continue
+		}
+		if err := sv1.DecodeInto(&m, line); err != nil {
+			c.send(sv1.AppendErrorResponse(nil, nil, sv1.NewError(20, "Parse error")))
+			continue
+		}
+		c.handle(&m)
+	}
+}
+
+func (c *conn) send(b []byte) {
+	select {
+	case c.out <- b:
+	default:
+		c.nc.Close() // a client that does not read is dropped, as pools do
+	}
+}
+
+func (c *conn) handle(m *sv1.Message) {
+	p := c.p
+	switch m.Method {
+	case sv1.MethodConfigure:
+		var cf sv1.Configure
+		if err := m.UnmarshalParams(&cf); err != nil {
+			c.send(sv1.AppendErrorResponse(nil, m.ID, sv1.NewError(20, "Invalid params")))
+			return
+		}
+		res := sv1.ConfigureResult{}
+		if cf.Has("version-rolling") {
+			c.mask = cf.Mask() & p.cfg.VersionMask
+			res.VersionRolling = &sv1.ExtensionResult{OK: c.mask != 0}
+			res.VersionRollingMask, res.HasVersionRollingMask = c.mask, true
+		}
+		line, _ := sv1.AppendResponse(nil, m.ID, res, nil)
+		c.send(line)
+	case sv1.MethodSubscribe:
+		res := sv1.NewSubscribeResult(hex.EncodeToString(c.en1), c.en1, p.cfg.Extranonce2Size)
+		line, _ := sv1.AppendResponse(nil, m.ID, res, nil)
+		c.send(line)
+		c.mu.Lock()
+		c.subbed = true
+		c.mu.Unlock()
+		// Like ckpool: difficulty and a first job right after the subscribe reply.
+		d, _ := sv1.AppendNotification(nil, &sv1.SetDifficulty{Difficulty: json.Number(strconv.FormatFloat(p.cfg.Difficulty, 'f', -1, 64))})
+		c.send(d)
+		c.sendJob(true)
+	case sv1.MethodAuthorize:
+		var a sv1.Authorize
+		if err := m.UnmarshalParams(&a); err != nil {
+			c.send(sv1.AppendErrorResponse(nil, m.ID, sv1.NewError(20, "Invalid params")))
+			return
+		}
+		c.mu.Lock()
+		c.authed[a.Username] = true
+		c.mu.Unlock()
+		c.send(sv1.AppendBoolResponse(nil, m.ID, true))
+	case sv1.MethodExtranonceSubscribe:
+		c.send(sv1.AppendBoolResponse(nil, m.ID, true))
+	case sv1.MethodSubmit:
+		c.submit(m)
+	default:
+		if m.IsRequest() {
+			c.send(sv1.AppendErrorResponse(nil, m.ID, sv1.StandardError(20)))
+		}
+	}
+}
+
+func (c *conn) sendJob(clean bool) {
+	c.mu.Lock()
+	if !c.subbed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	pj := c.p.newJob(clean)
+	t := pj.tpl
+	j := &work.Job{
+		ID: pj.id, PrevHash: t.prev, Coinb1: t.coinb1, Coinb2: t.coinb2, Extranonce1: c.en1,
+		Extranonce2Size: c.p.cfg.Extranonce2Size, Branch: t.branch, Version: t.version, NBits: t.nbits, NTime: pj.ntime,
+	}
+	if err := j.Prepare(); err != nil {
+		return
+	}
+	c.mu.Lock()
+	if clean || c.lastTpl != t {
+		clear(c.jobs)
+		c.order = c.order[:0]
+		clear(c.seen)
+		pj.clean = true
+	}
+	c.lastTpl = t
+	c.jobs[j.ID] = j
+	c.order = append(c.order, j.ID)
+	if len(c.order) > 8 {
+		delete(c.jobs, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.mu.Unlock()
+	n := sv1.Notify{JobID: j.ID, PrevHash: work.PrevHashToStratum(t.prev), Coinb1: t.coinb1, Coinb2: t.coinb2, Branch: t.branch, Version: t.version, NBits: t.nbits, NTime: pj.ntime, Clean: pj.clean}
+	c.send(sv1.AppendNotify(nil, &n))
+}
+
+func (c *conn) reject(id json.RawMessage, code int, msg string) {
+	c.p.rejected.Add(1)
+	c.send(sv1.AppendErrorResponse(nil, id, sv1.NewError(code, msg)))
+}
+
+func (c *conn) submit(m *sv1.Message) {
+	p := c.p
+	var s sv1.Submit
+	if err := m.UnmarshalParams(&s); err != nil {
+		c.reject(m.ID, 20, "Invalid params")
+		return
+	}
+	if Mode(p.mode.Load()) == RejectAll {
+		c.reject(m.ID, 23, "Rejected by simulation")
+		return
+	}
+	c.mu.Lock()
+	j := c.jobs[s.JobID]
+	authed := c.authed[s.Worker]
+	c.mu.Unlock()
+	switch {
+	case !authed:
+		c.reject(m.ID, 24, "Worker mismatch")
+		return
+	case j == nil:
+		c.reject(m.ID, 21, "Job not found (=stale)")
+		return
+	case len(s.Extranonce2) != p.cfg.Extranonce2Size:
+		c.reject(m.ID, 20, "Invalid nonce2 length")
+		return
+	case j.CheckNTime(s.NTime) != nil:
+		c.reject(m.ID, 20, "Ntime out of range")
+		return
+	}
+	version := j.Version
+	if s.HasVersionBits {
+		v, err := work.MergeVersion(j.Version, s.VersionBits, c.mask)
+		if err != nil {
+			c.reject(m.ID, 20, "Invalid version mask")
+			return
+		}
+		version = v
+	}
+	var h work.Hasher
+	hash, _, err := h.Hash(j, &work.Header{Extranonce2: s.Extranonce2, NTime: s.NTime, Nonce: s.Nonce, Version: version})
+	if err != nil {
+		c.reject(m.ID, 20, err.Error())
+		return
+	}
+	c.mu.Lock()
+	_, dup := c.seen[hash]
+	c.seen[hash] = struct{}{}
+	c.mu.Unlock()
+	if dup {
+		c.reject(m.ID, 22, "Duplicate share")
+		return
+	}
+	if !p.target.Met(&hash) {
+		c.reject(m.ID, 23, fmt.Sprintf("Low difficulty share (%.6g)", work.HashDifficulty(&hash)))
+		return
+	}
+	if j.NetworkTarget().Met(&hash) {
+		p.blocks.Add(1)
+		p.log.Info().Str("worker", s.Worker).Msg("block found")
+	}
+	p.accepted.Add(1)
+	v, _ := p.byWorker.LoadOrStore(s.Worker, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+	c.send(sv1.AppendBoolResponse(nil, m.ID, true))
+}
