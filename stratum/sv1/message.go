@@ -38,25 +38,21 @@ type Message struct {
 	// RejectReason is ckpool's "reject-reason" member, if any.
 	RejectReason string
 
-	wire wireMessage // reused across DecodeInto calls
+	wire wireMessage // the line's private copy, reused by DecodeInto
 }
 
-// wireMessage is the envelope as json.Unmarshal sees it; every member stays
-// raw so its JSON type can be checked and ids echoed byte for byte.
+// wireMessage holds the raw members of the envelope. They alias buf, the
+// Message's private copy of the line, so one decode copies the line once.
 type wireMessage struct {
-	ID           json.RawMessage `json:"id"`
-	Method       json.RawMessage `json:"method"`
-	Params       json.RawMessage `json:"params"`
-	Result       json.RawMessage `json:"result"`
-	Error        json.RawMessage `json:"error"`
-	RejectReason json.RawMessage `json:"reject-reason"`
+	buf                                             []byte
+	id, method, params, result, errorv, rejectReason []byte
 }
 
 // Decode parses one line (without its LF) into a new Message. The Message
 // does not alias line, so line may be a LineReader buffer.
 //
 // Errors wrap ErrMalformedJSON (not JSON) or ErrInvalidMessage (JSON but not
-// a Stratum message).
+// a Stratum message, or nested deeper than the codec accepts).
 func Decode(line []byte) (*Message, error) {
 	m := new(Message)
 	if err := DecodeInto(m, line); err != nil {
@@ -65,64 +61,170 @@ func Decode(line []byte) (*Message, error) {
 	return m, nil
 }
 
-// DecodeInto is Decode into a caller-owned Message, reusing its buffers: the
+// DecodeInto is Decode into a caller-owned Message, reusing its buffer: the
 // slices of the previous decode are overwritten. On error m is left in an
 // unspecified state.
+//
+// Object members are matched like encoding/json matches struct fields
+// (exact or case-insensitive, last duplicate wins); unknown members such as
+// "jsonrpc" are validated and ignored.
 func DecodeInto(m *Message, line []byte) error {
-	w := &m.wire
-	w.ID, w.Method, w.Params = w.ID[:0], w.Method[:0], w.Params[:0]
-	w.Result, w.Error, w.RejectReason = w.Result[:0], w.Error[:0], w.RejectReason[:0]
-	*m = Message{wire: m.wire}
-	if err := json.Unmarshal(line, w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("%w: not a JSON object", ErrInvalidMessage)
-		}
-		return fmt.Errorf("%w: %w", ErrMalformedJSON, err)
+	w := m.wire
+	w.buf = append(w.buf[:0], line...)
+	w.id, w.method, w.params, w.result, w.errorv, w.rejectReason = nil, nil, nil, nil, nil, nil
+	*m = Message{}
+	if err := w.scan(); err != nil {
+		m.wire.buf = w.buf
+		return err
 	}
-	w = &m.wire
-	switch kindOf(w.ID) {
+	m.wire = w
+	switch kindOf(w.id) {
 	case 0:
 	case '"', '0', 'n':
-		m.ID = w.ID
+		m.ID = w.id
 	default:
 		return fmt.Errorf("%w: id must be a number, string or null", ErrInvalidMessage)
 	}
-	switch kindOf(w.Method) {
+	switch kindOf(w.method) {
 	case 0, 'n':
 	case '"':
-		if body, ok := stringBody(w.Method); ok {
+		if body, ok := stringBody(w.method); ok {
 			if s, ok := internMethod(body); ok {
 				m.Method = s
 				break
 			}
 		}
-		if err := json.Unmarshal(w.Method, &m.Method); err != nil {
+		s, err := decodeString("method", -1, w.method)
+		if err != nil {
 			return fmt.Errorf("%w: method: %w", ErrInvalidMessage, err)
 		}
+		m.Method = s
 	default:
 		return fmt.Errorf("%w: method must be a string", ErrInvalidMessage)
 	}
-	if len(w.Params) > 0 {
-		m.Params = w.Params
-	}
-	if len(w.Result) > 0 {
-		m.Result = w.Result
-	}
-	if m.Method == "" && len(w.Result) == 0 && len(w.Error) == 0 {
+	m.Params = w.params
+	m.Result = w.result
+	if m.Method == "" && w.result == nil && w.errorv == nil {
 		return fmt.Errorf("%w: neither method nor result/error", ErrInvalidMessage)
 	}
 	var err error
-	if m.Error, err = parseError(w.Error); err != nil {
+	if m.Error, err = parseError(w.errorv); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
-	if kindOf(w.RejectReason) == '"' {
-		m.RejectReason, _ = decodeString("reject-reason", -1, w.RejectReason)
+	if kindOf(w.rejectReason) == '"' {
+		m.RejectReason, _ = decodeString("reject-reason", -1, w.rejectReason)
 	}
 	if m.Error == nil && m.RejectReason != "" && kindOf(m.Result) == 'f' {
 		m.Error = &Error{Code: ClassifyReason(m.RejectReason), Message: m.RejectReason}
 	}
 	return nil
+}
+
+// scan walks the top-level object in w.buf, validating every value and
+// keeping the members hashgate reads.
+func (w *wireMessage) scan() error {
+	b := w.buf
+	i := skipSpace(b, 0)
+	if i == len(b) {
+		return fmt.Errorf("%w: empty line", ErrMalformedJSON)
+	}
+	if b[i] != '{' {
+		end, err := skipValue(b, i, 0)
+		if err != nil || skipSpace(b, end) != len(b) {
+			return malformed(err)
+		}
+		return fmt.Errorf("%w: not a JSON object", ErrInvalidMessage)
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return malformed(nil)
+			}
+			keyEnd, err := skipString(b, i)
+			if err != nil {
+				return malformed(err)
+			}
+			key := b[i:keyEnd]
+			i = skipSpace(b, keyEnd)
+			if i >= len(b) || b[i] != ':' {
+				return malformed(nil)
+			}
+			i = skipSpace(b, i+1)
+			end, err := skipValue(b, i, 1)
+			if err != nil {
+				return malformed(err)
+			}
+			w.assign(key, b[i:end:end])
+			i = skipSpace(b, end)
+			if i >= len(b) {
+				return malformed(nil)
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return malformed(nil)
+			}
+			i = skipSpace(b, i+1)
+		}
+	}
+	if skipSpace(b, i) != len(b) {
+		return fmt.Errorf("%w: data after the object", ErrMalformedJSON)
+	}
+	return nil
+}
+
+func malformed(err error) error {
+	if errors.Is(err, errTooDeep) {
+		return fmt.Errorf("%w: nested deeper than %d", ErrInvalidMessage, maxDepth)
+	}
+	return fmt.Errorf("%w: syntax error", ErrMalformedJSON)
+}
+
+// assign stores a member's raw value by its key.
+func (w *wireMessage) assign(key, val []byte) {
+	name, ok := stringBody(key)
+	if !ok {
+		var s string
+		if json.Unmarshal(key, &s) != nil {
+			return
+		}
+		name = []byte(s)
+	}
+	var dst *[]byte
+	switch {
+	case string(name) == "id":
+		dst = &w.id
+	case string(name) == "method":
+		dst = &w.method
+	case string(name) == "params":
+		dst = &w.params
+	case string(name) == "result":
+		dst = &w.result
+	case string(name) == "error":
+		dst = &w.errorv
+	case string(name) == "reject-reason":
+		dst = &w.rejectReason
+	case bytes.EqualFold(name, []byte("id")):
+		dst = &w.id
+	case bytes.EqualFold(name, []byte("method")):
+		dst = &w.method
+	case bytes.EqualFold(name, []byte("params")):
+		dst = &w.params
+	case bytes.EqualFold(name, []byte("result")):
+		dst = &w.result
+	case bytes.EqualFold(name, []byte("error")):
+		dst = &w.errorv
+	case bytes.EqualFold(name, []byte("reject-reason")):
+		dst = &w.rejectReason
+	default:
+		return
+	}
+	*dst = val
 }
 
 // IsRequest reports a method call that expects a reply (non-null id).

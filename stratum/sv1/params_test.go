@@ -199,7 +199,7 @@ func TestNotifyVariants(t *testing.T) {
 	}{
 		{`false]`, false},
 		{`true]`, true},
-		{`"504e86b9",true]`, true},  // 10 elements, duplicated ntime
+		{`"504e86b9",true]`, true},   // 10 elements, duplicated ntime
 		{`"504e86b9",false]`, false}, // 10 elements
 		{`true,"extra"]`, true},      // extra trailing element
 	} {

@@ -16,7 +16,10 @@ import (
 // cannot recurse deeply.
 const maxDepth = 32
 
-var errSyntax = errors.New("syntax error")
+var (
+	errSyntax  = errors.New("syntax error")
+	errTooDeep = errors.New("nested too deep")
+)
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -37,7 +40,7 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		return skipString(b, i)
 	case c == '[' || c == '{':
 		if depth >= maxDepth {
-			return 0, errSyntax
+			return 0, errTooDeep
 		}
 		return skipComposite(b, i, depth+1)
 	case c == 't':
