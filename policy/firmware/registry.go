@@ -11,13 +11,13 @@ type Factory func(cfg *Config) Driver
 
 // factories maps firmware names to drivers; fixed at build time.
 var factories = map[string]Factory{
-	LuxOS: newLuxOS,
+	LuxOS:      newLuxOS,
 	Braiins:    newBraiins,
 	Whatsminer: newWhatsminer,
 	Bitaxe:     newBitaxe,
 	VNish:      newVNish,
-	// Antminer:   newAntminer,
-	None: func(*Config) Driver { return noneDriver{} },
+	Antminer:   newAntminer,
+	None:       func(*Config) Driver { return noneDriver{} },
 }
 
 // Names returns the firmware names the registry knows, sorted.

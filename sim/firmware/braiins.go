@@ -56,7 +56,9 @@ func NewBraiins(m *Miner, clock Clock, username, password string, idle time.Dura
 }
 
 // Listen starts serving on addr.
-func (b *Braiins) Listen(addr string) (net.Addr, error) { return b.srv.listen(addr, http.HandlerFunc(b.serve)) }
+func (b *Braiins) Listen(addr string) (net.Addr, error) {
+	return b.srv.listen(addr, http.HandlerFunc(b.serve))
+}
 
 // Close stops the endpoint.
 func (b *Braiins) Close() error { return b.srv.close() }

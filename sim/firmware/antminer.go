@@ -1,0 +1,149 @@
+package firmware
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	fw "github.com/hashgate/hashgate/policy/firmware"
+)
+
+// Antminer simulates stock Bitmain web CGI on port 80 behind HTTP digest
+// auth (realm "antMiner Configuration", MD5, qop=auth):
+// GET /cgi-bin/get_miner_conf.cgi and POST /cgi-bin/set_miner_conf.cgi.
+// ModeKey is the work-mode key this firmware honours; a write under the
+// other key is answered "M000 OK!" and ignored, the quirk reported for
+// some S19j Pro and S21 firmware.
+type Antminer struct {
+	miner    *Miner
+	user     string
+	password string
+	modeKey  string
+	srv      httpServer
+
+	mu     sync.Mutex
+	nonces map[string]bool
+}
+
+// NewAntminer returns a stock Antminer endpoint; empty user/password mean
+// root/root, an empty modeKey means "bitmain-work-mode".
+func NewAntminer(m *Miner, user, password, modeKey string, log zerolog.Logger) *Antminer {
+	if user == "" {
+		user = "root"
+	}
+	if password == "" {
+		password = "root"
+	}
+	if modeKey == "" {
+		modeKey = "bitmain-work-mode"
+	}
+	return &Antminer{miner: m, user: user, password: password, modeKey: modeKey,
+		srv: httpServer{miner: m, log: log}, nonces: make(map[string]bool)}
+}
+
+// Listen starts serving on addr.
+func (a *Antminer) Listen(addr string) (net.Addr, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cgi-bin/get_miner_conf.cgi", a.digest(a.getConf))
+	mux.HandleFunc("POST /cgi-bin/set_miner_conf.cgi", a.digest(a.setConf))
+	return a.srv.listen(addr, mux)
+}
+
+// Close stops the endpoint.
+func (a *Antminer) Close() error { return a.srv.close() }
+
+const antRealm = "antMiner Configuration"
+
+func hexMD5(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// digest enforces RFC 7616 digest auth with MD5 and qop=auth.
+func (a *Antminer) digest(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.verify(r) {
+			h(w, r)
+			return
+		}
+		var n [12]byte
+		_, _ = rand.Read(n[:])
+		nonce := hex.EncodeToString(n[:])
+		a.mu.Lock()
+		if len(a.nonces) > 1024 {
+			clear(a.nonces)
+		}
+		a.nonces[nonce] = true
+		a.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Digest realm="`+antRealm+`", nonce="`+nonce+`", qop="auth", algorithm=MD5`)
+		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+	}
+}
+
+func (a *Antminer) verify(r *http.Request) bool {
+	h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Digest ")
+	if !ok || a.miner.has(FaultRejectAuth) {
+		return false
+	}
+	p := map[string]string{}
+	for _, part := range strings.Split(h, ", ") {
+		if k, v, ok := strings.Cut(part, "="); ok {
+			p[k] = strings.Trim(v, `"`)
+		}
+	}
+	a.mu.Lock()
+	known := a.nonces[p["nonce"]]
+	a.mu.Unlock()
+	if !known || p["username"] != a.user || p["uri"] != r.URL.RequestURI() {
+		return false
+	}
+	ha1 := hexMD5(a.user + ":" + antRealm + ":" + a.password)
+	ha2 := hexMD5(r.Method + ":" + p["uri"])
+	want := hexMD5(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":" + p["qop"] + ":" + ha2)
+	return p["qop"] == "auth" && p["response"] == want
+}
+
+func (a *Antminer) getConf(w http.ResponseWriter, _ *http.Request) {
+	mode := "0"
+	if a.miner.State().Sleeping {
+		mode = "1"
+	}
+	writeJSON(w, http.StatusOK, fw.AntminerConf{
+		"pools":             json.RawMessage(`[{"url":"stratum+tcp://hashgate.local:3333","user":"site.rig1","pass":"x"}]`),
+		"bitmain-fan-ctrl":  json.RawMessage(`false`),
+		"bitmain-fan-pwm":   json.RawMessage(`"100"`),
+		"freq-level":        json.RawMessage(`"100"`),
+		"bitmain-work-mode": json.RawMessage(strconv.Quote(mode)),
+	})
+}
+
+func (a *Antminer) setConf(w http.ResponseWriter, r *http.Request) {
+	var c fw.AntminerConf
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&c); err != nil {
+		writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "error", Code: "M001", Msg: "bad json"})
+		return
+	}
+	if _, ok := c["pools"]; !ok {
+		// The CGI replaces the whole configuration; a write without pools
+		// would wipe them, which the simulator refuses to model silently.
+		writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "error", Code: "M002", Msg: "pools missing"})
+		return
+	}
+	if raw, ok := c[a.modeKey]; ok {
+		switch (fw.AntminerConf{a.modeKey: raw}).WorkMode() {
+		case fw.AntminerModeSleep:
+			a.miner.Sleep()
+		case fw.AntminerModeNormal:
+			a.miner.Wake()
+		}
+	}
+	writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "success", Code: "M000", Msg: "OK!"})
+}
