@@ -4,17 +4,27 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
 // allocBuf holds per-step scratch space an Engine reuses between steps.
 type allocBuf struct {
+	keys    []sortKey
 	order   []int32
 	next    []float64
 	act     []Action
 	why     []Reason
 	touched []int32
 	mark    []bool
+}
+
+// sortKey is one miner's place in the run order.
+type sortKey struct {
+	prio int
+	eff  float64
+	id   string
+	idx  int32
 }
 
 func (b *allocBuf) reset(n int) {
@@ -115,16 +125,27 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom flo
 		}
 	}
 	a.startCommitted = a.committed
-	slices.SortFunc(b.order, func(x, y int32) int {
-		mx, my := &fleet[x], &fleet[y]
-		if c := cmp.Compare(my.Priority, mx.Priority); c != 0 { // higher priority runs first
+	// Sort contiguous keys rather than indices into the fleet: a 10,000-miner sort then stays
+	// in cache.
+	keys := b.keys[:0]
+	for _, i := range b.order {
+		m := &fleet[i]
+		keys = append(keys, sortKey{prio: m.Priority, eff: m.EfficiencyJTH, id: m.ID, idx: i})
+	}
+	slices.SortFunc(keys, func(x, y sortKey) int {
+		if c := cmp.Compare(y.prio, x.prio); c != 0 { // higher priority runs first
 			return c
 		}
-		if c := cmp.Compare(mx.EfficiencyJTH, my.EfficiencyJTH); c != 0 { // efficient runs first
+		if c := cmp.Compare(x.eff, y.eff); c != 0 { // efficient runs first
 			return c
 		}
-		return cmp.Compare(mx.ID, my.ID)
+		return strings.Compare(x.id, y.id)
 	})
+	for k := range keys {
+		b.order[k] = keys[k].idx
+	}
+	clear(keys) // drop string references until the next step
+	b.keys = keys
 
 	shed := a.shed(safety, safetyWhy, false)
 	shed = a.shed(economic, ReasonPrice, true) || shed
