@@ -76,10 +76,12 @@ func FuzzAuthorize(f *testing.F) { fuzzParams(f, MethodAuthorize, `["u",null,1]`
 func FuzzConfigure(f *testing.F) {
 	fuzzParams(f, MethodConfigure, `[["info"],{"info.hw-id":"<&>","minimum-difficulty.value":1e-3}]`)
 }
-func FuzzSetVersionMask(f *testing.F)      { fuzzParams(f, MethodSetVersionMask) }
-func FuzzSetDifficulty(f *testing.F)       { fuzzParams(f, MethodSetDifficulty, `[1E+2]`) }
-func FuzzSuggestDifficulty(f *testing.F)   { fuzzParams(f, MethodSuggestDifficulty) }
-func FuzzSuggestTarget(f *testing.F)       { fuzzParams(f, MethodSuggestTarget, `["`+strings.Repeat("0f", 32)+`"]`) }
+func FuzzSetVersionMask(f *testing.F)    { fuzzParams(f, MethodSetVersionMask) }
+func FuzzSetDifficulty(f *testing.F)     { fuzzParams(f, MethodSetDifficulty, `[1E+2]`) }
+func FuzzSuggestDifficulty(f *testing.F) { fuzzParams(f, MethodSuggestDifficulty) }
+func FuzzSuggestTarget(f *testing.F) {
+	fuzzParams(f, MethodSuggestTarget, `["`+strings.Repeat("0f", 32)+`"]`)
+}
 func FuzzNotify(f *testing.F)              { fuzzParams(f, MethodNotify) }
 func FuzzSubmit(f *testing.F)              { fuzzParams(f, MethodSubmit, `["w",5,"AB",1,2,null]`) }
 func FuzzExtranonceSubscribe(f *testing.F) { fuzzParams(f, MethodExtranonceSubscribe) }

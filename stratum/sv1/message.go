@@ -44,7 +44,7 @@ type Message struct {
 // wireMessage holds the raw members of the envelope. They alias buf, the
 // Message's private copy of the line, so one decode copies the line once.
 type wireMessage struct {
-	buf                                             []byte
+	buf                                              []byte
 	id, method, params, result, errorv, rejectReason []byte
 }
 

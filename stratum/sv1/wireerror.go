@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // De-facto Stratum V1 error codes (sv1.md section 6).
@@ -140,7 +141,7 @@ func parseError(raw []byte) (*Error, error) {
 					return nil, err
 				}
 			} else if kindOf(elems[1]) != 'n' {
-				e.Message = string(elems[1])
+				e.Message = validUTF8(elems[1])
 			}
 		}
 		if len(elems) > 2 {
@@ -166,7 +167,23 @@ func parseError(raw []byte) (*Error, error) {
 		e.Data = canonicalData(obj.Data)
 		return e, nil
 	}
-	return &Error{Code: CodeOther, Message: string(raw)}, nil
+	return &Error{Code: CodeOther, Message: validUTF8(raw)}, nil
+}
+
+// validUTF8 converts raw JSON text to a message string the way
+// encoding/json treats string bytes: each invalid byte becomes U+FFFD, so
+// the message survives an encode/decode round trip unchanged.
+func validUTF8(raw []byte) string {
+	if utf8.Valid(raw) {
+		return string(raw)
+	}
+	var b strings.Builder
+	for len(raw) > 0 {
+		r, n := utf8.DecodeRune(raw)
+		b.WriteRune(r)
+		raw = raw[n:]
+	}
+	return b.String()
 }
 
 // canonicalData returns the data element as json.Marshal would write it
