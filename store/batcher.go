@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,31 +17,54 @@ const (
 	maxRetry = 5 * time.Second
 )
 
+// shareCols is the number of columns bound per ledger row, and multiRows
+// the rows one multi-row INSERT carries: per-statement overhead in the
+// driver costs as much as SQLite's own work for a row.
+const (
+	shareCols = 9
+	multiRows = 32
+)
+
 type writerStmts struct {
-	insertShare  *sql.Stmt
+	insertShare  *sql.Stmt // one row
+	insertShares *sql.Stmt // multiRows rows
 	upsertRollup *sql.Stmt
 }
 
 func (w *writerStmts) close() error {
-	return errors.Join(w.insertShare.Close(), w.upsertRollup.Close())
+	var errs []error
+	for _, st := range []*sql.Stmt{w.insertShare, w.insertShares, w.upsertRollup} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func insertSharesSQL(rows int) string {
+	q := `INSERT INTO shares (ts, worker, pool, job, difficulty, share_diff, result, reason, hash) VALUES `
+	q += "(?, ?, ?, ?, ?, ?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows-1)
+	return q
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
-	var err error
-	s.stmts.insertShare, err = s.ledger.PrepareContext(ctx, `INSERT INTO shares
-		(ts, worker, pool, job, difficulty, share_diff, result, reason, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store: prepare: %w", err)
-	}
-	s.stmts.upsertRollup, err = s.ledger.PrepareContext(ctx, `INSERT INTO share_rollup
-		(minute, worker, pool, result, reason, n, diff_sum) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (minute, worker, pool, result, reason)
-		DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum`)
-	if err != nil {
-		s.stmts.insertShare.Close()
-		s.stmts.insertShare = nil
-		return fmt.Errorf("store: prepare: %w", err)
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.stmts.insertShare, insertSharesSQL(1)},
+		{&s.stmts.insertShares, insertSharesSQL(multiRows)},
+		{&s.stmts.upsertRollup, `INSERT INTO share_rollup
+			(minute, worker, pool, result, reason, n, diff_sum) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (minute, worker, pool, result, reason)
+			DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum`},
+	} {
+		st, err := s.ledger.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.stmts.close()
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		*p.dst = st
 	}
 	return nil
 }
@@ -54,11 +78,16 @@ type writer struct {
 	// from a failed commit, not yet committed.
 	carry map[rollupKey]rollupVal
 	retry time.Duration
+	args  []any // reused bind arguments
 }
 
 func (s *Store) runWriter() {
 	defer s.wg.Done()
-	w := &writer{s: s, batch: make([]ShareEvent, 0, s.cfg.MaxBatch)}
+	w := &writer{
+		s:     s,
+		batch: make([]ShareEvent, 0, s.cfg.MaxBatch),
+		args:  make([]any, 0, shareCols*multiRows),
+	}
 	for {
 		// A batch kept from a failed commit is retried without waiting
 		// for new events.
@@ -234,13 +263,23 @@ func (w *writer) commitChunk(events []ShareEvent) error {
 		return err
 	}
 	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, s.stmts.insertShare)
-	for i := range events {
-		e := &events[i]
-		if _, err := ins.ExecContext(ctx, e.Time.UnixNano(), e.Worker, e.Pool, e.Job,
-			e.Difficulty, e.ShareDifficulty, int64(e.Result), e.Reason, e.Hash); err != nil {
+	many := tx.StmtContext(ctx, s.stmts.insertShares)
+	one := tx.StmtContext(ctx, s.stmts.insertShare)
+	for len(events) > 0 {
+		st, n := many, multiRows
+		if len(events) < multiRows {
+			st, n = one, 1
+		}
+		w.args = w.args[:0]
+		for i := range events[:n] {
+			e := &events[i]
+			w.args = append(w.args, e.Time.UnixNano(), e.Worker, e.Pool, e.Job,
+				e.Difficulty, e.ShareDifficulty, int64(e.Result), e.Reason, e.Hash)
+		}
+		if _, err := st.ExecContext(ctx, w.args...); err != nil {
 			return err
 		}
+		events = events[n:]
 	}
 	up := tx.StmtContext(ctx, s.stmts.upsertRollup)
 	for k, v := range roll {

@@ -32,7 +32,9 @@ type Config struct {
 	// QueueSize is the capacity of each share queue (lossy and lossless).
 	QueueSize int `toml:"queue_size"`
 
-	// MaxBatch is the most share events committed in one transaction.
+	// MaxBatch is the most share events committed in one transaction. A
+	// durable audit write waits for at most one such transaction, so this
+	// bounds audit latency under share load as well as batching gains.
 	MaxBatch int `toml:"max_batch"`
 
 	// FlushInterval is how long the writer waits for more events after
@@ -62,7 +64,7 @@ func DefaultConfig() Config {
 		PruneInterval:  time.Hour,
 		BusyTimeout:    5 * time.Second,
 		QueueSize:      65536,
-		MaxBatch:       4096,
+		MaxBatch:       1024,
 		FlushInterval:  50 * time.Millisecond,
 		OverflowKeys:   4096,
 		ReadConns:      4,

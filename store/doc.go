@@ -24,7 +24,9 @@
 //
 // The two writers are serialised by a mutex in the process, so neither waits
 // in SQLite's sleeping busy handler for the other; the busy timeout remains
-// for other processes that open the file (a backup, the sqlite3 shell).
+// for other processes that open the file (a backup, the sqlite3 shell). An
+// audit write therefore waits for at most one share transaction
+// (Config.MaxBatch events) before its own.
 //
 // # Share events
 //

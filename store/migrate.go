@@ -29,7 +29,6 @@ CREATE TABLE shares (
 	hash        TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX shares_ts ON shares(ts);
-CREATE INDEX shares_worker_ts ON shares(worker, ts);
 
 -- Per-minute aggregate of shares; the console reads this, not the ledger.
 CREATE TABLE share_rollup (
