@@ -233,7 +233,14 @@ func TestProxyFailsOverOnDisconnectAndFailsBack(t *testing.T) {
 	primary.Close()
 	eventually(t, "failover to backup", func() bool { return backup.Accepted() > 3 && px.Status().ActivePool == "pool1" })
 	// Bring a pool back on the primary's address: after it proves healthy, miners move back.
-	np, err := simpool.New(func() simpool.Config { c := simpool.DefaultConfig(); c.Difficulty = 1e-5; c.JobInterval = 0; c.BlockInterval = 0; c.Seed = 5; return c }())
+	np, err := simpool.New(func() simpool.Config {
+		c := simpool.DefaultConfig()
+		c.Difficulty = 1e-5
+		c.JobInterval = 0
+		c.BlockInterval = 0
+		c.Seed = 5
+		return c
+	}())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,16 +45,18 @@ type Proxy struct {
 	pools []*pool // sorted by priority
 	alloc *allocator
 
-	mu          sync.Mutex
-	active      *pool
-	layout      work.Layout
-	layoutReady chan struct{}
-	layoutSet   bool
-	groups      []*group
-	sessions    map[uint64]*minerSession
-	paused      map[string]bool // gate, by worker name
-	listeners   []net.Listener
-	closed      bool
+	mu         sync.Mutex
+	active     *pool
+	layout     work.Layout
+	layoutSet  bool
+	knownN     map[*pool]int // extranonce2 size of each pool's first connection
+	anyKnown   chan struct{} // closed when the first pool answers
+	firstKnown time.Time
+	groups     []*group
+	channels   map[uint64]*channel
+	paused     map[string]bool // gate, by worker name
+	listeners  []net.Listener
+	closed     bool
 
 	nextSession atomic.Uint64
 	nextJob     atomic.Uint64
@@ -90,7 +92,7 @@ func (d *dropCounters) snapshot() map[string]uint64 {
 type group struct {
 	idx    int
 	mu     sync.Mutex
-	miners map[*minerSession]struct{}
+	miners map[*channel]struct{}
 	cur    *proxyJob
 }
 
@@ -98,6 +100,7 @@ type group struct {
 // halves under the layout, and the notify lines encoded once for every miner of the group.
 type proxyJob struct {
 	localID string
+	seq     uint64
 	job     *work.Job
 	up      upstream
 	pool    *pool
@@ -117,6 +120,7 @@ type upstream interface {
 	ensureWorker(worker string)
 	// current returns the latest job, or nil.
 	current() *work.Job
+	owner() *pool
 	up() bool
 	versionMask() uint32
 	poolName() string
@@ -149,14 +153,14 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{
-		cfg:         cfg,
-		log:         zerolog.Nop(),
-		clk:         clock.Real,
-		sink:        opts.Sink,
-		dial:        opts.Dial,
-		layoutReady: make(chan struct{}),
-		sessions:    map[uint64]*minerSession{},
-		paused:      map[string]bool{},
+		cfg:      cfg,
+		log:      zerolog.Nop(),
+		clk:      clock.Real,
+		sink:     opts.Sink,
+		dial:     opts.Dial,
+		anyKnown: make(chan struct{}),
+		channels: map[uint64]*channel{},
+		paused:   map[string]bool{},
 	}
 	if opts.Logger != nil {
 		p.log = *opts.Logger
@@ -261,43 +265,75 @@ func (p *Proxy) ServeV1(l net.Listener) {
 	}()
 }
 
-// setLayout fixes the miners' extranonce layout from the first upstream that subscribes.
-func (p *Proxy) setLayout(n int) {
+// noteExtranonce records an upstream's extranonce2 size. The miners' layout is fixed when the
+// first miner subscribes, from the sizes known then, so it fits every pool that has answered.
+func (p *Proxy) noteExtranonce(pl *pool, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.layoutSet {
-		return
+	if p.knownN == nil {
+		p.knownN = map[*pool]int{}
 	}
-	var l work.Layout
-	var err error
-	if mb := p.cfg.Extranonce.MinerBytes; mb > 0 {
-		l = work.Layout{PrefixSize: p.cfg.Extranonce.PrefixBytes, MinerSize: mb}
-		if !l.Fits(n) {
-			err = work.ErrLayoutDoesNotFit
+	if _, ok := p.knownN[pl]; !ok {
+		p.knownN[pl] = n
+		if len(p.knownN) == 1 {
+			p.firstKnown = p.clk.Now()
+			close(p.anyKnown)
 		}
-	} else {
-		l, err = work.ChooseLayout(n, p.cfg.Extranonce.PrefixBytes)
 	}
-	if err != nil {
-		p.log.Error().Err(err).Int("upstream_extranonce2_size", n).Int("prefix_bytes", p.cfg.Extranonce.PrefixBytes).
-			Msg("first pool leaves too little extranonce2 for the configured layout; waiting for another pool")
-		return
+	if p.layoutSet && !p.layout.Fits(n) {
+		p.log.Error().Str("pool", pl.cfg.Name).Int("extranonce2_size", n).Int("needs", p.layout.PrefixSize+p.layout.MinerSize).
+			Msg("pool leaves too little extranonce2 for the miners' layout; it cannot carry them")
 	}
-	p.layout, p.layoutSet = l, true
-	close(p.layoutReady)
-	p.log.Info().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
-		Int("miners_per_upstream", p.alloc.perConn).Msg("extranonce layout fixed")
 }
 
-// waitLayout blocks until the layout is known or ctx ends.
+// waitLayout returns the miners' extranonce layout, fixing it on first use. It waits until a
+// pool has answered and gives the highest-priority pool a few seconds to answer too.
 func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 	select {
-	case <-p.layoutReady:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.layout, nil
+	case <-p.anyKnown:
 	case <-ctx.Done():
 		return work.Layout{}, ctx.Err()
+	}
+	for {
+		p.mu.Lock()
+		if p.layoutSet {
+			l := p.layout
+			p.mu.Unlock()
+			return l, nil
+		}
+		_, primary := p.knownN[p.pools[0]]
+		if primary || p.clk.Now().Sub(p.firstKnown) > 5*time.Second {
+			n := 1 << 30
+			for _, v := range p.knownN {
+				n = min(n, v)
+			}
+			var l work.Layout
+			var err error
+			if mb := p.cfg.Extranonce.MinerBytes; mb > 0 {
+				l = work.Layout{PrefixSize: p.cfg.Extranonce.PrefixBytes, MinerSize: mb}
+				if !l.Fits(n) {
+					err = fmt.Errorf("%w: pools give %d bytes", work.ErrLayoutDoesNotFit, n)
+				}
+			} else {
+				l, err = work.ChooseLayout(n, p.cfg.Extranonce.PrefixBytes)
+			}
+			if err != nil {
+				p.mu.Unlock()
+				p.log.Error().Err(err).Int("prefix_bytes", p.cfg.Extranonce.PrefixBytes).Msg("no usable extranonce layout")
+				return l, err
+			}
+			p.layout, p.layoutSet = l, true
+			p.mu.Unlock()
+			p.log.Info().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
+				Int("miners_per_upstream", p.alloc.perConn).Msg("extranonce layout fixed")
+			return l, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return work.Layout{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -305,13 +341,13 @@ func (p *Proxy) groupFor(idx int) *group {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.groups) <= idx {
-		p.groups = append(p.groups, &group{idx: len(p.groups), miners: map[*minerSession]struct{}{}})
+		p.groups = append(p.groups, &group{idx: len(p.groups), miners: map[*channel]struct{}{}})
 	}
 	return p.groups[idx]
 }
 
 // attach puts a miner on its group and hands it the group's current work.
-func (p *Proxy) attach(s *minerSession) {
+func (p *Proxy) attach(s *channel) {
 	g := p.groupFor(s.slot.conn)
 	for _, pl := range p.pools {
 		pl.ensureConns(s.slot.conn + 1)
@@ -335,7 +371,7 @@ func (p *Proxy) attach(s *minerSession) {
 	s.offer(cur, offerClean)
 }
 
-func (p *Proxy) detach(s *minerSession) {
+func (p *Proxy) detach(s *channel) {
 	if !s.hasSlot {
 		return
 	}
@@ -354,7 +390,7 @@ func (p *Proxy) activePool() *pool {
 // onJob is called by an upstream connection for every new job it receives.
 func (p *Proxy) onJob(u upstream, pl *pool, idx int, j *work.Job) {
 	if idx == 0 {
-		p.setLayout(j.Extranonce2Size)
+		p.noteExtranonce(pl, j.Extranonce2Size)
 	}
 	if p.activePool() != pl {
 		// A standby pool's work is kept (u.current) for an instant failover.
@@ -379,10 +415,13 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		p.log.Warn().Err(err).Str("pool", u.poolName()).Int("extranonce2_size", j.Extranonce2Size).Msg("job does not fit the miners' extranonce layout; not published")
 		return
 	}
+	seq := p.nextJob.Add(1)
 	pj := &proxyJob{
-		localID: strconv.FormatUint(p.nextJob.Add(1), 16),
+		localID: strconv.FormatUint(seq, 16),
+		seq:     seq,
 		job:     j,
 		up:      u,
+		pool:    u.owner(),
 		coinb1:  cb1,
 		coinb2:  cb2,
 		retire:  retire,
@@ -392,7 +431,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	pj.encodeV1()
 	g.mu.Lock()
 	g.cur = pj
-	miners := make([]*minerSession, 0, len(g.miners))
+	miners := make([]*channel, 0, len(g.miners))
 	for s := range g.miners {
 		miners = append(miners, s)
 	}
@@ -491,8 +530,8 @@ const failbackDelay = 10 * time.Second
 
 func (p *Proxy) tickSessions(now time.Time) {
 	p.mu.Lock()
-	ss := make([]*minerSession, 0, len(p.sessions))
-	for _, s := range p.sessions {
+	ss := make([]*channel, 0, len(p.channels))
+	for _, s := range p.channels {
 		ss = append(ss, s)
 	}
 	p.mu.Unlock()
@@ -502,7 +541,7 @@ func (p *Proxy) tickSessions(now time.Time) {
 }
 
 // record counts a share event everywhere it is counted and hands it to the ledger sink.
-func (p *Proxy) record(s *minerSession, pl *pool, ev ShareEvent) {
+func (p *Proxy) record(s *channel, pl *pool, ev ShareEvent) {
 	p.counters.add(ev.Result)
 	if s != nil {
 		s.counters.add(ev.Result)
@@ -530,8 +569,8 @@ func (p *Proxy) setPaused(worker string, paused bool) {
 	} else {
 		delete(p.paused, worker)
 	}
-	var hit []*minerSession
-	for _, s := range p.sessions {
+	var hit []*channel
+	for _, s := range p.channels {
 		if s.workerName() == worker {
 			hit = append(hit, s)
 		}
@@ -548,15 +587,15 @@ func (p *Proxy) isPaused(worker string) bool {
 	return p.paused[worker]
 }
 
-func (p *Proxy) addSession(s *minerSession) {
+func (p *Proxy) addChannel(s *channel) {
 	p.mu.Lock()
-	p.sessions[s.id] = s
+	p.channels[s.id] = s
 	p.mu.Unlock()
 }
 
-func (p *Proxy) removeSession(s *minerSession) {
+func (p *Proxy) removeChannel(s *channel) {
 	p.mu.Lock()
-	delete(p.sessions, s.id)
+	delete(p.channels, s.id)
 	p.mu.Unlock()
 	p.detach(s)
 	if s.hasSlot {
@@ -568,8 +607,8 @@ func (p *Proxy) removeSession(s *minerSession) {
 func (p *Proxy) Workers() []WorkerStats {
 	now := p.clk.Now()
 	p.mu.Lock()
-	ss := make([]*minerSession, 0, len(p.sessions))
-	for _, s := range p.sessions {
+	ss := make([]*channel, 0, len(p.channels))
+	for _, s := range p.channels {
 		ss = append(ss, s)
 	}
 	p.mu.Unlock()
@@ -596,8 +635,8 @@ func (p *Proxy) Pools() []PoolStats {
 func (p *Proxy) Status() Status {
 	now := p.clk.Now()
 	p.mu.Lock()
-	st := Status{Miners: len(p.sessions), Started: p.started}
-	for _, s := range p.sessions {
+	st := Status{Miners: len(p.channels), Started: p.started}
+	for _, s := range p.channels {
 		if s.paused.Load() {
 			st.Paused++
 		} else if s.isRunning() {
@@ -613,6 +652,17 @@ func (p *Proxy) Status() Status {
 	st.Blocks = p.counters.Get(ResultBlock)
 	st.Drops = p.drops.snapshot()
 	return st
+}
+
+// poolVersionMask is the version-rolling mask of the active pool (BIP320 bits before any
+// pool has answered).
+func (p *Proxy) poolVersionMask() uint32 {
+	if a := p.activePool(); a != nil {
+		if u := a.conn(0); u != nil && u.up() {
+			return u.versionMask()
+		}
+	}
+	return 0x1fffe000
 }
 
 func (p *Proxy) String() string { return fmt.Sprintf("hashgate proxy (%d pools)", len(p.pools)) }

@@ -77,6 +77,7 @@ func newUpstreamV1(pl *pool, idx int) *upstreamV1 {
 
 func (u *upstreamV1) index() int          { return u.idx }
 func (u *upstreamV1) poolName() string    { return u.pl.cfg.Name }
+func (u *upstreamV1) owner() *pool        { return u.pl }
 func (u *upstreamV1) up() bool            { u.mu.Lock(); defer u.mu.Unlock(); return u.connected }
 func (u *upstreamV1) versionMask() uint32 { u.mu.Lock(); defer u.mu.Unlock(); return u.mask }
 func (u *upstreamV1) current() *work.Job {

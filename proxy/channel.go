@@ -1,0 +1,471 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/stratum/work"
+)
+
+// offer flags.
+const (
+	offerNormal = 0
+	offerClean  = 1 << iota // clean_jobs for this miner (new subscriber, resume, new difficulty)
+	offerRetire             // and void every older job (new block, pool switch)
+)
+
+// maxJobsPerChannel bounds the jobs a miner may still submit for.
+const maxJobsPerChannel = 16
+
+// issued is a job as one channel received it: with its id and the difficulty in force then.
+type issued struct {
+	pj     *proxyJob
+	id     string
+	diff   float64
+	target work.Target
+	dups   map[uint64]struct{}
+}
+
+// channel is one downstream mining channel, whatever protocol carries it: a V1 connection is
+// one channel, a V2 connection may open many. It owns the miner's place in the extranonce
+// space, its difficulty, the jobs it may submit for and the judgement of its shares; the
+// protocol session around it only decodes, encodes and writes.
+type channel struct {
+	p         *Proxy
+	id        uint64
+	proto     string
+	remote    string
+	log       zerolog.Logger
+	connected time.Time
+	// wake tells the owning connection's writer that this channel has work to send.
+	wake func()
+
+	mu         sync.Mutex
+	worker     string
+	agent      string
+	authorized bool
+	hasSlot    bool
+	slot       slot
+	prefix     []byte
+	layout     work.Layout
+	mask       uint32 // version-rolling mask granted to the miner (0: none)
+	jobs       map[string]*issued
+	order      []string
+	vd         vardiff
+	sentDiff   float64
+	sentTarget work.Target
+	lastSent   *proxyJob
+	resendSeq  int
+	lastShare  time.Time
+	poolName   string
+
+	paused atomic.Bool
+
+	offerMu    sync.Mutex
+	offerJob   *proxyJob
+	offerFlags int
+
+	// Owned by the connection's reader goroutine: the share path allocates nothing per share.
+	hasher work.Hasher
+	en2    []byte
+
+	counters Counters
+	rate     rateWindow
+}
+
+func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()) *channel {
+	now := p.clk.Now()
+	c := &channel{
+		p:         p,
+		id:        p.nextSession.Add(1),
+		proto:     proto,
+		remote:    remote,
+		connected: now,
+		wake:      wake,
+		jobs:      map[string]*issued{},
+		vd:        newVardiff(p.cfg.Difficulty, p.cfg.Difficulty.Initial, now),
+	}
+	c.rate.bucket = 30 * time.Second
+	c.log = log.With().Uint64("chan", c.id).Logger()
+	return c
+}
+
+// assign gives the channel its extranonce slot once the layout is known.
+func (c *channel) assign(layout work.Layout, sl slot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.layout, c.slot, c.hasSlot = layout, sl, true
+	c.prefix = layout.Prefix(uint64(sl.prefix))
+}
+
+func (c *channel) workerName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.worker
+}
+
+func (c *channel) isRunning() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastSent != nil
+}
+
+// start puts an assigned, authorized channel to work.
+func (c *channel) start() {
+	for _, pl := range c.p.pools {
+		if u := pl.conn(c.slot.conn); u != nil {
+			u.ensureWorker(c.workerName())
+		}
+	}
+	c.p.attach(c)
+}
+
+// offer hands the channel new work. Latest wins: a job not yet written is replaced, with its
+// flags kept, because a stale notify is worse than none.
+func (c *channel) offer(pj *proxyJob, flags int) {
+	if c.paused.Load() {
+		return
+	}
+	c.offerMu.Lock()
+	c.offerJob = pj
+	c.offerFlags |= flags
+	c.offerMu.Unlock()
+	c.wake()
+}
+
+// takeOffer is called by the connection's writer.
+func (c *channel) takeOffer() (*proxyJob, int) {
+	c.offerMu.Lock()
+	defer c.offerMu.Unlock()
+	pj, f := c.offerJob, c.offerFlags
+	c.offerJob, c.offerFlags = nil, 0
+	if c.paused.Load() {
+		return nil, 0
+	}
+	return pj, f
+}
+
+// resend re-offers the current work with clean_jobs so a new difficulty applies now.
+func (c *channel) resend() {
+	c.mu.Lock()
+	cur := c.lastSent
+	c.mu.Unlock()
+	if cur != nil {
+		c.offer(cur, offerClean)
+	}
+}
+
+func (c *channel) setPaused(paused bool) {
+	was := c.paused.Swap(paused)
+	if paused {
+		c.offerMu.Lock()
+		c.offerJob, c.offerFlags = nil, 0
+		c.offerMu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	ok := c.hasSlot && c.authorized
+	c.mu.Unlock()
+	if was && ok {
+		g := c.p.groupFor(c.slot.conn)
+		g.mu.Lock()
+		cur := g.cur
+		g.mu.Unlock()
+		if cur != nil {
+			c.offer(cur, offerClean) // resuming sends a clean job at once
+		}
+	}
+}
+
+// tick runs once a second: a silent miner's difficulty comes down.
+func (c *channel) tick(now time.Time) {
+	c.mu.Lock()
+	_, changed := c.vd.tick(now)
+	c.mu.Unlock()
+	if changed {
+		c.resend()
+	}
+}
+
+// issuance is what a connection writes for one job.
+type issuance struct {
+	id          string
+	jobNum      uint32 // numeric job id for V2
+	clean       bool
+	diff        float64
+	target      work.Target
+	diffChanged bool
+	reused      bool // the same work again under a fresh id
+}
+
+// issue records pj as sent to this channel, with the difficulty in force, so shares for it
+// are judged by that difficulty, and says what to write.
+func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.vd.diff
+	if pj.poolDif > 0 && d > pj.poolDif {
+		d = pj.poolDif // never harder than the pool: every share the pool could use reaches it
+	}
+	var out issuance
+	if d != c.sentDiff {
+		t, err := work.TargetFromDifficulty(d)
+		if err != nil {
+			return out, false
+		}
+		c.sentDiff, c.sentTarget = d, t
+		out.diffChanged = true
+	}
+	if flags&offerRetire != 0 || pj.retire && pj != c.lastSent {
+		clear(c.jobs)
+		c.order = c.order[:0]
+	}
+	out.id, out.jobNum = pj.localID, uint32(pj.seq)
+	out.clean = flags&(offerClean|offerRetire) != 0 || pj.retire
+	if pj == c.lastSent {
+		// The same work again (new difficulty, resume): firmware ignores a repeated job id.
+		c.resendSeq++
+		out.id = pj.localID + "." + strconv.Itoa(c.resendSeq)
+		out.reused = true
+	}
+	out.diff, out.target = d, c.sentTarget
+	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: map[uint64]struct{}{}}
+	c.order = append(c.order, out.id)
+	if len(c.order) > maxJobsPerChannel {
+		delete(c.jobs, c.order[0])
+		c.order = append(c.order[:0], c.order[1:]...)
+	}
+	c.lastSent = pj
+	if pl := poolOf(pj); pl != nil {
+		c.poolName = pl.cfg.Name
+	}
+	return out, true
+}
+
+// Reject codes shared by the protocols (V1 numbers; V2 maps them to its error strings).
+const (
+	codeOther         = 20
+	codeStale         = 21
+	codeDuplicate     = 22
+	codeLowDiff       = 23
+	codeUnauthorized  = 24
+	codeNotSubscribed = 25
+)
+
+// shareReq is one share in protocol-neutral form.
+type shareReq struct {
+	jobID          string
+	x              []byte // the miner's extranonce2 (layout.MinerSize bytes)
+	ntime, nonce   uint32
+	versionBits    uint32
+	hasVersionBits bool
+	// fullVersion: versionBits is the complete header version (V2 shares carry it whole).
+	fullVersion bool
+}
+
+// replyFunc answers one share to the miner: code 0 is accepted. It is called exactly once,
+// maybe later, from another goroutine (the pool's verdict).
+type replyFunc func(code int, msg string)
+
+// submit judges one share: it is rebuilt and hashed once, rejected with a reason when bad,
+// counted when it meets the miner's target and forwarded when it meets the pool's (or the
+// network's) target. Called from the connection's reader goroutine only.
+func (c *channel) submit(r *shareReq, reply replyFunc) {
+	p := c.p
+	now := p.clk.Now()
+	c.mu.Lock()
+	is := c.jobs[r.jobID]
+	mask, worker, layout, prefix := c.mask, c.worker, c.layout, c.prefix
+	c.mu.Unlock()
+	if is == nil {
+		c.reject(nil, nil, ResultStale, codeStale, "Job not found (=stale)", reply)
+		return
+	}
+	j := is.pj.job
+	pl := poolOf(is.pj)
+	if len(r.x) != layout.MinerSize {
+		c.reject(is, pl, ResultInvalid, codeOther, fmt.Sprintf("Invalid extranonce2 size: want %d bytes", layout.MinerSize), reply)
+		return
+	}
+	if err := j.CheckNTime(r.ntime); err != nil {
+		c.reject(is, pl, ResultInvalid, codeOther, "Ntime out of range", reply)
+		return
+	}
+	version := j.Version
+	if r.hasVersionBits {
+		bits := r.versionBits
+		if r.fullVersion {
+			bits &= mask & j.VersionMask
+			if r.versionBits&^(mask&j.VersionMask) != j.Version&^(mask&j.VersionMask) {
+				c.reject(is, pl, ResultInvalid, codeOther, "Invalid version bits", reply)
+				return
+			}
+		}
+		v, err := work.MergeVersion(j.Version, bits, mask&j.VersionMask)
+		if err != nil {
+			c.reject(is, pl, ResultInvalid, codeOther, "Invalid version bits", reply)
+			return
+		}
+		version = v
+	}
+	var err error
+	c.en2, err = layout.UpstreamExtranonce2(c.en2[:0], prefix, r.x, j.Extranonce2Size)
+	if err != nil {
+		c.reject(is, pl, ResultInvalid, codeOther, "Invalid extranonce2", reply)
+		return
+	}
+	hash, _, err := c.hasher.Hash(j, &work.Header{Extranonce2: c.en2, NTime: r.ntime, Nonce: r.nonce, Version: version})
+	if err != nil {
+		c.reject(is, pl, ResultInvalid, codeOther, err.Error(), reply)
+		return
+	}
+	key := binary.LittleEndian.Uint64(hash[:8])
+	c.mu.Lock()
+	_, dup := is.dups[key]
+	if !dup {
+		is.dups[key] = struct{}{}
+	}
+	c.mu.Unlock()
+	if dup {
+		c.reject(is, pl, ResultDuplicate, codeDuplicate, "Duplicate share", reply)
+		return
+	}
+	if !is.target.Met(&hash) {
+		c.reject(is, pl, ResultLowDiff, codeLowDiff, "Low difficulty share", reply)
+		return
+	}
+	// A valid share under the miner's target.
+	shareDiff := work.HashDifficultyFast(&hash)
+	ev := ShareEvent{Time: now, Worker: worker, Pool: pl.cfg.Name, JobID: j.ID, Difficulty: is.diff, ShareDiff: shareDiff, Result: ResultAccepted, Hash: hash}
+	p.record(c, pl, ev)
+	c.rate.add(now, is.diff)
+	p.rate.add(now, is.diff)
+	pl.rate.add(now, is.diff)
+	c.mu.Lock()
+	c.lastShare = now
+	_, changed := c.vd.share(now)
+	c.mu.Unlock()
+	if changed {
+		c.resend()
+	}
+	block := j.NetworkTarget().Met(&hash)
+	if block {
+		ev.Result = ResultBlock
+		p.record(c, pl, ev)
+		disp := work.ReverseHash(hash)
+		c.log.Warn().Str("hash", hex.EncodeToString(disp[:])).Float64("share_difficulty", shareDiff).
+			Str("pool", pl.cfg.Name).Str("worker", worker).Msg("BLOCK CANDIDATE found; forwarding to the pool now")
+	}
+	if !block && !j.Target.Met(&hash) {
+		reply(0, "")
+		return
+	}
+	if c.paused.Load() || !is.pj.up.up() {
+		ev.Result, ev.Reason = ResultNotForwarded, "paused or pool down"
+		p.record(c, pl, ev)
+		reply(0, "")
+		return
+	}
+	ev.Result = ResultForwarded
+	p.record(c, pl, ev)
+	var answered atomic.Bool
+	timer := p.clk.AfterFunc(p.cfg.VerdictWait.Duration, func() {
+		// The pool is slow: answer from local validation; the verdict is recorded when it comes.
+		if answered.CompareAndSwap(false, true) {
+			reply(0, "")
+		}
+	})
+	share := &upShare{
+		worker:      worker,
+		jobID:       j.ID,
+		extranonce2: append([]byte(nil), c.en2...),
+		ntime:       r.ntime,
+		nonce:       r.nonce,
+		version:     version,
+		jobVersion:  j.Version,
+	}
+	if r.hasVersionBits || version != j.Version {
+		share.mask = j.VersionMask
+	}
+	is.pj.up.submit(share, func(v verdict) {
+		timer.Stop()
+		e := ev
+		e.Time = p.clk.Now()
+		switch {
+		case !v.known:
+			e.Result, e.Reason = ResultPoolUnknown, v.message
+		case v.accepted:
+			e.Result = ResultPoolAccepted
+		default:
+			e.Result, e.Reason = ResultPoolRejected, v.message
+		}
+		p.record(c, pl, e)
+		if !answered.CompareAndSwap(false, true) {
+			return
+		}
+		if v.known && !v.accepted {
+			code := v.code
+			if code < codeOther || code > codeNotSubscribed {
+				code = codeOther
+			}
+			reply(code, "Rejected by pool: "+v.message)
+			return
+		}
+		reply(0, "")
+	})
+}
+
+func (c *channel) reject(is *issued, pl *pool, r Result, code int, msg string, reply replyFunc) {
+	ev := ShareEvent{Time: c.p.clk.Now(), Worker: c.workerName(), Result: r, Reason: msg}
+	if is != nil {
+		ev.JobID, ev.Difficulty = is.pj.job.ID, is.diff
+	}
+	if pl != nil {
+		ev.Pool = pl.cfg.Name
+	}
+	c.p.record(c, pl, ev)
+	reply(code, msg)
+}
+
+func poolOf(pj *proxyJob) *pool {
+	if pj.pool != nil {
+		return pj.pool
+	}
+	return nil
+}
+
+func (c *channel) stats(now time.Time) WorkerStats {
+	c.mu.Lock()
+	st := WorkerStats{
+		ID:          c.id,
+		Worker:      c.worker,
+		Remote:      c.remote,
+		UserAgent:   c.agent,
+		Protocol:    c.proto,
+		Pool:        c.poolName,
+		Difficulty:  c.sentDiff,
+		Extranonce1: hex.EncodeToString(c.prefix),
+		Connected:   c.connected,
+		LastShare:   c.lastShare,
+	}
+	running := c.lastSent != nil
+	c.mu.Unlock()
+	switch {
+	case c.paused.Load():
+		st.State = "paused"
+	case running:
+		st.State = "running"
+	default:
+		st.State = "connecting"
+	}
+	st.Hashrate = c.rate.hashrate(now)
+	st.Shares = c.counters.Map()
+	return st
+}
