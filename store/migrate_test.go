@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -108,5 +110,22 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	_, err := Open(context.Background(), cfg, zerolog.Nop())
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// The path reaches SQLite as a file name, not as a URI to be decoded.
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "site #1 %20")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Path = filepath.Join(dir, "hash?gate.db")
+	s := openTest(t, cfg, hooks{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.Path); err != nil {
+		t.Fatalf("database not at its path: %v", err)
 	}
 }
