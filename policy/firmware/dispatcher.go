@@ -192,9 +192,6 @@ func (d *Dispatcher) run(ctx context.Context, j Job) Result {
 		}
 		wait = min(wait*2, d.cfg.BackoffMax)
 	}
-	if res.Err == nil && ctx.Err() != nil && res.Attempts == 0 {
-		res.Err = ctx.Err()
-	}
 	res.End = d.cfg.Clock.Now()
 	if res.Err != nil {
 		d.cfg.Logger.Warn().Str("miner", j.Target.ID).Str("addr", j.Target.Addr).Str("firmware", res.Firmware).
