@@ -67,7 +67,11 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"interval", modbus(func(c *meter.Config) { c.Interval = meter.Duration(time.Millisecond) })},
 		{"timeout", modbus(func(c *meter.Config) { c.Timeout = -1 })},
 		{"unit", modbus(func(c *meter.Config) { c.Unit = "kW" })},
-		{"unit", modbus(func(c *meter.Config) { c.Map = meter.MapCustom; c.Unit = "VA"; c.Registers = []meter.Register{{Type: meter.TypeInt16}} })},
+		{"unit", modbus(func(c *meter.Config) {
+			c.Map = meter.MapCustom
+			c.Unit = "VA"
+			c.Registers = []meter.Register{{Type: meter.TypeInt16}}
+		})},
 		{"role", modbus(func(c *meter.Config) { c.Role = meter.RolePrice })},
 		{"address", modbus(func(c *meter.Config) { c.Address = "" })},
 		{"map", modbus(func(c *meter.Config) { c.Map = "iem3000" })},

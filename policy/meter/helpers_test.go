@@ -63,3 +63,6 @@ func quality(q meter.Quality, target error) func(meter.Reading) bool {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// pacer paces retry loops against real peers (a publish that may precede a subscription).
+func pacer() <-chan time.Time { return time.After(50 * time.Millisecond) }
