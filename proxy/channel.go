@@ -361,7 +361,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		p.record(c, pl, ev)
 		disp := work.ReverseHash(hash)
 		c.log.Warn().Str("hash", hex.EncodeToString(disp[:])).Float64("share_difficulty", shareDiff).
-			Str("pool", pl.cfg.Name).Str("worker", worker).Msg("BLOCK CANDIDATE found; forwarding to the pool now")
+			Str("pool", pl.cfg.Name).Msg("BLOCK CANDIDATE found; forwarding to the pool now")
 	}
 	if !block && !j.Target.Met(&hash) {
 		reply(0, "")

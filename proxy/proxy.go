@@ -110,6 +110,7 @@ type proxyJob struct {
 	poolDif float64 // the pool's difficulty for this job
 	created time.Time
 	v1      v1JobLines
+	v2      v2JobCache
 }
 
 // upstream is what the proxy needs of one upstream connection, whatever its protocol.
@@ -494,6 +495,11 @@ func (p *Proxy) maybeFailover() {
 		p.mu.Unlock()
 		return
 	}
+	// At start, give better pools a moment to answer before settling on a backup.
+	if cur == nil && best != p.pools[0] && now.Sub(p.started) < startupGrace {
+		p.mu.Unlock()
+		return
+	}
 	// Fail back to a better pool only once it has been healthy for a while, so a flapping
 	// pool does not bounce the fleet.
 	if cur != nil {
@@ -526,7 +532,10 @@ func (p *Proxy) maybeFailover() {
 	}
 }
 
-const failbackDelay = 10 * time.Second
+const (
+	failbackDelay = 10 * time.Second
+	startupGrace  = 5 * time.Second
+)
 
 func (p *Proxy) tickSessions(now time.Time) {
 	p.mu.Lock()

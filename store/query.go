@@ -159,6 +159,8 @@ type WorkerStats struct {
 	PoolRejected    Tally
 	Rejected        Tally
 	BlockCandidates Tally
+	PoolUnknown     Tally
+	NotForwarded    Tally
 	// RejectReasons counts rejected and pool_rejected events by reason.
 	RejectReasons map[string]int64
 }
@@ -186,6 +188,10 @@ func (w *WorkerStats) tally(r Result) *Tally {
 		return &w.Rejected
 	case ResultBlockCandidate:
 		return &w.BlockCandidates
+	case ResultPoolUnknown:
+		return &w.PoolUnknown
+	case ResultNotForwarded:
+		return &w.NotForwarded
 	}
 	return nil
 }

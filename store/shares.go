@@ -28,6 +28,10 @@ const (
 	ResultRejected Result = 5
 	// ResultBlockCandidate: the share meets the network target.
 	ResultBlockCandidate Result = 6
+	// ResultPoolUnknown: a forwarded share got no verdict (timeout, connection lost).
+	ResultPoolUnknown Result = 7
+	// ResultNotForwarded: met the pool's target but was not sent (miner paused, pool down).
+	ResultNotForwarded Result = 8
 )
 
 var resultNames = [...]string{
@@ -37,6 +41,8 @@ var resultNames = [...]string{
 	ResultPoolRejected:   "pool_rejected",
 	ResultRejected:       "rejected",
 	ResultBlockCandidate: "block_candidate",
+	ResultPoolUnknown:    "pool_unknown",
+	ResultNotForwarded:   "not_forwarded",
 }
 
 // String returns the result's name as used in the API and the console.
@@ -48,7 +54,7 @@ func (r Result) String() string {
 }
 
 // Valid reports whether r is one of the defined results.
-func (r Result) Valid() bool { return r >= ResultAcceptedLocal && r <= ResultBlockCandidate }
+func (r Result) Valid() bool { return r >= ResultAcceptedLocal && r <= ResultNotForwarded }
 
 // Lossless reports whether events with this result must never be dropped:
 // they record what a pool saw or a block candidate.

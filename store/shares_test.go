@@ -16,7 +16,7 @@ func TestShareRoundTripAndRollup(t *testing.T) {
 	at := t0.Add(10 * time.Second)
 	var sent []ShareEvent
 	for i, r := range []Result{ResultAcceptedLocal, ResultAcceptedLocal, ResultForwarded, ResultPoolAccepted,
-		ResultPoolRejected, ResultRejected, ResultBlockCandidate} {
+		ResultPoolRejected, ResultRejected, ResultBlockCandidate, ResultPoolUnknown, ResultNotForwarded} {
 		e := share("rig1", r, at.Add(time.Duration(i)*time.Second), i)
 		if err := s.RecordShare(ctx, e); err != nil {
 			t.Fatal(err)
@@ -86,7 +86,7 @@ func TestRecordShareRejectsInvalid(t *testing.T) {
 	ctx := context.Background()
 	for _, e := range []ShareEvent{
 		{Time: t0, Result: 0},
-		{Time: t0, Result: ResultBlockCandidate + 1},
+		{Time: t0, Result: ResultNotForwarded + 1},
 		{Result: ResultForwarded},
 	} {
 		if err := s.RecordShare(ctx, e); !errors.Is(err, ErrInvalidRecord) {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashgate/hashgate/internal/demo"
+)
+
+// cmdDemo runs hashgate against simulated pools and miners on embedded defaults and prints a
+// status line every few seconds.
+func cmdDemo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:3333", "Stratum V1 address for miners")
+	consoleAddr := fs.String("console", "127.0.0.1:8080", "console address")
+	miners := fs.Int("miners", 12, "simulated miners")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	level := fs.String("log", "warn", "log level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(*level, "")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	d, err := demo.Start(ctx, demo.Options{Listen: *listen, Console: *consoleAddr, Miners: *miners, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Printf(`hashgate demo is running
+  miners connect to:  stratum+tcp://%s   (%d simulated miners are mining through it)
+  pools (simulated):  primary and backup on loopback
+  database:           %s
+Press Ctrl-C to stop.
+
+`, d.App.Addrs[0], *miners, d.Dir)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("stopping")
+			return nil
+		case <-t.C:
+			st := d.App.Proxy.Status()
+			fmt.Printf("%s  miners %d (running %d, paused %d)  pool %-8s  hashrate %6.2f MH/s  shares: accepted %d, forwarded %d, pool accepted %d, rejected %d\n",
+				time.Now().Format(time.TimeOnly), st.Miners, st.Running, st.Paused, st.ActivePool, st.Hashrate/1e6,
+				st.Shares["accepted"], st.Shares["forwarded"], st.Shares["pool_accepted"],
+				st.Shares["stale"]+st.Shares["duplicate"]+st.Shares["low_difficulty"]+st.Shares["invalid"]+st.Shares["pool_rejected"])
+		}
+	}
+}

@@ -1,0 +1,86 @@
+// Package app assembles hashgate from its parts — store, proxy, listeners, power policy,
+// meters, firmware drivers and console — for `hashgate run` and `hashgate demo`. It holds
+// wiring only; every behaviour lives in the parts.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/internal/config"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/store"
+)
+
+// App is a running hashgate.
+type App struct {
+	cfg   *config.File
+	log   zerolog.Logger
+	Store *store.Store
+	Proxy *proxy.Proxy
+	// Addrs are the bound listener addresses, in config order.
+	Addrs  []net.Addr
+	cancel context.CancelFunc
+	closers []func() error
+}
+
+// Start opens the store, starts the proxy and its listeners. Close stops everything.
+func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log}
+	ctx, a.cancel = context.WithCancel(ctx)
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	st, err := store.Open(ctx, cfg.Store, log.With().Str("sub", "store").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a.Store = st
+	a.closers = append(a.closers, st.Close)
+
+	plog := log.With().Str("sub", "proxy").Logger()
+	px, err := proxy.New(cfg.ProxyConfig(), proxy.Options{Logger: &plog, Sink: ledger{st: st, log: log}})
+	if err != nil {
+		return nil, err
+	}
+	a.Proxy = px
+	a.closers = append(a.closers, px.Close)
+	px.Start(ctx)
+	for i, l := range cfg.Listener {
+		switch l.Protocol {
+		case "sv1":
+			addr, err := px.ListenV1(l.Address)
+			if err != nil {
+				return nil, fmt.Errorf("listener[%d]: %w", i, err)
+			}
+			a.Addrs = append(a.Addrs, addr)
+			log.Info().Str("protocol", "sv1").Str("address", addr.String()).Msg("listening for miners")
+		default:
+			return nil, fmt.Errorf("listener[%d].protocol: %q is not supported by this build", i, l.Protocol)
+		}
+	}
+	ok = true
+	return a, nil
+}
+
+// Close stops everything in reverse order of start. It is safe to call more than once.
+func (a *App) Close() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/store"
+	"github.com/hashgate/hashgate/stratum/work"
+)
+
+// ledger writes the proxy's share events to the store. Local results may be shed by the store
+// under overload (their per-worker counts are kept exactly); pool verdicts, forwarded shares
+// and block candidates are never dropped: RecordShare waits for room for those.
+type ledger struct {
+	st  *store.Store
+	log zerolog.Logger
+}
+
+var resultMap = map[proxy.Result]store.Result{
+	proxy.ResultAccepted:     store.ResultAcceptedLocal,
+	proxy.ResultStale:        store.ResultRejected,
+	proxy.ResultDuplicate:    store.ResultRejected,
+	proxy.ResultLowDiff:      store.ResultRejected,
+	proxy.ResultInvalid:      store.ResultRejected,
+	proxy.ResultForwarded:    store.ResultForwarded,
+	proxy.ResultPoolAccepted: store.ResultPoolAccepted,
+	proxy.ResultPoolRejected: store.ResultPoolRejected,
+	proxy.ResultPoolUnknown:  store.ResultPoolUnknown,
+	proxy.ResultNotForwarded: store.ResultNotForwarded,
+	proxy.ResultBlock:        store.ResultBlockCandidate,
+}
+
+// RecordShare implements proxy.ShareSink.
+func (l ledger) RecordShare(ev proxy.ShareEvent) {
+	r, ok := resultMap[ev.Result]
+	if !ok {
+		return
+	}
+	se := store.ShareEvent{
+		Time:            ev.Time,
+		Worker:          ev.Worker,
+		Pool:            ev.Pool,
+		Job:             ev.JobID,
+		Difficulty:      ev.Difficulty,
+		ShareDifficulty: ev.ShareDiff,
+		Result:          r,
+		Reason:          ev.Reason,
+	}
+	if r == store.ResultRejected && se.Reason == "" {
+		se.Reason = ev.Result.String()
+	}
+	if r.Lossless() && ev.Hash != ([32]byte{}) {
+		d := work.ReverseHash(ev.Hash)
+		se.Hash = hex.EncodeToString(d[:])
+	}
+	if err := l.st.RecordShare(context.Background(), se); err != nil && !errors.Is(err, store.ErrShareShed) {
+		l.log.Warn().Err(err).Str("result", r.String()).Msg("share event not recorded")
+	}
+}

@@ -1,0 +1,194 @@
+// Package config reads hashgate.toml: one file that configures the proxy, the store, the
+// power policy, the meters, the fleet groups and the console. Every section is its
+// subsystem's own Config with its own defaults and Validate; this package only assembles them,
+// rejects keys nobody knows (a typo must not silently fall back to a default) and names the
+// exact key that is wrong.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/meter"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/store"
+)
+
+// File is hashgate.toml.
+type File struct {
+	Listener   []proxy.ListenerConfig `toml:"listener"`
+	Pool       []proxy.PoolConfig     `toml:"pool"`
+	Difficulty proxy.DifficultyConfig `toml:"difficulty"`
+	Extranonce proxy.ExtranonceConfig `toml:"extranonce"`
+	// Proxy holds the proxy's remaining keys ([proxy] worker_names, job_timeout, ...).
+	Proxy proxyKeys    `toml:"proxy"`
+	Store store.Config `toml:"store"`
+	// Policy is nil when the file has no [policy] table: a plain proxy.
+	Policy  *policy.Config      `toml:"policy"`
+	Meter   []meter.Config      `toml:"meter"`
+	Fleet   []policy.FleetGroup `toml:"fleet"`
+	Console ConsoleConfig       `toml:"console"`
+	Log     LogConfig           `toml:"log"`
+}
+
+// proxyKeys are the [proxy] table: proxy.Config without the sections that live at the top.
+type proxyKeys struct {
+	WorkerNames    string         `toml:"worker_names"`
+	JobTimeout     proxy.Duration `toml:"job_timeout"`
+	Reannounce     proxy.Duration `toml:"reannounce"`
+	VerdictWait    proxy.Duration `toml:"verdict_wait"`
+	RejectFailover float64        `toml:"reject_failover"`
+	RejectWindow   int            `toml:"reject_window"`
+	MaxLine        int            `toml:"max_line"`
+	WriteTimeout   proxy.Duration `toml:"write_timeout"`
+	SendQueue      int            `toml:"send_queue"`
+	SubmitRate     float64        `toml:"submit_rate"`
+	BackoffMin     proxy.Duration `toml:"backoff_min"`
+	BackoffMax     proxy.Duration `toml:"backoff_max"`
+	UserAgent      string         `toml:"user_agent"`
+}
+
+// ConsoleConfig is the part of [console] the wiring reads itself; the console package
+// validates the rest.
+type ConsoleConfig struct {
+	Address string `toml:"address"`
+}
+
+// LogConfig is [log].
+type LogConfig struct {
+	// Level is trace, debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is json or pretty ("" chooses pretty on a terminal).
+	Format string `toml:"format"`
+}
+
+// Default returns a File holding every default.
+func Default() File {
+	pc := proxy.DefaultConfig()
+	return File{
+		Difficulty: pc.Difficulty,
+		Extranonce: pc.Extranonce,
+		Proxy: proxyKeys{
+			WorkerNames: pc.WorkerNames, JobTimeout: pc.JobTimeout, Reannounce: pc.Reannounce, VerdictWait: pc.VerdictWait,
+			RejectFailover: pc.RejectFailover, RejectWindow: pc.RejectWindow, MaxLine: pc.MaxLine, WriteTimeout: pc.WriteTimeout,
+			SendQueue: pc.SendQueue, SubmitRate: pc.SubmitRate, BackoffMin: pc.BackoffMin, BackoffMax: pc.BackoffMax, UserAgent: pc.UserAgent,
+		},
+		Store:   store.DefaultConfig(),
+		Console: ConsoleConfig{Address: "127.0.0.1:8080"},
+		Log:     LogConfig{Level: "info"},
+	}
+}
+
+// ProxyConfig assembles the proxy's Config.
+func (f *File) ProxyConfig() proxy.Config {
+	k := f.Proxy
+	return proxy.Config{
+		Listeners: f.Listener, Pools: f.Pool, Difficulty: f.Difficulty, Extranonce: f.Extranonce,
+		WorkerNames: k.WorkerNames, JobTimeout: k.JobTimeout, Reannounce: k.Reannounce, VerdictWait: k.VerdictWait,
+		RejectFailover: k.RejectFailover, RejectWindow: k.RejectWindow, MaxLine: k.MaxLine, WriteTimeout: k.WriteTimeout,
+		SendQueue: k.SendQueue, SubmitRate: k.SubmitRate, BackoffMin: k.BackoffMin, BackoffMax: k.BackoffMax, UserAgent: k.UserAgent,
+	}
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(string(b))
+}
+
+// Parse decodes and validates config text.
+func Parse(text string) (*File, error) {
+	f := Default()
+	// [policy] is optional: absent means no power policy (a plain proxy).
+	var probe struct {
+		Policy *toml.Primitive `toml:"policy"`
+	}
+	if _, err := toml.Decode(text, &probe); err != nil {
+		return nil, describe(err)
+	}
+	if probe.Policy != nil {
+		pc := policy.DefaultConfig()
+		f.Policy = &pc
+	}
+	md, err := toml.Decode(text, &f)
+	if err != nil {
+		return nil, describe(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("unknown key %s (check its spelling and section)", strings.Join(keys, ", "))
+	}
+	out := f
+	for i := range out.Meter {
+		out.Meter[i] = out.Meter[i].WithDefaults()
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func describe(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return err
+}
+
+// Validate checks every section and names the wrong key.
+func (f *File) Validate() error {
+	pc := f.ProxyConfig()
+	if err := pc.Validate(); err != nil {
+		return err
+	}
+	if len(f.Listener) == 0 {
+		return errors.New("listener: at least one [[listener]] is needed")
+	}
+	if err := f.Store.Validate(); err != nil {
+		return fmt.Errorf("store.%v", err)
+	}
+	if f.Policy != nil {
+		if err := f.Policy.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := policy.ValidateFleet(f.Fleet); err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for i, m := range f.Meter {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("meter[%d].%v", i, err)
+		}
+		if names[m.Name] {
+			return fmt.Errorf("meter[%d].name: %q used twice", i, m.Name)
+		}
+		names[m.Name] = true
+	}
+	if len(f.Meter) > 0 && f.Policy == nil {
+		return errors.New("meter: meters are configured but there is no [policy] to use them")
+	}
+	switch f.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not trace, debug, info, warn or error", f.Log.Level)
+	}
+	switch f.Log.Format {
+	case "", "json", "pretty":
+	default:
+		return fmt.Errorf("log.format: %q is not json or pretty", f.Log.Format)
+	}
+	return nil
+}
