@@ -23,8 +23,8 @@ type App struct {
 	Store *store.Store
 	Proxy *proxy.Proxy
 	// Addrs are the bound listener addresses, in config order.
-	Addrs  []net.Addr
-	cancel context.CancelFunc
+	Addrs   []net.Addr
+	cancel  context.CancelFunc
 	closers []func() error
 }
 

@@ -29,7 +29,7 @@ type Options struct {
 	// Miners is the size of the simulated fleet (default 12).
 	Miners int
 	// Dir holds the demo's database (default: a new temporary directory).
-	Dir string
+	Dir    string
 	Logger zerolog.Logger
 }
 
