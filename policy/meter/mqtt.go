@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,20 @@ const (
 
 type mqttSource struct {
 	base
+	// paho calls handlers on its own goroutines, possibly while Run is returning; stopped
+	// (under mu) keeps them from sending on out once Run has returned, when the consumer may
+	// already have closed it.
+	mu      sync.RWMutex
+	stopped bool
+}
+
+// send emits r unless Run has returned.
+func (s *mqttSource) send(out chan<- Reading, r Reading) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.stopped {
+		s.emit(out, r)
+	}
 }
 
 func newMQTTSource(b base) (*mqttSource, error) {
@@ -56,20 +71,28 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 		})
 		go func() {
 			// Waiting here would block paho's connect path; check the outcome aside.
-			if tok.WaitTimeout(mqttConnectTimeout) && tok.Error() != nil {
+			select {
+			case <-tok.Done():
+			case <-ctx.Done():
+				return
+			}
+			if tok.Error() != nil {
 				s.log.Warn().Err(tok.Error()).Str("topic", s.cfg.Topic).Msg("mqtt subscribe refused")
-				s.emit(out, s.failed(QualityUnavailable, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, tok.Error()), s.clock.Now()))
+				s.send(out, s.failed(QualityUnavailable, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, tok.Error()), s.clock.Now()))
 			}
 		}()
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.log.Info().Err(err).Msg("mqtt connection lost")
-		s.emit(out, s.failed(QualityUnavailable, fmt.Errorf("%w: broker connection lost: %w", ErrUnavailable, err), s.clock.Now()))
+		s.send(out, s.failed(QualityUnavailable, fmt.Errorf("%w: broker connection lost: %w", ErrUnavailable, err), s.clock.Now()))
 	})
 	client := mqtt.NewClient(opts)
 	client.Connect() // with ConnectRetry the token completes only once connected; handlers do the work
 	<-ctx.Done()
 	client.Disconnect(mqttDisconnectMS)
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	return nil
 }
 
@@ -82,11 +105,11 @@ func (s *mqttSource) handle(out chan<- Reading, payload []byte) {
 		return
 	case err != nil:
 		s.log.Info().Err(err).Int("bytes", len(payload)).Msg("mqtt payload rejected")
-		s.emit(out, s.failed(QualityInvalid, err, now))
+		s.send(out, s.failed(QualityInvalid, err, now))
 		return
 	}
 	if at.IsZero() {
 		at = now
 	}
-	s.emit(out, s.reading(v, at))
+	s.send(out, s.reading(v, at))
 }

@@ -1,6 +1,7 @@
 package meter_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/hashgate/hashgate/internal/testpeer"
@@ -131,4 +132,20 @@ func TestMQTTBrokerRestart(t *testing.T) {
 	if st := src.Stats(); st.Reconnects == 0 {
 		t.Fatalf("stats %+v, want a reconnect", st)
 	}
+}
+
+// TestMQTTNoBrokerStops: a source still retrying its first connection stops on cancel.
+func TestMQTTNoBrokerStops(t *testing.T) {
+	m := testpeer.NewMosquitto(t)
+	m.Stop()
+	src := mqttMeter(t, m.URL(), "site/grid", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan meter.Reading, 1)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(out) // safe: nothing may send after Run returns
 }
