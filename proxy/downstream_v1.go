@@ -62,11 +62,12 @@ type v1Conn struct {
 	outq       [][]byte
 	closeAfter bool
 	wake       chan struct{}
+	flushed    chan struct{} // closed by the writer once a closeAfter queue is written
 }
 
 func (p *Proxy) serveMinerV1(nc net.Conn) {
 	ctx, cancel := context.WithCancel(p.ctx)
-	s := &v1Conn{p: p, conn: nc, cancel: cancel, wake: make(chan struct{}, 1), tokens: 2 * p.cfg.SubmitRate, tokensAt: p.clk.Now()}
+	s := &v1Conn{p: p, conn: nc, cancel: cancel, wake: make(chan struct{}, 1), flushed: make(chan struct{}), tokens: 2 * p.cfg.SubmitRate, tokensAt: p.clk.Now()}
 	s.log = p.log.With().Str("remote", nc.RemoteAddr().String()).Logger()
 	s.ch = p.newChannel("sv1", nc.RemoteAddr().String(), s.log, s.signal)
 	if tc, ok := nc.(*net.TCPConn); ok {
@@ -84,6 +85,18 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
+		}
+		s.outMu.Lock()
+		closing := s.closeAfter
+		s.outMu.Unlock()
+		if closing {
+			// Let the writer deliver the final error, then close gracefully so the miner
+			// reads it instead of a reset.
+			select {
+			case <-s.flushed:
+				lingerClose(nc)
+			case <-time.After(s.p.cfg.WriteTimeout.Duration):
+			}
 		}
 		cancel()
 		nc.Close()
@@ -332,6 +345,7 @@ func (s *v1Conn) handleSubmit(m *sv1.Message) error {
 		s.strikes++
 		s.replyErr(m.ID, sv1.NewError(codeOther, "Too many submits"))
 		if s.strikes > int(p.cfg.SubmitRate)*10 {
+			s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Submit flood; disconnecting")))
 			return errFlood
 		}
 		return nil
@@ -452,10 +466,21 @@ func (s *v1Conn) writeLoop(ctx context.Context) {
 			return
 		}
 		if closeAfter {
-			s.cancel()
+			close(s.flushed)
 			return
 		}
 	}
+}
+
+// lingerClose half-closes a connection and discards what the peer still sends for a moment,
+// so our last words arrive instead of a TCP reset for unread data.
+func lingerClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(time.Second))
+		io.CopyN(io.Discard, tc, 1<<20)
+	}
+	c.Close()
 }
 
 // writeJob writes set_difficulty (right before the notify, when it changed) and the notify.
