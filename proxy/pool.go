@@ -60,6 +60,9 @@ func (pl *pool) ensureConns(n int) {
 }
 
 func (pl *pool) newConn(idx int) poolConn {
+	if pl.ep.V2 {
+		return newUpstreamV2(pl, idx)
+	}
 	return newUpstreamV1(pl, idx)
 }
 
