@@ -1,0 +1,296 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+const (
+	sessionCookie = "hashgate_session"
+	csrfHeader    = "X-CSRF-Token"
+	maxSessions   = 10000 // oldest evicted beyond this
+	maxLimiters   = 4096  // per-IP login limiters kept
+	// verifySlots bounds concurrent argon2id verifications: each needs tens of MiB.
+	verifySlots = 2
+)
+
+// identity is who made a request.
+type identity struct {
+	kind string // user, token, anonymous
+	name string
+	role Role
+	sess *session // set for cookie logins
+}
+
+// actor is the name passed to the Backend for the audit trail.
+func (id identity) actor() string {
+	if id.kind == "anonymous" {
+		return "anonymous"
+	}
+	return id.kind + ":" + id.name
+}
+
+type session struct {
+	user    string
+	role    Role
+	csrf    string
+	expires time.Time
+	created time.Time
+}
+
+type tokenEntry struct {
+	name string
+	role Role
+	sum  [sha256.Size]byte
+}
+
+type userEntry struct {
+	role Role
+	hash passwordHash
+}
+
+// auth holds accounts, sessions and login limiters.
+type auth struct {
+	now      func() time.Time
+	ttl      time.Duration
+	perMin   int
+	users    map[string]userEntry
+	tokens   []tokenEntry
+	dummy    passwordHash // verified for unknown users, so timing does not reveal names
+	verifier chan struct{}
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	limiters map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+func newAuth(cfg *Config, now func() time.Time) (*auth, error) {
+	a := &auth{now: now, ttl: cfg.SessionTTL.D(), perMin: cfg.LoginsPerMinute,
+		users: make(map[string]userEntry), sessions: make(map[string]*session),
+		limiters: make(map[string]*limiterEntry), verifier: make(chan struct{}, verifySlots)}
+	for _, u := range cfg.Users {
+		h, err := parsePasswordHash(u.PasswordHash)
+		if err != nil {
+			return nil, err
+		}
+		a.users[u.Name] = userEntry{role: u.Role, hash: h}
+		a.dummy = h
+	}
+	if len(cfg.Users) > 0 {
+		a.dummy.salt = append([]byte(nil), a.dummy.salt...)
+		a.dummy.salt[0] ^= 0xff
+	}
+	for _, t := range cfg.Tokens {
+		sum, err := parseTokenHash(t.TokenHash)
+		if err != nil {
+			return nil, err
+		}
+		a.tokens = append(a.tokens, tokenEntry{name: t.Name, role: t.Role, sum: sum})
+	}
+	return a, nil
+}
+
+func (a *auth) configured() bool { return len(a.users) > 0 || len(a.tokens) > 0 }
+
+// identify authenticates r by bearer token or session cookie. Without any account configured
+// everyone is an anonymous viewer (Validate allows that on loopback only).
+func (a *auth) identify(r *http.Request) (identity, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return identity{}, false
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		var found *tokenEntry
+		for i := range a.tokens { // compare every entry: the time taken does not depend on which matched
+			if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+				found = &a.tokens[i]
+			}
+		}
+		if found == nil {
+			return identity{}, false
+		}
+		return identity{kind: "token", name: found.name, role: found.role}, true
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if s := a.session(c.Value); s != nil {
+			return identity{kind: "user", name: s.user, role: s.role, sess: s}, true
+		}
+	}
+	if !a.configured() {
+		return identity{kind: "anonymous", name: "anonymous", role: RoleViewer}, true
+	}
+	return identity{}, false
+}
+
+func (a *auth) session(id string) *session {
+	key := sessionKey(id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.sessions[key]
+	if s == nil {
+		return nil
+	}
+	if !a.now().Before(s.expires) {
+		delete(a.sessions, key)
+		return nil
+	}
+	return s
+}
+
+// sessionKey hashes a session ID so the table holds nothing a memory dump could replay.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return string(sum[:])
+}
+
+// allowLogin spends one login attempt for ip.
+func (a *auth) allowLogin(ip string) bool {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.limiters[ip]
+	if e == nil {
+		if len(a.limiters) >= maxLimiters {
+			a.pruneLimiters(now)
+		}
+		e = &limiterEntry{l: rate.NewLimiter(rate.Limit(float64(a.perMin)/60), a.perMin)}
+		a.limiters[ip] = e
+	}
+	e.seen = now
+	return e.l.AllowN(now, 1)
+}
+
+// pruneLimiters forgets IPs idle long enough to have a full bucket again, then, if the table
+// is still full, arbitrary ones: a flood of source addresses must not grow memory.
+func (a *auth) pruneLimiters(now time.Time) {
+	for ip, e := range a.limiters {
+		if now.Sub(e.seen) > time.Minute {
+			delete(a.limiters, ip)
+		}
+	}
+	for ip := range a.limiters {
+		if len(a.limiters) < maxLimiters {
+			break
+		}
+		delete(a.limiters, ip)
+	}
+}
+
+// login checks a password and opens a session, returning its ID.
+func (a *auth) login(name, password string) (string, *session, bool) {
+	u, known := a.users[name]
+	h := a.dummy
+	if known {
+		h = u.hash
+	}
+	a.verifier <- struct{}{}
+	ok := h.verify(password) && known
+	<-a.verifier
+	if !ok {
+		return "", nil, false
+	}
+	id, csrf := randomToken(), randomToken()
+	now := a.now()
+	s := &session{user: name, role: u.role, csrf: csrf, expires: now.Add(a.ttl), created: now}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.sessions) >= maxSessions {
+		a.evictSessions(now)
+	}
+	a.sessions[sessionKey(id)] = s
+	return id, s, true
+}
+
+func (a *auth) evictSessions(now time.Time) {
+	var oldestKey string
+	var oldest time.Time
+	for k, s := range a.sessions {
+		if !now.Before(s.expires) {
+			delete(a.sessions, k)
+			continue
+		}
+		if oldestKey == "" || s.created.Before(oldest) {
+			oldestKey, oldest = k, s.created
+		}
+	}
+	if len(a.sessions) >= maxSessions {
+		delete(a.sessions, oldestKey)
+	}
+}
+
+func (a *auth) logout(id string) {
+	a.mu.Lock()
+	delete(a.sessions, sessionKey(id))
+	a.mu.Unlock()
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// clientIP is the peer address of r. X-Forwarded-For is not trusted: a reverse proxy in
+// front of the console must do its own rate limiting.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// originAllowed accepts requests without an Origin header (non-browser clients, which must
+// still authenticate), the console's own origin and the configured extra origins.
+func (s *Server) originAllowed(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, a := range s.cfg.AllowedOrigins {
+		if strings.ToLower(strings.TrimSuffix(a, "/")) == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// csrfOK checks a state-changing request: a cookie session must echo its CSRF token in the
+// X-CSRF-Token header (a cross-site form or fetch cannot read it), and a browser's Origin
+// must be allowed. Bearer-token requests carry no ambient credentials and need neither.
+func (s *Server) csrfOK(r *http.Request, id identity) bool {
+	if !s.originAllowed(r) {
+		return false
+	}
+	if id.sess == nil {
+		return true
+	}
+	got := r.Header.Get(csrfHeader)
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(id.sess.csrf)) == 1
+}
