@@ -67,6 +67,9 @@ type FleetGroup struct {
 	// Addresses maps a worker name to its control address (host or host:port) when the
 	// address the miner connects from is not the one its API listens on.
 	Addresses map[string]string `toml:"addresses"`
+	// Username and Password log in to the firmware API; empty takes the firmware's default.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 }
 
 // Match reports whether a miner with this worker name, connecting from ip, belongs to g.

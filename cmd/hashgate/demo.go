@@ -53,6 +53,12 @@ Press Ctrl-C to stop.
 			return nil
 		case <-t.C:
 			st := d.App.Proxy.Status()
+			if d.Site != nil && d.App.Power != nil {
+				ai, mining, imp := d.Site.Power()
+				b := d.App.Power.Runner().Snapshot().Basis
+				fmt.Printf("%s  site: import %5.1f kW of %3.0f  AI %5.1f kW  mining %5.1f kW (budget %5.1f, %s)\n",
+					time.Now().Format(time.TimeOnly), imp, b.LimitKW, ai, mining, b.BudgetKW, b.Mode)
+			}
 			fmt.Printf("%s  miners %d (running %d, paused %d)  pool %-8s  hashrate %6.2f MH/s  shares: accepted %d, forwarded %d, pool accepted %d, rejected %d\n",
 				time.Now().Format(time.TimeOnly), st.Miners, st.Running, st.Paused, st.ActivePool, st.Hashrate/1e6,
 				st.Shares["accepted"], st.Shares["forwarded"], st.Shares["pool_accepted"],

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -23,9 +24,12 @@ type App struct {
 	Store *store.Store
 	Proxy *proxy.Proxy
 	// Addrs are the bound listener addresses, in config order.
-	Addrs   []net.Addr
+	Addrs []net.Addr
+	// Power is the power policy, nil without a [policy] table.
+	Power   *Power
 	cancel  context.CancelFunc
 	closers []func() error
+	wg      sync.WaitGroup
 }
 
 // Start opens the store, starts the proxy and its listeners. Close stops everything.
@@ -52,6 +56,14 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 	}
 	a.Proxy = px
 	a.closers = append(a.closers, px.Close)
+	if cfg.Policy != nil {
+		// Before the proxy takes miners: restored pauses must hold from the first connection.
+		pw, err := startPower(ctx, *cfg.Policy, cfg.Fleet, cfg.Meter, px, st, log, &a.wg)
+		if err != nil {
+			return nil, err
+		}
+		a.Power = pw
+	}
 	px.Start(ctx)
 	for i, l := range cfg.Listener {
 		switch l.Protocol {
@@ -75,6 +87,7 @@ func (a *App) Close() error {
 	if a.cancel != nil {
 		a.cancel()
 	}
+	a.wg.Wait()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {

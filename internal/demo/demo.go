@@ -15,9 +15,13 @@ import (
 
 	"github.com/hashgate/hashgate/internal/app"
 	"github.com/hashgate/hashgate/internal/config"
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
+	simfw "github.com/hashgate/hashgate/sim/firmware"
 	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/sim/pool"
+	"github.com/hashgate/hashgate/sim/site"
 )
 
 // Options tune the demo; zero values take the defaults.
@@ -26,8 +30,11 @@ type Options struct {
 	Listen string
 	// Console is the console address (default 127.0.0.1:8080).
 	Console string
-	// Miners is the size of the simulated fleet (default 12).
+	// Miners is the size of the simulated fleet (default 12); the first half runs LuxOS, the
+	// rest Braiins OS.
 	Miners int
+	// NoPolicy runs the proxy alone, without the simulated site and power policy.
+	NoPolicy bool
 	// Dir holds the demo's database (default: a new temporary directory).
 	Dir    string
 	Logger zerolog.Logger
@@ -36,6 +43,7 @@ type Options struct {
 // Demo is a running demo.
 type Demo struct {
 	App     *app.App
+	Site    *site.Site
 	Pools   []*pool.Pool
 	Miners  []*miner.Miner
 	Dir     string
@@ -97,6 +105,10 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 		addrs = append(addrs, a)
 	}
 
+	workers := make([]string, o.Miners)
+	for i := range workers {
+		workers[i] = fmt.Sprintf("rack%d.s21-%02d", 1+i*2/o.Miners, i%((o.Miners+1)/2)+1)
+	}
 	f := config.Default()
 	f.Listener = []proxy.ListenerConfig{{Protocol: "sv1", Address: o.Listen}}
 	f.Pool = []proxy.PoolConfig{
@@ -106,6 +118,11 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	f.Difficulty = proxy.DifficultyConfig{Initial: 0.00002, Min: 0.000005, SharesPerMinute: 30, RetargetEvery: proxy.Duration{Duration: 30 * time.Second}}
 	f.Store.Path = filepath.Join(o.Dir, "hashgate.db")
 	f.Console.Address = o.Console
+	if !o.NoPolicy {
+		if err := d.startSite(ctx, &f, workers, o); err != nil {
+			return nil, err
+		}
+	}
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
@@ -117,10 +134,9 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	addr := a.Addrs[0].String()
 
 	for i := 0; i < o.Miners; i++ {
-		rack := 1 + i/6
 		m := miner.New(miner.Config{
 			Addr:           addr,
-			Username:       fmt.Sprintf("rack%d.s21-%02d", rack, i%6+1),
+			Username:       workers[i],
 			UserAgent:      "hashgate-sim-miner/1.0",
 			HashRate:       float64(40_000 + 10_000*(i%4)),
 			VersionRolling: i%3 != 0,
@@ -133,8 +149,96 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 			m.Run(ctx)
 		}()
 	}
+	if d.Site != nil {
+		// The stratum miners hash at the speed their (simulated) hardware runs: asleep when
+		// the firmware put it to sleep, slower when throttled.
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					for _, m := range d.Miners {
+						m.SetHashRate(baseRate(m) * d.Site.HashFraction(m.Worker()))
+					}
+				}
+			}
+		}()
+	}
 	ok = true
 	return d, nil
+}
+
+var baseRates sync.Map
+
+func baseRate(m *miner.Miner) float64 {
+	v, _ := baseRates.LoadOrStore(m, m.HashRate())
+	return v.(float64)
+}
+
+// Demo site: an import limit of 100 kW shared by an AI hall (50 kW, bursting to 85 kW for 35 s
+// every 90 s) and the fleet (S21-class miners on LuxOS at 3.5 kW, S19-class on Braiins OS at
+// 3.0 kW with power targets).
+func (d *Demo) startSite(ctx context.Context, f *config.File, workers []string, o Options) error {
+	half := (len(workers) + 1) / 2
+	var specs []site.MinerSpec
+	for i, w := range workers {
+		m := simfw.DefaultMinerConfig()
+		m.RampDown, m.RampUp = 3*time.Second, 6*time.Second
+		fw := "luxos"
+		if i >= half {
+			fw = "braiins"
+			m.NominalW, m.NominalTHs, m.MinW, m.MaxW = 3000, 140, 1500, 3200
+			m.Profiles = nil
+		}
+		specs = append(specs, site.MinerSpec{Worker: w, Firmware: fw, Model: m})
+	}
+	s, err := site.Start(site.Config{
+		Miners: specs, AIBaseKW: 50, AISpikeKW: 85, SpikeEvery: 90 * time.Second, SpikeFor: 35 * time.Second,
+		Logger: o.Logger.With().Str("sim", "site").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	d.Site = s
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		s.Run(ctx)
+	}()
+	pc := policy.DefaultConfig()
+	pc.ImportLimitKW = 100
+	pc.MarginKW = 3
+	pc.StaleAfter = policy.Duration(3 * time.Second)
+	pc.MinRun = policy.Duration(15 * time.Second)
+	pc.MinPause = policy.Duration(15 * time.Second)
+	pc.RestoreStepKW = 7
+	pc.RestoreInterval = policy.Duration(5 * time.Second)
+	pc.HysteresisKW = 1
+	pc.ConfirmAfter = policy.Duration(12 * time.Second)
+	f.Policy = &pc
+	luxos := policy.FleetGroup{Name: "rack1-s21-luxos", Pattern: "rack1.*", Firmware: "luxos", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 20, Addresses: map[string]string{}}
+	braiins := policy.FleetGroup{Name: "rack2-s19-braiins", Pattern: "rack2.*", Firmware: "braiins", RatedKW: 3.0, EfficiencyJTH: 21.5, Priority: 10, MinKW: 1.5, MaxKW: 3.0, Addresses: map[string]string{}, Username: "root", Password: "root"}
+	for i, w := range workers {
+		if i < half {
+			luxos.Addresses[w] = s.Endpoints[w]
+		} else {
+			braiins.Addresses[w] = s.Endpoints[w]
+		}
+	}
+	f.Fleet = []policy.FleetGroup{luxos, braiins}
+	grid := meter.DefaultConfig()
+	grid.Name, grid.Role, grid.Source, grid.Address, grid.Map = "grid", meter.RoleSiteImport, meter.KindModbus, s.GridMeter(), meter.MapSunSpec
+	grid.Interval = meter.Duration(500 * time.Millisecond)
+	feeder := meter.DefaultConfig()
+	feeder.Name, feeder.Role, feeder.Source, feeder.Address, feeder.Map = "mining-feeder", meter.RoleMiningLoad, meter.KindModbus, s.FeederMeter(), meter.MapSDM630
+	feeder.Interval = meter.Duration(500 * time.Millisecond)
+	f.Meter = []meter.Config{grid.WithDefaults(), feeder.WithDefaults()}
+	return nil
 }
 
 // Close stops the miners, hashgate and the pools.
@@ -145,6 +249,9 @@ func (d *Demo) Close() {
 	d.wg.Wait()
 	if d.App != nil {
 		d.App.Close()
+	}
+	if d.Site != nil {
+		d.Site.Close()
 	}
 	for _, p := range d.Pools {
 		p.Close()

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -53,6 +53,8 @@ type Miner struct {
 	log   zerolog.Logger
 	Stats Stats
 
+	rate atomic.Uint64 // float64 bits: current hashes per second (0: unpaced)
+
 	mu       sync.Mutex
 	job      *minerJob
 	nextDiff float64
@@ -83,8 +85,19 @@ func New(cfg Config) *Miner {
 	if m.cfg.ReconnectDelay == 0 {
 		m.cfg.ReconnectDelay = time.Second
 	}
+	m.SetHashRate(cfg.HashRate)
 	return m
 }
+
+// SetHashRate changes the miner's speed at once (a firmware that throttles or sleeps); 0 with
+// a configured HashRate means asleep: no hashing until it is raised again.
+func (m *Miner) SetHashRate(r float64) { m.rate.Store(math.Float64bits(r)) }
+
+// Worker is the miner's worker name.
+func (m *Miner) Worker() string { return m.cfg.Username }
+
+// HashRate is the current speed.
+func (m *Miner) HashRate() float64 { return math.Float64frombits(m.rate.Load()) }
 
 // Rejects returns reject counts by error code.
 func (m *Miner) Rejects() map[int]uint64 {
@@ -296,8 +309,6 @@ func (m *Miner) handle(msg *sv1.Message, subID int64, write func([]byte) error) 
 	}
 }
 
-var errNoJob = errors.New("no job")
-
 // mine hashes the current job: for each extranonce2 it builds the coinbase and merkle root
 // once, then scans nonces over the 80-byte header.
 func (m *Miner) mine(ctx context.Context, req func(sv1.Params) error) {
@@ -358,8 +369,17 @@ func (m *Miner) mine(ctx context.Context, req func(sv1.Params) error) {
 				if changed {
 					break
 				}
-				if r := m.cfg.HashRate; r > 0 {
-					// Pace to the configured hashrate.
+				if m.cfg.HashRate > 0 {
+					// Pace to the current hashrate; asleep (0) means wait until woken.
+					for m.HashRate() <= 0 && ctx.Err() == nil {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(200 * time.Millisecond):
+						}
+						start, done = time.Now(), 0
+					}
+					r := m.HashRate()
 					due := start.Add(time.Duration(float64(done) / r * float64(time.Second)))
 					if wait := time.Until(due); wait > 0 {
 						select {
@@ -368,6 +388,8 @@ func (m *Miner) mine(ctx context.Context, req func(sv1.Params) error) {
 						case <-time.After(wait):
 						case <-m.jobSig:
 						}
+					} else if -wait > time.Second {
+						start, done = time.Now(), 0 // after a speed change, do not race to catch up
 					}
 				}
 			}

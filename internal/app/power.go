@@ -1,0 +1,265 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/firmware"
+	"github.com/hashgate/hashgate/policy/meter"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/store"
+)
+
+// Power connects the policy runner to the world: meter readings in; the fleet inventory from
+// the proxy's connected workers matched to [[fleet]] groups; decisions out through the
+// proxy gate and the miners' firmware APIs; every decision and event into the store.
+type Power struct {
+	runner *policy.Runner
+	px     *proxy.Proxy
+	st     *store.Store
+	groups []policy.FleetGroup
+	fw     *firmware.Registry
+	log    zerolog.Logger
+	// Meters are the running meter sources (push sources are mounted by the console).
+	Meters []meter.Source
+
+	mu    sync.Mutex
+	known map[string]minerInfo        // by miner id (worker name)
+	last  map[string]store.MinerState // decided before a restart
+}
+
+type minerInfo struct {
+	group  *policy.FleetGroup
+	worker string
+	ip     netip.Addr
+}
+
+func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGroup, meters []meter.Config, px *proxy.Proxy, st *store.Store, log zerolog.Logger, wg *sync.WaitGroup) (*Power, error) {
+	fwc := firmware.DefaultConfig()
+	fwc.Logger = log.With().Str("sub", "firmware").Logger()
+	fw, err := firmware.NewRegistry(fwc)
+	if err != nil {
+		return nil, err
+	}
+	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(), known: map[string]minerInfo{}}
+	// A restart resumes the last decisions: miners that were paused stay paused at the gate
+	// from the first moment, so the fleet is never briefly released.
+	if p.last, err = st.LastStates(ctx); err != nil {
+		return nil, fmt.Errorf("store: last states: %w", err)
+	}
+	for id, s := range p.last {
+		if s.Action == policy.ActionPause.String() {
+			px.Pause(id)
+		}
+	}
+	p.runner, err = policy.NewRunner(cfg, policy.RunnerOptions{Actuator: p, Audit: audit{st}, Logger: log.With().Str("sub", "policy").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := p.runner.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			p.log.Error().Err(err).Msg("policy runner stopped")
+		}
+	}()
+	readings := make(chan meter.Reading, 256)
+	for _, mc := range meters {
+		src, err := meter.New(mc, log.With().Str("sub", "meter").Str("meter", mc.Name).Logger())
+		if err != nil {
+			return nil, fmt.Errorf("meter %q: %w", mc.Name, err)
+		}
+		p.Meters = append(p.Meters, src)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src.Run(ctx, readings)
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		p.feed(ctx, readings)
+	}()
+	go func() {
+		defer wg.Done()
+		p.syncFleet(ctx)
+	}()
+	return p, nil
+}
+
+// feed passes meter readings to the runner; a reading that is not good counts as a faulty
+// meter (NaN), not a late one.
+func (p *Power) feed(ctx context.Context, in <-chan meter.Reading) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-in:
+			role, err := policy.ParseRole(string(r.Role))
+			if err != nil {
+				continue
+			}
+			v := r.Value
+			if !r.OK() {
+				v = math.NaN()
+			}
+			p.runner.Observe(policy.Reading{Role: role, Value: v, At: r.At})
+		}
+	}
+}
+
+// syncFleet keeps the runner's fleet equal to the connected workers that match a group.
+func (p *Power) syncFleet(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		p.syncOnce()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Power) syncOnce() {
+	seen := map[string]bool{}
+	for _, w := range p.px.Workers() {
+		if w.Worker == "" {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(w.Remote)
+		ip, _ := netip.ParseAddr(host)
+		g, ok := policy.MatchGroup(p.groups, w.Worker, ip)
+		if !ok {
+			continue
+		}
+		seen[w.Worker] = true
+		p.mu.Lock()
+		_, had := p.known[w.Worker]
+		p.known[w.Worker] = minerInfo{group: g, worker: w.Worker, ip: ip}
+		last, hasLast := p.last[w.Worker]
+		p.mu.Unlock()
+		if had {
+			continue
+		}
+		m := g.NewMiner(w.Worker, w.Worker)
+		if hasLast {
+			if a, err := parseAction(last.Action); err == nil {
+				m.Commanded = policy.Command{Action: a, TargetKW: last.TargetKW, Since: last.Time}
+			}
+		}
+		p.runner.UpsertMiner(m)
+	}
+	p.mu.Lock()
+	var gone []string
+	for id := range p.known {
+		if !seen[id] {
+			gone = append(gone, id)
+			delete(p.known, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range gone {
+		p.runner.RemoveMiner(id)
+	}
+}
+
+func parseAction(s string) (policy.Action, error) {
+	for a := policy.ActionUnknown; a <= policy.ActionThrottle; a++ {
+		if a.String() == s {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown action %q", s)
+}
+
+// Apply implements policy.Actuator: the gate acts at once, then the firmware, which is what
+// actually cuts an ASIC's power (a paused job stream alone does not).
+func (p *Power) Apply(ctx context.Context, d policy.Decision) error {
+	p.mu.Lock()
+	info, ok := p.known[d.MinerID]
+	p.mu.Unlock()
+	switch d.Action {
+	case policy.ActionPause:
+		p.px.Pause(d.MinerID)
+	case policy.ActionRun, policy.ActionThrottle:
+		defer p.px.Resume(d.MinerID) // jobs flow once the firmware is awake
+	}
+	if !ok || info.group.Firmware == policy.Firmware(firmware.None) || info.group.Firmware == "" {
+		return nil
+	}
+	drv, err := p.fw.Driver(string(info.group.Firmware))
+	if err != nil {
+		return err
+	}
+	t := firmware.Target{ID: d.MinerID, Addr: p.address(info), Username: info.group.Username, Password: info.group.Password}
+	switch d.Action {
+	case policy.ActionPause:
+		return drv.Sleep(ctx, t)
+	case policy.ActionRun:
+		if err := drv.Wake(ctx, t); err != nil {
+			return err
+		}
+		if info.group.MinKW > 0 {
+			// Back to full power after a throttle.
+			return drv.SetPowerTarget(ctx, t, int(info.group.RatedKW*1000))
+		}
+		return nil
+	case policy.ActionThrottle:
+		if err := drv.Wake(ctx, t); err != nil {
+			return err
+		}
+		return drv.SetPowerTarget(ctx, t, int(d.TargetKW*1000))
+	}
+	return nil
+}
+
+// address is where the miner's firmware API listens: a configured address, else the IP its
+// stratum connection comes from on the firmware's (or the group's) port.
+func (p *Power) address(i minerInfo) string {
+	if a, ok := i.group.Addresses[i.worker]; ok {
+		return a
+	}
+	port := i.group.Port
+	if port == 0 {
+		port = firmware.DefaultPort(string(i.group.Firmware))
+	}
+	return net.JoinHostPort(i.ip.String(), strconv.Itoa(port))
+}
+
+// audit stores the runner's decisions and events durably.
+type audit struct{ st *store.Store }
+
+func (a audit) RecordDecision(ctx context.Context, d policy.Decision) error {
+	inputs, _ := json.Marshal(d.Basis)
+	return a.st.RecordDecisions(ctx, store.Decision{
+		Time: d.Basis.At, MinerID: d.MinerID, Action: d.Action.String(), TargetKW: d.TargetKW,
+		ReasonCode: d.Reason.String(), Reason: d.Reason.Text(), Inputs: inputs,
+	})
+}
+
+func (a audit) RecordEvent(ctx context.Context, ev policy.Event) error {
+	if ev.Kind == policy.EventDecision {
+		return nil // recorded by RecordDecision
+	}
+	detail, _ := json.Marshal(ev)
+	subject := ev.Decision.MinerID
+	_, err := a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: "policy." + ev.Kind.String(), Subject: subject, Detail: detail})
+	return err
+}
+
+// Runner is the policy runner (for its snapshot, event stream and manual controls).
+func (p *Power) Runner() *policy.Runner { return p.runner }
