@@ -257,9 +257,9 @@ func (s *v2Conn) writeLoop(ctx context.Context) {
 		s.outMu.Lock()
 		q := s.outq
 		s.outq = spare[:0]
-		oks := s.oks
-		if len(oks) > 0 {
-			s.oks = map[*v2Chan]*okBatch{}
+		var oks map[*v2Chan]*okBatch
+		if len(s.oks) > 0 {
+			oks, s.oks = s.oks, map[*v2Chan]*okBatch{}
 		}
 		closeAfter := s.closeAfter
 		s.outMu.Unlock()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/sim/template"
 	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
 )
@@ -94,7 +95,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	rng     *rand.Rand
-	tpl     *template
+	tpl     *template.Template
 	jobSeq  uint64
 	conns   map[*conn]struct{}
 	nextEn1 uint64
@@ -124,7 +125,7 @@ func New(cfg Config) (*Pool, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	var prev [32]byte
 	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
-	p.tpl = buildTemplate(p.rng, 100, prev, cfg.NBits, cfg.Extranonce1Size, cfg.Extranonce2Size, cfg.MerkleTxs)
+	p.tpl = template.Build(p.rng, 100, prev, cfg.NBits, cfg.Extranonce1Size+cfg.Extranonce2Size, cfg.MerkleTxs)
 	p.wg.Add(1)
 	go p.timers()
 	return p, nil
@@ -219,7 +220,7 @@ func (p *Pool) NewBlock() {
 	p.mu.Lock()
 	var prev [32]byte
 	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
-	p.tpl = buildTemplate(p.rng, p.tpl.height+1, prev, p.cfg.NBits, p.cfg.Extranonce1Size, p.cfg.Extranonce2Size, p.cfg.MerkleTxs)
+	p.tpl = template.Build(p.rng, p.tpl.Height+1, prev, p.cfg.NBits, p.cfg.Extranonce1Size+p.cfg.Extranonce2Size, p.cfg.MerkleTxs)
 	p.mu.Unlock()
 	p.broadcast(true)
 }
@@ -280,7 +281,7 @@ func (p *Pool) newJob(clean bool) *poolJob {
 
 type poolJob struct {
 	id    string
-	tpl   *template
+	tpl   *template.Template
 	ntime uint32
 	clean bool
 }
@@ -299,7 +300,7 @@ type conn struct {
 	seen    map[[32]byte]struct{}
 	authed  map[string]bool
 	subbed  bool
-	lastTpl *template
+	lastTpl *template.Template
 }
 
 func (p *Pool) serve(nc net.Conn) {
@@ -435,8 +436,8 @@ func (c *conn) sendJob(clean bool) {
 	pj := c.p.newJob(clean)
 	t := pj.tpl
 	j := &work.Job{
-		ID: pj.id, PrevHash: t.prev, Coinb1: t.coinb1, Coinb2: t.coinb2, Extranonce1: c.en1,
-		Extranonce2Size: c.p.cfg.Extranonce2Size, Branch: t.branch, Version: t.version, NBits: t.nbits, NTime: pj.ntime,
+		ID: pj.id, PrevHash: t.Prev, Coinb1: t.Coinb1, Coinb2: t.Coinb2, Extranonce1: c.en1,
+		Extranonce2Size: c.p.cfg.Extranonce2Size, Branch: t.Branch, Version: t.Version, NBits: t.NBits, NTime: pj.ntime,
 	}
 	if err := j.Prepare(); err != nil {
 		return
@@ -456,7 +457,7 @@ func (c *conn) sendJob(clean bool) {
 		c.order = c.order[1:]
 	}
 	c.mu.Unlock()
-	n := sv1.Notify{JobID: j.ID, PrevHash: work.PrevHashToStratum(t.prev), Coinb1: t.coinb1, Coinb2: t.coinb2, Branch: t.branch, Version: t.version, NBits: t.nbits, NTime: pj.ntime, Clean: pj.clean}
+	n := sv1.Notify{JobID: j.ID, PrevHash: work.PrevHashToStratum(t.Prev), Coinb1: t.Coinb1, Coinb2: t.Coinb2, Branch: t.Branch, Version: t.Version, NBits: t.NBits, NTime: pj.ntime, Clean: pj.clean}
 	c.send(sv1.AppendNotify(nil, &n))
 }
 

@@ -1,4 +1,4 @@
-package pool
+package template
 
 import (
 	"crypto/sha256"
@@ -6,22 +6,23 @@ import (
 	"math/rand/v2"
 )
 
-// template is one block template: what every connection's jobs are cut from.
-type template struct {
-	height  uint32
-	prev    [32]byte // header byte order
-	coinb1  []byte   // up to the extranonce1
-	coinb2  []byte   // after the extranonce2
-	branch  [][32]byte
-	version uint32
-	nbits   uint32
+// Template is one block template: what every connection's jobs are cut from.
+type Template struct {
+	Height uint32
+	// Prev is the previous block hash in header byte order.
+	Prev [32]byte
+	// Coinb1 is the non-witness coinbase up to the extranonce, Coinb2 what follows it.
+	Coinb1, Coinb2 []byte
+	// Branch is the merkle branch, internal byte order.
+	Branch  [][32]byte
+	Version uint32
+	NBits   uint32
 }
 
-// buildTemplate makes a realistic template: a version-1 coinbase with a BIP34 height push and
-// a tag in its scriptSig, a P2WPKH payout and a segwit witness commitment, and a merkle branch
-// of txs random txids.
-func buildTemplate(rng *rand.Rand, height uint32, prev [32]byte, nbits uint32, en1Size, en2Size, txs int) *template {
-	t := &template{height: height, prev: prev, version: 0x20000000, nbits: nbits}
+// Build makes a template whose coinbase scriptSig leaves extranonceLen bytes for the
+// extranonce, with a merkle branch of txs random txids drawn from rng.
+func Build(rng *rand.Rand, height uint32, prev [32]byte, nbits uint32, extranonceLen, txs int) *Template {
+	t := &Template{Height: height, Prev: prev, Version: 0x20000000, NBits: nbits}
 	// scriptSig: BIP34 height push (minimal), tag, then the extranonce region.
 	var heightPush []byte
 	switch {
@@ -40,7 +41,7 @@ func buildTemplate(rng *rand.Rand, height uint32, prev [32]byte, nbits uint32, e
 	tag := []byte("/hashgate-sim/")
 	script := append(append([]byte{}, heightPush...), byte(len(tag)))
 	script = append(script, tag...)
-	scriptLen := len(script) + en1Size + en2Size
+	scriptLen := len(script) + extranonceLen
 
 	cb1 := make([]byte, 0, 64+len(script))
 	cb1 = binary.LittleEndian.AppendUint32(cb1, 1) // tx version
@@ -49,7 +50,7 @@ func buildTemplate(rng *rand.Rand, height uint32, prev [32]byte, nbits uint32, e
 	cb1 = binary.LittleEndian.AppendUint32(cb1, 0xffffffff)
 	cb1 = append(cb1, byte(scriptLen))
 	cb1 = append(cb1, script...)
-	t.coinb1 = cb1
+	t.Coinb1 = cb1
 
 	cb2 := binary.LittleEndian.AppendUint32(nil, 0xffffffff) // sequence
 	cb2 = append(cb2, 2)                                     // two outputs
@@ -62,14 +63,27 @@ func buildTemplate(rng *rand.Rand, height uint32, prev [32]byte, nbits uint32, e
 	cb2 = append(cb2, 38, 0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed)
 	cb2 = append(cb2, commit[:]...)
 	cb2 = binary.LittleEndian.AppendUint32(cb2, 0) // locktime
-	t.coinb2 = cb2
+	t.Coinb2 = cb2
 
 	for i := 0; i < txs; i++ {
 		var h [32]byte
 		for k := 0; k < 4; k++ {
 			binary.LittleEndian.PutUint64(h[8*k:], rng.Uint64())
 		}
-		t.branch = append(t.branch, h)
+		t.Branch = append(t.Branch, h)
 	}
 	return t
+}
+
+// WitnessHalves returns the coinbase halves in witness serialization: marker and flag after
+// the version, and the one 32-byte witness reserved value before the locktime. Older SV2
+// pools (and SRI's own vectors) send coinbases this way.
+func (t *Template) WitnessHalves() (prefix, suffix []byte) {
+	prefix = append(append(append([]byte(nil), t.Coinb1[:4]...), 0x00, 0x01), t.Coinb1[4:]...)
+	n := len(t.Coinb2) - 4
+	suffix = append([]byte(nil), t.Coinb2[:n]...)
+	suffix = append(suffix, 0x01, 0x20)
+	suffix = append(suffix, make([]byte, 32)...)
+	suffix = append(suffix, t.Coinb2[n:]...)
+	return prefix, suffix
 }
