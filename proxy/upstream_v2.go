@@ -454,8 +454,7 @@ func (u *upstreamV2) submit(s *upShare, done func(verdict)) {
 		return
 	}
 	u.seq++
-	m := sv2.SubmitSharesExtended{ChannelID: u.chanID, SequenceNumber: u.seq, JobID: uint32(jobID),
-		Nonce: s.nonce, NTime: s.ntime, Version: s.version, Extranonce: s.extranonce2}
+	m := shareToV2(u.chanID, u.seq, uint32(jobID), s)
 	b, err := sv2.AppendFrame(nil, &m)
 	if err != nil {
 		u.mu.Unlock()
@@ -481,6 +480,14 @@ func (u *upstreamV2) submit(s *upShare, done func(verdict)) {
 	if evicted != nil {
 		evicted.done(verdict{known: false, message: "no verdict from pool"})
 	}
+}
+
+// shareToV2 is the SubmitSharesExtended for a share on the upstream channel: the extranonce
+// is everything after the channel's extranonce_prefix and the version is the whole header
+// version (sv2.md §6).
+func shareToV2(chanID, seq, jobID uint32, s *upShare) sv2.SubmitSharesExtended {
+	return sv2.SubmitSharesExtended{ChannelID: chanID, SequenceNumber: seq, JobID: jobID,
+		Nonce: s.nonce, NTime: s.ntime, Version: s.version, Extranonce: s.extranonce2}
 }
 
 // settled resolves every pending share up to last as accepted (SubmitShares.Success covers
