@@ -33,6 +33,11 @@ type Config struct {
 	// MaxTries bounds the headers hashed for one share when the miner's target is not the
 	// easiest possible one; a miner that exhausts it skips the turn (counted).
 	MaxTries int
+	// Epoch is the origin of the fleet's clock (zero: when New runs). An observer that
+	// shares it can compare its own timestamps with the fleet's.
+	Epoch time.Time
+	// Tracker receives the tracked shares (nil: a new one).
+	Tracker *Tracker
 	// Logger receives connection-level logs (default: discard).
 	Logger *zerolog.Logger
 }

@@ -73,7 +73,13 @@ func New(cfg Config) (*Fleet, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &Fleet{cfg: cfg, log: zerolog.Nop(), epoch: time.Now(), tracker: NewTracker()}
+	f := &Fleet{cfg: cfg, log: zerolog.Nop(), epoch: cfg.Epoch, tracker: cfg.Tracker}
+	if f.epoch.IsZero() {
+		f.epoch = time.Now()
+	}
+	if f.tracker == nil {
+		f.tracker = NewTracker()
+	}
 	if cfg.Logger != nil {
 		f.log = *cfg.Logger
 	}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hashgate/hashgate/stratum/work"
+)
+
+// benchConfig is one benchmark run.
+type benchConfig struct {
+	// Miners is the number of fleet connections.
+	Miners int `json:"miners"`
+	// Duration is the measured load window; Warmup precedes it and is not measured.
+	Duration time.Duration `json:"duration"`
+	Warmup   time.Duration `json:"warmup"`
+	// Rate is the fleet's target of shares per second (0: closed loop, as fast as
+	// MaxInflight per miner lets through).
+	Rate        float64 `json:"rate"`
+	MaxInflight int     `json:"max_inflight"`
+	Pacers      int     `json:"pacers"`
+	// MinerDifficulty is the difficulty the proxy gives miners (pinned: vardiff off).
+	MinerDifficulty float64 `json:"miner_difficulty"`
+	// PoolDifficulty is the simulated pool's; 0 derives it from ForwardRatio.
+	PoolDifficulty float64 `json:"pool_difficulty"`
+	// ForwardRatio is the fraction of miner shares that meet the pool's target.
+	ForwardRatio float64 `json:"forward_ratio"`
+	// SubmitRate is the proxy's per-miner submit limit (0: ample for the run).
+	SubmitRate float64 `json:"proxy_submit_rate"`
+	// Proxy is an external proxy's address ("" : run one).
+	Proxy string `json:"external_proxy,omitempty"`
+	// InProc runs the proxy in this process instead of a child.
+	InProc bool `json:"inproc"`
+	// PoolListen is where the simulated pool listens.
+	PoolListen string `json:"pool_listen"`
+	// IdleBlocks and LoadBlocks are how many new blocks are timed before and during load.
+	IdleBlocks int `json:"idle_blocks"`
+	LoadBlocks int `json:"load_blocks"`
+	// ConnectTimeout bounds connecting the fleet; BlockTimeout one block's propagation.
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	BlockTimeout   time.Duration `json:"block_timeout"`
+	// DialConcurrency bounds the fleet's connects in flight.
+	DialConcurrency int `json:"dial_concurrency"`
+	// CPUProfile, if set, is where the proxy child writes a CPU profile of the load window.
+	CPUProfile string `json:"cpu_profile,omitempty"`
+}
+
+func defaultBenchConfig() benchConfig {
+	return benchConfig{
+		Miners:          1000,
+		Duration:        10 * time.Second,
+		Warmup:          2 * time.Second,
+		MaxInflight:     4,
+		Pacers:          2,
+		MinerDifficulty: 1e-10,
+		ForwardRatio:    0.01,
+		PoolListen:      "127.0.0.1:0",
+		IdleBlocks:      5,
+		LoadBlocks:      3,
+		ConnectTimeout:  3 * time.Minute,
+		BlockTimeout:    10 * time.Second,
+		DialConcurrency: 256,
+	}
+}
+
+func (c *benchConfig) validate() error {
+	switch {
+	case c.Miners < 1:
+		return errors.New("-miners must be >= 1")
+	case c.Duration <= 0:
+		return errors.New("-duration must be > 0")
+	case c.Warmup < 0:
+		return errors.New("-warmup must be >= 0")
+	case c.Rate < 0:
+		return errors.New("-rate must be >= 0")
+	case c.MaxInflight < 1:
+		return errors.New("-max-inflight must be >= 1")
+	case c.Pacers < 1:
+		return errors.New("-pacers must be >= 1")
+	case c.PoolDifficulty < 0:
+		return errors.New("-pool-difficulty must be >= 0")
+	case c.PoolDifficulty == 0 && !(c.ForwardRatio > 0 && c.ForwardRatio <= 1):
+		return errors.New("-forward-ratio must be in (0, 1]")
+	case c.SubmitRate < 0:
+		return errors.New("-proxy-submit-rate must be >= 0")
+	case c.Proxy != "" && c.InProc:
+		return errors.New("-proxy and -inproc exclude each other")
+	case c.IdleBlocks < 0 || c.LoadBlocks < 0:
+		return errors.New("-blocks and -load-blocks must be >= 0")
+	case c.ConnectTimeout <= 0 || c.BlockTimeout <= 0:
+		return errors.New("timeouts must be > 0")
+	case c.DialConcurrency < 1:
+		return errors.New("-dial-concurrency must be >= 1")
+	}
+	if _, err := work.TargetFromDifficulty(c.MinerDifficulty); err != nil {
+		return errors.New("-miner-difficulty: must be a finite number > 0")
+	}
+	return nil
+}
+
+// poolDifficulty is the pool's difficulty: as configured, or the one at which ForwardRatio of
+// the miners' shares meet the pool's target. Below about 2^-32 a difficulty's target saturates
+// at 2^256-1, so the ratio is taken against the miners' effective difficulty.
+func (c *benchConfig) poolDifficulty() float64 {
+	if c.PoolDifficulty > 0 {
+		return c.PoolDifficulty
+	}
+	t, _ := work.TargetFromDifficulty(c.MinerDifficulty)
+	return t.Difficulty() / c.ForwardRatio
+}
+
+// proxySubmitRate is the per-miner limit the proxy gets: what the run needs, with room.
+func (c *benchConfig) proxySubmitRate() float64 {
+	if c.SubmitRate > 0 {
+		return c.SubmitRate
+	}
+	if c.Rate == 0 {
+		return 1e6 // closed loop: the in-flight bound is the limit
+	}
+	return max(200, 4*c.Rate/float64(c.Miners))
+}

@@ -1,0 +1,21 @@
+// Command hashgate-bench measures the hashgate proxy under a simulated fleet over loopback.
+//
+// By default it runs three parties: the simulated pool (sim/pool) and a load fleet
+// (sim/loadfleet) in this process, and the proxy in a child process (this binary re-executed
+// with -role proxy), so the proxy's memory and CPU are its own and can be read honestly. It
+// reports:
+//
+//   - shares per second answered by the proxy (submit written → reply read by the miner) and
+//     the proxy's CPU time per share (the child's getrusage);
+//   - the latency the proxy adds to a forwarded share: the time its upstream submit line
+//     reaches the pool minus the time the miner wrote it, matched by extranonce2 and nonce
+//     (the pool's listener is wrapped to timestamp every mining.submit line it reads);
+//   - how fast a new block reaches the fleet: pool.NewBlock() → every miner has read the
+//     clean notify with the new prevhash, idle and under load;
+//   - the proxy's resident memory per connected miner (VmRSS of the child before and after
+//     the fleet connects, after a GC), with the Go heap, stack and goroutine figures behind it.
+//
+// With -inproc the proxy runs in this process (memory per miner is then not separable); with
+// -proxy host:port the fleet drives an external proxy, which must be configured to use the
+// simulated pool at -pool-listen for the pool-side and block figures.
+package main

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"time"
+
+	"github.com/hashgate/hashgate/proxy"
+)
+
+// roleEnv selects the child role when this binary is re-executed: the environment rather
+// than flags, so that a test binary can play the child too (see TestMain).
+const roleEnv = "HASHGATE_BENCH_ROLE"
+
+// childConfig is the first line the parent writes to the child's stdin.
+type childConfig struct {
+	PoolAddr        string  `json:"pool_addr"`
+	Listen          string  `json:"listen"`
+	MinerDifficulty float64 `json:"miner_difficulty"`
+	SubmitRate      float64 `json:"submit_rate"`
+}
+
+// childHello is the child's first stdout line.
+type childHello struct {
+	Listen string `json:"listen,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// childCommand is one request on the child's stdin.
+type childCommand struct {
+	Op   string `json:"op"`   // "sample", "profile-start", "profile-stop"
+	GC   bool   `json:"gc"`   // sample: collect garbage and return memory to the OS first
+	Path string `json:"path"` // profile-start: output file
+}
+
+// proxySample is the proxy's side of a measurement point.
+type proxySample struct {
+	HasCPU bool          `json:"-"`
+	User   time.Duration `json:"user_ns"`
+	Sys    time.Duration `json:"sys_ns"`
+	HasMem bool          `json:"-"`
+	Mem    procMemory    `json:"mem"`
+
+	HasRuntime bool   `json:"-"`
+	Goroutines int    `json:"goroutines"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	StackInuse uint64 `json:"stack_inuse"`
+	GoSys      uint64 `json:"go_sys"`
+	NumGC      uint32 `json:"num_gc"`
+
+	Status *proxy.Status `json:"status,omitempty"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// proxyConfig is the proxy configuration every mode uses: one pool, and the miners'
+// difficulty pinned (initial = min = max) so that vardiff does not move it during the run.
+func proxyConfig(poolAddr string, minerDiff, submitRate float64) proxy.Config {
+	cfg := proxy.DefaultConfig()
+	cfg.Pools = []proxy.PoolConfig{{Name: "sim", URL: "stratum+tcp://" + poolAddr, User: "bench", Password: "x"}}
+	cfg.Difficulty = proxy.DifficultyConfig{
+		Initial: minerDiff, Min: minerDiff, Max: minerDiff,
+		SharesPerMinute: 6000, RetargetEvery: proxy.Duration{Duration: time.Hour},
+	}
+	cfg.SubmitRate = submitRate
+	return cfg
+}
+
+// runtimeSample fills the Go runtime figures of this process.
+func runtimeSample(s *proxySample, gc bool) {
+	if gc {
+		runtime.GC()
+		debug.FreeOSMemory()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.HasRuntime = true
+	s.Goroutines = runtime.NumGoroutine()
+	s.HeapInuse, s.HeapAlloc, s.StackInuse, s.GoSys, s.NumGC = ms.HeapInuse, ms.HeapAlloc, ms.StackInuse, ms.Sys, ms.NumGC
+}
+
+// runProxyRole is the child: it reads its childConfig from stdin, runs the proxy, announces
+// the listen address, then answers commands until stdin closes.
+func runProxyRole(stdin io.Reader, stdout io.Writer) int {
+	if _, err := raiseNoFile(1 << 20); err != nil {
+		fmt.Fprintln(os.Stderr, "hashgate-bench proxy: raising RLIMIT_NOFILE:", err)
+	}
+	in := bufio.NewScanner(stdin)
+	in.Buffer(make([]byte, 64<<10), 1<<20)
+	enc := json.NewEncoder(stdout)
+	fail := func(err error) int {
+		enc.Encode(childHello{Error: err.Error()})
+		return 1
+	}
+	if !in.Scan() {
+		return fail(errors.New("no configuration on stdin"))
+	}
+	var cc childConfig
+	if err := json.Unmarshal(in.Bytes(), &cc); err != nil {
+		return fail(fmt.Errorf("configuration: %w", err))
+	}
+	p, err := proxy.New(proxyConfig(cc.PoolAddr, cc.MinerDifficulty, cc.SubmitRate), proxy.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	p.Start(context.Background())
+	defer p.Close()
+	addr, err := p.ListenV1(cc.Listen)
+	if err != nil {
+		return fail(err)
+	}
+	if err := enc.Encode(childHello{Listen: addr.String()}); err != nil {
+		return 1
+	}
+	var profiling *os.File
+	defer func() {
+		if profiling != nil {
+			pprof.StopCPUProfile()
+			profiling.Close()
+		}
+	}()
+	for in.Scan() {
+		var c childCommand
+		var s proxySample
+		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
+			s.Error = err.Error()
+			enc.Encode(&s)
+			continue
+		}
+		switch c.Op {
+		case "sample":
+			runtimeSample(&s, c.GC)
+			u, sy, err := cpuTime()
+			if err != nil {
+				s.Error = err.Error()
+			}
+			s.User, s.Sys = u, sy
+			st := p.Status()
+			s.Status = &st
+		case "profile-start":
+			f, err := os.Create(c.Path)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+				if err != nil {
+					f.Close()
+				} else {
+					profiling = f
+				}
+			}
+			if err != nil {
+				s.Error = err.Error()
+			}
+		case "profile-stop":
+			if profiling != nil {
+				pprof.StopCPUProfile()
+				s.Error = errString(profiling.Close())
+				profiling = nil
+			}
+		default:
+			s.Error = "unknown op " + c.Op
+		}
+		if err := enc.Encode(&s); err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/loadfleet"
+)
+
+// report is a run's result; it is printed as a table or as JSON.
+type report struct {
+	Config benchConfig `json:"config"`
+	Env    struct {
+		Started        time.Time `json:"started"`
+		LoadStart      string    `json:"loadavg_start"`
+		LoadEnd        string    `json:"loadavg_end"`
+		CPUs           int       `json:"cpus"`
+		GoVersion      string    `json:"go_version"`
+		ProxyMode      string    `json:"proxy_mode"`
+		PoolAddr       string    `json:"pool_addr"`
+		PoolDifficulty float64   `json:"pool_difficulty"`
+		NoFile         uint64    `json:"rlimit_nofile"`
+	} `json:"env"`
+	Connect struct {
+		Miners  int     `json:"live"`
+		Ready   int     `json:"ready"`
+		Seconds float64 `json:"seconds"`
+	} `json:"connect"`
+	Memory       *memoryReport `json:"proxy_memory,omitempty"`
+	Throughput   throughput    `json:"throughput"`
+	ShareLatency struct {
+		Reply         loadfleet.Summary      `json:"reply"`
+		Pool          loadfleet.Summary      `json:"proxy_added_to_pool"`
+		Tracker       loadfleet.TrackerStats `json:"tracker"`
+		PoolSubmits   uint64                 `json:"pool_submit_lines"`
+		PoolUnmatched uint64                 `json:"pool_unmatched"`
+	} `json:"share_latency"`
+	Jobs struct {
+		Idle blockReport `json:"idle"`
+		Load blockReport `json:"under_load"`
+	} `json:"new_block_to_miners"`
+	Fleet       loadfleet.Stats   `json:"fleet"`
+	ProxyDrops  map[string]uint64 `json:"proxy_drops,omitempty"`
+	ProxyShares map[string]uint64 `json:"proxy_shares_window,omitempty"`
+}
+
+// blockReport is how new blocks reached the fleet.
+type blockReport struct {
+	Blocks      int               `json:"blocks"`
+	Missing     int               `json:"missing_miner_blocks"`
+	PerMiner    loadfleet.Summary `json:"per_miner"`
+	LastMinerMs []float64         `json:"last_miner_ms"`
+}
+
+// memoryReport is the proxy child's memory, and what lies behind it.
+type memoryReport struct {
+	Includes        string  `json:"includes"`
+	BaseRSSKiB      uint64  `json:"base_rss_kib"`
+	ConnectedRaw    uint64  `json:"connected_rss_kib"`
+	ConnectedGC     uint64  `json:"connected_rss_after_gc_kib"`
+	LoadRSSKiB      uint64  `json:"load_end_rss_kib"`
+	PeakRSSKiB      uint64  `json:"peak_rss_kib"`
+	PerMinerKiB     float64 `json:"per_miner_kib"`
+	PerMinerRawKiB  float64 `json:"per_miner_before_gc_kib"`
+	PerMinerLoadKiB float64 `json:"per_miner_under_load_kib"`
+	GoroutinesPer   float64 `json:"goroutines_per_miner"`
+	HeapPerMinerB   float64 `json:"heap_inuse_per_miner_bytes"`
+	StackPerMinerB  float64 `json:"stack_inuse_per_miner_bytes"`
+}
+
+// throughput is the load window's rates.
+type throughput struct {
+	WindowSec        float64 `json:"window_s"`
+	SubmittedPerSec  float64 `json:"submitted_per_s"`
+	RepliesPerSec    float64 `json:"replies_per_s"`
+	AcceptedPerSec   float64 `json:"accepted_per_s"`
+	PoolAcceptPerSec float64 `json:"pool_accepted_per_s"`
+	PoolRejected     uint64  `json:"pool_rejected"`
+	ForwardedRatio   float64 `json:"forwarded_ratio"`
+	ProxyCPUCores    float64 `json:"proxy_cpu_cores,omitempty"`
+	ProxyCPUPerShare float64 `json:"proxy_cpu_us_per_share,omitempty"`
+	BenchCPUCores    float64 `json:"bench_cpu_cores"`
+	BenchCPUPerShare float64 `json:"bench_cpu_us_per_share"`
+}
+
+// fill computes the derived figures from the measurement points.
+func (r *report) fill(cfg benchConfig, base, raw, settled proxySample, start, end point) {
+	live := float64(r.Connect.Miners)
+	if base.HasMem && settled.HasMem && live > 0 {
+		m := &memoryReport{
+			Includes: "VmRSS of the proxy child process (Go heap, goroutine stacks, runtime, binary text); " +
+				"kernel socket buffers are not in RSS. Per miner = (connected - base) / miners.",
+			BaseRSSKiB: base.Mem.RSS, ConnectedRaw: raw.Mem.RSS, ConnectedGC: settled.Mem.RSS,
+			LoadRSSKiB: end.proxy.Mem.RSS, PeakRSSKiB: end.proxy.Mem.HWM,
+		}
+		per := func(v uint64) float64 { return (float64(v) - float64(base.Mem.RSS)) / live }
+		m.PerMinerKiB, m.PerMinerRawKiB, m.PerMinerLoadKiB = per(settled.Mem.RSS), per(raw.Mem.RSS), per(end.proxy.Mem.RSS)
+		m.GoroutinesPer = float64(settled.Goroutines-base.Goroutines) / live
+		m.HeapPerMinerB = (float64(settled.HeapInuse) - float64(base.HeapInuse)) / live
+		m.StackPerMinerB = (float64(settled.StackInuse) - float64(base.StackInuse)) / live
+		r.Memory = m
+	}
+	w := end.at.Sub(start.at).Seconds()
+	t := &r.Throughput
+	t.WindowSec = w
+	replies := float64(end.fleet.Replies - start.fleet.Replies)
+	t.SubmittedPerSec = float64(end.fleet.Submitted-start.fleet.Submitted) / w
+	t.RepliesPerSec = replies / w
+	t.AcceptedPerSec = float64(end.fleet.Accepted-start.fleet.Accepted) / w
+	t.PoolAcceptPerSec = float64(end.poolAcc-start.poolAcc) / w
+	t.PoolRejected = end.poolRej - start.poolRej
+	if replies > 0 {
+		t.ForwardedRatio = float64(end.tapSubs-start.tapSubs) / replies
+	}
+	if start.proxy.HasCPU && end.proxy.HasCPU {
+		cpu := (end.proxy.User + end.proxy.Sys - start.proxy.User - start.proxy.Sys).Seconds()
+		t.ProxyCPUCores = cpu / w
+		if replies > 0 {
+			t.ProxyCPUPerShare = cpu / replies * 1e6
+		}
+	}
+	benchCPU := (end.user + end.sys - start.user - start.sys).Seconds()
+	t.BenchCPUCores = benchCPU / w
+	if replies > 0 {
+		t.BenchCPUPerShare = benchCPU / replies * 1e6
+	}
+	if end.proxy.Status != nil {
+		r.ProxyDrops = nonZero(end.proxy.Status.Drops)
+		if start.proxy.Status != nil {
+			r.ProxyShares = delta(start.proxy.Status, end.proxy.Status)
+		}
+	}
+}
+
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func delta(a, b *proxy.Status) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range b.Shares {
+		if d := v - a.Shares[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// print writes the human table.
+func (r *report) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s\t%s\n", k, fmt.Sprintf(format, args...))
+	}
+	sec := func(s string) { fmt.Fprintf(tw, "%s\n", s) }
+	c := r.Config
+	sec("hashgate-bench")
+	row("proxy", "%s", r.Env.ProxyMode)
+	row("machine", "%d CPUs, %s; load average %s at start, %s at end", r.Env.CPUs, r.Env.GoVersion, r.Env.LoadStart, r.Env.LoadEnd)
+	row("fleet", "%d miners, rate %s, max %d in flight per miner, %d pacers", c.Miners, rateText(c.Rate), c.MaxInflight, c.Pacers)
+	row("difficulty", "miners %g, pool %.6g (forward ratio %.4g)", c.MinerDifficulty, r.Env.PoolDifficulty, r.Throughput.ForwardedRatio)
+	row("connect", "%d live, %d ready in %.2f s", r.Connect.Miners, r.Connect.Ready, r.Connect.Seconds)
+	sec("throughput (load window)")
+	t := r.Throughput
+	row("window", "%.2f s", t.WindowSec)
+	row("shares answered by proxy", "%.0f /s (accepted %.0f /s, submitted %.0f /s)", t.RepliesPerSec, t.AcceptedPerSec, t.SubmittedPerSec)
+	row("forwarded, pool accepted", "%.0f /s (pool rejected %d)", t.PoolAcceptPerSec, t.PoolRejected)
+	if t.ProxyCPUCores > 0 {
+		row("proxy CPU", "%.2f cores, %.1f µs per share", t.ProxyCPUCores, t.ProxyCPUPerShare)
+	} else {
+		row("proxy CPU", "n/a (%s)", r.Env.ProxyMode)
+	}
+	row("bench CPU (fleet+pool)", "%.2f cores, %.1f µs per share", t.BenchCPUCores, t.BenchCPUPerShare)
+	sec("share latency (load window)")
+	sl := r.ShareLatency
+	row("submit → reply at miner", "%s", sumText(sl.Reply))
+	row("proxy-added (miner write → pool read)", "%s", sumText(sl.Pool))
+	row("tracked shares", "%d written, %d matched at pool, %d never reached pool, %d pool submits unmatched",
+		sl.Tracker.Added, sl.Tracker.Taken, sl.Tracker.Pending, sl.PoolUnmatched)
+	sec("new block → every miner has the clean notify")
+	for _, b := range []struct {
+		name string
+		r    blockReport
+	}{{"idle", r.Jobs.Idle}, {"under load", r.Jobs.Load}} {
+		row(b.name+" (per miner)", "%d blocks: %s; %d miner-blocks missing", b.r.Blocks, sumText(b.r.PerMiner), b.r.Missing)
+		row(b.name+" (last miner)", "%s ms", floats(b.r.LastMinerMs))
+	}
+	if m := r.Memory; m != nil {
+		sec("proxy memory")
+		row("VmRSS base → connected", "%d → %d KiB after GC (%d before GC); %d at end of load; peak %d", m.BaseRSSKiB, m.ConnectedGC, m.ConnectedRaw, m.LoadRSSKiB, m.PeakRSSKiB)
+		row("per connected miner", "%.2f KiB after GC, %.2f KiB before GC, %.2f KiB under load", m.PerMinerKiB, m.PerMinerRawKiB, m.PerMinerLoadKiB)
+		row("behind it, per miner", "%.2f goroutines, %.0f B heap in use, %.0f B stacks", m.GoroutinesPer, m.HeapPerMinerB, m.StackPerMinerB)
+		row("includes", "%s", m.Includes)
+	}
+	sec("counters")
+	f := r.Fleet
+	row("fleet", "submitted %d, replies %d, accepted %d, rejected %s", f.Submitted, f.Replies, f.Accepted, mapText(f.Rejected))
+	row("fleet skips", "%s; behind schedule %d; disconnects %d", mapText(f.Skipped), f.Behind, f.Disconnects)
+	if r.ProxyShares != nil {
+		row("proxy share results (window)", "%s", mapText(r.ProxyShares))
+	}
+	if r.ProxyDrops != nil {
+		row("proxy drops", "%s", mapText(r.ProxyDrops))
+	}
+	tw.Flush()
+}
+
+func sumText(s loadfleet.Summary) string {
+	if s.Count == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %.3f ms, p90 %.3f, p99 %.3f, max %.3f (n=%d)", s.P50Ms, s.P90Ms, s.P99Ms, s.MaxMs, s.Count)
+}
+
+func floats(v []float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	s := make([]string, len(v))
+	for i, f := range v {
+		s[i] = fmt.Sprintf("%.1f", f)
+	}
+	return strings.Join(s, ", ")
+}
+
+func mapText(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := make([]string, 0, len(keys))
+	for _, k := range keys {
+		s = append(s, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(s, " ")
+}
