@@ -35,6 +35,8 @@ type Options struct {
 	Miners int
 	// NoPolicy runs the proxy alone, without the simulated site and power policy.
 	NoPolicy bool
+	// SpikeEvery and SpikeFor shape the AI hall's bursts (default every 90 s for 35 s).
+	SpikeEvery, SpikeFor time.Duration
 	// Dir holds the demo's database (default: a new temporary directory).
 	Dir    string
 	Logger zerolog.Logger
@@ -62,6 +64,9 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	}
 	if o.Miners == 0 {
 		o.Miners = 12
+	}
+	if o.SpikeEvery == 0 {
+		o.SpikeEvery, o.SpikeFor = 90*time.Second, 35*time.Second
 	}
 	d := &Demo{}
 	ctx, d.cancel = context.WithCancel(ctx)
@@ -198,7 +203,7 @@ func (d *Demo) startSite(ctx context.Context, f *config.File, workers []string, 
 		specs = append(specs, site.MinerSpec{Worker: w, Firmware: fw, Model: m})
 	}
 	s, err := site.Start(site.Config{
-		Miners: specs, AIBaseKW: 50, AISpikeKW: 85, SpikeEvery: 90 * time.Second, SpikeFor: 35 * time.Second,
+		Miners: specs, AIBaseKW: 50, AISpikeKW: 85, SpikeEvery: o.SpikeEvery, SpikeFor: o.SpikeFor,
 		Logger: o.Logger.With().Str("sim", "site").Logger(),
 	})
 	if err != nil {
