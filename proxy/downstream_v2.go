@@ -376,7 +376,10 @@ func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []by
 		}
 	}
 	id := vc.newJobID(is.id)
-	future := !vc.hasPrev || vc.lastPrev != j.PrevHash || pj.retire || flags&offerRetire != 0
+	// The same condition under which issue voided the channel's older jobs: the miner must
+	// drop them too, which only SetNewPrevHash says in SV2.
+	retire := flags&offerRetire != 0 || pj.retire && !is.reused
+	future := !vc.hasPrev || vc.lastPrev != j.PrevHash || retire
 	if vc.standard {
 		c := vc.ch
 		c.mu.Lock()
