@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/sim/miner2"
-	"github.com/hashgate/hashgate/sim/pool2"
 	simpool "github.com/hashgate/hashgate/sim/pool"
+	"github.com/hashgate/hashgate/sim/pool2"
 	"github.com/hashgate/hashgate/stratum/noise"
 )
 
@@ -72,7 +72,9 @@ func startPool2(t *testing.T, mut func(*pool2.Config)) (*pool2.Pool, string) {
 	return p, addr
 }
 
-func v2URL(p *pool2.Pool, addr string) string { return "stratum2+tcp://" + addr + "/" + p.AuthorityKey() }
+func v2URL(p *pool2.Pool, addr string) string {
+	return "stratum2+tcp://" + addr + "/" + p.AuthorityKey()
+}
 
 func startMiners2(t *testing.T, addr string, auth noise.AuthorityPublicKey, n int, prefix string, mut func(i int, c *miner2.Config)) []*miner2.Miner {
 	t.Helper()

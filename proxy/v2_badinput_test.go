@@ -286,4 +286,3 @@ func TestV2ShutdownSaysReconnect(t *testing.T) {
 	px.Close()
 	eventually(t, "Reconnect received", func() bool { return ms[0].Stats.Reconnects.Load() == 1 })
 }
-
