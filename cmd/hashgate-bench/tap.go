@@ -94,7 +94,14 @@ func (t *submitTap) match(line []byte, at int64, msg *sv1.Message, sub *sv1.Subm
 	if !bytes.Contains(line, submitMethod) {
 		return
 	}
-	if sv1.DecodeInto(msg, line) != nil || msg.Method != sv1.MethodSubmit || msg.UnmarshalParams(sub) != nil {
+	if sv1.DecodeInto(msg, line) != nil {
+		t.malformed.Add(1)
+		return
+	}
+	if msg.Method != sv1.MethodSubmit {
+		return // the word appeared elsewhere in the line
+	}
+	if msg.UnmarshalParams(sub) != nil {
 		t.malformed.Add(1)
 		return
 	}
