@@ -76,7 +76,8 @@ func policyEventView(ev policy.Event) EventView {
 	return v
 }
 
-// storeEventView turns an audit record into a log line.
+// storeEventView turns an audit record into a log line. A Detail object with a "text" string
+// supplies the line (otherwise kind and subject do), and "level":"warn" marks a warning.
 func storeEventView(e store.Event) EventView {
 	v := EventView{Seq: uint64(e.ID), At: e.Time, Kind: e.Kind, Level: levelInfo, Subject: e.Subject, Actor: e.Actor,
 		Text: e.Kind}
@@ -85,6 +86,18 @@ func storeEventView(e store.Event) EventView {
 	}
 	if len(e.Detail) > 0 && string(e.Detail) != "{}" {
 		v.Detail = e.Detail
+		var d struct {
+			Text  string `json:"text"`
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(e.Detail, &d) == nil {
+			if d.Text != "" {
+				v.Text = d.Text
+			}
+			if d.Level == levelWarn {
+				v.Level = levelWarn
+			}
+		}
 	}
 	return v
 }

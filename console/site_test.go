@@ -2,10 +2,12 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,7 +192,11 @@ func (s *testSite) Events(ctx context.Context, q store.EventQuery) ([]store.Even
 }
 
 func (s *testSite) audit(ctx context.Context, actor, kind, subject string) error {
-	_, err := s.st.RecordEvent(ctx, store.Event{Time: time.Now(), Kind: kind, Subject: subject, Actor: actor})
+	detail, err := json.Marshal(map[string]string{"text": actor + " " + strings.ReplaceAll(strings.TrimPrefix(kind, "manual."), "_", " ") + " " + subject})
+	if err != nil {
+		return err
+	}
+	_, err = s.st.RecordEvent(ctx, store.Event{Time: time.Now(), Kind: kind, Subject: subject, Actor: actor, Detail: detail})
 	return err
 }
 
@@ -255,6 +261,10 @@ func (a siteAudit) RecordEvent(ctx context.Context, ev policy.Event) error {
 		return nil
 	}
 	e := policyEventView(ev)
-	_, err := a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: "policy." + e.Kind, Subject: e.Subject})
+	detail, err := json.Marshal(map[string]string{"text": e.Text, "level": e.Level})
+	if err != nil {
+		return err
+	}
+	_, err = a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: "policy." + e.Kind, Subject: e.Subject, Detail: detail})
 	return err
 }

@@ -42,6 +42,11 @@
     if (n >= 1e4) return (n / 1e3).toFixed(1) + 'k';
     return String(Math.round(n * 100) / 100);
   }
+  function diff(n) {
+    if (!n) return '0';
+    if (n < 0.01) return n.toExponential(1);
+    return compact(n);
+  }
   function ago(ms) {
     if (!ms) return '–';
     const s = Math.max(0, (Date.now() - ms) / 1000);
@@ -239,7 +244,7 @@
     setText('v-ai', s ? kw(s.ai_load_kw) : '–');
     setText('v-nonmining', s ? `non-mining ${kw(s.non_mining_kw)} kW` : '–');
     setText('v-mining', s ? kw(s.mining_load_kw) : '–');
-    setText('v-budget', s ? `budget ${kw(s.budget_kw)} kW · committed ${kw(s.committed_kw)}` : '–');
+    setText('v-budget', s ? `budget ${kw(s.budget_kw)} kW` : '–');
     setText('v-hashrate', hashrate(o.hashrate_hs));
     setText('v-pool', o.active_pool ? `via ${o.active_pool} · ${o.pools_up}/${o.pools} pools up` : 'no pool up');
     setText('v-accepted', compact(o.accepted));
@@ -259,6 +264,7 @@
     }
 
     const h = state.history;
+    $('chart-power').dataset.points = h.length;
     const pts = k => h.map(p => [p.t, p[k]]);
     const power = s ? [
       { label: 'site import', color: COLORS.import, data: pts('import_kw'), width: 2.2 },
@@ -356,7 +362,7 @@
         el('td', null, badge(w.state)),
         el('td', { text: w.group || '–' }),
         el('td', { class: 'num', text: hashrate(w.hashrate_hs) }),
-        el('td', { class: 'num', text: compact(w.difficulty) }),
+        el('td', { class: 'num', text: diff(w.difficulty) }),
         el('td', { class: 'num', text: int(w.accepted) }),
         el('td', { class: 'num', text: int(w.rejected) }),
         el('td', { class: 'rej' }, ...rejects(w.rejects)),
@@ -393,9 +399,8 @@
     if (!w) { setText('d-title', 'Disconnected'); return; }
     setText('d-title', w.worker || '(unauthorized)');
     const f = [['State', w.state], ['Group', w.group || '–'], ['Firmware', w.firmware || '–'], ['Pool', w.pool || '–'],
-      ['Hashrate', hashrate(w.hashrate_hs)], ['Difficulty', compact(w.difficulty)], ['Accepted', int(w.accepted)],
-      ['Rejected', int(w.rejected)], ['  stale', int(w.rejects.stale)], ['  duplicate', int(w.rejects.duplicate)],
-      ['  low difficulty', int(w.rejects.low_difficulty)], ['  invalid', int(w.rejects.invalid)], ['  pool rejected', int(w.rejects.pool_rejected)],
+      ['Hashrate', hashrate(w.hashrate_hs)], ['Difficulty', diff(w.difficulty)], ['Accepted', int(w.accepted)],
+      ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)})`],
       ['Power', w.power_kw ? kw(w.power_kw) + ' kW' : '–'], ['Rated', w.rated_kw ? kw(w.rated_kw) + ' kW' : '–'],
       ['Remote', w.remote], ['Protocol', w.protocol], ['User agent', w.user_agent || '–'],
       ['Connected', when(w.connected_ms)], ['Last seen', ago(w.last_seen_ms)], ['Connection', '#' + w.id]];
@@ -423,12 +428,12 @@
         el('td', null, p.active ? badge('active') : badge('backup', 'paused')),
         el('td', { class: 'num', text: p.priority }),
         el('td', { class: 'num', text: p.connections }),
-        el('td', { class: 'num', text: compact(p.difficulty) }),
-        el('td', { class: 'num', text: p.latency_ms ? p.latency_ms.toFixed(0) + ' ms' : '–' }),
+        el('td', { class: 'num', text: diff(p.difficulty) }),
+        el('td', { class: 'num', text: p.state !== 'up' ? '–' : p.latency_ms < 1 ? '<1 ms' : p.latency_ms.toFixed(0) + ' ms' }),
         el('td', { class: 'num', text: int(p.accepted) }),
         el('td', { class: 'num', text: int(p.rejected) }),
         el('td', { class: 'num', text: hashrate(p.hashrate_hs) }),
-        el('td', null, bar, el('span', { class: 'muted', text: p.split_pct.toFixed(0) + '%' })),
+        el('td', null, el('div', { class: 'split-row' }, bar, el('span', { class: 'muted', text: p.split_pct.toFixed(0) + '%' }))),
         el('td', { class: 'muted', text: p.last_job ? ago(Date.parse(p.last_job)) : '–' }));
     }));
   }

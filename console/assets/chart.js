@@ -38,7 +38,7 @@ const HGChart = (() => {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
     const fmt = opts.format || (v => v.toFixed(0));
-    const pad = { l: 58, r: 12, t: 10, b: 24 };
+    const pad = { l: 58, r: 14, t: 10, b: 24 };
     let tmin = Infinity, tmax = -Infinity, vmin = opts.yMin ?? 0, vmax = -Infinity;
     for (const s of opts.series) for (const [t, v] of s.data) {
       if (t < tmin) tmin = t; if (t > tmax) tmax = t;
@@ -51,11 +51,14 @@ const HGChart = (() => {
       ctx.fillText(opts.empty || 'waiting for data…', w / 2, h / 2);
       return;
     }
-    if (tmax - tmin < 60e3) tmin = tmax - 60e3;
+    if (tmax - tmin < 10e3) tmin = tmax - 10e3;
     if (vmax <= vmin) vmax = vmin + 1;
     const step = niceStep(vmax - vmin, 4);
     vmax = Math.ceil(vmax * 1.05 / step) * step;
     vmin = Math.floor(vmin / step) * step;
+    let widest = 0;
+    for (let v = vmin; v <= vmax + step / 2; v += step) widest = Math.max(widest, ctx.measureText(fmt(v)).width);
+    pad.l = Math.ceil(widest) + 14;
     const X = t => pad.l + (t - tmin) / (tmax - tmin) * (w - pad.l - pad.r);
     const Y = v => pad.t + (1 - (v - vmin) / (vmax - vmin)) * (h - pad.t - pad.b);
     canvas._geom = { X, Y, tmin, tmax, pad, w, h };
