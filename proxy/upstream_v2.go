@@ -46,7 +46,6 @@ type upstreamV2 struct {
 	pending   map[uint32]*v2Pending
 	order     []uint32 // sequence numbers in pending, oldest first
 	out       chan []byte
-	kill      context.CancelFunc
 	sentRate  float32
 	rateAt    time.Time
 }
@@ -164,7 +163,7 @@ func (u *upstreamV2) session() error {
 	}
 	out := make(chan []byte, upstreamQueue)
 	u.mu.Lock()
-	u.out, u.kill = out, cancel
+	u.out = out
 	u.connected, u.tip, u.cur, u.prefix, u.size = false, nil, nil, nil, 0
 	clear(u.future)
 	u.mu.Unlock()
@@ -533,7 +532,7 @@ func (u *upstreamV2) rejected(seq uint32, code string) {
 func (u *upstreamV2) teardown() {
 	u.mu.Lock()
 	u.connected = false
-	u.out, u.kill = nil, nil
+	u.out = nil
 	pend := u.pending
 	u.pending, u.order = map[uint32]*v2Pending{}, nil
 	u.mu.Unlock()
