@@ -38,12 +38,14 @@ func cmdDemo(args []string) error {
 	}
 	defer d.Close()
 	fmt.Printf(`hashgate demo is running
+  console:            http://%s   (log in as %s / %s)
   miners connect to:  stratum+tcp://%s   (%d simulated miners are mining through it)
   pools (simulated):  primary and backup on loopback
+  site (simulated):   100 kW import limit shared with an AI hall that bursts every 90 s
   database:           %s
 Press Ctrl-C to stop.
 
-`, d.App.Addrs[0], *miners, d.Dir)
+`, d.App.ConsoleAddr, demo.User, demo.Password, d.App.Addrs[0], *miners, d.Dir)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -14,12 +15,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/app"
 	"github.com/hashgate/hashgate/internal/config"
 )
@@ -34,6 +37,7 @@ usage:
   hashgate check -c FILE    validate a config file
   hashgate demo             run with simulated pools, miners and site on embedded defaults
   hashgate keygen [-dir D]  make Stratum V2 authority and server keys
+  hashgate hash-password    read a password on stdin, print its hash for [[console.user]]
   hashgate version
 `
 
@@ -52,6 +56,8 @@ func main() {
 		err = cmdDemo(args)
 	case "keygen":
 		err = cmdKeygen(args, os.Stdout)
+	case "hash-password":
+		err = cmdHashPassword(os.Stdin, os.Stdout)
 	case "version", "-version", "--version":
 		fmt.Println("hashgate", version)
 	case "help", "-h", "--help":
@@ -114,6 +120,7 @@ func cmdRun(args []string) error {
 	log := newLogger(f.Log.Level, f.Log.Format)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	app.Version = version
 	a, err := app.Start(ctx, f, log)
 	if err != nil {
 		return err
@@ -124,4 +131,20 @@ func cmdRun(args []string) error {
 	return a.Close()
 }
 
-var errUsage = errors.New("bad usage")
+// cmdHashPassword prints the argon2id hash of the password read from stdin.
+func cmdHashPassword(in io.Reader, out io.Writer) error {
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if len(pw) < 8 {
+		return errors.New("password: at least 8 characters")
+	}
+	h, err := console.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, h)
+	return nil
+}

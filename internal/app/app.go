@@ -12,10 +12,14 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/store"
 )
+
+// Version is the build version shown by the console.
+var Version = "dev"
 
 // App is a running hashgate.
 type App struct {
@@ -25,6 +29,8 @@ type App struct {
 	Proxy *proxy.Proxy
 	// Addrs are the bound listener addresses, in config order.
 	Addrs []net.Addr
+	// ConsoleAddr is where the console listens.
+	ConsoleAddr net.Addr
 	// Power is the power policy, nil without a [policy] table.
 	Power   *Power
 	cancel  context.CancelFunc
@@ -78,6 +84,28 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 			return nil, fmt.Errorf("listener[%d].protocol: %q is not supported by this build", i, l.Protocol)
 		}
 	}
+	cs, err := console.New(cfg.Console, backend{a}, console.Options{Logger: log.With().Str("sub", "console").Logger(), Version: Version})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	cl, err := net.Listen("tcp", cfg.Console.Address)
+	if err != nil {
+		return nil, fmt.Errorf("console.address: %w", err)
+	}
+	a.ConsoleAddr = cl.Addr()
+	a.closers = append(a.closers, cs.Close)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := cs.Serve(ctx, cl); err != nil && ctx.Err() == nil {
+			log.Error().Err(err).Msg("console stopped")
+		}
+	}()
+	scheme := "http"
+	if cfg.Console.TLS() {
+		scheme = "https"
+	}
+	log.Info().Str("url", scheme+"://"+cl.Addr().String()).Msg("console listening")
 	ok = true
 	return a, nil
 }

@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/firmware"
 	"github.com/hashgate/hashgate/policy/meter"
@@ -34,10 +37,21 @@ type Power struct {
 	// Meters are the running meter sources (push sources are mounted by the console).
 	Meters []meter.Source
 
-	mu    sync.Mutex
-	known map[string]minerInfo        // by miner id (worker name)
-	last  map[string]store.MinerState // decided before a restart
+	mu     sync.Mutex
+	known  map[string]minerInfo        // by miner id (worker name)
+	last   map[string]store.MinerState // decided before a restart
+	meters map[string]*meterState
+	fwRes  map[fwKey]uint64
 }
+
+type meterState struct {
+	cfg      meter.Config
+	last     meter.Reading
+	good     time.Time
+	readings map[string]uint64
+}
+
+type fwKey struct{ firmware, command, result string }
 
 type minerInfo struct {
 	group  *policy.FleetGroup
@@ -52,7 +66,8 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 	if err != nil {
 		return nil, err
 	}
-	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(), known: map[string]minerInfo{}}
+	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(),
+		known: map[string]minerInfo{}, meters: map[string]*meterState{}, fwRes: map[fwKey]uint64{}}
 	// A restart resumes the last decisions: miners that were paused stay paused at the gate
 	// from the first moment, so the fleet is never briefly released.
 	if p.last, err = st.LastStates(ctx); err != nil {
@@ -81,6 +96,7 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 			return nil, fmt.Errorf("meter %q: %w", mc.Name, err)
 		}
 		p.Meters = append(p.Meters, src)
+		p.meters[mc.Name] = &meterState{cfg: mc, readings: map[string]uint64{}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,6 +131,15 @@ func (p *Power) feed(ctx context.Context, in <-chan meter.Reading) {
 			if !r.OK() {
 				v = math.NaN()
 			}
+			p.mu.Lock()
+			if ms := p.meters[r.Meter]; ms != nil {
+				ms.last = r
+				ms.readings[r.Quality.String()]++
+				if r.OK() {
+					ms.good = r.At
+				}
+			}
+			p.mu.Unlock()
 			p.runner.Observe(policy.Reading{Role: role, Value: v, At: r.At})
 		}
 	}
@@ -206,6 +231,69 @@ func (p *Power) Apply(ctx context.Context, d policy.Decision) error {
 		return err
 	}
 	t := firmware.Target{ID: d.MinerID, Addr: p.address(info), Username: info.group.Username, Password: info.group.Password}
+	err = p.command(ctx, drv, t, d, info)
+	p.countFirmware(string(info.group.Firmware), d.Action, err)
+	return err
+}
+
+func (p *Power) countFirmware(fw string, a policy.Action, err error) {
+	cmd := map[policy.Action]string{policy.ActionPause: "sleep", policy.ActionRun: "wake", policy.ActionThrottle: "set_power_target"}[a]
+	res := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, firmware.ErrUnsupported):
+		res = "unsupported"
+	case errors.Is(err, firmware.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		res = "timeout"
+	case errors.Is(err, firmware.ErrNotConfirmed):
+		res = "not_confirmed"
+	default:
+		res = "error"
+	}
+	p.mu.Lock()
+	p.fwRes[fwKey{fw, cmd, res}]++
+	p.mu.Unlock()
+}
+
+func (p *Power) firmwareResults() []console.FirmwareResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]console.FirmwareResult, 0, len(p.fwRes))
+	for k, n := range p.fwRes {
+		out = append(out, console.FirmwareResult{Firmware: k.firmware, Command: k.command, Result: k.result, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Firmware+a.Command+a.Result < b.Firmware+b.Command+b.Result
+	})
+	return out
+}
+
+func (p *Power) meterStatus(now time.Time, staleAfter time.Duration) []console.MeterStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]console.MeterStatus, 0, len(p.meters))
+	for name, ms := range p.meters {
+		role, _ := policy.ParseRole(string(ms.cfg.Role))
+		kind := string(ms.cfg.Source)
+		if ms.cfg.Source == meter.KindHTTP {
+			kind = "http_poll"
+			if ms.cfg.PushToken != "" {
+				kind = "http_push"
+			}
+		}
+		st := console.MeterStatus{Name: name, Role: role, Kind: kind, Value: ms.last.Value, At: ms.good,
+			Quality: ms.last.Quality.String(), Stale: ms.good.IsZero() || now.Sub(ms.good) > staleAfter, Readings: maps.Clone(ms.readings)}
+		if ms.last.At.IsZero() {
+			st.Quality = "none"
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (p *Power) command(ctx context.Context, drv firmware.Driver, t firmware.Target, d policy.Decision, info minerInfo) error {
 	switch d.Action {
 	case policy.ActionPause:
 		return drv.Sleep(ctx, t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
@@ -32,7 +33,7 @@ type File struct {
 	Policy  *policy.Config      `toml:"policy"`
 	Meter   []meter.Config      `toml:"meter"`
 	Fleet   []policy.FleetGroup `toml:"fleet"`
-	Console ConsoleConfig       `toml:"console"`
+	Console console.Config      `toml:"console"`
 	Log     LogConfig           `toml:"log"`
 }
 
@@ -51,12 +52,6 @@ type proxyKeys struct {
 	BackoffMin     proxy.Duration `toml:"backoff_min"`
 	BackoffMax     proxy.Duration `toml:"backoff_max"`
 	UserAgent      string         `toml:"user_agent"`
-}
-
-// ConsoleConfig is the part of [console] the wiring reads itself; the console package
-// validates the rest.
-type ConsoleConfig struct {
-	Address string `toml:"address"`
 }
 
 // LogConfig is [log].
@@ -79,7 +74,7 @@ func Default() File {
 			SendQueue: pc.SendQueue, SubmitRate: pc.SubmitRate, BackoffMin: pc.BackoffMin, BackoffMax: pc.BackoffMax, UserAgent: pc.UserAgent,
 		},
 		Store:   store.DefaultConfig(),
-		Console: ConsoleConfig{Address: "127.0.0.1:8080"},
+		Console: console.DefaultConfig(),
 		Log:     LogConfig{Level: "info"},
 	}
 }
@@ -155,6 +150,9 @@ func (f *File) Validate() error {
 	}
 	if len(f.Listener) == 0 {
 		return errors.New("listener: at least one [[listener]] is needed")
+	}
+	if err := f.Console.Validate(); err != nil {
+		return fmt.Errorf("console.%v", err)
 	}
 	if err := f.Store.Validate(); err != nil {
 		return fmt.Errorf("store.%v", err)

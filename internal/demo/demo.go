@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/app"
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/policy"
@@ -22,6 +23,12 @@ import (
 	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/sim/pool"
 	"github.com/hashgate/hashgate/sim/site"
+)
+
+// The demo console's operator account.
+const (
+	User     = "admin"
+	Password = "hashgate-demo"
 )
 
 // Options tune the demo; zero values take the defaults.
@@ -123,6 +130,12 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	f.Difficulty = proxy.DifficultyConfig{Initial: 0.00002, Min: 0.000005, SharesPerMinute: 30, RetargetEvery: proxy.Duration{Duration: 30 * time.Second}}
 	f.Store.Path = filepath.Join(o.Dir, "hashgate.db")
 	f.Console.Address = o.Console
+	// The demo's operator: no anonymous control, even on loopback.
+	hash, err := console.HashPassword(Password)
+	if err != nil {
+		return nil, err
+	}
+	f.Console.Users = []console.UserConfig{{Name: User, PasswordHash: hash, Role: console.RoleAdmin}}
 	if !o.NoPolicy {
 		if err := d.startSite(ctx, &f, workers, o); err != nil {
 			return nil, err
