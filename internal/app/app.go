@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/store"
+	"github.com/hashgate/hashgate/stratum/noise"
 )
 
 // Version is the build version shown by the console.
@@ -80,8 +82,27 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 			}
 			a.Addrs = append(a.Addrs, addr)
 			log.Info().Str("protocol", "sv1").Str("address", addr.String()).Msg("listening for miners")
+		case "sv2":
+			kf, err := noise.ReadKeyFile(l.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("listener[%d].key_file: %w", i, err)
+			}
+			static, cert, authority, err := kf.Server()
+			if err != nil {
+				return nil, fmt.Errorf("listener[%d].key_file: %w", i, err)
+			}
+			if now := time.Now(); now.After(cert.NotValidAfterTime()) {
+				return nil, fmt.Errorf("listener[%d].key_file: certificate expired at %s (hashgate keygen -authority ...)", i, cert.NotValidAfterTime().UTC().Format(time.RFC3339))
+			}
+			addr, err := px.ListenV2(l.Address, static, cert)
+			if err != nil {
+				return nil, fmt.Errorf("listener[%d]: %w", i, err)
+			}
+			a.Addrs = append(a.Addrs, addr)
+			log.Info().Str("protocol", "sv2").Str("address", addr.String()).Str("authority", noise.EncodeAuthorityKey(authority)).
+				Time("certificate_valid_until", cert.NotValidAfterTime()).Msg("listening for miners")
 		default:
-			return nil, fmt.Errorf("listener[%d].protocol: %q is not supported by this build", i, l.Protocol)
+			return nil, fmt.Errorf("listener[%d].protocol: %q is not supported", i, l.Protocol)
 		}
 	}
 	cs, err := console.New(cfg.Console, backend{a}, console.Options{Logger: log.With().Str("sub", "console").Logger(), Version: Version})
