@@ -284,7 +284,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	is := c.jobs[r.jobID]
 	mask, worker, layout, prefix := c.mask, c.worker, c.layout, c.prefix
 	c.mu.Unlock()
-	if is == nil {
+	if is == nil || is.pj.superseded.Load() {
 		c.reject(nil, nil, ResultStale, codeStale, "Job not found (=stale)", reply)
 		return
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,7 +80,8 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 		defer wg.Done()
 		s.writeLoop(ctx)
 	}()
-	go func() { <-ctx.Done(); nc.Close() }()
+	stopClose := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stopClose()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
@@ -431,8 +431,10 @@ func (s *v1Conn) signal() {
 	}
 }
 
+// writeLoop writes what is queued and the latest job offer with one writev per wake-up. It
+// holds no buffer of its own between writes (lines are shared or already allocated), which
+// keeps an idle miner cheap.
 func (s *v1Conn) writeLoop(ctx context.Context) {
-	bw := bufio.NewWriterSize(s.conn, 4<<10)
 	var spare [][]byte
 	for {
 		select {
@@ -446,18 +448,23 @@ func (s *v1Conn) writeLoop(ctx context.Context) {
 		closeAfter := s.closeAfter
 		s.outMu.Unlock()
 
-		s.conn.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.Duration))
-		for _, b := range q {
-			bw.Write(b)
-		}
+		bufs := q
 		if !closeAfter {
 			if pj, flags := s.ch.takeOffer(); pj != nil {
-				s.writeJob(bw, pj, flags)
+				bufs = s.appendJob(bufs, pj, flags)
 			}
 		}
-		err := bw.Flush()
-		clear(q)
-		spare = q
+		var err error
+		if len(bufs) > 0 {
+			s.conn.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.Duration))
+			nb := net.Buffers(bufs)
+			_, err = nb.WriteTo(s.conn)
+		}
+		clear(bufs)
+		spare = bufs[:0]
+		if cap(spare) > 64 {
+			spare = nil // a burst is over: do not keep its slice
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Info().Err(err).Msg("write to miner failed; disconnecting")
@@ -483,26 +490,27 @@ func lingerClose(c net.Conn) {
 	c.Close()
 }
 
-// writeJob writes set_difficulty (right before the notify, when it changed) and the notify.
-func (s *v1Conn) writeJob(bw *bufio.Writer, pj *proxyJob, flags int) {
+// appendJob adds set_difficulty (right before the notify, when it changed) and the notify.
+// The notify lines are the job's shared encodings: nothing is copied per miner.
+func (s *v1Conn) appendJob(bufs [][]byte, pj *proxyJob, flags int) [][]byte {
 	is, ok := s.ch.issue(pj, flags)
 	if !ok {
-		return
+		return bufs
 	}
 	if is.diffChanged {
 		line, err := sv1.AppendNotification(nil, &sv1.SetDifficulty{Difficulty: json.Number(strconv.FormatFloat(is.diff, 'f', -1, 64))})
 		if err == nil {
-			bw.Write(line)
+			bufs = append(bufs, line)
 		}
 	}
 	switch {
 	case is.reused:
 		n := pj.v1.notify
 		n.JobID, n.Clean = is.id, is.clean
-		bw.Write(sv1.AppendNotify(nil, &n))
+		return append(bufs, sv1.AppendNotify(nil, &n))
 	case is.clean:
-		bw.Write(pj.v1.clean)
+		return append(bufs, pj.v1.clean)
 	default:
-		bw.Write(pj.v1.normal)
+		return append(bufs, pj.v1.normal)
 	}
 }

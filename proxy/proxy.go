@@ -94,6 +94,7 @@ type group struct {
 	mu     sync.Mutex
 	miners map[*channel]struct{}
 	cur    *proxyJob
+	live   []*proxyJob // published since the last retiring job
 }
 
 // proxyJob is an upstream job as hashgate's miners see it: a proxy-local id, the coinbase
@@ -106,11 +107,14 @@ type proxyJob struct {
 	pool    *pool
 	coinb1  []byte
 	coinb2  []byte
-	retire  bool    // miners drop older jobs (new block, pool switch)
-	poolDif float64 // the pool's difficulty for this job
-	created time.Time
-	v1      v1JobLines
-	v2      v2JobCache
+	retire  bool // miners drop older jobs (new block, pool switch)
+	// superseded is set when a retiring job replaces this one: its shares are stale at once,
+	// even for miners whose writer has not delivered the new job yet.
+	superseded atomic.Bool
+	poolDif    float64 // the pool's difficulty for this job
+	created    time.Time
+	v1         v1JobLines
+	v2         v2JobCache
 }
 
 // upstream is what the proxy needs of one upstream connection, whatever its protocol.
@@ -431,6 +435,16 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	}
 	pj.encodeV1()
 	g.mu.Lock()
+	if retire {
+		for _, old := range g.live {
+			old.superseded.Store(true)
+		}
+		g.live = g.live[:0]
+	}
+	g.live = append(g.live, pj)
+	if len(g.live) > 4*maxJobsPerChannel {
+		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
+	}
 	g.cur = pj
 	miners := make([]*channel, 0, len(g.miners))
 	for s := range g.miners {

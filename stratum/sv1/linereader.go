@@ -13,7 +13,7 @@ const DefaultMaxLine = 256 << 10
 
 // initialBufSize is where a LineReader's buffer starts; it grows by doubling
 // only when a line needs it, so 10,000 idle miners do not cost 10,000 caps.
-const initialBufSize = 4 << 10
+const initialBufSize = 512
 
 // maxEmptyReads bounds consecutive (0, nil) reads before giving up, as bufio does.
 const maxEmptyReads = 100

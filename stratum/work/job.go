@@ -1,6 +1,7 @@
 package work
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -100,9 +101,15 @@ type Header struct {
 }
 
 // Hasher rebuilds shares into headers and hashes them. It keeps scratch space so the share
-// path does not allocate; one Hasher belongs to one goroutine.
+// path does not allocate, and remembers the last merkle root: an ASIC submits many shares per
+// extranonce2 (it rolls nonce, version bits and ntime first), and then only the 80-byte header
+// needs hashing. One Hasher belongs to one goroutine.
 type Hasher struct {
 	buf []byte
+	// cache of the last (job, extranonce2) -> merkle root
+	lastJob  *Job
+	lastEn2  []byte
+	lastRoot [32]byte
 }
 
 // Hash rebuilds the coinbase, merkle root and 80-byte header for h under j and returns the
@@ -114,16 +121,22 @@ func (s *Hasher) Hash(j *Job, h *Header) (hash [32]byte, header [80]byte, err er
 	if len(h.Extranonce2) != j.Extranonce2Size {
 		return hash, header, ErrExtranonce2Size
 	}
-	need := j.coinbaseSz
-	if cap(s.buf) < need {
-		s.buf = make([]byte, 0, need+256)
+	var root [32]byte
+	if j == s.lastJob && bytes.Equal(h.Extranonce2, s.lastEn2) {
+		root = s.lastRoot
+	} else {
+		need := j.coinbaseSz
+		if cap(s.buf) < need {
+			s.buf = make([]byte, 0, need+256)
+		}
+		cb := append(s.buf[:0], j.prefix...)
+		cb = append(cb, h.Extranonce2...)
+		cb = append(cb, j.Coinb2...)
+		s.buf = cb
+		root = MerkleRoot(Txid(cb), j.Branch)
+		s.lastJob, s.lastRoot = j, root
+		s.lastEn2 = append(s.lastEn2[:0], h.Extranonce2...)
 	}
-	cb := append(s.buf[:0], j.prefix...)
-	cb = append(cb, h.Extranonce2...)
-	cb = append(cb, j.Coinb2...)
-	s.buf = cb
-
-	root := MerkleRoot(Txid(cb), j.Branch)
 	header = BuildHeader(h.Version, &j.PrevHash, &root, h.NTime, j.NBits, h.Nonce)
 	return DoubleSHA256(header[:]), header, nil
 }

@@ -191,7 +191,29 @@ func benchJob() *Job {
 	return j
 }
 
+// BenchmarkShareHash12 is the worst case: every share has a new extranonce2, so the coinbase
+// and the 12-hash merkle fold are rebuilt each time.
 func BenchmarkShareHash12(b *testing.B) {
+	j := benchJob()
+	tg := MustTarget(1024)
+	var hs Hasher
+	h := Header{Extranonce2: []byte{0, 0, 0, 0}, NTime: j.NTime, Version: j.Version}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.Nonce = uint32(i)
+		h.Extranonce2[0], h.Extranonce2[1] = byte(i), byte(i>>8)
+		hash, _, err := hs.Hash(j, &h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = tg.Met(&hash)
+		_ = HashDifficultyFast(&hash)
+	}
+}
+
+// BenchmarkShareHash12SameExtranonce2 is the common case: shares rolling nonce and version
+// under one extranonce2 reuse the merkle root.
+func BenchmarkShareHash12SameExtranonce2(b *testing.B) {
 	j := benchJob()
 	tg := MustTarget(1024)
 	var hs Hasher
@@ -204,6 +226,31 @@ func BenchmarkShareHash12(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = tg.Met(&hash)
-		_ = HashDifficultyFast(&hash)
+	}
+}
+
+// TestHasherRootCache: a cached root must equal a fresh computation, and a new extranonce2 or
+// job must not reuse it.
+func TestHasherRootCache(t *testing.T) {
+	j, k := benchJob(), benchJob()
+	k.Coinb2 = append([]byte{0x03}, k.Coinb2[1:]...)
+	if err := k.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	var cached Hasher
+	for i, c := range []struct {
+		j   *Job
+		en2 []byte
+	}{{j, []byte{1, 0, 0, 0}}, {j, []byte{1, 0, 0, 0}}, {j, []byte{2, 0, 0, 0}}, {k, []byte{2, 0, 0, 0}}, {j, []byte{2, 0, 0, 0}}} {
+		h := Header{Extranonce2: c.en2, Nonce: uint32(i), NTime: c.j.NTime, Version: c.j.Version}
+		got, _, err := cached.Hash(c.j, &h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fresh Hasher
+		want, _, _ := fresh.Hash(c.j, &h)
+		if got != want {
+			t.Fatalf("case %d: cached hash %x, fresh %x", i, got, want)
+		}
 	}
 }
