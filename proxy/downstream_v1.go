@@ -316,7 +316,7 @@ func (s *v1Conn) handleAuthorize(m *sv1.Message) {
 		s.log = s.log.With().Str("worker", a.Username).Logger()
 		c.log = c.log.With().Str("worker", a.Username).Logger()
 		s.log.Info().Str("agent", c.agent).Msg("miner authorized")
-		c.paused.Store(s.p.isPaused(a.Username))
+		s.p.bindWorker(c, a.Username)
 		if s.subscribed {
 			c.start()
 		}

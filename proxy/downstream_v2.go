@@ -207,7 +207,7 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 	s.chans[id] = vc
 	s.mu.Unlock()
 	p.addChannel(c)
-	c.paused.Store(p.isPaused(user))
+	p.bindWorker(c, user)
 	c.log.Info().Str("agent", s.agent).Bool("standard", standard).Msg("miner opened a channel")
 	c.start()
 	return nil

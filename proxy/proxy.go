@@ -55,6 +55,7 @@ type Proxy struct {
 	groups     []*group
 	channels   map[uint64]*channel
 	paused     map[string]bool // gate, by worker name
+	byWorker   map[string]map[*channel]struct{}
 	listeners  []net.Listener
 	closed     bool
 
@@ -166,6 +167,7 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		anyKnown: make(chan struct{}),
 		channels: map[uint64]*channel{},
 		paused:   map[string]bool{},
+		byWorker: map[string]map[*channel]struct{}{},
 	}
 	if opts.Logger != nil {
 		p.log = *opts.Logger
@@ -592,11 +594,9 @@ func (p *Proxy) setPaused(worker string, paused bool) {
 	} else {
 		delete(p.paused, worker)
 	}
-	var hit []*channel
-	for _, s := range p.channels {
-		if s.workerName() == worker {
-			hit = append(hit, s)
-		}
+	hit := make([]*channel, 0, len(p.byWorker[worker]))
+	for c := range p.byWorker[worker] {
+		hit = append(hit, c)
 	}
 	p.mu.Unlock()
 	for _, s := range hit {
@@ -610,6 +610,18 @@ func (p *Proxy) isPaused(worker string) bool {
 	return p.paused[worker]
 }
 
+// bindWorker records that c mines as worker (once, at authorization) so the gate finds a
+// worker's channels without scanning the fleet, and applies the worker's gate state.
+func (p *Proxy) bindWorker(c *channel, worker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byWorker[worker] == nil {
+		p.byWorker[worker] = map[*channel]struct{}{}
+	}
+	p.byWorker[worker][c] = struct{}{}
+	c.paused.Store(p.paused[worker])
+}
+
 func (p *Proxy) addChannel(s *channel) {
 	p.mu.Lock()
 	p.channels[s.id] = s
@@ -617,8 +629,15 @@ func (p *Proxy) addChannel(s *channel) {
 }
 
 func (p *Proxy) removeChannel(s *channel) {
+	w := s.workerName()
 	p.mu.Lock()
 	delete(p.channels, s.id)
+	if set := p.byWorker[w]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(p.byWorker, w)
+		}
+	}
 	p.mu.Unlock()
 	p.detach(s)
 	if s.hasSlot {
