@@ -474,6 +474,14 @@ type Snapshot struct {
 	AuditDropped uint64
 }
 
+// Basis returns the inputs of the latest step (budget, import, mode) without copying the
+// fleet, for callers that poll it often.
+func (r *Runner) Basis() Basis {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.basis
+}
+
 // Snapshot returns a copy of the current state.
 func (r *Runner) Snapshot() Snapshot {
 	r.mu.Lock()

@@ -57,7 +57,7 @@ Press Ctrl-C to stop.
 			st := d.App.Proxy.Status()
 			if d.Site != nil && d.App.Power != nil {
 				ai, mining, imp := d.Site.Power()
-				b := d.App.Power.Runner().Snapshot().Basis
+				b := d.App.Power.Runner().Basis()
 				fmt.Printf("%s  site: import %5.1f kW of %3.0f  AI %5.1f kW  mining %5.1f kW (budget %5.1f, %s)\n",
 					time.Now().Format(time.TimeOnly), imp, b.LimitKW, ai, mining, b.BudgetKW, b.Mode)
 			}

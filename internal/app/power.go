@@ -118,10 +118,22 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 // feed passes meter readings to the runner; a reading that is not good counts as a faulty
 // meter (NaN), not a late one.
 func (p *Power) feed(ctx context.Context, in <-chan meter.Reading) {
+	energy := newEnergyLedger(time.Minute, time.Now())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	record := func(ivs []store.EnergyInterval) {
+		for _, iv := range ivs {
+			if err := p.st.RecordEnergy(ctx, iv); err != nil && ctx.Err() == nil {
+				p.log.Warn().Err(err).Msg("energy interval not recorded")
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case now := <-tick.C:
+			record(energy.setBudget(p.runner.Basis().BudgetKW, now))
 		case r := <-in:
 			role, err := policy.ParseRole(string(r.Role))
 			if err != nil {
@@ -140,7 +152,11 @@ func (p *Power) feed(ctx context.Context, in <-chan meter.Reading) {
 				}
 			}
 			p.mu.Unlock()
-			p.runner.Observe(policy.Reading{Role: role, Value: v, At: r.At})
+			pr := policy.Reading{Role: role, Value: v, At: r.At}
+			p.runner.Observe(pr)
+			if r.Role.IsPower() {
+				record(energy.observe(pr))
+			}
 		}
 	}
 }
