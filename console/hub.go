@@ -19,6 +19,11 @@ const (
 	eventRingLen   = 500 // events kept in memory for the log and new clients
 	snapshotEvents = 200 // events sent in a snapshot
 	deltaEvents    = 200 // events sent in one delta at most
+	// workerRefresh is how often rows whose only change is in counters or rates are sent to
+	// clients watching the worker table; a changed state, a new or a gone worker goes out with
+	// the next delta. With 10,000 miners nearly every row changes every second, and the table
+	// is read by people.
+	workerRefresh = 5 * time.Second
 )
 
 // Messages on the websocket, server to client. Every message has "type" and "version";
@@ -92,7 +97,9 @@ type hub struct {
 	sentSeq  uint64
 	pools    []byte
 	policy   []byte
-	workers  *websocket.PreparedMessage // full table at version workersV
+	rows     []WorkerRow                // the worker table as watching clients have it
+	ticks    uint64                     // for the worker refresh cadence
+	workers  *websocket.PreparedMessage // rows encoded at version workersV
 	workersV uint64
 
 	latest   atomic.Pointer[view]
@@ -191,8 +198,8 @@ func (h *hub) offer(c *client, m *websocket.PreparedMessage) {
 func (h *hub) tick() {
 	now := h.clk.Now()
 	nv := buildView(h.b, now)
-	prev := h.cur
 	h.cur = nv
+	h.ticks++
 	h.latest.Store(nv)
 	h.version++
 	h.history = append(h.history, nv.point)
@@ -210,6 +217,9 @@ func (h *hub) tick() {
 	}
 	d.Events = h.events.since(h.sentSeq, deltaEvents)
 	h.sentSeq = h.events.last()
+	if h.watchers == 0 {
+		h.rows = nv.workers // nobody holds a table: the next watcher starts from now
+	}
 	if len(h.clients) == 0 {
 		return
 	}
@@ -217,11 +227,9 @@ func (h *hub) tick() {
 	plain := prepare(base)
 	var withWorkers *websocket.PreparedMessage
 	if h.watchers > 0 {
-		var prevRows []WorkerRow
-		if prev != nil {
-			prevRows = prev.workers
-		}
-		wd := diffWorkers(prevRows, nv.workers)
+		every := max(uint64(workerRefresh/h.interval), 1)
+		var wd workerDelta
+		wd, h.rows = diffWorkers(h.rows, nv.workers, h.ticks%every == 0)
 		if len(wd.Workers) == 0 && len(wd.Removed) == 0 {
 			withWorkers = plain
 		} else {
@@ -254,18 +262,22 @@ func (h *hub) snapshot() *websocket.PreparedMessage {
 	return prepare(mustJSON(s))
 }
 
-// workerTable encodes every worker row, once per version.
+// workerTable encodes the worker table as watching clients have it, once per version, so a
+// new watcher and the deltas that follow agree.
 func (h *hub) workerTable() *websocket.PreparedMessage {
 	if h.workers == nil || h.workersV != h.version {
-		h.workers = prepare(mustJSON(workersMsg{Type: "workers", Version: h.version, Workers: h.cur.workers}))
+		h.workers = prepare(mustJSON(workersMsg{Type: "workers", Version: h.version, Workers: nonNil(h.rows)}))
 		h.workersV = h.version
 	}
 	return h.workers
 }
 
-// diffWorkers walks two ID-sorted tables and returns changed, new and removed rows.
-func diffWorkers(prev, next []WorkerRow) workerDelta {
+// diffWorkers walks the table clients hold (prev) and the new one (next), both sorted by ID.
+// It returns the rows to send and the table clients will hold after applying them: new and
+// removed workers and changed states always, other changes only when full.
+func diffWorkers(prev, next []WorkerRow, full bool) (workerDelta, []WorkerRow) {
 	d := workerDelta{Workers: []WorkerRow{}, Removed: []uint64{}}
+	held := make([]WorkerRow, 0, len(next))
 	i, j := 0, 0
 	for i < len(prev) || j < len(next) {
 		switch {
@@ -274,16 +286,20 @@ func diffWorkers(prev, next []WorkerRow) workerDelta {
 			i++
 		case i == len(prev) || next[j].ID < prev[i].ID:
 			d.Workers = append(d.Workers, next[j])
+			held = append(held, next[j])
 			j++
 		default:
-			if prev[i] != next[j] {
+			if prev[i] != next[j] && (full || prev[i].State != next[j].State) {
 				d.Workers = append(d.Workers, next[j])
+				held = append(held, next[j])
+			} else {
+				held = append(held, prev[i])
 			}
 			i++
 			j++
 		}
 	}
-	return d
+	return d, held
 }
 
 // consume feeds policy events into the event ring and the decision counters until the

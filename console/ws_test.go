@@ -98,23 +98,50 @@ func TestWebsocketSnapshotThenDeltas(t *testing.T) {
 	b.workers = b.workers[:9] // worker 10 disconnects
 	b.mu.Unlock()
 	b.publish(policy.Event{At: time.Now(), Kind: policy.EventNote, Note: policy.Note{Kind: policy.NoteModeChanged, Mode: policy.ModeSafeFloor}})
-	// The row change arrives with the next delta; the event as soon as the hub has consumed it.
-	var got wsMsg
+	// The removal goes out with the next delta, the counter change with the next periodic
+	// refresh of the table, the event as soon as the hub has consumed it.
+	var removed []uint64
+	var changed []WorkerRow
 	var events []EventView
-	for v := tbl.Version + 1; got.Removed == nil || len(events) == 0; v++ {
+	for v := tbl.Version + 1; removed == nil || changed == nil || len(events) == 0; v++ {
 		s.hub.forceTick()
 		m := readUntil(t, c, "delta", v)
-		if m.Removed != nil && got.Removed == nil {
-			got = m
+		if len(m.Removed) > 0 {
+			if removed != nil {
+				t.Fatalf("removal sent twice: %v then %v", removed, m.Removed)
+			}
+			removed = m.Removed
+		}
+		if len(m.Workers) > 0 {
+			if changed != nil {
+				t.Fatalf("row sent twice: %+v then %+v", changed, m.Workers)
+			}
+			changed = m.Workers
 		}
 		events = append(events, m.Events...)
 		v = m.Version
 	}
-	if len(got.Workers) != 1 || got.Workers[0].ID != 4 || got.Workers[0].Accepted != 5000 || len(got.Removed) != 1 || got.Removed[0] != 10 {
-		t.Fatalf("worker delta: changed %+v removed %v", got.Workers, got.Removed)
+	if len(changed) != 1 || changed[0].ID != 4 || changed[0].Accepted != 5000 || len(removed) != 1 || removed[0] != 10 {
+		t.Fatalf("worker delta: changed %+v removed %v", changed, removed)
 	}
 	if len(events) != 1 || events[0].Kind != "note.mode_changed" || events[0].Level != "warn" {
 		t.Fatalf("events in deltas: %+v", events)
+	}
+}
+
+func TestDiffWorkersSendsStateAtOnce(t *testing.T) {
+	prev := []WorkerRow{{ID: 1, State: "running"}, {ID: 2, State: "running"}, {ID: 3, State: "running"}}
+	next := []WorkerRow{{ID: 1, State: "paused"}, {ID: 2, State: "running", Accepted: 7}, {ID: 4, State: "connecting"}}
+	d, held := diffWorkers(prev, next, false)
+	if len(d.Workers) != 2 || d.Workers[0].ID != 1 || d.Workers[1].ID != 4 || len(d.Removed) != 1 || d.Removed[0] != 3 {
+		t.Fatalf("partial delta %+v", d)
+	}
+	if len(held) != 3 || held[1].Accepted != 0 {
+		t.Fatalf("held table %+v", held)
+	}
+	d, held = diffWorkers(held, next, true)
+	if len(d.Workers) != 1 || d.Workers[0].ID != 2 || len(d.Removed) != 0 || held[1].Accepted != 7 {
+		t.Fatalf("full delta %+v, held %+v", d, held)
 	}
 }
 
@@ -163,7 +190,7 @@ func TestSendFreeze(t *testing.T) {
 		b.setHashrate(float64(round) * 1e12) // every row changes
 		s.hub.forceTick()
 		m := readUntil(t, healthy, "delta", last+1)
-		if len(m.Workers) != 10000 && m.Version == s.hub.version {
+		if len(m.Workers) != 0 && len(m.Workers) != 10000 {
 			t.Fatalf("round %d: delta has %d rows", round, len(m.Workers))
 		}
 		last = m.Version
