@@ -5,14 +5,28 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/stratum/noise"
 )
 
 // Config describes a fleet.
 type Config struct {
-	// Addr is the proxy (or pool), host:port.
+	// Addr is the proxy's (or pool's) Stratum V1 port, host:port; needed when any miner
+	// speaks V1.
 	Addr string
 	// Miners is how many connections the fleet opens.
 	Miners int
+	// V2Miners is how many of Miners speak Stratum V2 to V2Addr (Noise NX, SetupConnection,
+	// one mining channel) instead of V1 to Addr; they are spread evenly among the V1 ones.
+	V2Miners int
+	// V2Addr is the proxy's (or pool's) Stratum V2 port, host:port.
+	V2Addr string
+	// Authority is the key the V2 server's certificate must be signed by: the fleet's
+	// miners pin it, as devices pin their pool's published key.
+	Authority noise.AuthorityPublicKey
+	// V2Standard makes V2 miners open standard channels (header-only mining, the proxy
+	// rolls the extranonce) instead of extended ones.
+	V2Standard bool
 	// UserPrefix names the workers: <UserPrefix>.<index>.
 	UserPrefix string
 	// Rate is the fleet's total target of shares per second; 0 submits as fast as the
@@ -58,10 +72,16 @@ func DefaultConfig() Config {
 // Validate reports the first unusable field.
 func (c *Config) Validate() error {
 	switch {
-	case c.Addr == "":
-		return errors.New("loadfleet: addr must be set")
 	case c.Miners < 1:
 		return errors.New("loadfleet: miners must be >= 1")
+	case c.V2Miners < 0 || c.V2Miners > c.Miners:
+		return errors.New("loadfleet: v2 miners must be in [0, miners]")
+	case c.V2Miners < c.Miners && c.Addr == "":
+		return errors.New("loadfleet: addr must be set for V1 miners")
+	case c.V2Miners > 0 && c.V2Addr == "":
+		return errors.New("loadfleet: v2 addr must be set for V2 miners")
+	case c.V2Miners > 0 && c.Authority == (noise.AuthorityPublicKey{}):
+		return errors.New("loadfleet: v2 miners need the authority public key")
 	case c.UserPrefix == "":
 		return errors.New("loadfleet: user prefix must be set")
 	case c.Rate < 0:

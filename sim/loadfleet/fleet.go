@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/stratum/noise"
 	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
 )
@@ -27,7 +28,7 @@ type Fleet struct {
 	epoch time.Time
 	track *work.Target
 
-	miners []*loadMiner
+	miners []member
 	wg     sync.WaitGroup
 
 	closing   atomic.Bool
@@ -39,6 +40,8 @@ type Fleet struct {
 
 	tracker      *Tracker
 	replyLatency Histogram
+	handshakes   Histogram // V2: TCP connected → Noise handshake done
+	noiseCfg     *noise.Config
 	stats        counters
 }
 
@@ -52,6 +55,10 @@ type counters struct {
 	handshakeErrors, malformed         atomic.Uint64
 	unknownReplies, earlyNotifies      atomic.Uint64
 	jobs, hashes                       atomic.Uint64
+	// V2 only.
+	rejectedV2                  [len(v2RejectNames)]atomic.Uint64
+	noiseHandshakes, setupFails atomic.Uint64
+	successFrames               atomic.Uint64
 }
 
 func (c *counters) reject(e *sv1.Error) {
@@ -90,9 +97,19 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		f.track = &t
 	}
-	f.miners = make([]*loadMiner, cfg.Miners)
+	if cfg.V2Miners > 0 {
+		f.noiseCfg = noise.DefaultConfig()
+		f.noiseCfg.HandshakeTimeout = cfg.DialTimeout
+	}
+	f.miners = make([]member, cfg.Miners)
 	for i := range f.miners {
-		f.miners[i] = &loadMiner{f: f, idx: i, name: cfg.UserPrefix + "." + strconv.Itoa(i)}
+		var m member = &loadMiner{}
+		if isV2(i, cfg.Miners, cfg.V2Miners) {
+			m = &v2Miner{}
+		}
+		b := m.base()
+		b.f, b.idx, b.name = f, i, cfg.UserPrefix+"."+strconv.Itoa(i)
+		f.miners[i] = m
 	}
 	return f, nil
 }
@@ -110,9 +127,14 @@ func (f *Fleet) Tracker() *Tracker { return f.tracker }
 // ReplyLatency is the distribution of submit-written → reply-read times.
 func (f *Fleet) ReplyLatency() *Histogram { return &f.replyLatency }
 
-// Connect dials every miner (DialConcurrency at a time), pipelines the handshake and waits
-// until every miner has its first job or ctx ends. It returns ErrNotReady (wrapped, with
-// counts) if ctx ends first; the miners that made it stay connected.
+// HandshakeLatency is the distribution of V2 Noise handshake times (TCP connected → session
+// keys), the client's view of what a proxy's handshake costs under the connect burst.
+func (f *Fleet) HandshakeLatency() *Histogram { return &f.handshakes }
+
+// Connect dials every miner (DialConcurrency at a time; a V2 miner's slot covers its Noise
+// handshake), starts its protocol's opening and waits until every miner has its first job or
+// ctx ends. It returns ErrNotReady (wrapped, with counts) if ctx ends first; the miners that
+// made it stay connected.
 func (f *Fleet) Connect(ctx context.Context) error {
 	sem := make(chan struct{}, f.cfg.DialConcurrency)
 	var dials sync.WaitGroup
@@ -128,21 +150,27 @@ func (f *Fleet) Connect(ctx context.Context) error {
 		go func() {
 			defer dials.Done()
 			defer func() { <-sem }()
-			c, err := d.DialContext(ctx, "tcp", f.cfg.Addr)
+			b := m.base()
+			addr := f.cfg.Addr
+			if _, ok := m.(*v2Miner); ok {
+				addr = f.cfg.V2Addr
+			}
+			c, err := d.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				f.stats.dialErrors.Add(1)
-				m.dead.Store(true)
-				f.log.Debug().Err(err).Str("worker", m.name).Msg("dial failed")
+				b.dead.Store(true)
+				f.log.Debug().Err(err).Str("worker", b.name).Msg("dial failed")
 				return
 			}
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
-			m.conn = c
-			if err := m.handshake(); err != nil {
+			b.conn = c
+			if err := m.handshake(ctx); err != nil {
 				f.stats.handshakeErrors.Add(1)
-				m.dead.Store(true)
+				b.dead.Store(true)
 				c.Close()
+				f.log.Debug().Err(err).Str("worker", b.name).Msg("handshake failed")
 				return
 			}
 			f.wg.Add(1)
@@ -172,7 +200,7 @@ func (f *Fleet) Connect(ctx context.Context) error {
 func (f *Fleet) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for k := 0; k < f.cfg.Pacers; k++ {
-		var own []*loadMiner
+		var own []member
 		for i := k; i < len(f.miners); i += f.cfg.Pacers {
 			own = append(own, f.miners[i])
 		}
@@ -191,7 +219,7 @@ func (f *Fleet) Run(ctx context.Context) {
 // pace drives its miners round-robin. Paced, it tops up to rate·elapsed every millisecond;
 // shares it cannot place because every miner is at its in-flight bound are dropped from the
 // schedule and counted as behind, so a slow proxy does not get a burst later.
-func (f *Fleet) pace(ctx context.Context, miners []*loadMiner, rate float64) {
+func (f *Fleet) pace(ctx context.Context, miners []member, rate float64) {
 	start := time.Now()
 	var sent int64
 	cursor := 0
@@ -259,7 +287,7 @@ func (f *Fleet) pace(ctx context.Context, miners []*loadMiner, rate float64) {
 func (f *Fleet) TimeBlock(ctx context.Context, trigger func()) (lat []time.Duration, missing int) {
 	gens := make([]uint64, len(f.miners))
 	for i, m := range f.miners {
-		gens[i] = m.blocks.Load()
+		gens[i] = m.base().blocks.Load()
 	}
 	base := f.blockSeen.Load()
 	t0 := f.now()
@@ -268,7 +296,7 @@ func (f *Fleet) TimeBlock(ctx context.Context, trigger func()) (lat []time.Durat
 	defer t.Stop()
 	live := 0
 	for _, m := range f.miners {
-		if !m.dead.Load() {
+		if !m.base().dead.Load() {
 			live++
 		}
 	}
@@ -282,11 +310,12 @@ wait:
 	}
 	lat = make([]time.Duration, 0, len(f.miners))
 	for i, m := range f.miners {
-		if m.blocks.Load() == gens[i] {
+		b := m.base()
+		if b.blocks.Load() == gens[i] {
 			missing++
 			continue
 		}
-		lat = append(lat, time.Duration(m.blockAt.Load()-t0))
+		lat = append(lat, time.Duration(b.blockAt.Load()-t0))
 	}
 	return lat, missing
 }
@@ -295,8 +324,8 @@ wait:
 func (f *Fleet) Close() {
 	f.closing.Store(true)
 	for _, m := range f.miners {
-		if m.conn != nil {
-			m.conn.Close()
+		if c := m.base().conn; c != nil {
+			c.Close()
 		}
 	}
 	f.wg.Wait()
@@ -320,6 +349,12 @@ type Stats struct {
 	Unknown     uint64            `json:"unknown_replies"`
 	Jobs        uint64            `json:"jobs"`
 	Hashes      uint64            `json:"hashes"`
+	// V2 only: miners speaking SV2, Noise handshakes completed, SetupConnection or channel
+	// refusals, and SubmitShares.Success frames (each may acknowledge several shares).
+	V2Miners        int    `json:"v2_miners,omitempty"`
+	NoiseHandshakes uint64 `json:"noise_handshakes,omitempty"`
+	SetupRefused    uint64 `json:"setup_refused,omitempty"`
+	SuccessFrames   uint64 `json:"success_frames,omitempty"`
 }
 
 // RejectedTotal sums Rejected.
@@ -344,14 +379,21 @@ func (f *Fleet) Stats() Stats {
 		Behind: c.behind.Load(), Disconnects: c.disconnects.Load(), DialErrors: c.dialErrors.Load(),
 		Handshake: c.handshakeErrors.Load(), Malformed: c.malformed.Load(), Unknown: c.unknownReplies.Load(),
 		Jobs: c.jobs.Load(), Hashes: c.hashes.Load(),
+		V2Miners: f.cfg.V2Miners, NoiseHandshakes: c.noiseHandshakes.Load(), SetupRefused: c.setupFails.Load(),
+		SuccessFrames: c.successFrames.Load(),
 	}
 	for i := range c.rejected {
 		if v := c.rejected[i].Load(); v > 0 {
 			st.Rejected[rejectNames[i]] = v
 		}
 	}
+	for i := range c.rejectedV2 {
+		if v := c.rejectedV2[i].Load(); v > 0 {
+			st.Rejected["sv2_"+v2RejectNames[i]] = v
+		}
+	}
 	for _, m := range f.miners {
-		if m.conn != nil && !m.dead.Load() {
+		if b := m.base(); b.conn != nil && !b.dead.Load() {
 			st.Live++
 		}
 	}

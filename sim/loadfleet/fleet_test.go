@@ -147,7 +147,7 @@ func BenchmarkLoadMinerShare(b *testing.B) {
 	if err := f.Connect(ctx); err != nil {
 		b.Fatal(err)
 	}
-	m := f.miners[0]
+	m := f.miners[0].(*loadMiner)
 	sink := discardConn(b)
 	m.mu.Lock()
 	m.job.target = easiestTarget()
@@ -181,7 +181,7 @@ func BenchmarkShareBuild(b *testing.B) {
 	if err := f.Connect(ctx); err != nil {
 		b.Fatal(err)
 	}
-	m := f.miners[0]
+	m := f.miners[0].(*loadMiner)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lj := m.job

@@ -2,6 +2,7 @@ package loadfleet
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashgate/hashgate/stratum/sv1"
@@ -42,15 +42,7 @@ type loadJob struct {
 // loadMiner is one connection. The reader goroutine owns the socket's read side and the job;
 // one pacer goroutine owns the write side after the handshake. They meet under mu.
 type loadMiner struct {
-	f    *Fleet
-	idx  int
-	name string
-	conn net.Conn
-
-	inflight atomic.Int32
-	dead     atomic.Bool
-	blocks   atomic.Uint64 // distinct prevhashes seen
-	blockAt  atomic.Int64  // fleet nanos when the latest new prevhash was read
+	minerBase
 
 	mu       sync.Mutex
 	en1      []byte
@@ -66,7 +58,7 @@ type loadMiner struct {
 }
 
 // handshake pipelines subscribe and authorize, as firmware does.
-func (m *loadMiner) handshake() error {
+func (m *loadMiner) handshake(context.Context) error {
 	var b []byte
 	b, err := sv1.AppendRequest(b, sv1.IntID(subscribeID), &sv1.Subscribe{UserAgent: "hashgate-loadfleet/1.0"})
 	if err != nil {
