@@ -252,3 +252,41 @@ func TestProxyFailsOverOnDisconnectAndFailsBack(t *testing.T) {
 	t.Cleanup(np.Close)
 	eventually(t, "fail back to primary", func() bool { return np.Accepted() > 3 && px.Status().ActivePool == "pool0" })
 }
+
+func TestPoolUserOnlyWorkerNames(t *testing.T) {
+	sp, paddr := startPool(t, nil)
+	cfg := testConfig(paddr)
+	cfg.WorkerNames = "pool_user_only"
+	_, addr := startProxy(t, cfg, Options{})
+	ms := startMiners(t, addr, 2, "rack6", nil)
+	eventually(t, "shares under the pool user", func() bool { return sp.AcceptedBy("acct") > 2 })
+	for i := range ms {
+		if n := sp.AcceptedBy(fmt.Sprintf("acct.rack6.m%02d", i)); n != 0 {
+			t.Fatalf("worker name passed through under pool_user_only: %d shares", n)
+		}
+	}
+}
+
+// TestFailoverWhenPoolStopsSendingJobs: a pool that is connected but silent (no new job for
+// job_timeout) is failed over, as firmware watchdogs would otherwise trip.
+func TestFailoverWhenPoolStopsSendingJobs(t *testing.T) {
+	_, a1 := startPool(t, func(c *simpool.Config) { c.Seed = 7 }) // one job, then silence
+	backup, a2 := startPool(t, func(c *simpool.Config) { c.Seed = 8; c.JobInterval = 300 * time.Millisecond })
+	cfg := testConfig(a1, a2)
+	cfg.JobTimeout = Duration{2 * time.Second}
+	px, addr := startProxy(t, cfg, Options{})
+	ms := startMiners(t, addr, 2, "rack7", nil)
+	eventually(t, "failover to the pool that still sends work", func() bool {
+		return px.Status().ActivePool == "pool1" && backup.Accepted() > 2
+	})
+	for _, m := range ms {
+		if m.Stats.Connects.Load() != 1 {
+			t.Fatal("a miner was disconnected by the failover")
+		}
+	}
+	for _, ps := range px.Pools() {
+		if ps.Name == "pool0" && (ps.State != "down" || ps.Reason != "no job within job_timeout") {
+			t.Fatalf("silent pool row %+v", ps)
+		}
+	}
+}
