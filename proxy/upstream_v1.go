@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -211,32 +210,7 @@ func (u *upstreamV1) session() error {
 }
 
 func (u *upstreamV1) writeLoop(ctx context.Context, conn net.Conn, out chan []byte) {
-	bw := bufio.NewWriterSize(conn, 8<<10)
-	wt := u.pl.p.cfg.WriteTimeout.Duration
-	for {
-		var b []byte
-		select {
-		case <-ctx.Done():
-			return
-		case b = <-out:
-		}
-		conn.SetWriteDeadline(time.Now().Add(wt))
-		bw.Write(b)
-		// Drain what else is queued, then flush once.
-	drain:
-		for {
-			select {
-			case b = <-out:
-				bw.Write(b)
-			default:
-				break drain
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			conn.Close()
-			return
-		}
-	}
+	drainWrite(ctx, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.Duration)
 }
 
 // teardown fails every request still waiting on the lost connection.

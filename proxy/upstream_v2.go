@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -411,31 +410,7 @@ func (u *upstreamV2) send(m sv2.Message) bool {
 }
 
 func (u *upstreamV2) writeLoop(ctx context.Context, nc *noise.Conn, out chan []byte) {
-	bw := bufio.NewWriterSize(nc, 16<<10)
-	wt := u.pl.p.cfg.WriteTimeout.Duration
-	for {
-		var b []byte
-		select {
-		case <-ctx.Done():
-			return
-		case b = <-out:
-		}
-		nc.SetWriteDeadline(time.Now().Add(wt))
-		bw.Write(b)
-	drain:
-		for {
-			select {
-			case b = <-out:
-				bw.Write(b)
-			default:
-				break drain
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			nc.Close()
-			return
-		}
-	}
+	drainWrite(ctx, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.Duration)
 }
 
 // submit forwards a share as SubmitSharesExtended: the extranonce is everything after the
