@@ -17,6 +17,9 @@ func TestExampleConfigParses(t *testing.T) {
 	if len(f.Pool) != 2 || f.Pool[1].Name != "backup" || f.Difficulty.Initial != 16384 || f.Proxy.WorkerNames != "passthrough" {
 		t.Fatalf("example decoded wrong: %+v", f)
 	}
+	if f.Policy == nil || f.Policy.ImportLimitKW != 5000 || len(f.Meter) != 3 || len(f.Fleet) != 2 || f.Fleet[1].Addresses["rack2.s19-01"] == "" {
+		t.Fatalf("example policy sections decoded wrong: %+v %+v %+v", f.Policy, f.Meter, f.Fleet)
+	}
 	pc := f.ProxyConfig()
 	if err := pc.Validate(); err != nil {
 		t.Fatal(err)
