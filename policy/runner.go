@@ -58,13 +58,16 @@ type Runner struct {
 	applied  uint64
 	failed   uint64
 
-	kick    chan struct{}
-	results chan applyResult
-	hub     hub
-	auditQ  chan auditItem
-	auditDr atomic.Uint64
-	started atomic.Bool
-	workers sync.WaitGroup
+	kick      chan struct{}
+	results   chan applyResult
+	hub       hub
+	auditMu   sync.Mutex
+	auditBuf  []auditItem // bounded by maxAuditBacklog; drained whole by the writer
+	auditSig  chan struct{}
+	auditStop bool
+	auditDr   atomic.Uint64
+	started   atomic.Bool
+	workers   sync.WaitGroup
 }
 
 // minerCtl is the Runner's actuation bookkeeping for one miner.
@@ -106,9 +109,9 @@ func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
 		cfg: cfg, clock: opts.Clock, act: opts.Actuator, audit: opts.Audit,
 		log:    opts.Logger.With().Str("component", "policy").Logger(),
 		engine: eng, index: make(map[string]int), ctl: make(map[string]*minerCtl),
-		kick:    make(chan struct{}, 1),
-		results: make(chan applyResult, cfg.MaxParallel),
-		auditQ:  make(chan auditItem, cfg.EventBuffer),
+		kick:     make(chan struct{}, 1),
+		results:  make(chan applyResult, cfg.MaxParallel),
+		auditSig: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -246,7 +249,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer func() {
 		r.workers.Wait()
-		close(r.auditQ)
+		r.auditMu.Lock()
+		r.auditStop = true
+		r.auditMu.Unlock()
+		r.signalAudit()
 		if auditDone != nil {
 			<-auditDone
 		}
@@ -419,18 +425,87 @@ func (r *Runner) finish(ctx context.Context, res applyResult) {
 	r.pump(ctx, now)
 }
 
-// enqueueAudit offers an item to the audit writer, dropping the oldest when it lags.
+// maxAuditBacklog bounds the audit backlog. The writer drains the whole backlog in one batch
+// per round, so it only fills if the store stops answering for a long time; then the oldest
+// items are dropped and counted (Snapshot.AuditDropped), never the control loop delayed.
+const maxAuditBacklog = 1 << 20
+
+// BatchAudit is an Audit that can store a round's decisions and events together (one
+// transaction): the Runner uses it when the Audit implements it, which keeps the trail
+// complete through a 10,000-miner shed.
+type BatchAudit interface {
+	Audit
+	RecordBatch(ctx context.Context, ds []Decision, evs []Event) error
+}
+
+// enqueueAudit hands an item to the audit writer without blocking.
 func (r *Runner) enqueueAudit(it auditItem) {
 	if r.audit == nil {
 		return
 	}
-	offerDropOldest(r.auditQ, it, &r.auditDr)
+	r.auditMu.Lock()
+	if len(r.auditBuf) >= maxAuditBacklog {
+		r.auditBuf = r.auditBuf[1:]
+		r.auditDr.Add(1)
+	}
+	r.auditBuf = append(r.auditBuf, it)
+	r.auditMu.Unlock()
+	r.signalAudit()
+}
+
+func (r *Runner) signalAudit() {
+	select {
+	case r.auditSig <- struct{}{}:
+	default:
+	}
 }
 
 func (r *Runner) auditLoop(done chan<- struct{}) {
 	defer close(done)
 	ctx := context.Background()
-	for it := range r.auditQ {
+	for range r.auditSig {
+		r.auditMu.Lock()
+		items, stop := r.auditBuf, r.auditStop
+		r.auditBuf = nil
+		r.auditMu.Unlock()
+		if len(items) > 0 {
+			if err := r.writeAudit(ctx, items); err != nil {
+				r.log.Warn().Err(err).Int("items", len(items)).Msg("policy audit write failed")
+			}
+		}
+		if stop {
+			r.auditMu.Lock()
+			rest := r.auditBuf
+			r.auditBuf = nil
+			r.auditMu.Unlock()
+			if len(rest) > 0 {
+				if err := r.writeAudit(ctx, rest); err != nil {
+					r.log.Warn().Err(err).Int("items", len(rest)).Msg("policy audit write failed")
+				}
+			}
+			return
+		}
+	}
+}
+
+func (r *Runner) writeAudit(ctx context.Context, items []auditItem) error {
+	if ba, ok := r.audit.(BatchAudit); ok {
+		var ds []Decision
+		var evs []Event
+		for _, it := range items {
+			if it.step {
+				ds = append(ds, it.ds...)
+				for _, n := range it.notes {
+					evs = append(evs, Event{At: it.basis.At, Kind: EventNote, Note: n})
+				}
+			} else {
+				evs = append(evs, it.ev)
+			}
+		}
+		return ba.RecordBatch(ctx, ds, evs)
+	}
+	var first error
+	for _, it := range items {
 		var err error
 		if it.step {
 			for _, d := range it.ds {
@@ -447,10 +522,11 @@ func (r *Runner) auditLoop(done chan<- struct{}) {
 		} else {
 			err = r.audit.RecordEvent(ctx, it.ev)
 		}
-		if err != nil {
-			r.log.Warn().Err(err).Msg("policy audit write failed")
+		if err != nil && first == nil {
+			first = err
 		}
 	}
+	return first
 }
 
 // MinerStatus is one miner in a Snapshot.

@@ -344,25 +344,48 @@ func (p *Power) address(i minerInfo) string {
 	return net.JoinHostPort(i.ip.String(), strconv.Itoa(port))
 }
 
-// audit stores the runner's decisions and events durably.
+// audit stores the runner's decisions and events durably, a round at a time.
 type audit struct{ st *store.Store }
 
-func (a audit) RecordDecision(ctx context.Context, d policy.Decision) error {
+var _ policy.BatchAudit = audit{}
+
+func storeDecision(d policy.Decision) store.Decision {
 	inputs, _ := json.Marshal(d.Basis)
-	return a.st.RecordDecisions(ctx, store.Decision{
+	return store.Decision{
 		Time: d.Basis.At, MinerID: d.MinerID, Action: d.Action.String(), TargetKW: d.TargetKW,
 		ReasonCode: d.Reason.String(), Reason: d.Reason.Text(), Inputs: inputs,
-	})
+	}
+}
+
+func storeEvent(ev policy.Event) store.Event {
+	detail, _ := json.Marshal(ev)
+	return store.Event{Time: ev.At, Kind: "policy." + ev.Kind.String(), Subject: ev.Decision.MinerID, Detail: detail}
+}
+
+func (a audit) RecordDecision(ctx context.Context, d policy.Decision) error {
+	return a.st.RecordDecisions(ctx, storeDecision(d))
 }
 
 func (a audit) RecordEvent(ctx context.Context, ev policy.Event) error {
 	if ev.Kind == policy.EventDecision {
-		return nil // recorded by RecordDecision
+		return nil // recorded as a decision
 	}
-	detail, _ := json.Marshal(ev)
-	subject := ev.Decision.MinerID
-	_, err := a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: "policy." + ev.Kind.String(), Subject: subject, Detail: detail})
+	_, err := a.st.RecordEvent(ctx, storeEvent(ev))
 	return err
+}
+
+func (a audit) RecordBatch(ctx context.Context, ds []policy.Decision, evs []policy.Event) error {
+	sd := make([]store.Decision, len(ds))
+	for i, d := range ds {
+		sd[i] = storeDecision(d)
+	}
+	se := make([]store.Event, 0, len(evs))
+	for _, ev := range evs {
+		if ev.Kind != policy.EventDecision {
+			se = append(se, storeEvent(ev))
+		}
+	}
+	return a.st.RecordAudit(ctx, sd, se)
 }
 
 // Runner is the policy runner (for its snapshot, event stream and manual controls).
