@@ -11,6 +11,11 @@ import (
 type benchConfig struct {
 	// Miners is the number of fleet connections.
 	Miners int `json:"miners"`
+	// Protocol is what the miners speak: "sv1", "sv2" (Noise to the proxy's V2 port) or
+	// "mixed" (half each, interleaved).
+	Protocol string `json:"protocol"`
+	// V2Standard makes SV2 miners open standard channels instead of extended ones.
+	V2Standard bool `json:"sv2_standard,omitempty"`
 	// Duration is the measured load window; Warmup precedes it and is not measured.
 	Duration time.Duration `json:"duration"`
 	Warmup   time.Duration `json:"warmup"`
@@ -48,6 +53,7 @@ type benchConfig struct {
 func defaultBenchConfig() benchConfig {
 	return benchConfig{
 		Miners:          1000,
+		Protocol:        protoSV1,
 		Duration:        10 * time.Second,
 		Warmup:          2 * time.Second,
 		MaxInflight:     4,
@@ -91,11 +97,33 @@ func (c *benchConfig) validate() error {
 		return errors.New("timeouts must be > 0")
 	case c.DialConcurrency < 1:
 		return errors.New("-dial-concurrency must be >= 1")
+	case c.Protocol != protoSV1 && c.Protocol != protoSV2 && c.Protocol != protoMixed:
+		return errors.New("-protocol must be sv1, sv2 or mixed")
+	case c.Proxy != "" && c.Protocol != protoSV1:
+		return errors.New("-proxy drives V1 miners only: the bench holds no external proxy's authority key")
 	}
 	if _, err := work.TargetFromDifficulty(c.MinerDifficulty); err != nil {
 		return errors.New("-miner-difficulty: must be a finite number > 0")
 	}
 	return nil
+}
+
+// Protocols a fleet can speak.
+const (
+	protoSV1   = "sv1"
+	protoSV2   = "sv2"
+	protoMixed = "mixed"
+)
+
+// v2Miners is how many of the miners speak SV2.
+func (c *benchConfig) v2Miners() int {
+	switch c.Protocol {
+	case protoSV2:
+		return c.Miners
+	case protoMixed:
+		return c.Miners / 2
+	}
+	return 0
 }
 
 // poolDifficulty is the pool's difficulty: as configured, or the one at which ForwardRatio of

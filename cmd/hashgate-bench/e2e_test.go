@@ -7,17 +7,27 @@ import (
 )
 
 // TestBenchEndToEnd runs the whole bench briefly with a small fleet against the real proxy
-// (in a child process, and in process) and checks that it measured something plausible. It
-// asserts no speed: only that shares flowed and that the figures are consistent.
+// (in a child process, and in process), with V1 miners, V2 miners over Noise on extended and
+// on standard channels, and a mixed fleet, and checks that it measured something plausible.
+// It asserts no speed: only that shares flowed and that the figures are consistent.
 func TestBenchEndToEnd(t *testing.T) {
-	for _, inproc := range []bool{false, true} {
-		name := "child"
-		if inproc {
-			name = "inproc"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		inproc   bool
+		protocol string
+		standard bool
+		miners   int
+	}{
+		{"child", false, protoSV1, false, 50},
+		{"inproc", true, protoSV1, false, 50},
+		{"child-sv2", false, protoSV2, false, 30},
+		{"child-sv2-standard", false, protoSV2, true, 30},
+		{"child-mixed", false, protoMixed, false, 30},
+	} {
+		inproc := c.inproc
+		t.Run(c.name, func(t *testing.T) {
 			cfg := defaultBenchConfig()
-			cfg.Miners = 50
+			cfg.Miners, cfg.Protocol, cfg.V2Standard = c.miners, c.protocol, c.standard
 			cfg.Duration, cfg.Warmup = 2*time.Second, 300*time.Millisecond
 			cfg.IdleBlocks, cfg.LoadBlocks = 2, 1
 			cfg.ForwardRatio = 0.05
@@ -53,8 +63,17 @@ func TestBenchEndToEnd(t *testing.T) {
 					t.Errorf("block timing %+v", b)
 				}
 			}
-			if rep.Fleet.RejectedTotal() > rep.Fleet.Rejected["21_stale"] {
+			if rep.Fleet.RejectedTotal() > rep.Fleet.Rejected["21_stale"]+rep.Fleet.Rejected["sv2_stale-share"] {
 				t.Errorf("shares rejected for reasons other than a new block: %v", rep.Fleet.Rejected)
+			}
+			if v2 := cfg.v2Miners(); v2 > 0 {
+				cr := rep.Connect
+				if cr.V2Miners != v2 || cr.Handshakes != uint64(v2) || cr.HandshakesPerSec <= 0 || cr.Handshake == nil || cr.Handshake.Count != uint64(v2) {
+					t.Errorf("connect report %+v for %d SV2 miners", cr, v2)
+				}
+				if rep.Fleet.SuccessFrames == 0 || rep.Fleet.Unknown != 0 {
+					t.Errorf("%d SubmitShares.Success frames, %d unknown replies", rep.Fleet.SuccessFrames, rep.Fleet.Unknown)
+				}
 			}
 			if inproc {
 				if rep.Memory != nil || tp.ProxyCPUPerShare != 0 {

@@ -22,6 +22,8 @@ func runMain(args []string) int {
 	fs := flag.NewFlagSet("hashgate-bench", flag.ContinueOnError)
 	role := fs.String("role", "", `"proxy" runs the proxy child (configuration on stdin); normally set by the bench itself`)
 	fs.IntVar(&cfg.Miners, "miners", cfg.Miners, "miner connections")
+	fs.StringVar(&cfg.Protocol, "protocol", cfg.Protocol, "what the miners speak: sv1, sv2 (Noise to the proxy's V2 port) or mixed (half each)")
+	fs.BoolVar(&cfg.V2Standard, "sv2-standard", cfg.V2Standard, "SV2 miners open standard channels (header-only) instead of extended ones")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured load window")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured load before the window")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target shares/s for the whole fleet (0: closed loop)")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/stratum/noise"
 )
 
 // roleEnv selects the child role when this binary is re-executed: the environment rather
@@ -26,12 +27,17 @@ type childConfig struct {
 	Listen          string  `json:"listen"`
 	MinerDifficulty float64 `json:"miner_difficulty"`
 	SubmitRate      float64 `json:"submit_rate"`
+	// ListenV2 and ServerKey, when ServerKey is set, open an SV2 port with that static key
+	// and certificate.
+	ListenV2  string         `json:"listen_v2,omitempty"`
+	ServerKey *noise.KeyFile `json:"server_key,omitempty"`
 }
 
 // childHello is the child's first stdout line.
 type childHello struct {
-	Listen string `json:"listen,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Listen   string `json:"listen,omitempty"`
+	ListenV2 string `json:"listen_v2,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // childCommand is one request on the child's stdin.
@@ -113,11 +119,11 @@ func runProxyRole(stdin io.Reader, stdout io.Writer) int {
 	}
 	p.Start(context.Background())
 	defer p.Close()
-	addr, err := p.ListenV1(cc.Listen)
+	hello, err := listen(p, cc)
 	if err != nil {
 		return fail(err)
 	}
-	if err := enc.Encode(childHello{Listen: addr.String()}); err != nil {
+	if err := enc.Encode(hello); err != nil {
 		return 1
 	}
 	var profiling *os.File
@@ -172,6 +178,29 @@ func runProxyRole(stdin io.Reader, stdout io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// listen opens the proxy's V1 port and, when the configuration carries a server key, its V2
+// port.
+func listen(p *proxy.Proxy, cc childConfig) (childHello, error) {
+	var h childHello
+	a, err := p.ListenV1(cc.Listen)
+	if err != nil {
+		return h, err
+	}
+	h.Listen = a.String()
+	if cc.ServerKey == nil {
+		return h, nil
+	}
+	static, cert, _, err := cc.ServerKey.Server()
+	if err != nil {
+		return h, err
+	}
+	if a, err = p.ListenV2(cc.ListenV2, static, cert); err != nil {
+		return h, err
+	}
+	h.ListenV2 = a.String()
+	return h, nil
 }
 
 func errString(err error) string {

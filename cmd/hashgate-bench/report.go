@@ -26,11 +26,7 @@ type report struct {
 		PoolDifficulty float64   `json:"pool_difficulty"`
 		NoFile         uint64    `json:"rlimit_nofile"`
 	} `json:"env"`
-	Connect struct {
-		Miners  int     `json:"live"`
-		Ready   int     `json:"ready"`
-		Seconds float64 `json:"seconds"`
-	} `json:"connect"`
+	Connect      connectReport `json:"connect"`
 	Memory       *memoryReport `json:"proxy_memory,omitempty"`
 	Throughput   throughput    `json:"throughput"`
 	ShareLatency struct {
@@ -47,6 +43,50 @@ type report struct {
 	Fleet       loadfleet.Stats   `json:"fleet"`
 	ProxyDrops  map[string]uint64 `json:"proxy_drops,omitempty"`
 	ProxyShares map[string]uint64 `json:"proxy_shares_window,omitempty"`
+}
+
+// connectReport is how the fleet connected. The V2 figures say what Noise costs: handshakes
+// completed per second of the dial phase (DialConcurrency in flight), each one's time at the
+// miner, and the CPU both sides spent per connection (handshake, setup, channel, first job).
+type connectReport struct {
+	Miners      int     `json:"live"`
+	Ready       int     `json:"ready"`
+	Seconds     float64 `json:"seconds"`
+	DialSeconds float64 `json:"dial_seconds"`
+
+	V2Miners             int                `json:"v2_miners,omitempty"`
+	Handshakes           uint64             `json:"noise_handshakes,omitempty"`
+	HandshakesPerSec     float64            `json:"noise_handshakes_per_s,omitempty"`
+	Handshake            *loadfleet.Summary `json:"noise_handshake,omitempty"`
+	ProxyCPUPerConnectUs float64            `json:"proxy_cpu_us_per_connect,omitempty"`
+	BenchCPUPerConnectUs float64            `json:"bench_cpu_us_per_connect,omitempty"`
+}
+
+// fillConnect takes the fleet's view of the connect phase; benchCPU is this process's CPU
+// time across it.
+func (r *report) fillConnect(st loadfleet.Stats, hs *loadfleet.Histogram, benchCPU time.Duration) {
+	c := &r.Connect
+	c.DialSeconds, c.V2Miners, c.Handshakes = st.DialSeconds, st.V2Miners, st.NoiseHandshakes
+	if st.Live > 0 {
+		c.BenchCPUPerConnectUs = float64(benchCPU.Microseconds()) / float64(st.Live)
+	}
+	if st.NoiseHandshakes == 0 {
+		return
+	}
+	if st.DialSeconds > 0 {
+		c.HandshakesPerSec = float64(st.NoiseHandshakes) / st.DialSeconds
+	}
+	s := hs.Summarize()
+	c.Handshake = &s
+}
+
+// fillConnectProxy adds the proxy's CPU time per connection, from samples before and after.
+func (r *report) fillConnectProxy(base, raw proxySample) {
+	if !base.HasCPU || !raw.HasCPU || r.Connect.Miners == 0 {
+		return
+	}
+	cpu := raw.User + raw.Sys - base.User - base.Sys
+	r.Connect.ProxyCPUPerConnectUs = float64(cpu.Microseconds()) / float64(r.Connect.Miners)
 }
 
 // blockReport is how new blocks reached the fleet.
@@ -168,9 +208,16 @@ func (r *report) print(w io.Writer) {
 	sec("hashgate-bench")
 	row("proxy", "%s", r.Env.ProxyMode)
 	row("machine", "%d CPUs, %s; load average %s at start, %s at end", r.Env.CPUs, r.Env.GoVersion, r.Env.LoadStart, r.Env.LoadEnd)
-	row("fleet", "%d miners, rate %s, max %d in flight per miner, %d pacers", c.Miners, rateText(c.Rate), c.MaxInflight, c.Pacers)
+	row("fleet", "%d miners (%s), rate %s, max %d in flight per miner, %d pacers", c.Miners, protoText(c), rateText(c.Rate), c.MaxInflight, c.Pacers)
 	row("difficulty", "miners %g, pool %.6g (forward ratio %.4g)", c.MinerDifficulty, r.Env.PoolDifficulty, r.Throughput.ForwardedRatio)
-	row("connect", "%d live, %d ready in %.2f s", r.Connect.Miners, r.Connect.Ready, r.Connect.Seconds)
+	cr := r.Connect
+	row("connect", "%d live, %d ready in %.2f s (dial phase %.2f s)", cr.Miners, cr.Ready, cr.Seconds, cr.DialSeconds)
+	if cr.Handshake != nil {
+		row("noise handshakes", "%d at %.0f /s; each %s", cr.Handshakes, cr.HandshakesPerSec, sumText(*cr.Handshake))
+	}
+	if cr.ProxyCPUPerConnectUs > 0 {
+		row("CPU per connection", "proxy %.0f µs, bench %.0f µs (handshake, setup, first job)", cr.ProxyCPUPerConnectUs, cr.BenchCPUPerConnectUs)
+	}
 	sec("throughput (load window)")
 	t := r.Throughput
 	row("window", "%.2f s", t.WindowSec)
@@ -188,7 +235,7 @@ func (r *report) print(w io.Writer) {
 	row("proxy-added (miner write → pool read)", "%s", sumText(sl.Pool))
 	row("tracked shares", "%d written, %d matched at pool, %d never reached pool, %d pool submits unmatched",
 		sl.Tracker.Added, sl.Tracker.Taken, sl.Tracker.Pending, sl.PoolUnmatched)
-	sec("new block → every miner has the clean notify")
+	sec("new block → every miner has the new prevhash (V1 clean notify, V2 SetNewPrevHash)")
 	for _, b := range []struct {
 		name string
 		r    blockReport
@@ -214,6 +261,17 @@ func (r *report) print(w io.Writer) {
 		row("proxy drops", "%s", mapText(r.ProxyDrops))
 	}
 	tw.Flush()
+}
+
+func protoText(c benchConfig) string {
+	switch {
+	case c.Protocol == protoSV1:
+		return "SV1"
+	case c.V2Standard:
+		return fmt.Sprintf("%s, %d SV2 on standard channels", c.Protocol, c.v2Miners())
+	default:
+		return fmt.Sprintf("%s, %d SV2 on extended channels", c.Protocol, c.v2Miners())
+	}
 }
 
 func sumText(s loadfleet.Summary) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashgate/hashgate/sim/loadfleet"
 	simpool "github.com/hashgate/hashgate/sim/pool"
+	"github.com/hashgate/hashgate/stratum/noise"
 )
 
 // point is everything read at one instant of the load window.
@@ -74,6 +75,13 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	logf("pool listening on %s, difficulty %g", rep.Env.PoolAddr, rep.Env.PoolDifficulty)
 
 	cc := childConfig{PoolAddr: rep.Env.PoolAddr, Listen: "127.0.0.1:0", MinerDifficulty: cfg.MinerDifficulty, SubmitRate: cfg.proxySubmitRate()}
+	var authority noise.AuthorityPublicKey
+	if cfg.v2Miners() > 0 {
+		if authority, cc.ServerKey, err = newV2Keys(time.Now()); err != nil {
+			return nil, err
+		}
+		cc.ListenV2 = "127.0.0.1:0"
+	}
 	switch {
 	case cfg.Proxy != "":
 		b.proxy = externalProxy{addr: cfg.Proxy}
@@ -87,10 +95,11 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 		}
 	}
 	rep.Env.ProxyMode = b.proxy.Mode()
-	logf("proxy: %s at %s", rep.Env.ProxyMode, b.proxy.Addr())
+	logf("proxy: %s at %s (V1), %s (V2)", rep.Env.ProxyMode, b.proxy.Addr(), b.proxy.AddrV2())
 
 	fc := loadfleet.DefaultConfig()
 	fc.Addr, fc.Miners, fc.Rate = b.proxy.Addr(), cfg.Miners, cfg.Rate
+	fc.V2Miners, fc.V2Addr, fc.Authority, fc.V2Standard = cfg.v2Miners(), b.proxy.AddrV2(), authority, cfg.V2Standard
 	fc.MaxInflight, fc.Pacers, fc.DialConcurrency = cfg.MaxInflight, cfg.Pacers, cfg.DialConcurrency
 	fc.TrackDifficulty, fc.Epoch, fc.Tracker = rep.Env.PoolDifficulty, epoch, tracker
 	if b.fleet, err = loadfleet.New(fc); err != nil {
@@ -102,14 +111,17 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	if err != nil {
 		return nil, fmt.Errorf("sampling proxy: %w", err)
 	}
-	logf("connecting %d miners", cfg.Miners)
+	logf("connecting %d miners (%d SV2)", cfg.Miners, cfg.v2Miners())
+	u0, s0, _ := cpuTime()
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	err = b.fleet.Connect(cctx)
 	cancel()
 	rep.Connect.Seconds = time.Since(t0).Seconds()
+	u1, s1, _ := cpuTime()
 	st := b.fleet.Stats()
 	rep.Connect.Miners, rep.Connect.Ready = st.Live, st.Ready
+	rep.fillConnect(st, b.fleet.HandshakeLatency(), u1+s1-u0-s0)
 	if err != nil {
 		return rep, err
 	}
@@ -118,6 +130,7 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	if err != nil {
 		return rep, err
 	}
+	rep.fillConnectProxy(base, raw)
 	settled, err := b.proxy.Sample(true)
 	if err != nil {
 		return rep, err

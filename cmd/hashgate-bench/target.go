@@ -18,8 +18,9 @@ import (
 
 // proxyUnderTest is the proxy the fleet drives, wherever it runs.
 type proxyUnderTest interface {
-	// Addr is where miners connect.
+	// Addr is where V1 miners connect; AddrV2 where V2 miners do ("" : no V2 port).
 	Addr() string
+	AddrV2() string
 	// Sample reads the proxy's CPU, memory and counters (whatever the mode can see); gc asks
 	// for a collection first, for a settled memory figure.
 	Sample(gc bool) (proxySample, error)
@@ -36,6 +37,7 @@ type childProxy struct {
 	stdin io.WriteCloser
 	out   *bufio.Scanner
 	addr  string
+	addr2 string
 	mu    sync.Mutex
 }
 
@@ -72,16 +74,17 @@ func startChildProxy(cc childConfig) (*childProxy, error) {
 		return nil, errors.New("proxy child exited before announcing its address")
 	}
 	var h childHello
-	if err := json.Unmarshal(c.out.Bytes(), &h); err != nil || h.Error != "" || h.Listen == "" {
+	if err := json.Unmarshal(c.out.Bytes(), &h); err != nil || h.Error != "" || h.Listen == "" || (cc.ServerKey != nil) != (h.ListenV2 != "") {
 		c.Close()
 		return nil, fmt.Errorf("proxy child: %s%v", h.Error, err)
 	}
-	c.addr = h.Listen
+	c.addr, c.addr2 = h.Listen, h.ListenV2
 	return c, nil
 }
 
-func (c *childProxy) Addr() string { return c.addr }
-func (c *childProxy) Mode() string { return fmt.Sprintf("child process (pid %d)", c.cmd.Process.Pid) }
+func (c *childProxy) Addr() string   { return c.addr }
+func (c *childProxy) AddrV2() string { return c.addr2 }
+func (c *childProxy) Mode() string   { return fmt.Sprintf("child process (pid %d)", c.cmd.Process.Pid) }
 
 func (c *childProxy) call(cmd childCommand) (proxySample, error) {
 	c.mu.Lock()
@@ -143,8 +146,8 @@ func (c *childProxy) Close() error {
 
 // inprocProxy is the proxy in this process: its CPU and memory mix with the fleet's.
 type inprocProxy struct {
-	p    *proxy.Proxy
-	addr string
+	p     *proxy.Proxy
+	hello childHello
 }
 
 func startInprocProxy(cc childConfig) (*inprocProxy, error) {
@@ -153,16 +156,17 @@ func startInprocProxy(cc childConfig) (*inprocProxy, error) {
 		return nil, err
 	}
 	p.Start(context.Background())
-	a, err := p.ListenV1(cc.Listen)
+	h, err := listen(p, cc)
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	return &inprocProxy{p: p, addr: a.String()}, nil
+	return &inprocProxy{p: p, hello: h}, nil
 }
 
-func (i *inprocProxy) Addr() string { return i.addr }
-func (i *inprocProxy) Mode() string { return "in-process (CPU and memory shared with the fleet)" }
+func (i *inprocProxy) Addr() string   { return i.hello.Listen }
+func (i *inprocProxy) AddrV2() string { return i.hello.ListenV2 }
+func (i *inprocProxy) Mode() string   { return "in-process (CPU and memory shared with the fleet)" }
 
 func (i *inprocProxy) Sample(gc bool) (proxySample, error) {
 	var s proxySample
@@ -179,6 +183,7 @@ func (i *inprocProxy) Close() error         { return i.p.Close() }
 type externalProxy struct{ addr string }
 
 func (e externalProxy) Addr() string                     { return e.addr }
+func (e externalProxy) AddrV2() string                   { return "" }
 func (e externalProxy) Mode() string                     { return "external " + e.addr }
 func (e externalProxy) Sample(bool) (proxySample, error) { return proxySample{}, nil }
 func (e externalProxy) Profile(string) error             { return errors.New("profiling needs the child mode") }

@@ -34,6 +34,7 @@ type Fleet struct {
 	closing   atomic.Bool
 	ready     atomic.Int64
 	blockSeen atomic.Uint64
+	dialPhase atomic.Int64 // nanoseconds Connect spent dialing and handshaking
 
 	notifies notifyCache
 	targets  targetCache
@@ -136,6 +137,7 @@ func (f *Fleet) HandshakeLatency() *Histogram { return &f.handshakes }
 // ctx ends. It returns ErrNotReady (wrapped, with counts) if ctx ends first; the miners that
 // made it stay connected.
 func (f *Fleet) Connect(ctx context.Context) error {
+	start := time.Now()
 	sem := make(chan struct{}, f.cfg.DialConcurrency)
 	var dials sync.WaitGroup
 	d := net.Dialer{Timeout: f.cfg.DialTimeout}
@@ -181,6 +183,7 @@ func (f *Fleet) Connect(ctx context.Context) error {
 		}()
 	}
 	dials.Wait()
+	f.dialPhase.Store(int64(time.Since(start)))
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for f.ready.Load() < int64(len(f.miners)) {
@@ -349,6 +352,9 @@ type Stats struct {
 	Unknown     uint64            `json:"unknown_replies"`
 	Jobs        uint64            `json:"jobs"`
 	Hashes      uint64            `json:"hashes"`
+	// DialSeconds is how long Connect took to dial and handshake every miner (before
+	// waiting for first jobs).
+	DialSeconds float64 `json:"dial_seconds"`
 	// V2 only: miners speaking SV2, Noise handshakes completed, SetupConnection or channel
 	// refusals, and SubmitShares.Success frames (each may acknowledge several shares).
 	V2Miners        int    `json:"v2_miners,omitempty"`
@@ -380,7 +386,7 @@ func (f *Fleet) Stats() Stats {
 		Handshake: c.handshakeErrors.Load(), Malformed: c.malformed.Load(), Unknown: c.unknownReplies.Load(),
 		Jobs: c.jobs.Load(), Hashes: c.hashes.Load(),
 		V2Miners: f.cfg.V2Miners, NoiseHandshakes: c.noiseHandshakes.Load(), SetupRefused: c.setupFails.Load(),
-		SuccessFrames: c.successFrames.Load(),
+		SuccessFrames: c.successFrames.Load(), DialSeconds: time.Duration(f.dialPhase.Load()).Seconds(),
 	}
 	for i := range c.rejected {
 		if v := c.rejected[i].Load(); v > 0 {

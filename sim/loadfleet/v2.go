@@ -66,6 +66,7 @@ type v2Job struct {
 type sentShare struct {
 	seq uint32
 	at  int64 // fleet nanos when written
+	fwd bool  // meets the tracked (pool) target: its verdict may wait for the pool
 }
 
 // v2Miner is one Stratum V2 connection with one channel. As for V1, the reader goroutine
@@ -377,10 +378,11 @@ func (m *v2Miner) submit() error {
 		return err
 	}
 	now := f.now()
-	if f.track != nil && f.track.Met(&hash) {
+	fwd := f.track != nil && f.track.Met(&hash)
+	if fwd {
 		f.tracker.Add(NewKey(nonce, m.prefix, m.en), now)
 	}
-	m.pending = append(m.pending, sentShare{seq: m.seq, at: now})
+	m.pending = append(m.pending, sentShare{seq: m.seq, at: now, fwd: fwd})
 	m.inflight.Add(1)
 	_, err = m.nc.Write(m.line)
 	m.mu.Unlock()
@@ -421,29 +423,23 @@ func (m *v2Miner) nextShare(vj *v2Job) (nonce uint32, hash [32]byte, err error) 
 }
 
 // settleSuccess settles the shares one SubmitShares.Success acknowledges. It names only the
-// last sequence number and a count, and verdicts of forwarded shares may come after later
-// local ones, so the acknowledged set is taken to be last itself, then the newest pending
-// shares before it (the local verdicts in between), then the oldest. The count of settled
-// shares is exact; a send time may be paired with a neighbour's verdict when a forwarded
-// share's verdict overtakes.
+// last sequence number and a count; see pickAcknowledged for the rest of the batch. The
+// count of settled shares is exact; only a send time can be paired with a neighbour's
+// verdict, when the guess is wrong.
 func (m *v2Miner) settleSuccess(s *sv2.SubmitSharesSuccess, now int64) {
 	f := m.f
 	f.stats.successFrames.Add(1)
 	n := int(s.NewSubmitsAcceptedCount)
 	settled := 0
+	lastFwd := false
 	m.mu.Lock()
 	if i := m.findPending(s.LastSequenceNumber); i >= 0 && n > 0 {
+		lastFwd = m.pending[i].fwd
 		m.settle(i, now)
 		settled++
 	}
 	for settled < n && len(m.pending) > 0 {
-		i := 0
-		for k, p := range m.pending {
-			if seqBefore(p.seq, s.LastSequenceNumber) {
-				i = k // pending is in send order: the last match is the newest
-			}
-		}
-		m.settle(i, now)
+		m.settle(m.pickAcknowledged(s.LastSequenceNumber, lastFwd), now)
 		settled++
 	}
 	m.mu.Unlock()
@@ -471,6 +467,40 @@ func (m *v2Miner) settleError(e *sv2.SubmitSharesError, now int64) {
 	m.inflight.Add(-1)
 	f.stats.replies.Add(1)
 	f.stats.rejectV2(e.ErrorCode)
+}
+
+// pickAcknowledged guesses the next share a batch that ends at last acknowledges, from how a
+// proxy answers: shares it judges alone are answered at once and in order, so a pending one
+// sent before last is surely answered; shares it forwards wait for the pool, which answers in
+// order. After those before last: when last itself was forwarded (its verdict came late),
+// local shares sent after it were likely answered meanwhile; otherwise the oldest forwarded
+// one is. pending is non-empty and m.mu is held.
+func (m *v2Miner) pickAcknowledged(last uint32, lastFwd bool) int {
+	localBefore, fwd, local := -1, -1, -1
+	for i, p := range m.pending {
+		switch {
+		case !p.fwd && seqBefore(p.seq, last):
+			if localBefore < 0 {
+				localBefore = i
+			}
+		case p.fwd:
+			if fwd < 0 {
+				fwd = i
+			}
+		case local < 0:
+			local = i
+		}
+	}
+	order := [3]int{localBefore, fwd, local}
+	if lastFwd {
+		order = [3]int{localBefore, local, fwd}
+	}
+	for _, i := range order {
+		if i >= 0 {
+			return i
+		}
+	}
+	return 0
 }
 
 // findPending returns the index of seq in pending, or -1. m.mu is held.

@@ -125,7 +125,8 @@ func TestV2FleetRefusesWrongAuthority(t *testing.T) {
 }
 
 // settleSuccess and settleError: a batch acknowledges last and the local verdicts before it,
-// leaving an older forwarded share pending until its own verdict.
+// leaving an older forwarded share pending until its own verdict; a forwarded share's late
+// verdict is batched with the local ones answered meanwhile.
 func TestV2SettleVerdicts(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Miners, cfg.V2Miners, cfg.V2Addr = 1, 1, "127.0.0.1:1"
@@ -135,9 +136,10 @@ func TestV2SettleVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := f.miners[0].(*v2Miner)
+	const fwd = 1 << 31 // marks a forwarded share in send's arguments
 	send := func(seqs ...uint32) {
 		for _, s := range seqs {
-			m.pending = append(m.pending, sentShare{seq: s, at: int64(s) * 100})
+			m.pending = append(m.pending, sentShare{seq: s &^ fwd, at: int64(s&^fwd) * 100, fwd: s&fwd != 0})
 			m.inflight.Add(1)
 		}
 	}
@@ -148,12 +150,20 @@ func TestV2SettleVerdicts(t *testing.T) {
 		return out
 	}
 	// 3 was forwarded to the pool; 4 and 5 were judged locally and acknowledged together.
-	send(3, 4, 5)
+	send(3|fwd, 4, 5)
 	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 5, NewSubmitsAcceptedCount: 2}, 1000)
 	if got := pendingSeqs(); len(got) != 1 || got[0] != 3 {
 		t.Fatalf("pending %v after the batch, want [3]", got)
 	}
-	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 3, NewSubmitsAcceptedCount: 1}, 2000)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 3, NewSubmitsAcceptedCount: 1}, 1000)
+	// 8 and 10 wait for the pool; 9 and 11 are answered locally, and 8's verdict arrives
+	// after them: one batch ending at 8 holds 8, 9 and 11, leaving 10 pending.
+	send(8|fwd, 9, 10|fwd, 11)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 8, NewSubmitsAcceptedCount: 3}, 1500)
+	if got := pendingSeqs(); len(got) != 1 || got[0] != 10 {
+		t.Fatalf("pending %v after the late verdict, want [10]", got)
+	}
+	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 10, ErrorCode: "difficulty-too-low"}, 1500)
 	send(6, 7)
 	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 6, ErrorCode: "stale-share"}, 2000)
 	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 99, ErrorCode: "stale-share"}, 2000)
@@ -165,14 +175,14 @@ func TestV2SettleVerdicts(t *testing.T) {
 		t.Fatalf("pending %v, want none", got)
 	}
 	st := f.Stats()
-	if st.Replies != 7 || st.Accepted != 6 || st.Rejected["sv2_stale-share"] != 1 || st.Unknown != 2 || st.SuccessFrames != 3 {
+	if st.Replies != 11 || st.Accepted != 9 || st.Rejected["sv2_stale-share"] != 1 || st.Rejected["sv2_difficulty-too-low"] != 1 || st.Unknown != 2 || st.SuccessFrames != 4 {
 		t.Fatalf("replies %d accepted %d rejected %v unknown %d frames %d", st.Replies, st.Accepted, st.Rejected, st.Unknown, st.SuccessFrames)
 	}
 	if m.inflight.Load() != 0 {
 		t.Fatalf("inflight %d, want 0", m.inflight.Load())
 	}
-	if h := f.ReplyLatency(); h.Count() != 7 || h.Max() != 3000 {
-		t.Fatalf("latency samples %d, max %v; want 7, 3µs (share 0, written at 0)", h.Count(), h.Max())
+	if h := f.ReplyLatency(); h.Count() != 11 || h.Max() != 3000 {
+		t.Fatalf("latency samples %d, max %v; want 11, 3µs (share 0, written at 0)", h.Count(), h.Max())
 	}
 }
 
