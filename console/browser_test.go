@@ -111,6 +111,15 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// click clicks inside the page in one step: tables are re-rendered with every update, so
+	// a node looked up first may be gone by the time a separate click arrives.
+	click := func(what, sel string) {
+		t.Helper()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); if (!e) return false; e.click(); return true })()`))
+		if err != nil || !ok {
+			t.Fatalf("%s: no %s (%v)", what, sel, err)
+		}
+	}
 	page := func(name, ready string) {
 		t.Helper()
 		do("open "+name, chromedp.Navigate(ts.URL+"/#"+name))
@@ -139,7 +148,8 @@ func TestBrowserConsole(t *testing.T) {
 
 	page("miners", `document.querySelectorAll('#miners-body tr.clickable').length === 8`)
 	shot("miners")
-	do("open detail", chromedp.Click(chromedp.CSS("#miners-body tr.clickable")), chromedp.WaitVisible(chromedp.CSS("#detail")))
+	click("open detail", "#miners-body tr.clickable")
+	do("detail", chromedp.WaitVisible(chromedp.CSS("#detail")))
 	waitFor("detail decisions", `document.querySelectorAll('#d-decisions li').length > 0`)
 	shot("miner-detail")
 
@@ -150,7 +160,7 @@ func TestBrowserConsole(t *testing.T) {
 	const rack2 = `document.querySelector('tr[data-group="rack2"]')`
 	page("policy", rack2+` !== null`)
 	waitFor("rack2 running before the pause", rack2+`.children[5].textContent !== '0'`)
-	do("pause rack2", chromedp.Click(chromedp.CSS(`tr[data-group="rack2"] button[data-action="pause"]`)))
+	click("pause rack2", `tr[data-group="rack2"] button[data-action="pause"]`)
 	waitFor("rack2 paused by operator", rack2+`.children[10].textContent === 'paused'`)
 	waitFor("rack2 miners paused", rack2+`.children[5].textContent === '0' && `+rack2+`.children[6].textContent === '4'`)
 	for _, w := range site.px.Workers() {
@@ -166,7 +176,7 @@ func TestBrowserConsole(t *testing.T) {
 	page("miners", `[...document.querySelectorAll('#miners-body tr')].filter(r => r.children.length > 2 && r.children[2].textContent === 'rack2' && r.children[1].textContent === 'paused').length === 4`)
 
 	page("policy", rack2+` !== null`)
-	do("resume rack2", chromedp.Click(chromedp.CSS(`tr[data-group="rack2"] button[data-action="resume"]`)))
+	click("resume rack2", `tr[data-group="rack2"] button[data-action="resume"]`)
 	waitFor("rack2 back under the policy", rack2+`.children[10].textContent === 'auto'`)
 	waitFor("a rack2 miner running again", rack2+`.children[5].textContent !== '0'`)
 

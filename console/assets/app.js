@@ -60,6 +60,22 @@
   const badge = (text, cls) => el('span', { class: 'badge ' + (cls || text), text });
   function setText(id, v) { const e = $(id); if (e && e.textContent !== v) e.textContent = v; }
 
+  // patch updates a table body row by row, keeping the nodes of unchanged rows: a row that is
+  // rebuilt under the pointer between mousedown and mouseup would swallow the click.
+  function patch(tbody, items, keyOf, build) {
+    const old = new Map([...tbody.children].map(tr => [tr.dataset.key, tr]));
+    const rows = items.map(it => {
+      const key = String(keyOf(it)), sig = JSON.stringify(it);
+      const tr = old.get(key);
+      if (tr && tr.dataset.sig === sig) return tr;
+      const n = build(it);
+      n.dataset.key = key;
+      n.dataset.sig = sig;
+      return n;
+    });
+    if (rows.length !== tbody.children.length || rows.some((r, i) => tbody.children[i] !== r)) tbody.replaceChildren(...rows);
+  }
+
   function toast(msg, bad) {
     const t = $('toast');
     t.textContent = msg;
@@ -357,7 +373,7 @@
     if (!rows.length) {
       body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: state.workers.size ? 'No worker matches the filter.' : 'No miners connected.' })));
     } else {
-      body.replaceChildren(...rows.map(w => el('tr', { class: 'clickable', dataset: { id: w.id }, onclick: () => openDetail(w.id) },
+      patch(body, rows, w => w.id, w => el('tr', { class: 'clickable', dataset: { id: w.id }, onclick: () => openDetail(w.id) },
         el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
         el('td', null, badge(w.state)),
         el('td', { text: w.group || '–' }),
@@ -369,7 +385,7 @@
         el('td', { text: w.pool || '–' }),
         el('td', { text: w.firmware || '–' }),
         el('td', { class: 'num', text: w.power_kw ? kw(w.power_kw) + ' kW' : '–' }),
-        el('td', { class: 'num', text: ago(w.last_seen_ms) }))));
+        el('td', { class: 'num', text: ago(w.last_seen_ms) })));
     }
     if (state.detail != null) renderDetail();
   }
@@ -419,7 +435,7 @@
   function renderPools() {
     const body = $('pools-body');
     if (!state.pools.length) { body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: 'No pools configured.' }))); return; }
-    body.replaceChildren(...state.pools.map(p => {
+    patch(body, state.pools, p => p.name, p => {
       const bar = el('div', { class: 'split' }, el('div'));
       bar.firstChild.style.width = Math.min(100, p.split_pct) + '%';
       return el('tr', null,
@@ -435,7 +451,7 @@
         el('td', { class: 'num', text: hashrate(p.hashrate_hs) }),
         el('td', null, el('div', { class: 'split-row' }, bar, el('span', { class: 'muted', text: p.split_pct.toFixed(0) + '%' }))),
         el('td', { class: 'muted', text: p.last_job ? ago(Date.parse(p.last_job)) : '–' }));
-    }));
+    });
   }
 
   // ---------- policy ----------
@@ -482,7 +498,7 @@
 
     const gb = $('groups-body');
     if (!p.groups.length) gb.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: 'No fleet groups configured.' })));
-    else gb.replaceChildren(...p.groups.map(g => el('tr', { dataset: { group: g.name } },
+    else patch(gb, p.groups, g => g.name, g => el('tr', { dataset: { group: g.name } },
       el('td', { text: g.name }), el('td', { text: g.firmware }), el('td', { class: 'mono', text: g.match }),
       el('td', { class: 'num', text: g.priority }), el('td', { class: 'num', text: g.miners }),
       el('td', { class: 'num', text: g.running }), el('td', { class: 'num', text: g.paused }), el('td', { class: 'num', text: g.throttled }),
@@ -492,7 +508,7 @@
         ? el('button', { class: 'btn btn-sm', type: 'button', text: 'Resume', dataset: { action: 'resume' },
           onclick: () => control('POST', `/api/v1/groups/${encodeURIComponent(g.name)}/resume`, undefined, `Resumed ${g.name}`) })
         : el('button', { class: 'btn btn-sm btn-warn', type: 'button', text: 'Pause', dataset: { action: 'pause' },
-          onclick: () => control('POST', `/api/v1/groups/${encodeURIComponent(g.name)}/pause`, undefined, `Paused ${g.name}`) })))));
+          onclick: () => control('POST', `/api/v1/groups/${encodeURIComponent(g.name)}/pause`, undefined, `Paused ${g.name}`) }))));
 
     const timeline = [...p.recent.map(d => ({ at: d.at, level: 'info', kind: 'decision', text: `${d.action} ${d.miner} → ${kw(d.target_kw)} kW: ${d.why}` })),
       ...state.events.filter(e => e.kind !== 'decision')].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 80);
