@@ -234,6 +234,12 @@ func storeDecisionView(d store.Decision) DecisionView {
 	return DecisionView{At: d.Time, Miner: d.MinerID, Action: d.Action, TargetKW: fin(d.TargetKW), Reason: d.ReasonCode, Why: d.Reason}
 }
 
+// handleStatus is GET /api/v1/status: the proxy-wide summary (miners, active pool, hashrate,
+// shares by result, queue drops), read live from the proxy.
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, _ identity) {
+	writeJSON(w, http.StatusOK, s.b.Status())
+}
+
 func (s *Server) handlePools(w http.ResponseWriter, _ *http.Request, _ identity) {
 	writeJSON(w, http.StatusOK, s.hub.view().pools)
 }

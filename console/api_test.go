@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashgate/hashgate/proxy"
 )
 
 // apiClient is a browser-like client: a cookie jar, the CSRF token from login.
@@ -351,5 +353,23 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	if h.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatal("no nosniff")
+	}
+}
+
+func TestStatusEndpoint(t *testing.T) {
+	b := newFleetBackend(3, false)
+	s := newServer(t, authConfig(), b)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("anonymous status: %d", rec.Code)
+	}
+	req := httptest.NewRequest("GET", "/api/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerToken)
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var st proxy.Status
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &st) != nil || st.Miners != b.Status().Miners {
+		t.Fatalf("status: %d %s", rec.Code, rec.Body)
 	}
 }

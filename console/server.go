@@ -194,6 +194,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/me", s.read(s.handleMe))
 	mux.Handle("GET /api/v1/snapshot", s.read(s.handleSnapshot))
 	mux.Handle("GET /api/v1/overview", s.read(s.handleOverview))
+	mux.Handle("GET /api/v1/status", s.read(s.handleStatus))
 	mux.Handle("GET /api/v1/history", s.read(s.handleHistory))
 	mux.Handle("GET /api/v1/workers", s.read(s.handleWorkers))
 	mux.Handle("GET /api/v1/workers/{id}", s.read(s.handleWorker))
