@@ -11,9 +11,17 @@
 //     reaches the pool minus the time the miner wrote it, matched by extranonce2 and nonce
 //     (the pool's listener is wrapped to timestamp every mining.submit line it reads);
 //   - how fast a new block reaches the fleet: pool.NewBlock() → every miner has read the
-//     clean notify with the new prevhash, idle and under load;
+//     clean notify (V2: SetNewPrevHash) with the new prevhash, idle and under load;
 //   - the proxy's resident memory per connected miner (VmRSS of the child before and after
 //     the fleet connects, after a GC), with the Go heap, stack and goroutine figures behind it.
+//
+// -protocol sv2 drives Stratum V2 miners instead (mixed: half of each, interleaved): the bench
+// makes a fresh authority key and a server key with its certificate in memory, hands the key
+// file to the proxy child on its stdin, the child opens an SV2 port with ListenV2, and every
+// fleet miner pins the authority key in its Noise handshake, opens an extended channel
+// (-sv2-standard: a standard one) and submits real SubmitShares. The report then adds the
+// handshake rate and time, the CPU each side spends per connection, and how the proxy batches
+// its SubmitShares.Success replies; a block reaches a V2 miner with its SetNewPrevHash.
 //
 // With -inproc the proxy runs in this process (memory per miner is then not separable); with
 // -proxy host:port the fleet drives an external proxy, which must be configured to use the

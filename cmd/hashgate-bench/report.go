@@ -254,6 +254,10 @@ func (r *report) print(w io.Writer) {
 	f := r.Fleet
 	row("fleet", "submitted %d, replies %d, accepted %d, rejected %s", f.Submitted, f.Replies, f.Accepted, mapText(f.Rejected))
 	row("fleet skips", "%s; behind schedule %d; disconnects %d", mapText(f.Skipped), f.Behind, f.Disconnects)
+	if f.V2Miners > 0 {
+		row("SV2 replies", "%d SubmitShares.Success frames (%.2f shares each), %d with last_sequence_number going backwards; %d replies matched no pending share",
+			f.SuccessFrames, float64(f.Accepted)/max(1, float64(f.SuccessFrames)), f.SuccessBackwards, f.Unknown)
+	}
 	if r.ProxyShares != nil {
 		row("proxy share results (window)", "%s", mapText(r.ProxyShares))
 	}

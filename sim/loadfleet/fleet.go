@@ -57,9 +57,9 @@ type counters struct {
 	unknownReplies, earlyNotifies      atomic.Uint64
 	jobs, hashes                       atomic.Uint64
 	// V2 only.
-	rejectedV2                  [len(v2RejectNames)]atomic.Uint64
-	noiseHandshakes, setupFails atomic.Uint64
-	successFrames               atomic.Uint64
+	rejectedV2                      [len(v2RejectNames)]atomic.Uint64
+	noiseHandshakes, setupFails     atomic.Uint64
+	successFrames, successBackwards atomic.Uint64
 }
 
 func (c *counters) reject(e *sv1.Error) {
@@ -356,11 +356,14 @@ type Stats struct {
 	// waiting for first jobs).
 	DialSeconds float64 `json:"dial_seconds"`
 	// V2 only: miners speaking SV2, Noise handshakes completed, SetupConnection or channel
-	// refusals, and SubmitShares.Success frames (each may acknowledge several shares).
-	V2Miners        int    `json:"v2_miners,omitempty"`
-	NoiseHandshakes uint64 `json:"noise_handshakes,omitempty"`
-	SetupRefused    uint64 `json:"setup_refused,omitempty"`
-	SuccessFrames   uint64 `json:"success_frames,omitempty"`
+	// refusals, SubmitShares.Success frames (each may acknowledge several shares), and those
+	// whose last_sequence_number precedes the one before it on the channel (a late verdict
+	// reported after later shares were acknowledged).
+	V2Miners         int    `json:"v2_miners,omitempty"`
+	NoiseHandshakes  uint64 `json:"noise_handshakes,omitempty"`
+	SetupRefused     uint64 `json:"setup_refused,omitempty"`
+	SuccessFrames    uint64 `json:"success_frames,omitempty"`
+	SuccessBackwards uint64 `json:"success_last_seq_backwards,omitempty"`
 }
 
 // RejectedTotal sums Rejected.
@@ -386,7 +389,7 @@ func (f *Fleet) Stats() Stats {
 		Handshake: c.handshakeErrors.Load(), Malformed: c.malformed.Load(), Unknown: c.unknownReplies.Load(),
 		Jobs: c.jobs.Load(), Hashes: c.hashes.Load(),
 		V2Miners: f.cfg.V2Miners, NoiseHandshakes: c.noiseHandshakes.Load(), SetupRefused: c.setupFails.Load(),
-		SuccessFrames: c.successFrames.Load(), DialSeconds: time.Duration(f.dialPhase.Load()).Seconds(),
+		SuccessFrames: c.successFrames.Load(), SuccessBackwards: c.successBackwards.Load(), DialSeconds: time.Duration(f.dialPhase.Load()).Seconds(),
 	}
 	for i := range c.rejected {
 		if v := c.rejected[i].Load(); v > 0 {

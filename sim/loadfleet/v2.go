@@ -82,6 +82,8 @@ type v2Miner struct {
 
 	// reader-only
 	futures []sv2.Message
+	lastAck uint32 // last_sequence_number of the latest Success
+	acked   bool
 	success sv2.SubmitSharesSuccess
 	serr    sv2.SubmitSharesError
 
@@ -429,6 +431,10 @@ func (m *v2Miner) nextShare(vj *v2Job) (nonce uint32, hash [32]byte, err error) 
 func (m *v2Miner) settleSuccess(s *sv2.SubmitSharesSuccess, now int64) {
 	f := m.f
 	f.stats.successFrames.Add(1)
+	if m.acked && seqBefore(s.LastSequenceNumber, m.lastAck) {
+		f.stats.successBackwards.Add(1)
+	}
+	m.lastAck, m.acked = s.LastSequenceNumber, true
 	n := int(s.NewSubmitsAcceptedCount)
 	settled := 0
 	lastFwd := false

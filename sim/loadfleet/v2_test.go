@@ -175,6 +175,10 @@ func TestV2SettleVerdicts(t *testing.T) {
 		t.Fatalf("pending %v, want none", got)
 	}
 	st := f.Stats()
+	// 3 after 5 went backwards; so did 0 after 8, only because the test jumped the sequence.
+	if st.SuccessBackwards != 2 {
+		t.Errorf("%d Success frames going backwards, want 2", st.SuccessBackwards)
+	}
 	if st.Replies != 11 || st.Accepted != 9 || st.Rejected["sv2_stale-share"] != 1 || st.Rejected["sv2_difficulty-too-low"] != 1 || st.Unknown != 2 || st.SuccessFrames != 4 {
 		t.Fatalf("replies %d accepted %d rejected %v unknown %d frames %d", st.Replies, st.Accepted, st.Rejected, st.Unknown, st.SuccessFrames)
 	}
