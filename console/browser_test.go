@@ -1,11 +1,7 @@
 package console
 
 import (
-	"context"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,23 +9,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/hashgate/hashgate/internal/browsertest"
 )
 
 // artifacts is where the browser test leaves its screenshots (gitignored).
 const artifacts = "../testdata/artifacts/console"
-
-func findChromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("HASHGATE_REQUIRE_PEERS") == "1" {
-		t.Fatal("chromium is required (HASHGATE_REQUIRE_PEERS=1) but not installed: apt-get install chromium")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
 
 // TestBrowserConsole drives the console in headless Chromium against a real small site
 // (simulated pool and miners through the real proxy, the real policy runner and store):
@@ -39,105 +24,17 @@ func TestBrowserConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	chrome := findChromium(t)
 	site := startSite(t)
 	cfg := authConfig()
 	cfg.UpdateInterval = Duration(500 * time.Millisecond)
 	s := newServer(t, cfg, site)
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	b := browsertest.New(t, ts.URL, artifacts)
+	waitFor, text, shot, click, page := b.WaitFor, b.Text, b.Shot, b.Click, b.Page
+	do := b.Do
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// Only a guard against a hang; every wait below is for a condition.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancelTimeout()
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	waitFor := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(200*time.Millisecond),
-			chromedp.WithPollingTimeout(90*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	status := func(path string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch(`+strconv.Quote(path)+`).then(r => r.status)`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	shot := func(name string) {
-		t.Helper()
-		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(artifacts, name+".png"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// click clicks inside the page in one step: tables are re-rendered with every update, so
-	// a node looked up first may be gone by the time a separate click arrives.
-	click := func(what, sel string) {
-		t.Helper()
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); if (!e) return false; e.click(); return true })()`))
-		if err != nil || !ok {
-			t.Fatalf("%s: no %s (%v)", what, sel, err)
-		}
-	}
-	page := func(name, ready string) {
-		t.Helper()
-		do("open "+name, chromedp.Navigate(ts.URL+"/#"+name))
-		waitFor(name+" page", ready)
-	}
-
-	// Signed out: the login form, and the API refuses.
-	do("load", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
-	if code := status("/api/v1/overview"); code != 401 {
-		t.Fatalf("signed-out API request: %d, want 401", code)
-	}
-	shot("login")
-
-	do("sign in", chromedp.SendKeys(chromedp.CSS("#login-name"), "alice"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#app")))
-	waitFor("live stream", `document.getElementById('live-text').textContent === 'live'`)
+	b.SignIn("alice", adminPassword)
 
 	// Live numbers change without a reload.
 	waitFor("shares", `document.getElementById('v-accepted').textContent !== '–'`)
@@ -184,8 +81,5 @@ func TestBrowserConsole(t *testing.T) {
 	shot("events")
 
 	// Signing out ends API access.
-	do("sign out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
-	if code := status("/api/v1/workers"); code != 401 {
-		t.Fatalf("API after sign-out: %d, want 401", code)
-	}
+	b.SignOut()
 }
