@@ -35,6 +35,11 @@ type v2Chan struct {
 	// reader-only
 	tokens   float64
 	tokensAt time.Time
+
+	// under the connection's outMu: the highest sequence number acknowledged so far, so a
+	// late pool verdict never makes last_sequence_number go backwards
+	ackHW  uint32
+	ackSet bool
 }
 
 // maxJobIDs bounds the job ids a channel remembers for its shares.

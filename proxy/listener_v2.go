@@ -131,11 +131,13 @@ func (p *Proxy) serveMinerV2(nc *noise.Conn) {
 		defer close(writerDone)
 		s.writeLoop(ctx)
 	}()
-	go func() {
-		<-ctx.Done()
-		<-writerDone // the writer may still say Reconnect
+	// Closing unblocks the reader; the writer may still say Reconnect first. AfterFunc keeps
+	// no goroutine per idle connection.
+	stopClose := context.AfterFunc(ctx, func() {
+		<-writerDone
 		nc.Close()
-	}()
+	})
+	defer stopClose()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
@@ -227,7 +229,12 @@ func (s *v2Conn) accepted(vc *v2Chan, seq uint32, diff float64) {
 		b = &okBatch{}
 		s.oks[vc] = b
 	}
-	b.last = seq
+	// SubmitShares.Success acknowledges everything up to last_sequence_number: it only moves
+	// forward (mod 2^32), even when a forwarded share's verdict arrives after later shares.
+	if !vc.ackSet || int32(seq-vc.ackHW) > 0 {
+		vc.ackHW, vc.ackSet = seq, true
+	}
+	b.last = vc.ackHW
 	b.count++
 	b.sum += diff
 	s.outMu.Unlock()
