@@ -3,9 +3,37 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"math/rand/v2"
 	"net"
 	"time"
+
+	"github.com/rs/zerolog"
 )
+
+// reconnectLoop runs session until the proxy closes, reconnecting after each loss with
+// exponential backoff and full jitter (a fleet of proxies restarting together must not hammer
+// the pool in step). A session that lasted over a minute resets the backoff.
+func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
+	backoff := p.cfg.BackoffMin.Duration
+	for p.ctx.Err() == nil {
+		start := p.clk.Now()
+		err := session()
+		if p.ctx.Err() != nil {
+			return
+		}
+		if p.clk.Now().Sub(start) > time.Minute {
+			backoff = p.cfg.BackoffMin.Duration
+		}
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("pool connection lost")
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-afterChan(p, wait):
+		}
+		backoff = min(2*backoff, p.cfg.BackoffMax.Duration)
+	}
+}
 
 // drainWrite is an upstream connection's writer: it writes what is queued, drains whatever
 // else is queued behind it, then flushes once, so a burst of submits costs one write. A write

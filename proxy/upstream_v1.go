@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -89,32 +88,7 @@ func (u *upstreamV1) latency() time.Duration { u.mu.Lock(); defer u.mu.Unlock();
 func (u *upstreamV1) difficulty() float64    { u.mu.Lock(); defer u.mu.Unlock(); return u.diff }
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV1) run() {
-	p := u.pl.p
-	backoff := p.cfg.BackoffMin.Duration
-	for p.ctx.Err() == nil {
-		start := p.clk.Now()
-		err := u.session()
-		if p.ctx.Err() != nil {
-			return
-		}
-		if p.clk.Now().Sub(start) > time.Minute {
-			backoff = p.cfg.BackoffMin.Duration
-		}
-		// Full jitter: a fleet of proxies restarting together must not hammer the pool in step.
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		u.log.Warn().Err(err).Dur("retry_in", wait).Msg("pool connection lost")
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-afterChan(p, wait):
-		}
-		backoff *= 2
-		if backoff > p.cfg.BackoffMax.Duration {
-			backoff = p.cfg.BackoffMax.Duration
-		}
-	}
-}
+func (u *upstreamV1) run() { reconnectLoop(u.pl.p, u.log, u.session) }
 
 // afterChan is a channel that fires after d on the proxy's clock.
 func afterChan(p *Proxy, d time.Duration) <-chan struct{} {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -106,28 +105,7 @@ func (u *upstreamV2) versionMask() uint32 {
 func (u *upstreamV2) ensureWorker(string) {}
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV2) run() {
-	p := u.pl.p
-	backoff := p.cfg.BackoffMin.Duration
-	for p.ctx.Err() == nil {
-		start := p.clk.Now()
-		err := u.session()
-		if p.ctx.Err() != nil {
-			return
-		}
-		if p.clk.Now().Sub(start) > time.Minute {
-			backoff = p.cfg.BackoffMin.Duration
-		}
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		u.log.Warn().Err(err).Dur("retry_in", wait).Msg("pool connection lost")
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-afterChan(p, wait):
-		}
-		backoff = min(2*backoff, p.cfg.BackoffMax.Duration)
-	}
-}
+func (u *upstreamV2) run() { reconnectLoop(u.pl.p, u.log, u.session) }
 
 var (
 	errPoolRefused       = errors.New("pool refused the connection")
