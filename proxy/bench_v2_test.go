@@ -23,7 +23,7 @@ import (
 
 const benchInputs = 1 << 16
 
-func benchChannel(b *testing.B, proto string) (*Proxy, *channel, *proxyJob, *issuance) {
+func benchChannel(b testing.TB, proto string) (*Proxy, *channel, *proxyJob, *issuance) {
 	b.Helper()
 	cfg := testConfig("127.0.0.1:1")
 	cfg.SubmitRate = 1e12
@@ -50,7 +50,7 @@ func benchChannel(b *testing.B, proto string) (*Proxy, *channel, *proxyJob, *iss
 	if err != nil {
 		b.Fatal(err)
 	}
-	pj := &proxyJob{localID: "1", seq: 1, job: j, pool: p.pools[0], coinb1: cb1, coinb2: cb2, poolDif: 1e15, retire: true}
+	pj := &proxyJob{localID: "1", seq: 1, job: j, pool: p.pools[0], coinb1: cb1, coinb2: cb2, poolDif: 1e15, retire: true, ntime: j.NTime}
 	c := p.newChannel(proto, "bench", zerolog.Nop(), func() {})
 	c.assign(layout, slot{prefix: 7})
 	c.worker, c.authorized = "bench.w", true

@@ -58,6 +58,8 @@ type channel struct {
 	mask       uint32 // version-rolling mask granted to the miner (0: none)
 	jobs       map[string]*issued
 	order      []string
+	dups       map[*work.Job]map[uint64]struct{} // shares seen, per unit of work
+	lastNTime  uint32
 	vd         vardiff
 	sentDiff   float64
 	sentTarget work.Target
@@ -90,6 +92,7 @@ func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()
 		connected: now,
 		wake:      wake,
 		jobs:      map[string]*issued{},
+		dups:      map[*work.Job]map[uint64]struct{}{},
 		vd:        newVardiff(p.cfg.Difficulty, p.cfg.Difficulty.Initial, now),
 	}
 	c.rate.bucket = 30 * time.Second
@@ -202,7 +205,8 @@ type issuance struct {
 	diff        float64
 	target      work.Target
 	diffChanged bool
-	reused      bool // the same work again under a fresh id
+	reused      bool   // the same work again under a fresh id
+	ntime       uint32 // for reused work: a later ntime than this channel was sent before
 }
 
 // issue records pj as sent to this channel, with the difficulty in force, so shares for it
@@ -210,10 +214,12 @@ type issuance struct {
 func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d := c.vd.diff
-	if pj.poolDif > 0 && d > pj.poolDif {
-		d = pj.poolDif // never harder than the pool: every share the pool could use reaches it
+	if pj.poolDif > 0 && c.vd.diff > pj.poolDif {
+		// Never harder than the pool: every share the pool could use reaches it. Vardiff
+		// steers from the difficulty in force, so it does not climb past the cap.
+		c.vd.diff = pj.poolDif
 	}
+	d := c.vd.diff
 	var out issuance
 	if d != c.sentDiff {
 		t, err := work.TargetFromDifficulty(d)
@@ -225,6 +231,7 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 	}
 	if flags&offerRetire != 0 || pj.retire && pj != c.lastSent {
 		clear(c.jobs)
+		clear(c.dups)
 		c.order = c.order[:0]
 	}
 	out.id, out.jobNum = pj.localID, uint32(pj.seq)
@@ -234,19 +241,49 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		c.resendSeq++
 		out.id = pj.localID + "." + strconv.Itoa(c.resendSeq)
 		out.reused = true
+		// And different work, so firmware that restarts its extranonce2 counter on a new job
+		// does not redo what it already hashed.
+		out.ntime = max(c.lastNTime+1, pj.ntime)
+		if out.ntime-pj.job.NTime > work.MaxNTimeRoll/2 {
+			out.ntime = pj.ntime
+		}
+	} else {
+		out.ntime = pj.ntime
 	}
+	c.lastNTime = out.ntime
 	out.diff, out.target = d, c.sentTarget
-	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: map[uint64]struct{}{}}
+	// Duplicates are judged per unit of work, not per job id: the same work re-issued under
+	// a new id must not earn the same share twice.
+	dups := c.dups[pj.job]
+	if dups == nil {
+		dups = map[uint64]struct{}{}
+		c.dups[pj.job] = dups
+	}
+	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: dups}
 	c.order = append(c.order, out.id)
 	if len(c.order) > maxJobsPerChannel {
+		gone := c.jobs[c.order[0]]
 		delete(c.jobs, c.order[0])
 		c.order = append(c.order[:0], c.order[1:]...)
+		if gone != nil && !c.issuedWork(gone.pj.job) {
+			delete(c.dups, gone.pj.job)
+		}
 	}
 	c.lastSent = pj
 	if pl := poolOf(pj); pl != nil {
 		c.poolName = pl.cfg.Name
 	}
 	return out, true
+}
+
+// issuedWork reports whether any live job id still carries j.
+func (c *channel) issuedWork(j *work.Job) bool {
+	for _, is := range c.jobs {
+		if is.pj.job == j {
+			return true
+		}
+	}
+	return false
 }
 
 // Reject codes shared by the protocols (V1 numbers; V2 maps them to its error strings).

@@ -33,7 +33,7 @@ func (pj *proxyJob) encodeV1() {
 		Branch:   j.Branch,
 		Version:  j.Version,
 		NBits:    j.NBits,
-		NTime:    j.NTime,
+		NTime:    pj.ntime,
 	}
 	pj.v1.normal = sv1.AppendNotify(nil, &pj.v1.notify)
 	n := pj.v1.notify
@@ -506,7 +506,7 @@ func (s *v1Conn) appendJob(bufs [][]byte, pj *proxyJob, flags int) [][]byte {
 	switch {
 	case is.reused:
 		n := pj.v1.notify
-		n.JobID, n.Clean = is.id, is.clean
+		n.JobID, n.Clean, n.NTime = is.id, is.clean, is.ntime
 		return append(bufs, sv1.AppendNotify(nil, &n))
 	case is.clean:
 		return append(bufs, pj.v1.clean)

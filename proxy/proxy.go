@@ -108,7 +108,8 @@ type proxyJob struct {
 	pool    *pool
 	coinb1  []byte
 	coinb2  []byte
-	retire  bool // miners drop older jobs (new block, pool switch)
+	retire  bool   // miners drop older jobs (new block, pool switch)
+	ntime   uint32 // the ntime miners are sent (moved on when the same work is re-issued)
 	// superseded is set when a retiring job replaces this one: its shares are stale at once,
 	// even for miners whose writer has not delivered the new job yet.
 	superseded atomic.Bool
@@ -422,6 +423,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		p.log.Warn().Err(err).Str("pool", u.poolName()).Int("extranonce2_size", j.Extranonce2Size).Msg("job does not fit the miners' extranonce layout; not published")
 		return
 	}
+	now := p.clk.Now()
 	seq := p.nextJob.Add(1)
 	pj := &proxyJob{
 		localID: strconv.FormatUint(seq, 16),
@@ -433,10 +435,27 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		coinb2:  cb2,
 		retire:  retire,
 		poolDif: j.Target.Difficulty(),
-		created: p.clk.Now(),
+		created: now,
+		ntime:   j.NTime,
+	}
+	g.mu.Lock()
+	if cur := g.cur; cur != nil && cur.up == u {
+		if cur.job != j && j.Received.Before(cur.job.Received) {
+			// A newer job from the same upstream was published meanwhile (a re-announce or a
+			// failover racing the pool's reader): never put older work back.
+			g.mu.Unlock()
+			return
+		}
+		if cur.job == j {
+			// The same work again: move its ntime on so that firmware restarting its
+			// extranonce2 counter does not redo the headers it already hashed.
+			pj.ntime = max(cur.ntime+1, uint32(now.Unix()))
+			if pj.ntime-j.NTime > work.MaxNTimeRoll/2 {
+				pj.ntime = cur.ntime
+			}
+		}
 	}
 	pj.encodeV1()
-	g.mu.Lock()
 	if retire {
 		for _, old := range g.live {
 			old.superseded.Store(true)

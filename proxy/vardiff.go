@@ -22,6 +22,12 @@ func newVardiff(cfg DifficultyConfig, initial float64, now time.Time) vardiff {
 }
 
 func (v *vardiff) clamp(d float64) float64 {
+	if math.IsNaN(d) || math.IsInf(d, -1) {
+		d = v.cfg.Min
+	}
+	if math.IsInf(d, 1) {
+		d = math.MaxFloat64
+	}
 	if d < v.cfg.Min {
 		d = v.cfg.Min
 	}
