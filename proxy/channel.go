@@ -404,7 +404,9 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		reply(0, "")
 		return
 	}
-	if c.paused.Load() || !is.pj.up.up() {
+	// A block candidate is forwarded even for a paused miner: pausing is about power, and the
+	// block is worth more than any policy.
+	if c.paused.Load() && !block || !is.pj.up.up() {
 		ev.Result, ev.Reason = ResultNotForwarded, "paused or pool down"
 		p.record(c, pl, ev)
 		reply(0, "")

@@ -246,8 +246,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("difficulty.min: %v", err)
 	}
 	e := c.Extranonce
-	if e.PrefixBytes < 1 || e.PrefixBytes > 4 {
-		return errors.New("extranonce.prefix_bytes: must be 1..4")
+	if e.PrefixBytes < 1 || e.PrefixBytes > 3 {
+		return errors.New("extranonce.prefix_bytes: must be 1..3")
 	}
 	if e.MinerBytes != 0 && (e.MinerBytes < work.MinMinerSize || e.MinerBytes > 8) {
 		return errors.New("extranonce.miner_bytes: must be 0 (auto) or 2..8")

@@ -16,6 +16,8 @@ type pool struct {
 	mu    sync.Mutex
 	conns []poolConn
 	since time.Time // when the pool last became healthy (zero while unhealthy)
+	// rejectCooldown: the pool failed for sustained rejects and stays down until then.
+	rejectCooldown time.Time
 
 	counters Counters
 	rate     rateWindow
@@ -94,17 +96,45 @@ func (pl *pool) check(now time.Time) (bool, string) {
 	if c == nil || !c.up() {
 		return false, "disconnected"
 	}
-	if c.current() == nil {
+	j := c.current()
+	if j == nil {
 		return false, "no job yet"
+	}
+	if !pl.p.layoutFits(j.Extranonce2Size) {
+		return false, "extranonce2 too small for the miners' layout"
 	}
 	if now.Sub(c.lastJob()) > pl.p.cfg.JobTimeout.Duration {
 		return false, "no job within job_timeout"
 	}
+	pl.mu.Lock()
+	cooling := now.Before(pl.rejectCooldown)
+	pl.mu.Unlock()
+	if cooling {
+		return false, "sustained rejects (cooling down)"
+	}
 	if pl.rejects.ratio() >= pl.p.cfg.RejectFailover {
+		// Failed over for rejects: no verdicts arrive while miners are elsewhere, so judge the
+		// pool again after a cool-down rather than keep it down until its connection drops.
+		pl.mu.Lock()
+		pl.rejectCooldown = now.Add(rejectCooldown)
+		pl.mu.Unlock()
+		pl.rejects.reset()
 		return false, "sustained rejects"
 	}
 	return true, ""
 }
+
+// freshSession forgets the verdicts of an earlier session: a reconnected pool is judged anew.
+func (pl *pool) freshSession() {
+	pl.rejects.reset()
+	pl.mu.Lock()
+	pl.rejectCooldown = time.Time{}
+	pl.mu.Unlock()
+}
+
+// rejectCooldown is how long a pool failed over for rejects is left alone before miners may
+// return to it.
+const rejectCooldown = 5 * time.Minute
 
 func (pl *pool) healthySince() time.Time {
 	pl.mu.Lock()

@@ -59,6 +59,7 @@ type Proxy struct {
 	listeners  []net.Listener
 	closed     bool
 
+	fixedLayout atomic.Pointer[work.Layout] // the layout once fixed, readable without p.mu
 	nextSession atomic.Uint64
 	nextJob     atomic.Uint64
 	started     time.Time
@@ -294,6 +295,34 @@ func (p *Proxy) noteExtranonce(pl *pool, n int) {
 	}
 }
 
+// groupWorkers lists the worker names mining on connection index idx.
+func (p *Proxy) groupWorkers(idx int) []string {
+	g := p.groupFor(idx)
+	g.mu.Lock()
+	chans := make([]*channel, 0, len(g.miners))
+	for c := range g.miners {
+		chans = append(chans, c)
+	}
+	g.mu.Unlock()
+	seen := make(map[string]bool, len(chans))
+	var out []string
+	for _, c := range chans {
+		if w := c.workerName(); w != "" && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// layoutFits reports whether an upstream extranonce2 of n bytes can carry the miners' layout
+// (true while no layout is fixed yet).
+// It takes no lock: pool health is checked with p.mu held.
+func (p *Proxy) layoutFits(n int) bool {
+	l := p.fixedLayout.Load()
+	return l == nil || l.Fits(n)
+}
+
 // waitLayout returns the miners' extranonce layout, fixing it on first use. It waits until a
 // pool has answered and gives the highest-priority pool a few seconds to answer too.
 func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
@@ -331,6 +360,7 @@ func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 				return l, err
 			}
 			p.layout, p.layoutSet = l, true
+			p.fixedLayout.Store(&l)
 			p.mu.Unlock()
 			p.log.Info().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
 				Int("miners_per_upstream", p.alloc.perConn).Msg("extranonce layout fixed")

@@ -41,6 +41,7 @@ type upstreamV1 struct {
 	noConfig  bool        // the pool dropped us after mining.configure: retry without it
 	subscribe bool        // subscribe answered on this connection
 	kill      context.CancelFunc
+	fresh     bool // no job yet on this session
 	early     []*sv1.Message
 
 	nextID atomic.Int64
@@ -62,6 +63,9 @@ type pendingReq struct {
 }
 
 const upstreamQueue = 4096
+
+// maxPending bounds requests awaiting the pool's answer on one connection.
+const maxPending = 16384
 
 func newUpstreamV1(pl *pool, idx int) *upstreamV1 {
 	return &upstreamV1{
@@ -126,10 +130,13 @@ func (u *upstreamV1) session() error {
 	u.mu.Lock()
 	u.out, u.kill = out, cancel
 	u.en1, u.n2, u.subscribe, u.early = nil, 0, false, nil
+	// A new session: nothing negotiated on the last one carries over, and its first job
+	// retires the old session's work (its extranonce1 is gone).
+	u.mask, u.diff, u.fresh = 0, 0, true
 	u.workers = map[string]workerAuth{}
 	noConfig := u.noConfig
 	u.mu.Unlock()
-	u.pl.rejects.reset()
+	u.pl.freshSession()
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -192,6 +199,7 @@ func (u *upstreamV1) teardown() {
 	u.mu.Lock()
 	u.connected = false
 	u.out, u.kill = nil, nil
+	u.cur = nil // the session's work dies with it
 	pend := u.pending
 	u.pending = map[int64]*pendingReq{}
 	u.mu.Unlock()
@@ -212,8 +220,13 @@ func (u *upstreamV1) request(kind, worker string, params sv1.Params, done func(v
 	}
 	u.mu.Lock()
 	out := u.out
-	if out == nil {
+	if out == nil || len(u.pending) >= maxPending {
+		// No connection, or a pool that has stopped answering: the named drop policy is to
+		// refuse the new request (its verdict becomes "unknown") rather than grow without end.
 		u.mu.Unlock()
+		if out != nil {
+			u.pl.p.drops.upstreamQueue.Add(1)
+		}
 		return false
 	}
 	u.pending[id] = &pendingReq{kind: kind, worker: worker, sent: u.pl.p.clk.Now(), done: done}
@@ -364,6 +377,11 @@ func (u *upstreamV1) handleResponse(m *sv1.Message) {
 		u.early = nil
 		u.mu.Unlock()
 		u.log.Info().Int("extranonce1_bytes", len(sr.Extranonce1)).Int("extranonce2_size", sr.Extranonce2Size).Msg("subscribed to pool")
+		// Workers already mining on this connection index stay visible at the pool after a
+		// reconnect.
+		for _, w := range u.pl.p.groupWorkers(u.idx) {
+			u.ensureWorker(w)
+		}
 		for _, em := range early {
 			u.handleNotify(em)
 		}
@@ -434,10 +452,12 @@ func (u *upstreamV1) handleNotify(m *sv1.Message) {
 		Target:          u.target,
 		Received:        now,
 	}
-	// A new prevhash is a new block whatever the flag says (as cgminer treats it).
-	if u.cur != nil && u.cur.PrevHash != j.PrevHash {
+	// A new prevhash is a new block whatever the flag says (as cgminer treats it); the first
+	// job of a session replaces the last session's work.
+	if u.fresh || u.cur != nil && u.cur.PrevHash != j.PrevHash {
 		j.Clean = true
 	}
+	u.fresh = false
 	if err := j.Prepare(); err != nil {
 		u.mu.Unlock()
 		u.log.Warn().Err(err).Msg("unusable job from pool")

@@ -144,7 +144,7 @@ func (u *upstreamV2) session() error {
 	u.connected, u.tip, u.cur, u.prefix, u.size = false, nil, nil, nil, 0
 	clear(u.future)
 	u.mu.Unlock()
-	u.pl.rejects.reset()
+	u.pl.freshSession()
 
 	var wg sync.WaitGroup
 	wg.Add(1)

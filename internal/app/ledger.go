@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -34,6 +35,9 @@ var resultMap = map[proxy.Result]store.Result{
 	proxy.ResultBlock:        store.ResultBlockCandidate,
 }
 
+// ledgerWait bounds how long a lossless share event waits for the store.
+const ledgerWait = 5 * time.Second
+
 // RecordShare implements proxy.ShareSink.
 func (l ledger) RecordShare(ev proxy.ShareEvent) {
 	r, ok := resultMap[ev.Result]
@@ -57,7 +61,11 @@ func (l ledger) RecordShare(ev proxy.ShareEvent) {
 		d := work.ReverseHash(ev.Hash)
 		se.Hash = hex.EncodeToString(d[:])
 	}
-	if err := l.st.RecordShare(context.Background(), se); err != nil && !errors.Is(err, store.ErrShareShed) {
-		l.log.Warn().Err(err).Str("result", r.String()).Msg("share event not recorded")
+	// Lossless events wait for room in the store's queue, but boundedly: this runs on share
+	// and verdict paths, and a stuck disk must not stall the fleet. Losing one is an error.
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerWait)
+	defer cancel()
+	if err := l.st.RecordShare(ctx, se); err != nil && !errors.Is(err, store.ErrShareShed) {
+		l.log.Error().Err(err).Str("result", r.String()).Str("worker", se.Worker).Msg("share event not recorded: the store is not keeping up")
 	}
 }
