@@ -37,7 +37,9 @@ func (f Firmware) Valid() bool {
 // and stock Antminer only sleep/normal/LPM, so the engine treats them as on/off.
 func (f Firmware) SupportsPowerTarget() bool {
 	switch f {
-	case FirmwareLuxOS, FirmwareBraiins, FirmwareWhatsminer:
+	case FirmwareLuxOS, FirmwareBraiins:
+		// Whatsminer's power limit cannot be read back (and set_power_pct is not confirmed),
+		// so it is on/off only.
 		return true
 	}
 	return false

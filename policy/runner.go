@@ -139,7 +139,11 @@ func (r *Runner) UpsertMiner(m Miner) {
 	} else {
 		r.index[m.ID] = len(r.fleet)
 		r.fleet = append(r.fleet, m)
-		r.ctl[m.ID] = &minerCtl{}
+		// A miner that disconnected and came back keeps its control state: a command still
+		// in flight for it must not be joined by a second one.
+		if r.ctl[m.ID] == nil {
+			r.ctl[m.ID] = &minerCtl{}
+		}
 	}
 	r.mu.Unlock()
 	r.trigger()

@@ -16,7 +16,7 @@ import (
 func testFleetGroups() []policy.FleetGroup {
 	return []policy.FleetGroup{
 		{Name: "s21", Pattern: "s21.*", Firmware: policy.FirmwareBraiins, RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 2, MinKW: 1.5},
-		{Name: "m50", Pattern: "m50.*", Firmware: policy.FirmwareWhatsminer, RatedKW: 3.3, EfficiencyJTH: 26, Priority: 2, MinKW: 1.8},
+		{Name: "m50", Pattern: "m50.*", Firmware: policy.FirmwareBraiins, RatedKW: 3.3, EfficiencyJTH: 26, Priority: 2, MinKW: 1.8},
 		{Name: "s19", Pattern: "s19.*", Firmware: policy.FirmwareAntminer, RatedKW: 3.25, EfficiencyJTH: 29.5, Priority: 1},
 		{Name: "bitaxe", Pattern: "10.9.0.0/24", Firmware: policy.FirmwareBitaxe, RatedKW: 0.015, EfficiencyJTH: 20, Priority: 0},
 	}

@@ -42,6 +42,9 @@ type Power struct {
 	last   map[string]store.MinerState // decided before a restart
 	meters map[string]*meterState
 	fwRes  map[fwKey]uint64
+	// applied is each miner's last successfully applied command in this run; it outlives a
+	// disconnect so a reconnecting miner is not mistaken for a new one.
+	applied map[string]policy.Command
 }
 
 type meterState struct {
@@ -67,7 +70,8 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 		return nil, err
 	}
 	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(),
-		known: map[string]minerInfo{}, meters: map[string]*meterState{}, fwRes: map[fwKey]uint64{}}
+		known: map[string]minerInfo{}, meters: map[string]*meterState{}, fwRes: map[fwKey]uint64{},
+		applied: map[string]policy.Command{}}
 	// A restart resumes the last decisions: miners that were paused stay paused at the gate
 	// from the first moment, so the fleet is never briefly released.
 	if p.last, err = st.LastStates(ctx); err != nil {
@@ -139,24 +143,41 @@ func (p *Power) feed(ctx context.Context, in <-chan meter.Reading) {
 			if err != nil {
 				continue
 			}
+			// A device clock far ahead must not lock the meter out (readings only move
+			// forward) or close thousands of energy intervals: trust our own clock then.
+			if now := time.Now(); r.At.After(now.Add(maxMeterSkew)) || r.At.IsZero() {
+				r.At = now
+			}
 			v := r.Value
-			if !r.OK() {
-				v = math.NaN()
+			switch {
+			case r.Quality == meter.QualityUnavailable:
+				// One missed poll is not nonsense: staleness (stale_after) covers silence.
+				p.countReading(r)
+				continue
+			case !r.OK():
+				v = math.NaN() // garbage from a meter: a fault, the fleet goes to the safe floor
 			}
-			p.mu.Lock()
-			if ms := p.meters[r.Meter]; ms != nil {
-				ms.last = r
-				ms.readings[r.Quality.String()]++
-				if r.OK() {
-					ms.good = r.At
-				}
-			}
-			p.mu.Unlock()
+			p.countReading(r)
 			pr := policy.Reading{Role: role, Value: v, At: r.At}
 			p.runner.Observe(pr)
 			if r.Role.IsPower() {
 				record(energy.observe(pr))
 			}
+		}
+	}
+}
+
+// maxMeterSkew is how far ahead of our clock a meter's timestamp may be.
+const maxMeterSkew = time.Minute
+
+func (p *Power) countReading(r meter.Reading) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ms := p.meters[r.Meter]; ms != nil {
+		ms.last = r
+		ms.readings[r.Quality.String()]++
+		if r.OK() {
+			ms.good = r.At
 		}
 	}
 }
@@ -191,16 +212,23 @@ func (p *Power) syncOnce() {
 		p.mu.Lock()
 		_, had := p.known[w.Worker]
 		p.known[w.Worker] = minerInfo{group: g, worker: w.Worker, ip: ip}
-		last, hasLast := p.last[w.Worker]
-		p.mu.Unlock()
 		if had {
+			p.mu.Unlock()
 			continue
 		}
-		m := g.NewMiner(w.Worker, w.Worker)
-		if hasLast {
+		// What this miner was last commanded: applied in this run (it reconnected), else
+		// what the previous run decided (once, at its first connection after a restart).
+		cmd, hasCmd := p.applied[w.Worker]
+		if last, ok := p.last[w.Worker]; ok && !hasCmd {
 			if a, err := parseAction(last.Action); err == nil {
-				m.Commanded = policy.Command{Action: a, TargetKW: last.TargetKW, Since: last.Time}
+				cmd, hasCmd = policy.Command{Action: a, TargetKW: last.TargetKW, Since: last.Time}, true
 			}
+		}
+		delete(p.last, w.Worker)
+		p.mu.Unlock()
+		m := g.NewMiner(w.Worker, w.Worker)
+		if hasCmd {
+			m.Commanded = cmd
 		}
 		p.runner.UpsertMiner(m)
 	}
@@ -233,23 +261,28 @@ func (p *Power) Apply(ctx context.Context, d policy.Decision) error {
 	p.mu.Lock()
 	info, ok := p.known[d.MinerID]
 	p.mu.Unlock()
-	switch d.Action {
-	case policy.ActionPause:
-		p.px.Pause(d.MinerID)
-	case policy.ActionRun, policy.ActionThrottle:
-		defer p.px.Resume(d.MinerID) // jobs flow once the firmware is awake
+	if d.Action == policy.ActionPause {
+		p.px.Pause(d.MinerID) // at once: no new work while the firmware winds down
 	}
-	if !ok || info.group.Firmware == policy.Firmware(firmware.None) || info.group.Firmware == "" {
-		return nil
+	var err error
+	if ok && info.group.Firmware != policy.Firmware(firmware.None) && info.group.Firmware != "" {
+		var drv firmware.Driver
+		if drv, err = p.fw.Driver(string(info.group.Firmware)); err == nil {
+			t := firmware.Target{ID: d.MinerID, Addr: p.address(info), Username: info.group.Username, Password: info.group.Password}
+			err = p.command(ctx, drv, t, d, info)
+			p.countFirmware(string(info.group.Firmware), d.Action, err)
+		}
 	}
-	drv, err := p.fw.Driver(string(info.group.Firmware))
 	if err != nil {
-		return err
+		return err // the gate stays as it was; the runner re-decides the miner as unknown
 	}
-	t := firmware.Target{ID: d.MinerID, Addr: p.address(info), Username: info.group.Username, Password: info.group.Password}
-	err = p.command(ctx, drv, t, d, info)
-	p.countFirmware(string(info.group.Firmware), d.Action, err)
-	return err
+	if d.Action != policy.ActionPause {
+		p.px.Resume(d.MinerID) // jobs flow once the firmware is awake
+	}
+	p.mu.Lock()
+	p.applied[d.MinerID] = policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: time.Now()}
+	p.mu.Unlock()
+	return nil
 }
 
 func (p *Power) countFirmware(fw string, a policy.Action, err error) {
@@ -326,7 +359,16 @@ func (p *Power) command(ctx context.Context, drv firmware.Driver, t firmware.Tar
 		if err := drv.Wake(ctx, t); err != nil {
 			return err
 		}
-		return drv.SetPowerTarget(ctx, t, int(d.TargetKW*1000))
+		err := drv.SetPowerTarget(ctx, t, int(d.TargetKW*1000))
+		if (errors.Is(err, firmware.ErrUnsupported) || errors.Is(err, firmware.ErrOutOfRange)) && d.TargetKW < d.FromKW {
+			// A shed that cannot be a throttle must still shed: sleep the miner and tell the
+			// runner (it will see the miner as unknown and decide again).
+			if serr := drv.Sleep(ctx, t); serr == nil {
+				p.px.Pause(d.MinerID)
+				return fmt.Errorf("throttle to %.2f kW not possible (%w); miner put to sleep", d.TargetKW, err)
+			}
+		}
+		return err
 	}
 	return nil
 }

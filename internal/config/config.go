@@ -166,7 +166,14 @@ func (f *File) Validate() error {
 		return err
 	}
 	names := map[string]bool{}
+	roles := map[string]string{}
 	for i, m := range f.Meter {
+		// The engine holds one reading per role: two meters with one role would overwrite
+		// each other (half a site's import would be missed).
+		if other, dup := roles[string(m.Role)]; dup {
+			return fmt.Errorf("meter[%d].role: %q is already measured by meter %q (one meter per role)", i, m.Role, other)
+		}
+		roles[string(m.Role)] = m.Name
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("meter[%d].%v", i, err)
 		}
