@@ -15,6 +15,7 @@ type State struct {
 	lastRestore  time.Time
 	pending      pendingShed
 	escalationKW float64
+	started      time.Time // the first step
 }
 
 // pendingShed is a shed waiting for the meter to show it.
@@ -71,6 +72,14 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 	b := &out.Basis
 	b.At = now
 
+	// At start-up the site meter has not answered yet: wait for it as long as a silent meter
+	// is tolerated anyway (stale_after), changing nothing, instead of shedding the whole fleet
+	// on every restart. Later silence is a fault as usual.
+	if st.started.IsZero() {
+		st.started = now
+	}
+	startup := now.Sub(st.started) < cfg.StaleAfter.D()
+
 	// 1. Meters: fold in new readings, then judge health at now.
 	prevFaults := st.faults
 	st.faults = 0
@@ -79,8 +88,9 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 		rd, ok := in.Readings.Get(r)
 		ms.observe(cfg, r, rd, ok, now)
 		f := ms.fault(cfg, now)
-		// Only the site meter is required; others count once they have reported.
-		if f == FaultMissing && r != RoleSiteImport {
+		// Only the site meter is required (after start-up); others count once they have
+		// reported.
+		if f == FaultMissing && (r != RoleSiteImport || startup) {
 			continue
 		}
 		if f != FaultNone {
@@ -93,6 +103,10 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 		}
 	}
 	b.Faults = st.faults
+	if startup && !st.meters[RoleSiteImport].seen {
+		b.Mode = st.mode
+		return st, out
+	}
 	healthy := func(r Role) bool { return st.meters[r].seen && !st.faults.Has(r) }
 	val := func(r Role) float64 {
 		if healthy(r) {

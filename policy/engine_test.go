@@ -195,7 +195,11 @@ func TestMeterFaultsHoldSafeFloor(t *testing.T) {
 		feed  func(s *site) policy.Output
 		fault policy.Fault
 	}{
-		{"missing", func(s *site) policy.Output { return s.step() }, policy.FaultMissing},
+		{"missing", func(s *site) policy.Output {
+			s.step() // start-up: the site meter is given stale_after to answer
+			s.advance(6 * time.Second)
+			return s.step()
+		}, policy.FaultMissing},
 		{"stale", func(s *site) policy.Output {
 			s.step(policy.RoleSiteImport, 60.0)
 			s.advance(6 * time.Second)
@@ -396,5 +400,23 @@ func TestDecideIsPure(t *testing.T) {
 	}
 	if len(out1.Decisions) == 0 {
 		t.Fatal("expected a shed")
+	}
+}
+
+// TestStartupWaitsForTheSiteMeter: right after a (re)start the site meter is given stale_after
+// to answer before its silence counts; meanwhile nothing is shed or released.
+func TestStartupWaitsForTheSiteMeter(t *testing.T) {
+	s := newSite(t, nil)
+	before := s.committed()
+	if out := s.step(); len(out.Decisions) != 0 || s.committed() != before {
+		t.Fatalf("start-up without a reading decided %d changes", len(out.Decisions))
+	}
+	s.advance(time.Second)
+	if out := s.step(); len(out.Decisions) != 0 {
+		t.Fatalf("still within stale_after: %d decisions", len(out.Decisions))
+	}
+	s.advance(6 * time.Second)
+	if out := s.step(); out.Basis.Mode != policy.ModeSafeFloor || s.committed() > s.cfg.SafeFloorKW {
+		t.Fatalf("a site meter silent past stale_after: mode %s committed %.1f", out.Basis.Mode, s.committed())
 	}
 }
