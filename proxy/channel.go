@@ -31,6 +31,7 @@ type issued struct {
 	diff   float64
 	target work.Target
 	dups   map[uint64]struct{}
+	mask   uint32 // the version-rolling mask the miner had for this job
 }
 
 // channel is one downstream mining channel, whatever protocol carries it: a V1 connection is
@@ -56,6 +57,8 @@ type channel struct {
 	prefix     []byte
 	layout     work.Layout
 	mask       uint32 // version-rolling mask granted to the miner (0: none)
+	askedMask  uint32 // what a V1 miner asked for in mining.configure
+	rollingV1  bool   // the miner negotiated version rolling over V1 (set_version_mask works)
 	jobs       map[string]*issued
 	order      []string
 	dups       map[*work.Job]map[uint64]struct{} // shares seen, per unit of work
@@ -207,6 +210,8 @@ type issuance struct {
 	diffChanged bool
 	reused      bool   // the same work again under a fresh id
 	ntime       uint32 // for reused work: a later ntime than this channel was sent before
+	mask        uint32 // version-rolling mask in force for this job
+	maskChanged bool   // V1: send mining.set_version_mask before the job
 }
 
 // issue records pj as sent to this channel, with the difficulty in force, so shares for it
@@ -221,6 +226,12 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 	}
 	d := c.vd.diff
 	var out issuance
+	if c.rollingV1 {
+		if m := c.askedMask & pj.job.VersionMask; m != c.mask {
+			c.mask, out.maskChanged = m, true
+		}
+	}
+	out.mask = c.mask
 	if d != c.sentDiff {
 		t, err := work.TargetFromDifficulty(d)
 		if err != nil {
@@ -259,7 +270,7 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		dups = map[uint64]struct{}{}
 		c.dups[pj.job] = dups
 	}
-	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: dups}
+	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: dups, mask: c.mask}
 	c.order = append(c.order, out.id)
 	if len(c.order) > maxJobsPerChannel {
 		gone := c.jobs[c.order[0]]
@@ -319,7 +330,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	now := p.clk.Now()
 	c.mu.Lock()
 	is := c.jobs[r.jobID]
-	mask, worker, layout, prefix := c.mask, c.worker, c.layout, c.prefix
+	worker, layout, prefix := c.worker, c.layout, c.prefix
 	c.mu.Unlock()
 	if is == nil || is.pj.superseded.Load() {
 		c.reject(nil, nil, ResultStale, codeStale, "Job not found (=stale)", reply)
@@ -327,6 +338,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	}
 	j := is.pj.job
 	pl := poolOf(is.pj)
+	mask := is.mask
 	if len(r.x) != layout.MinerSize {
 		c.reject(is, pl, ResultInvalid, codeOther, fmt.Sprintf("Invalid extranonce2 size: want %d bytes", layout.MinerSize), reply)
 		return

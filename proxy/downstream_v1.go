@@ -214,7 +214,7 @@ func (s *v1Conn) handleConfigure(m *sv1.Message) {
 		// the BIP320 general-purpose bits, which every pool we have seen grants.
 		mask := cf.Mask() & s.p.poolVersionMask()
 		c.mu.Lock()
-		c.mask = mask
+		c.mask, c.askedMask, c.rollingV1 = mask, cf.Mask(), true
 		c.mu.Unlock()
 		res.VersionRolling = &sv1.ExtensionResult{OK: mask != 0}
 		res.VersionRollingMask, res.HasVersionRollingMask = mask, true
@@ -496,6 +496,13 @@ func (s *v1Conn) appendJob(bufs [][]byte, pj *proxyJob, flags int) [][]byte {
 	is, ok := s.ch.issue(pj, flags)
 	if !ok {
 		return bufs
+	}
+	if is.maskChanged {
+		// The pool in force grants other version bits than the miner was given (failover
+		// to a pool without version rolling, say): tell it before the job.
+		if line, err := sv1.AppendNotification(nil, &sv1.SetVersionMask{Mask: is.mask}); err == nil {
+			bufs = append(bufs, line)
+		}
 	}
 	if is.diffChanged {
 		line, err := sv1.AppendNotification(nil, &sv1.SetDifficulty{Difficulty: json.Number(strconv.FormatFloat(is.diff, 'f', -1, 64))})

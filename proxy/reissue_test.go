@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,35 @@ func TestVardiffStaysAtThePoolCap(t *testing.T) {
 	c.mu.Unlock()
 	if !(d <= 0.001*16) {
 		t.Fatalf("vardiff ran away to %v above a pool cap of 0.001", d)
+	}
+}
+
+// TestVersionMaskFollowsThePool: a V1 miner that negotiated version rolling is told the new
+// mask (before the job) when the pool in force grants other bits, and its shares are judged by
+// the mask it had for each job.
+func TestVersionMaskFollowsThePool(t *testing.T) {
+	p, c, pj, _ := benchChannel(t, "sv1")
+	c.mu.Lock()
+	c.rollingV1, c.askedMask, c.mask = true, 0xffffffff, 0x1fffe000
+	c.mu.Unlock()
+	s := &v1Conn{p: p, ch: c}
+	norolling := *pj.job
+	norolling.VersionMask = 0
+	if err := norolling.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	pj2 := &proxyJob{localID: "2", seq: 2, job: &norolling, pool: pj.pool, coinb1: pj.coinb1, coinb2: pj.coinb2, poolDif: pj.poolDif, ntime: norolling.NTime}
+	lines := s.appendJob(nil, pj2, offerClean)
+	if len(lines) < 2 || !strings.Contains(string(lines[0]), `"mining.set_version_mask","params":["00000000"]`) {
+		t.Fatalf("no set_version_mask before the job: %q", lines)
+	}
+	var code int
+	c.submit(&shareReq{jobID: "2", x: []byte{1, 2, 3, 4}, ntime: norolling.NTime, nonce: 1, versionBits: 0x00002000, hasVersionBits: true}, func(cd int, _ string) { code = cd })
+	if code != codeOther {
+		t.Fatalf("rolled bits on a job without rolling: code %d", code)
+	}
+	// Back on a rolling pool: the mask is restored.
+	if lines := s.appendJob(nil, pj, offerClean); !strings.Contains(string(lines[0]), `["1fffe000"]`) && !strings.Contains(string(lines[0]), `["ffffffff"]`) {
+		t.Fatalf("mask not restored: %q", lines[0])
 	}
 }
