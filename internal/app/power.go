@@ -45,6 +45,8 @@ type Power struct {
 	// applied is each miner's last successfully applied command in this run; it outlives a
 	// disconnect so a reconnecting miner is not mistaken for a new one.
 	applied map[string]policy.Command
+	// unmatched are workers that match no fleet group (warned about once).
+	unmatched map[string]bool
 }
 
 type meterState struct {
@@ -71,7 +73,7 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 	}
 	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(),
 		known: map[string]minerInfo{}, meters: map[string]*meterState{}, fwRes: map[fwKey]uint64{},
-		applied: map[string]policy.Command{}}
+		applied: map[string]policy.Command{}, unmatched: map[string]bool{}}
 	// A restart resumes the last decisions: miners that were paused stay paused at the gate
 	// from the first moment, so the fleet is never briefly released.
 	if p.last, err = st.LastStates(ctx); err != nil {
@@ -206,6 +208,14 @@ func (p *Power) syncOnce() {
 		ip, _ := netip.ParseAddr(host)
 		g, ok := policy.MatchGroup(p.groups, w.Worker, ip)
 		if !ok {
+			// Not controlled: it mines at whatever power it draws. Say so once, loudly
+			// enough that a mistyped worker name is found.
+			p.mu.Lock()
+			if !p.unmatched[w.Worker] {
+				p.unmatched[w.Worker] = true
+				p.log.Warn().Str("worker", w.Worker).Str("remote", w.Remote).Msg("worker matches no [[fleet]] group: the power policy does not control it")
+			}
+			p.mu.Unlock()
 			continue
 		}
 		seen[w.Worker] = true
