@@ -88,6 +88,11 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 	if err != nil {
 		return nil, err
 	}
+	if n, err := restoreManual(ctx, st, p.runner, time.Now()); err != nil {
+		return nil, fmt.Errorf("store: operator controls: %w", err)
+	} else if n > 0 {
+		p.log.Info().Int("controls", n).Msg("operator controls restored from the audit trail")
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
