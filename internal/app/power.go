@@ -45,8 +45,8 @@ type Power struct {
 	// applied is each miner's last successfully applied command in this run; it outlives a
 	// disconnect so a reconnecting miner is not mistaken for a new one.
 	applied map[string]policy.Command
-	// unmatched are workers that match no fleet group (warned about once).
-	unmatched map[string]bool
+	// warned remembers what was already warned about (a worker matching no fleet group, workers sharing an IP).
+	warned map[string]bool
 }
 
 type meterState struct {
@@ -62,6 +62,9 @@ type minerInfo struct {
 	group  *policy.FleetGroup
 	worker string
 	ip     netip.Addr
+	// sharedIP: other workers connect from the same IP and no address is configured, so the
+	// firmware API cannot be found for this one.
+	sharedIP bool
 }
 
 func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGroup, meters []meter.Config, px *proxy.Proxy, st *store.Store, log zerolog.Logger, wg *sync.WaitGroup) (*Power, error) {
@@ -73,7 +76,7 @@ func startPower(ctx context.Context, cfg policy.Config, groups []policy.FleetGro
 	}
 	p := &Power{px: px, st: st, groups: groups, fw: fw, log: log.With().Str("sub", "power").Logger(),
 		known: map[string]minerInfo{}, meters: map[string]*meterState{}, fwRes: map[fwKey]uint64{},
-		applied: map[string]policy.Command{}, unmatched: map[string]bool{}}
+		applied: map[string]policy.Command{}, warned: map[string]bool{}}
 	// A restart resumes the last decisions: miners that were paused stay paused at the gate
 	// from the first moment, so the fleet is never briefly released.
 	if p.last, err = st.LastStates(ctx); err != nil {
@@ -205,7 +208,17 @@ func (p *Power) syncFleet(ctx context.Context) {
 
 func (p *Power) syncOnce() {
 	seen := map[string]bool{}
-	for _, w := range p.px.Workers() {
+	workers := p.px.Workers()
+	// Several workers from one IP (NAT, a farm proxy) cannot be told apart at that IP's
+	// firmware port: without an explicit address they get the gate only, never a command
+	// meant for another machine.
+	perIP := map[string]int{}
+	for _, w := range workers {
+		if host, _, err := net.SplitHostPort(w.Remote); err == nil {
+			perIP[host]++
+		}
+	}
+	for _, w := range workers {
 		if w.Worker == "" {
 			continue
 		}
@@ -216,8 +229,8 @@ func (p *Power) syncOnce() {
 			// Not controlled: it mines at whatever power it draws. Say so once, loudly
 			// enough that a mistyped worker name is found.
 			p.mu.Lock()
-			if !p.unmatched[w.Worker] {
-				p.unmatched[w.Worker] = true
+			if !p.warned["fleet:"+w.Worker] {
+				p.warned["fleet:"+w.Worker] = true
 				p.log.Warn().Str("worker", w.Worker).Str("remote", w.Remote).Msg("worker matches no [[fleet]] group: the power policy does not control it")
 			}
 			p.mu.Unlock()
@@ -226,7 +239,13 @@ func (p *Power) syncOnce() {
 		seen[w.Worker] = true
 		p.mu.Lock()
 		_, had := p.known[w.Worker]
-		p.known[w.Worker] = minerInfo{group: g, worker: w.Worker, ip: ip}
+		_, explicit := g.Addresses[w.Worker]
+		shared := perIP[host] > 1 && !explicit
+		if shared && !p.warned["nat:"+w.Worker] {
+			p.warned["nat:"+w.Worker] = true
+			p.log.Warn().Str("worker", w.Worker).Str("ip", host).Msg("several workers connect from this IP: firmware control needs an explicit [fleet.addresses] entry; gating only")
+		}
+		p.known[w.Worker] = minerInfo{group: g, worker: w.Worker, ip: ip, sharedIP: shared}
 		if had {
 			p.mu.Unlock()
 			continue
@@ -280,7 +299,7 @@ func (p *Power) Apply(ctx context.Context, d policy.Decision) error {
 		p.px.Pause(d.MinerID) // at once: no new work while the firmware winds down
 	}
 	var err error
-	if ok && info.group.Firmware != policy.Firmware(firmware.None) && info.group.Firmware != "" {
+	if ok && !info.sharedIP && info.group.Firmware != policy.Firmware(firmware.None) && info.group.Firmware != "" {
 		var drv firmware.Driver
 		if drv, err = p.fw.Driver(string(info.group.Firmware)); err == nil {
 			t := firmware.Target{ID: d.MinerID, Addr: p.address(info), Username: info.group.Username, Password: info.group.Password}
