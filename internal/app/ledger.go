@@ -61,10 +61,15 @@ func (l ledger) RecordShare(ev proxy.ShareEvent) {
 		d := work.ReverseHash(ev.Hash)
 		se.Hash = hex.EncodeToString(d[:])
 	}
-	// Lossless events wait for room in the store's queue, but boundedly: this runs on share
-	// and verdict paths, and a stuck disk must not stall the fleet. Losing one is an error.
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerWait)
-	defer cancel()
+	// Lossy events never block in the store, so the per-share path needs no timer. Lossless
+	// ones wait for room in the store's queue, but boundedly: this runs on share and verdict
+	// paths, and a stuck disk must not stall the fleet. Losing one is an error.
+	ctx := context.Background()
+	if r.Lossless() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ledgerWait)
+		defer cancel()
+	}
 	if err := l.st.RecordShare(ctx, se); err != nil && !errors.Is(err, store.ErrShareShed) {
 		l.log.Error().Err(err).Str("result", r.String()).Str("worker", se.Worker).Msg("share event not recorded: the store is not keeping up")
 	}
