@@ -1,8 +1,6 @@
 package pool
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -12,11 +10,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/sim/internal/simsrv"
 	"github.com/hashgate/hashgate/sim/template"
 	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
@@ -76,13 +74,13 @@ func (c *Config) Validate() error {
 }
 
 // Mode is how the pool treats shares and connections.
-type Mode int32
+type Mode = simsrv.Mode
 
 // Pool behaviours.
 const (
-	Normal    Mode = iota
-	RejectAll      // answer every share with [23,"Rejected by simulation",null]
-	Stall          // read but never answer or send anything
+	Normal    = simsrv.Normal
+	RejectAll = simsrv.RejectAll // answer every share with [23,"Rejected by simulation",null]
+	Stall     = simsrv.Stall     // read but never answer or send anything
 )
 
 // Pool is a running simulated pool.
@@ -91,7 +89,9 @@ type Pool struct {
 	log    zerolog.Logger
 	target work.Target
 
-	mode atomic.Int32
+	// Server is the accept loop, connection set, modes and share tallies (SetMode, Close,
+	// DisconnectAll, Connections, Accepted, AcceptedBy, ...).
+	*simsrv.Server
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -99,17 +99,6 @@ type Pool struct {
 	jobSeq  uint64
 	conns   map[*conn]struct{}
 	nextEn1 uint64
-	ln      []net.Listener
-	closed  bool
-
-	accepted atomic.Uint64
-	rejected atomic.Uint64
-	blocks   atomic.Uint64
-	byWorker sync.Map // worker name -> *atomic.Uint64 (accepted)
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 }
 
 // New creates a pool; call Serve or Listen to accept miners.
@@ -122,12 +111,11 @@ func New(cfg Config) (*Pool, error) {
 		p.log = *cfg.Logger
 	}
 	p.target, _ = work.TargetFromDifficulty(cfg.Difficulty)
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.Server = simsrv.New()
 	var prev [32]byte
 	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
 	p.tpl = template.Build(p.rng, 100, prev, cfg.NBits, cfg.Extranonce1Size+cfg.Extranonce2Size, cfg.MerkleTxs)
-	p.wg.Add(1)
-	go p.timers()
+	p.Go(p.timers)
 	return p, nil
 }
 
@@ -142,78 +130,7 @@ func (p *Pool) Listen(addr string) (string, error) {
 }
 
 // Serve accepts miners on l in the background.
-func (p *Pool) Serve(l net.Listener) {
-	p.mu.Lock()
-	p.ln = append(p.ln, l)
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.serve(c)
-			}()
-		}
-	}()
-}
-
-// Close stops the pool and waits for its goroutines.
-func (p *Pool) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	ls := p.ln
-	for c := range p.conns {
-		c.nc.Close()
-	}
-	p.mu.Unlock()
-	p.cancel()
-	for _, l := range ls {
-		l.Close()
-	}
-	p.wg.Wait()
-}
-
-// SetMode changes how shares are treated from now on.
-func (p *Pool) SetMode(m Mode) { p.mode.Store(int32(m)) }
-
-// DisconnectAll drops every connection (a pool restart, as miners see it).
-func (p *Pool) DisconnectAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.nc.Close()
-	}
-}
-
-// Accepted, Rejected and Blocks count share verdicts.
-func (p *Pool) Accepted() uint64 { return p.accepted.Load() }
-func (p *Pool) Rejected() uint64 { return p.rejected.Load() }
-func (p *Pool) Blocks() uint64   { return p.blocks.Load() }
-
-// AcceptedBy counts accepted shares submitted under one worker name.
-func (p *Pool) AcceptedBy(worker string) uint64 {
-	if v, ok := p.byWorker.Load(worker); ok {
-		return v.(*atomic.Uint64).Load()
-	}
-	return 0
-}
-
-// Connections is the number of connected clients.
-func (p *Pool) Connections() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
-}
+func (p *Pool) Serve(l net.Listener) { p.Accept(l, p.serve) }
 
 // NewBlock moves the chain on: every connection gets a clean job.
 func (p *Pool) NewBlock() {
@@ -229,7 +146,6 @@ func (p *Pool) NewBlock() {
 func (p *Pool) NewJob() { p.broadcast(false) }
 
 func (p *Pool) timers() {
-	defer p.wg.Done()
 	var jobC, blockC <-chan time.Time
 	if p.cfg.JobInterval > 0 {
 		t := time.NewTicker(p.cfg.JobInterval)
@@ -243,7 +159,7 @@ func (p *Pool) timers() {
 	}
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-p.Done():
 			return
 		case <-jobC:
 			p.NewJob()
@@ -313,42 +229,17 @@ func (p *Pool) serve(nc net.Conn) {
 		v >>= 8
 	}
 	c := &conn{p: p, nc: nc, out: make(chan []byte, 1024), en1: en1, jobs: map[string]*work.Job{}, seen: map[[32]byte]struct{}{}, authed: map[string]bool{}}
-	if p.closed {
-		p.mu.Unlock()
-		nc.Close()
-		return
-	}
 	p.conns[c] = struct{}{}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.conns, c)
 		p.mu.Unlock()
-		nc.Close()
 	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bw := bufio.NewWriter(nc)
-		for b := range c.out {
-			if b == nil {
-				return
-			}
-			bw.Write(b)
-			for len(c.out) > 0 {
-				b = <-c.out
-				if b == nil {
-					bw.Flush()
-					return
-				}
-				bw.Write(b)
-			}
-			nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if bw.Flush() != nil {
-				nc.Close()
-				return
-			}
-		}
+		simsrv.WriteLoop(nc, c.out)
 	}()
 	defer func() { c.out <- nil; <-done }()
 	lr := sv1.NewLineReader(nc, 64<<10)
@@ -358,7 +249,7 @@ func (p *Pool) serve(nc net.Conn) {
 		if err != nil {
 			return
 		}
-		if Mode(p.mode.Load()) == Stall {
+		if p.Mode() == Stall {
 			continue
 		}
 		if err := sv1.DecodeInto(&m, line); err != nil {
@@ -462,7 +353,7 @@ func (c *conn) sendJob(clean bool) {
 }
 
 func (c *conn) reject(id json.RawMessage, code int, msg string) {
-	c.p.rejected.Add(1)
+	c.p.CountRejected()
 	c.send(sv1.AppendErrorResponse(nil, id, sv1.NewError(code, msg)))
 }
 
@@ -473,7 +364,7 @@ func (c *conn) submit(m *sv1.Message) {
 		c.reject(m.ID, 20, "Invalid params")
 		return
 	}
-	if Mode(p.mode.Load()) == RejectAll {
+	if p.Mode() == RejectAll {
 		c.reject(m.ID, 23, "Rejected by simulation")
 		return
 	}
@@ -522,12 +413,10 @@ func (c *conn) submit(m *sv1.Message) {
 		c.reject(m.ID, 23, fmt.Sprintf("Low difficulty share (%.6g)", work.HashDifficulty(&hash)))
 		return
 	}
-	if j.NetworkTarget().Met(&hash) {
-		p.blocks.Add(1)
+	block := j.NetworkTarget().Met(&hash)
+	if block {
 		p.log.Info().Str("worker", s.Worker).Msg("block found")
 	}
-	p.accepted.Add(1)
-	v, _ := p.byWorker.LoadOrStore(s.Worker, new(atomic.Uint64))
-	v.(*atomic.Uint64).Add(1)
+	p.CountAccepted(s.Worker, block)
 	c.send(sv1.AppendBoolResponse(nil, m.ID, true))
 }

@@ -1,11 +1,10 @@
 package pool2
 
 import (
-	"bufio"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/hashgate/hashgate/sim/internal/simsrv"
 	"github.com/hashgate/hashgate/sim/template"
 	"github.com/hashgate/hashgate/stratum/noise"
 	"github.com/hashgate/hashgate/stratum/sv2"
@@ -47,42 +46,17 @@ const group = 1
 func (p *Pool) serve(nc *noise.Conn) {
 	c := &conn{p: p, nc: nc, out: make(chan []byte, 1024), chans: map[uint32]*channel{}, nextID: group + 1}
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		nc.Close()
-		return
-	}
 	p.conns[c] = struct{}{}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.conns, c)
 		p.mu.Unlock()
-		nc.Close()
 	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bw := bufio.NewWriter(nc)
-		for b := range c.out {
-			if b == nil {
-				bw.Flush()
-				return
-			}
-			bw.Write(b)
-			for len(c.out) > 0 {
-				if b = <-c.out; b == nil {
-					bw.Flush()
-					return
-				}
-				bw.Write(b)
-			}
-			nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if bw.Flush() != nil {
-				nc.Close()
-				return
-			}
-		}
+		simsrv.WriteLoop(nc, c.out)
 	}()
 	defer func() { c.out <- nil; <-done }()
 	for {
@@ -90,7 +64,7 @@ func (p *Pool) serve(nc *noise.Conn) {
 		if err != nil {
 			return
 		}
-		if Mode(p.mode.Load()) == Stall {
+		if p.Mode() == Stall {
 			continue
 		}
 		h, _ := sv2.ParseHeader(hdr[:])
@@ -226,7 +200,7 @@ func (c *conn) open(reqID uint32, user string, hashrate float32, maxTarget sv2.U
 // sendJobs sends every channel of the connection a job: a future one plus SetNewPrevHash on a
 // new block, an immediate one otherwise.
 func (c *conn) sendJobs(newBlock bool) {
-	if Mode(c.p.mode.Load()) == Stall {
+	if c.p.Mode() == Stall {
 		return
 	}
 	t := c.p.template()
@@ -307,7 +281,7 @@ func (c *conn) setTargetAll(t work.Target) {
 func (c *conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []byte, standard bool) {
 	p := c.p
 	reject := func(code string) {
-		p.rejected.Add(1)
+		p.CountRejected()
 		c.send(&sv2.SubmitSharesError{ChannelID: chanID, SequenceNumber: seq, ErrorCode: code})
 	}
 	c.mu.Lock()
@@ -343,7 +317,7 @@ func (c *conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []byt
 		}
 		return
 	}
-	if Mode(p.mode.Load()) == RejectAll {
+	if p.Mode() == RejectAll {
 		reject("difficulty-too-low")
 		return
 	}
@@ -365,13 +339,11 @@ func (c *conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []byt
 		reject("difficulty-too-low")
 		return
 	}
-	if j.NetworkTarget().Met(&hash) {
-		p.blocks.Add(1)
+	block := j.NetworkTarget().Met(&hash)
+	if block {
 		p.log.Info().Str("user", ch.user).Msg("block found")
 	}
-	p.accepted.Add(1)
-	v, _ := p.byUser.LoadOrStore(ch.user, new(atomic.Uint64))
-	v.(*atomic.Uint64).Add(1)
+	p.CountAccepted(ch.user, block)
 	d := target.Difficulty()
 	c.send(&sv2.SubmitSharesSuccess{ChannelID: chanID, LastSequenceNumber: seq, NewSubmitsAcceptedCount: 1, NewSharesSum: uint64(d)})
 }

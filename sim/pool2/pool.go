@@ -1,7 +1,6 @@
 package pool2
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/sim/internal/simsrv"
 	"github.com/hashgate/hashgate/sim/template"
 	"github.com/hashgate/hashgate/stratum/noise"
 	"github.com/hashgate/hashgate/stratum/work"
@@ -74,13 +74,13 @@ func (c *Config) Validate() error {
 }
 
 // Mode is how the pool treats shares and connections.
-type Mode int32
+type Mode = simsrv.Mode
 
 // Pool behaviours.
 const (
-	Normal    Mode = iota
-	RejectAll      // answer every share with SubmitShares.Error "difficulty-too-low"
-	Stall          // read but never answer or send anything
+	Normal    = simsrv.Normal
+	RejectAll = simsrv.RejectAll // answer every share with SubmitShares.Error "difficulty-too-low"
+	Stall     = simsrv.Stall     // read but never answer or send anything
 )
 
 // Pool is a running simulated SV2 pool.
@@ -91,27 +91,20 @@ type Pool struct {
 	static    *noise.KeyPair
 	cert      noise.Certificate
 
-	mode   atomic.Int32
 	target atomic.Pointer[work.Target]
+
+	// Server is the accept loop, connection set, modes and share tallies (SetMode, Close,
+	// DisconnectAll, Connections, Accepted, AcceptedBy, ...).
+	*simsrv.Server
 
 	mu      sync.Mutex
 	rng     *rand.Rand
 	tpl     *template.Template
 	conns   map[*conn]struct{}
 	nextPfx uint64
-	ln      []net.Listener
-	closed  bool
 
-	jobSeq   atomic.Uint32
-	accepted atomic.Uint64
-	rejected atomic.Uint64
-	blocks   atomic.Uint64
-	byUser   sync.Map // user identity -> *atomic.Uint64 (accepted)
-	rates    sync.Map // user identity -> float32 (last nominal hashrate)
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	jobSeq atomic.Uint32
+	rates  sync.Map // user identity -> float32 (last nominal hashrate)
 }
 
 // New creates a pool; call Listen or Serve to accept clients.
@@ -138,12 +131,11 @@ func New(cfg Config) (*Pool, error) {
 	if p.cert, err = noise.IssueServerCertificate(p.authority, p.static, now.Add(-time.Hour), now.Add(24*time.Hour), nil); err != nil {
 		return nil, err
 	}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.Server = simsrv.New()
 	var prev [32]byte
 	binary.LittleEndian.PutUint64(prev[:], p.rng.Uint64())
 	p.tpl = template.Build(p.rng, 100, prev, cfg.NBits, cfg.PrefixSize+cfg.ExtranonceSize, cfg.MerkleTxs)
-	p.wg.Add(1)
-	go p.timers()
+	p.Go(p.timers)
 	return p, nil
 }
 
@@ -175,70 +167,8 @@ func (p *Pool) Serve(l net.Listener) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.ln = append(p.ln, nl)
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := nl.AcceptConn()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.serve(c)
-			}()
-		}
-	}()
+	p.Accept(nl, func(c net.Conn) { p.serve(c.(*noise.Conn)) })
 	return nil
-}
-
-// Close stops the pool and waits for its goroutines.
-func (p *Pool) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	ls := p.ln
-	for c := range p.conns {
-		c.nc.Close()
-	}
-	p.mu.Unlock()
-	p.cancel()
-	for _, l := range ls {
-		l.Close()
-	}
-	p.wg.Wait()
-}
-
-// SetMode changes how shares are treated from now on.
-func (p *Pool) SetMode(m Mode) { p.mode.Store(int32(m)) }
-
-// DisconnectAll drops every connection.
-func (p *Pool) DisconnectAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.nc.Close()
-	}
-}
-
-// Accepted, Rejected and Blocks count share verdicts.
-func (p *Pool) Accepted() uint64 { return p.accepted.Load() }
-func (p *Pool) Rejected() uint64 { return p.rejected.Load() }
-func (p *Pool) Blocks() uint64   { return p.blocks.Load() }
-
-// AcceptedBy counts accepted shares on channels opened under one user identity.
-func (p *Pool) AcceptedBy(user string) uint64 {
-	if v, ok := p.byUser.Load(user); ok {
-		return v.(*atomic.Uint64).Load()
-	}
-	return 0
 }
 
 // NominalHashrate is the last nominal_hash_rate a user's channel announced (open or
@@ -248,13 +178,6 @@ func (p *Pool) NominalHashrate(user string) float32 {
 		return v.(float32)
 	}
 	return 0
-}
-
-// Connections is the number of connected clients.
-func (p *Pool) Connections() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
 }
 
 // NewBlock moves the chain on: every channel gets a future job and SetNewPrevHash.
@@ -288,7 +211,6 @@ func (p *Pool) template() *template.Template {
 }
 
 func (p *Pool) timers() {
-	defer p.wg.Done()
 	var jobC, blockC <-chan time.Time
 	if p.cfg.JobInterval > 0 {
 		t := time.NewTicker(p.cfg.JobInterval)
@@ -302,7 +224,7 @@ func (p *Pool) timers() {
 	}
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-p.Done():
 			return
 		case <-jobC:
 			p.NewJob()
