@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hashgate/hashgate/internal/tomltime"
 )
 
 // ErrInvalidConfig is wrapped by every Validate error.
@@ -28,24 +30,8 @@ func cfgErr(key, format string, args ...any) error {
 	return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Duration is a time.Duration read from TOML text such as "12h".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a config duration ("12h").
+type Duration = tomltime.Duration
 
 // Role is what an operator or token may do.
 type Role string

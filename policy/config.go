@@ -5,29 +5,12 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/hashgate/hashgate/internal/tomltime"
 )
 
-// Duration is a time.Duration written in TOML as a Go duration string ("3s", "2m30s").
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler for TOML decoding.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler so that a Config round-trips.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// String formats d like time.Duration.
-func (d Duration) String() string { return time.Duration(d).String() }
+// Duration is a config duration ("30s").
+type Duration = tomltime.Duration
 
 // ErrInvalidConfig is wrapped by every error Validate returns.
 var ErrInvalidConfig = errors.New("policy: invalid config")

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hashgate/hashgate/internal/tomltime"
 )
 
 // Kind selects how a meter is read.
@@ -107,24 +109,8 @@ type TracePoint struct {
 	Value  float64  `toml:"value"`
 }
 
-// Duration is a time.Duration written in TOML as a Go duration string such as "500ms".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// Std returns the duration as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+// Duration is a config duration ("500ms").
+type Duration = tomltime.Duration
 
 // Config is one `[[meter]]` table. Keys that do not apply to the chosen source are ignored.
 // Zero values mean the defaults of [DefaultConfig] (see [Config.WithDefaults]), so a config
@@ -282,7 +268,7 @@ func (c Config) Validate() error {
 	if !c.Role.valid() {
 		return bad("role", "unknown role %q (want site_import, ai_load, mining_load, price or frequency)", c.Role)
 	}
-	if iv := c.Interval.Std(); iv < MinInterval || iv > MaxInterval {
+	if iv := c.Interval.D(); iv < MinInterval || iv > MaxInterval {
 		return bad("interval", "%s is outside %s..%s", iv, MinInterval, MaxInterval)
 	}
 	if c.Timeout <= 0 {

@@ -31,7 +31,7 @@ func TestExampleConfigParsesAndValidates(t *testing.T) {
 		}
 	}
 	grid := file.Meter[0].WithDefaults()
-	if grid.Interval.Std() != 500*time.Millisecond || grid.Timeout.Std() != 300*time.Millisecond || grid.Unit != "W" {
+	if grid.Interval.D() != 500*time.Millisecond || grid.Timeout.D() != 300*time.Millisecond || grid.Unit != "W" {
 		t.Errorf("grid = %+v", grid)
 	}
 	if got := file.Meter[1].WithDefaults().Address; got != "10.0.0.21:502" {

@@ -26,14 +26,14 @@ func (s *pollSource) Run(ctx context.Context, out chan<- Reading) error {
 			return nil
 		}
 		s.emit(out, r)
-		if !sleep(ctx, s.clock, s.cfg.Interval.Std()) {
+		if !sleep(ctx, s.clock, s.cfg.Interval.D()) {
 			return nil
 		}
 	}
 }
 
 func (s *pollSource) poll(ctx context.Context) Reading {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout.Std())
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout.D())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL, nil)
 	if err != nil {

@@ -40,7 +40,7 @@ type modbusSource struct {
 func newModbusSource(b base) (*modbusSource, error) {
 	c, err := modbus.NewClient(&modbus.ClientConfiguration{
 		URL:     "tcp://" + b.cfg.Address,
-		Timeout: b.cfg.Timeout.Std(),
+		Timeout: b.cfg.Timeout.D(),
 		Logger:  log.New(io.Discard, "", 0),
 	})
 	if err != nil {
@@ -58,7 +58,7 @@ func newModbusSource(b base) (*modbusSource, error) {
 func (s *modbusSource) Run(ctx context.Context, out chan<- Reading) error {
 	defer s.disconnect()
 	var connected bool // ever connected, for the reconnect counter
-	backoff := s.cfg.Interval.Std()
+	backoff := s.cfg.Interval.D()
 	for {
 		if !s.open {
 			if err := s.client.Open(); err != nil {
@@ -67,7 +67,7 @@ func (s *modbusSource) Run(ctx context.Context, out chan<- Reading) error {
 				if !sleep(ctx, s.clock, backoff) {
 					return nil
 				}
-				backoff = min(2*backoff, max(maxBackoff, s.cfg.Interval.Std()))
+				backoff = min(2*backoff, max(maxBackoff, s.cfg.Interval.D()))
 				continue
 			}
 			s.open, s.sunspec = true, nil
@@ -75,7 +75,7 @@ func (s *modbusSource) Run(ctx context.Context, out chan<- Reading) error {
 				s.reconnects.Add(1)
 			}
 			connected = true
-			backoff = s.cfg.Interval.Std()
+			backoff = s.cfg.Interval.D()
 			s.log.Info().Msg("modbus connected")
 		}
 		v, err := s.poll()
@@ -91,7 +91,7 @@ func (s *modbusSource) Run(ctx context.Context, out chan<- Reading) error {
 			s.emit(out, s.failed(QualityUnavailable, describe(err), now))
 			s.disconnect()
 		}
-		if ctx.Err() != nil || !sleep(ctx, s.clock, s.cfg.Interval.Std()) {
+		if ctx.Err() != nil || !sleep(ctx, s.clock, s.cfg.Interval.D()) {
 			return nil
 		}
 	}

@@ -58,7 +58,7 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 		SetConnectTimeout(mqttConnectTimeout).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
-		SetConnectRetryInterval(s.cfg.Interval.Std()).
+		SetConnectRetryInterval(s.cfg.Interval.D()).
 		SetMaxReconnectInterval(maxBackoff).
 		SetOrderMatters(false)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {

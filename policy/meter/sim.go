@@ -40,7 +40,7 @@ func newSimSource(b base) (*simSource, error) {
 // Without it, the last value holds.
 func (s *simSource) Run(ctx context.Context, out chan<- Reading) error {
 	start := s.clock.Now()
-	period := s.trace[len(s.trace)-1].Offset.Std() + s.cfg.Interval.Std()
+	period := s.trace[len(s.trace)-1].Offset.D() + s.cfg.Interval.D()
 	for {
 		now := s.clock.Now()
 		elapsed := now.Sub(start)
@@ -50,7 +50,7 @@ func (s *simSource) Run(ctx context.Context, out chan<- Reading) error {
 		if v, ok := stepValue(s.trace, elapsed); ok {
 			s.emit(out, s.reading(v, now))
 		}
-		if !sleep(ctx, s.clock, s.cfg.Interval.Std()) {
+		if !sleep(ctx, s.clock, s.cfg.Interval.D()) {
 			return nil
 		}
 	}
@@ -60,7 +60,7 @@ func (s *simSource) Run(ctx context.Context, out chan<- Reading) error {
 func stepValue(tr []TracePoint, t time.Duration) (float64, bool) {
 	v, ok := 0.0, false
 	for _, p := range tr {
-		if p.Offset.Std() > t {
+		if p.Offset.D() > t {
 			break
 		}
 		v, ok = p.Value, true

@@ -84,7 +84,7 @@ func TestSimTraceFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr) != 7 || tr[2].Offset.Std() != 31*time.Second || tr[2].Value != 4800 {
+	if len(tr) != 7 || tr[2].Offset.D() != 31*time.Second || tr[2].Value != 4800 {
 		t.Fatalf("trace %+v", tr)
 	}
 	clk := meter.NewManualClock(time.Unix(0, 0))
