@@ -63,7 +63,7 @@ func startSite(t testing.TB) *testSite {
 
 	cfg := proxy.DefaultConfig()
 	cfg.Pools = []proxy.PoolConfig{{Name: "sim-pool", URL: "stratum+tcp://" + paddr, User: "acct", Password: "x"}}
-	cfg.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 600, RetargetEvery: proxy.Duration{Duration: time.Minute}}
+	cfg.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 600, RetargetEvery: proxy.Duration(time.Minute)}
 	px, err := proxy.New(cfg, proxy.Options{})
 	if err != nil {
 		t.Fatal(err)

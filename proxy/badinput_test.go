@@ -165,7 +165,7 @@ func TestSubmitFloodIsLimited(t *testing.T) {
 func TestFrozenMinerDoesNotDelayOthers(t *testing.T) {
 	sp, paddr := startPool(t, nil)
 	cfg := testConfig(paddr)
-	cfg.WriteTimeout = Duration{time.Minute} // the frozen miner stays connected through the test
+	cfg.WriteTimeout = Duration(time.Minute) // the frozen miner stays connected through the test
 	_, addr := startProxy(t, cfg, Options{})
 
 	frozen := dialRaw(t, addr)

@@ -427,7 +427,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	ev.Result = ResultForwarded
 	p.record(c, pl, ev)
 	var answered atomic.Bool
-	timer := p.clk.AfterFunc(p.cfg.VerdictWait.Duration, func() {
+	timer := p.clk.AfterFunc(p.cfg.VerdictWait.D(), func() {
 		// The pool is slow: answer from local validation; the verdict is recorded when it comes.
 		if answered.CompareAndSwap(false, true) {
 			reply(0, "")

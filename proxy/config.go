@@ -9,24 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashgate/hashgate/internal/tomltime"
 	"github.com/hashgate/hashgate/stratum/work"
 )
 
-// Duration is a time.Duration that reads from TOML/JSON text such as "30s".
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText formats the duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+// Duration is a config duration ("30s").
+type Duration = tomltime.Duration
 
 // ListenerConfig is one `[[listener]]`.
 type ListenerConfig struct {
@@ -164,21 +152,21 @@ func DefaultConfig() Config {
 			Initial:         16384,
 			Min:             1024,
 			SharesPerMinute: 20,
-			RetargetEvery:   Duration{30 * time.Second},
+			RetargetEvery:   Duration(30 * time.Second),
 		},
 		Extranonce:     ExtranonceConfig{PrefixBytes: 2},
 		WorkerNames:    "passthrough",
-		JobTimeout:     Duration{120 * time.Second},
-		Reannounce:     Duration{45 * time.Second},
-		VerdictWait:    Duration{2 * time.Second},
+		JobTimeout:     Duration(120 * time.Second),
+		Reannounce:     Duration(45 * time.Second),
+		VerdictWait:    Duration(2 * time.Second),
 		RejectFailover: 0.9,
 		RejectWindow:   50,
 		MaxLine:        64 << 10,
-		WriteTimeout:   Duration{10 * time.Second},
+		WriteTimeout:   Duration(10 * time.Second),
 		SendQueue:      256,
 		SubmitRate:     200,
-		BackoffMin:     Duration{time.Second},
-		BackoffMax:     Duration{60 * time.Second},
+		BackoffMin:     Duration(time.Second),
+		BackoffMax:     Duration(60 * time.Second),
 		UserAgent:      "hashgate/0.1",
 	}
 }
@@ -239,7 +227,7 @@ func (c *Config) Validate() error {
 	if !(d.SharesPerMinute > 0) || d.SharesPerMinute > 6000 {
 		return errors.New("difficulty.shares_per_minute: must be in (0, 6000]")
 	}
-	if d.RetargetEvery.Duration < time.Second {
+	if d.RetargetEvery.D() < time.Second {
 		return errors.New("difficulty.retarget_every: must be >= 1s")
 	}
 	if _, err := work.TargetFromDifficulty(d.Min); err != nil {
@@ -264,11 +252,11 @@ func (c *Config) Validate() error {
 		key string
 		d   Duration
 	}{{"job_timeout", c.JobTimeout}, {"reannounce", c.Reannounce}, {"verdict_wait", c.VerdictWait}, {"write_timeout", c.WriteTimeout}, {"backoff_min", c.BackoffMin}, {"backoff_max", c.BackoffMax}} {
-		if x.d.Duration <= 0 {
+		if x.d <= 0 {
 			return fmt.Errorf("%s: must be a positive duration", x.key)
 		}
 	}
-	if c.BackoffMax.Duration < c.BackoffMin.Duration {
+	if c.BackoffMax.D() < c.BackoffMin.D() {
 		return errors.New("backoff_max: must be >= backoff_min")
 	}
 	if c.RejectFailover <= 0 || c.RejectFailover > 1 {

@@ -14,7 +14,7 @@ import (
 // exponential backoff and full jitter (a fleet of proxies restarting together must not hammer
 // the pool in step). A session that lasted over a minute resets the backoff.
 func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
-	backoff := p.cfg.BackoffMin.Duration
+	backoff := p.cfg.BackoffMin.D()
 	for p.ctx.Err() == nil {
 		start := p.clk.Now()
 		err := session()
@@ -22,7 +22,7 @@ func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
 			return
 		}
 		if p.clk.Now().Sub(start) > time.Minute {
-			backoff = p.cfg.BackoffMin.Duration
+			backoff = p.cfg.BackoffMin.D()
 		}
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("pool connection lost")
@@ -31,7 +31,7 @@ func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
 			return
 		case <-afterChan(p, wait):
 		}
-		backoff = min(2*backoff, p.cfg.BackoffMax.Duration)
+		backoff = min(2*backoff, p.cfg.BackoffMax.D())
 	}
 }
 

@@ -95,7 +95,7 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 			select {
 			case <-s.flushed:
 				lingerClose(nc)
-			case <-time.After(s.p.cfg.WriteTimeout.Duration):
+			case <-time.After(s.p.cfg.WriteTimeout.D()):
 			}
 		}
 		cancel()
@@ -456,7 +456,7 @@ func (s *v1Conn) writeLoop(ctx context.Context) {
 		}
 		var err error
 		if len(bufs) > 0 {
-			s.conn.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.Duration))
+			s.conn.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.D()))
 			nb := net.Buffers(bufs)
 			_, err = nb.WriteTo(s.conn)
 		}

@@ -53,9 +53,9 @@ func testConfig(pools ...string) Config {
 	for i, a := range pools {
 		cfg.Pools = append(cfg.Pools, PoolConfig{Name: fmt.Sprintf("pool%d", i), URL: "stratum+tcp://" + a, User: "acct", Password: "x", Priority: i})
 	}
-	cfg.Difficulty = DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 600, RetargetEvery: Duration{time.Minute}}
-	cfg.BackoffMin = Duration{50 * time.Millisecond}
-	cfg.BackoffMax = Duration{200 * time.Millisecond}
+	cfg.Difficulty = DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 600, RetargetEvery: Duration(time.Minute)}
+	cfg.BackoffMin = Duration(50 * time.Millisecond)
+	cfg.BackoffMax = Duration(200 * time.Millisecond)
 	return cfg
 }
 
@@ -272,7 +272,7 @@ func TestFailoverWhenPoolStopsSendingJobs(t *testing.T) {
 	_, a1 := startPool(t, func(c *simpool.Config) { c.Seed = 7 }) // one job, then silence
 	backup, a2 := startPool(t, func(c *simpool.Config) { c.Seed = 8; c.JobInterval = 300 * time.Millisecond })
 	cfg := testConfig(a1, a2)
-	cfg.JobTimeout = Duration{2 * time.Second}
+	cfg.JobTimeout = Duration(2 * time.Second)
 	px, addr := startProxy(t, cfg, Options{})
 	ms := startMiners(t, addr, 2, "rack7", nil)
 	eventually(t, "failover to the pool that still sends work", func() bool {

@@ -291,7 +291,7 @@ func (s *v2Conn) writeLoop(ctx context.Context) {
 		clear(q)
 		spare = q
 		if len(buf) > 0 {
-			s.nc.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.Duration))
+			s.nc.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.D()))
 			if _, err := s.nc.Write(buf); err != nil {
 				if ctx.Err() == nil {
 					s.log.Info().Err(err).Msg("write to miner failed; disconnecting")

@@ -103,7 +103,7 @@ func (pl *pool) check(now time.Time) (bool, string) {
 	if !pl.p.layoutFits(j.Extranonce2Size) {
 		return false, "extranonce2 too small for the miners' layout"
 	}
-	if now.Sub(c.lastJob()) > pl.p.cfg.JobTimeout.Duration {
+	if now.Sub(c.lastJob()) > pl.p.cfg.JobTimeout.D() {
 		return false, "no job within job_timeout"
 	}
 	pl.mu.Lock()

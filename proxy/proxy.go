@@ -521,7 +521,7 @@ func (p *Proxy) reannounce(now time.Time) {
 		g.mu.Lock()
 		cur := g.cur
 		g.mu.Unlock()
-		if cur != nil && now.Sub(cur.created) >= p.cfg.Reannounce.Duration {
+		if cur != nil && now.Sub(cur.created) >= p.cfg.Reannounce.D() {
 			p.publish(cur.up, cur.job, false)
 		}
 	}

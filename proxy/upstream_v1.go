@@ -168,7 +168,7 @@ func (u *upstreamV1) session() error {
 	lr := sv1.NewLineReader(conn, p.cfg.MaxLine)
 	var m sv1.Message
 	for {
-		conn.SetReadDeadline(time.Now().Add(p.cfg.JobTimeout.Duration + 30*time.Second))
+		conn.SetReadDeadline(time.Now().Add(p.cfg.JobTimeout.D() + 30*time.Second))
 		line, err := lr.ReadLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -191,7 +191,7 @@ func (u *upstreamV1) session() error {
 }
 
 func (u *upstreamV1) writeLoop(ctx context.Context, conn net.Conn, out chan []byte) {
-	drainWrite(ctx, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.Duration)
+	drainWrite(ctx, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D())
 }
 
 // teardown fails every request still waiting on the lost connection.

@@ -188,7 +188,7 @@ func (u *upstreamV2) session() error {
 
 	setup := false
 	for {
-		nc.SetReadDeadline(time.Now().Add(p.cfg.JobTimeout.Duration + 30*time.Second))
+		nc.SetReadDeadline(time.Now().Add(p.cfg.JobTimeout.D() + 30*time.Second))
 		hdr, payload, err := nc.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -388,7 +388,7 @@ func (u *upstreamV2) send(m sv2.Message) bool {
 }
 
 func (u *upstreamV2) writeLoop(ctx context.Context, nc *noise.Conn, out chan []byte) {
-	drainWrite(ctx, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.Duration)
+	drainWrite(ctx, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D())
 }
 
 // submit forwards a share as SubmitSharesExtended: the extranonce is everything after the

@@ -59,7 +59,7 @@ func (v *vardiff) tick(now time.Time) (float64, bool) { return v.retarget(now) }
 
 func (v *vardiff) retarget(now time.Time) (float64, bool) {
 	elapsed := now.Sub(v.start)
-	every := v.cfg.RetargetEvery.Duration
+	every := v.cfg.RetargetEvery.D()
 	expected := v.cfg.SharesPerMinute * elapsed.Minutes()
 	// Ramp up early when a miner is far too fast (a new S21 at a tiny start difficulty), so it
 	// does not flood the proxy for a whole window.

@@ -44,7 +44,7 @@ func TestVardiffBoundsAndSilence(t *testing.T) {
 		t.Fatalf("suggest above max: %v", d)
 	}
 	// Silence for a window quarters the difficulty (bounded by min).
-	now = now.Add(cfg.RetargetEvery.Duration)
+	now = now.Add(cfg.RetargetEvery.D())
 	d, changed := v.tick(now)
 	if !changed || d != 250 {
 		t.Fatalf("silent miner: %v %v", d, changed)

@@ -74,7 +74,7 @@ func proxyConfig(poolAddr string, minerDiff, submitRate float64) proxy.Config {
 	cfg.Pools = []proxy.PoolConfig{{Name: "sim", URL: "stratum+tcp://" + poolAddr, User: "bench", Password: "x"}}
 	cfg.Difficulty = proxy.DifficultyConfig{
 		Initial: minerDiff, Min: minerDiff, Max: minerDiff,
-		SharesPerMinute: 6000, RetargetEvery: proxy.Duration{Duration: time.Hour},
+		SharesPerMinute: 6000, RetargetEvery: proxy.Duration(time.Hour),
 	}
 	cfg.SubmitRate = submitRate
 	return cfg

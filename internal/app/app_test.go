@@ -64,7 +64,7 @@ func TestRestartKeepsPausedMinersPaused(t *testing.T) {
 	f := config.Default()
 	f.Listener = []proxy.ListenerConfig{{Protocol: "sv1", Address: "127.0.0.1:0"}}
 	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration{Duration: time.Minute}}
+	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
 	f.Store = sc
 	p := policy.DefaultConfig()
 	p.ImportLimitKW, p.MarginKW = 1000, 10

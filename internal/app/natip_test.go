@@ -34,7 +34,7 @@ func TestWorkersSharingAnIPAreGatedNotCommanded(t *testing.T) {
 	f := config.Default()
 	f.Listener = []proxy.ListenerConfig{{Protocol: "sv1", Address: "127.0.0.1:0"}}
 	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration{Duration: time.Minute}}
+	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
 	f.Store.Path = filepath.Join(t.TempDir(), "nat.db")
 	f.Console.Address = "127.0.0.1:0"
 	p := policy.DefaultConfig()

@@ -50,7 +50,7 @@ func TestSV2ListenerFromKeyFile(t *testing.T) {
 	f := config.Default()
 	f.Listener = []proxy.ListenerConfig{{Protocol: "sv2", Address: "127.0.0.1:0", KeyFile: keyFile}}
 	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration{Duration: time.Minute}}
+	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
 	f.Store.Path = filepath.Join(dir, "hg.db")
 	f.Console.Address = "127.0.0.1:0"
 	if err := f.Validate(); err != nil {

@@ -127,7 +127,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 		{Name: "primary", URL: "stratum+tcp://" + addrs[0], User: "demo", Password: "x", Priority: 0},
 		{Name: "backup", URL: "stratum+tcp://" + addrs[1], User: "demo", Password: "x", Priority: 1},
 	}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 0.00002, Min: 0.000005, SharesPerMinute: 30, RetargetEvery: proxy.Duration{Duration: 30 * time.Second}}
+	f.Difficulty = proxy.DifficultyConfig{Initial: 0.00002, Min: 0.000005, SharesPerMinute: 30, RetargetEvery: proxy.Duration(30 * time.Second)}
 	f.Store.Path = filepath.Join(o.Dir, "hashgate.db")
 	f.Console.Address = o.Console
 	// The demo's operator: no anonymous control, even on loopback.
