@@ -477,8 +477,10 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 			return
 		}
 		if cur.job == j {
-			// The same work again: move its ntime on so that firmware restarting its
-			// extranonce2 counter does not redo the headers it already hashed.
+			// The same work again (a re-announce, or a second publish of the job in force):
+			// earlier ids for it stay valid, so nothing is retired. Move its ntime on so that
+			// firmware restarting its extranonce2 counter does not redo what it hashed.
+			retire, pj.retire = false, false
 			pj.ntime = max(cur.ntime+1, uint32(now.Unix()))
 			if pj.ntime-j.NTime > work.MaxNTimeRoll/2 {
 				pj.ntime = cur.ntime
