@@ -254,10 +254,7 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		out.reused = true
 		// And different work, so firmware that restarts its extranonce2 counter on a new job
 		// does not redo what it already hashed.
-		out.ntime = max(c.lastNTime+1, pj.ntime)
-		if out.ntime-pj.job.NTime > work.MaxNTimeRoll/2 {
-			out.ntime = pj.ntime
-		}
+		out.ntime = nextNTime(c.lastNTime, pj.ntime, pj.job.NTime)
 	} else {
 		out.ntime = pj.ntime
 	}
@@ -285,6 +282,20 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		c.poolName = pl.cfg.Name
 	}
 	return out, true
+}
+
+// nextNTime is the ntime for work issued again: later than prev, at least floor, and kept
+// within half the ntime window above the job's own ntime so miners can still roll it.
+func nextNTime(prev, floor, base uint32) uint32 {
+	limit := base + work.MaxNTimeRoll/2
+	n := max(prev+1, floor)
+	if n > limit {
+		n = prev + 1
+	}
+	if n > limit {
+		n = prev
+	}
+	return n
 }
 
 // issuedWork reports whether any live job id still carries j.

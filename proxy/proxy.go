@@ -481,10 +481,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 			// earlier ids for it stay valid, so nothing is retired. Move its ntime on so that
 			// firmware restarting its extranonce2 counter does not redo what it hashed.
 			retire, pj.retire = false, false
-			pj.ntime = max(cur.ntime+1, uint32(now.Unix()))
-			if pj.ntime-j.NTime > work.MaxNTimeRoll/2 {
-				pj.ntime = cur.ntime
-			}
+			pj.ntime = nextNTime(cur.ntime, uint32(now.Unix()), j.NTime)
 		}
 	}
 	pj.encodeV1()

@@ -3,6 +3,9 @@ package proxy
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/stratum/work"
 )
 
 // TestReissuedWorkIsNotCreditedTwice: the same work re-issued under a fresh job id (a new
@@ -89,5 +92,38 @@ func TestVersionMaskFollowsThePool(t *testing.T) {
 	// Back on a rolling pool: the mask is restored.
 	if lines := s.appendJob(nil, pj, offerClean); !strings.Contains(string(lines[0]), `["1fffe000"]`) && !strings.Contains(string(lines[0]), `["ffffffff"]`) {
 		t.Fatalf("mask not restored: %q", lines[0])
+	}
+}
+
+// TestRepublishingTheJobInForceDoesNotRetireIt: the same upstream job published again with
+// retire set (a second path reaching it at start-up or on failover) is the same work: shares
+// on its earlier id stay valid.
+func TestRepublishingTheJobInForceDoesNotRetireIt(t *testing.T) {
+	p, _, pj, _ := benchChannel(t, "sv1")
+	p.layout, p.layoutSet = work.Layout{PrefixSize: 2, MinerSize: 4}, true
+	u := newUpstreamV1(p.pools[0], 0)
+	p.publish(u, pj.job, true)
+	first := p.groupFor(0).cur
+	p.publish(u, pj.job, true)
+	second := p.groupFor(0).cur
+	if first == second || second.job != first.job {
+		t.Fatal("the second publish did not re-issue the same work")
+	}
+	if first.superseded.Load() {
+		t.Fatal("re-publishing the same work marked the earlier job stale")
+	}
+	if second.ntime <= first.ntime {
+		t.Fatalf("re-issued work kept ntime %d", second.ntime)
+	}
+	// A different job that retires does supersede it.
+	next := *pj.job
+	next.PrevHash[0] ^= 1
+	next.Received = pj.job.Received.Add(time.Second)
+	if err := next.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	p.publish(u, &next, true)
+	if !first.superseded.Load() || !second.superseded.Load() {
+		t.Fatal("a new block did not supersede the older jobs")
 	}
 }
