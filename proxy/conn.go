@@ -35,6 +35,25 @@ func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
 	}
 }
 
+// runWriter starts an upstream connection's writer and arranges the end of its session: when
+// ctx ends the connection closes, which unblocks the session's reader. The returned stop ends
+// the session, waits for the writer and then runs teardown.
+func runWriter(ctx context.Context, cancel context.CancelFunc, conn net.Conn, out <-chan []byte, size int, timeout time.Duration, teardown func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drainWrite(ctx, conn, out, size, timeout)
+	}()
+	stopClose := context.AfterFunc(ctx, func() { conn.Close() })
+	return func() {
+		cancel()
+		stopClose()
+		conn.Close()
+		<-done
+		teardown()
+	}
+}
+
 // drainWrite is an upstream connection's writer: it writes what is queued, drains whatever
 // else is queued behind it, then flushes once, so a burst of submits costs one write. A write
 // that fails or passes its deadline closes the connection, which ends the session's reader.

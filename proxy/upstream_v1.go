@@ -138,19 +138,7 @@ func (u *upstreamV1) session() error {
 	u.mu.Unlock()
 	u.pl.freshSession()
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		u.writeLoop(ctx, conn, out)
-	}()
-	defer func() {
-		cancel()
-		conn.Close()
-		wg.Wait()
-		u.teardown()
-	}()
-	go func() { <-ctx.Done(); conn.Close() }()
+	defer runWriter(ctx, cancel, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
 
 	// Pipelined handshake, as firmware does it: configure, subscribe, authorize.
 	if !noConfig {
@@ -188,10 +176,6 @@ func (u *upstreamV1) session() error {
 		}
 		u.handle(&m)
 	}
-}
-
-func (u *upstreamV1) writeLoop(ctx context.Context, conn net.Conn, out chan []byte) {
-	drainWrite(ctx, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D())
 }
 
 // teardown fails every request still waiting on the lost connection.

@@ -146,19 +146,7 @@ func (u *upstreamV2) session() error {
 	u.mu.Unlock()
 	u.pl.freshSession()
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		u.writeLoop(ctx, nc, out)
-	}()
-	defer func() {
-		cancel()
-		nc.Close()
-		wg.Wait()
-		u.teardown()
-	}()
-	go func() { <-ctx.Done(); nc.Close() }()
+	defer runWriter(ctx, cancel, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
 
 	host, port, _ := net.SplitHostPort(u.pl.ep.Host)
 	pn, _ := strconv.ParseUint(port, 10, 16)
@@ -385,10 +373,6 @@ func (u *upstreamV2) send(m sv2.Message) bool {
 		u.pl.p.drops.upstreamQueue.Add(1)
 		return false
 	}
-}
-
-func (u *upstreamV2) writeLoop(ctx context.Context, nc *noise.Conn, out chan []byte) {
-	drainWrite(ctx, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D())
 }
 
 // submit forwards a share as SubmitSharesExtended: the extranonce is everything after the
