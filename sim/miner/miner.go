@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/sim/internal/simsrv"
 	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
 )
@@ -129,20 +130,7 @@ func (m *Miner) Extranonce1() []byte {
 
 // Run mines until ctx ends (or the connection is lost and Reconnect is off).
 func (m *Miner) Run(ctx context.Context) error {
-	for {
-		err := m.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !m.cfg.Reconnect {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(m.cfg.ReconnectDelay):
-		}
-	}
+	return simsrv.RunSessions(ctx, m.cfg.Reconnect, m.cfg.ReconnectDelay, m.session)
 }
 
 func (m *Miner) session(ctx context.Context) error {

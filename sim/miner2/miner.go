@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/sim/internal/simsrv"
 	"github.com/hashgate/hashgate/stratum/noise"
 	"github.com/hashgate/hashgate/stratum/sv2"
 	"github.com/hashgate/hashgate/stratum/work"
@@ -128,20 +129,7 @@ func (m *Miner) Difficulty() float64 {
 
 // Run mines until ctx ends (or the connection is lost and Reconnect is off).
 func (m *Miner) Run(ctx context.Context) error {
-	for {
-		err := m.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !m.cfg.Reconnect {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(m.cfg.ReconnectDelay):
-		}
-	}
+	return simsrv.RunSessions(ctx, m.cfg.Reconnect, m.cfg.ReconnectDelay, m.session)
 }
 
 var errReconnect = errors.New("server asked to reconnect")

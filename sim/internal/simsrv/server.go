@@ -1,6 +1,7 @@
-// Package simsrv is what hashgate's simulated pools (V1 and V2) share beneath their protocols:
+// Package simsrv is what hashgate's simulators share beneath their protocols: for the pools
 // the accept loop and the set of live connections, shutdown, the fault modes tests switch on,
-// the share tallies, and each connection's drain-then-flush writer.
+// the share tallies and each connection's drain-then-flush writer; for the miners, the
+// reconnect loop.
 package simsrv
 
 import (
@@ -185,6 +186,26 @@ func WriteLoop(nc net.Conn, out <-chan []byte) {
 		if bw.Flush() != nil {
 			nc.Close()
 			return
+		}
+	}
+}
+
+// RunSessions runs a simulated client's sessions until ctx ends: one session, or, with
+// reconnect, a new one delay after each loss (as firmware does). It returns the session's
+// error when it does not reconnect.
+func RunSessions(ctx context.Context, reconnect bool, delay time.Duration, session func(context.Context) error) error {
+	for {
+		err := session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !reconnect {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
 		}
 	}
 }
