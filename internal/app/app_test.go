@@ -8,12 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
-	"github.com/hashgate/hashgate/sim/pool"
 	"github.com/hashgate/hashgate/store"
 )
 
@@ -49,22 +47,9 @@ func TestRestartKeepsPausedMinersPaused(t *testing.T) {
 	}
 	st.Close()
 
-	pc := pool.DefaultConfig()
-	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-5, 0, 0
-	sp, err := pool.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	paddr, err := sp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, paddr := startTestPool(t)
 
-	f := config.Default()
-	f.Listener = []proxy.ListenerConfig{{Protocol: "sv1", Address: "127.0.0.1:0"}}
-	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
 	f.Store = sc
 	p := policy.DefaultConfig()
 	p.ImportLimitKW, p.MarginKW = 1000, 10

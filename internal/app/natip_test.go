@@ -2,41 +2,23 @@ package app
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
-	"github.com/hashgate/hashgate/sim/pool"
 )
 
 // TestWorkersSharingAnIPAreGatedNotCommanded: two workers behind one IP (NAT) without
 // configured addresses must not have firmware commands sent to that IP (they could reach
 // another machine); the gate still pauses them.
 func TestWorkersSharingAnIPAreGatedNotCommanded(t *testing.T) {
-	pc := pool.DefaultConfig()
-	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-5, 0, 0
-	sp, err := pool.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	paddr, err := sp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := config.Default()
-	f.Listener = []proxy.ListenerConfig{{Protocol: "sv1", Address: "127.0.0.1:0"}}
-	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
-	f.Store.Path = filepath.Join(t.TempDir(), "nat.db")
-	f.Console.Address = "127.0.0.1:0"
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
 	p := policy.DefaultConfig()
 	p.ImportLimitKW, p.MarginKW = 1000, 10
 	p.Interval = policy.Duration(200 * time.Millisecond)

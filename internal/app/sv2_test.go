@@ -8,10 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner2"
-	"github.com/hashgate/hashgate/sim/pool"
 	"github.com/hashgate/hashgate/stratum/noise"
 )
 
@@ -36,23 +34,8 @@ func TestSV2ListenerFromKeyFile(t *testing.T) {
 	if err := noise.WriteKeyFile(keyFile, noise.NewServerKeyFile(static, cert, auth.PublicKey())); err != nil {
 		t.Fatal(err)
 	}
-	pc := pool.DefaultConfig()
-	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-5, 0, 0
-	sp, err := pool.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	paddr, err := sp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := config.Default()
-	f.Listener = []proxy.ListenerConfig{{Protocol: "sv2", Address: "127.0.0.1:0", KeyFile: keyFile}}
-	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
-	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
-	f.Store.Path = filepath.Join(dir, "hg.db")
-	f.Console.Address = "127.0.0.1:0"
+	sp, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv2", Address: "127.0.0.1:0", KeyFile: keyFile}, paddr)
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}

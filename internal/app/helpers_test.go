@@ -1,0 +1,40 @@
+package app
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/internal/config"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/pool"
+)
+
+// startTestPool runs a simulated V1 pool at an easy difficulty for the test's lifetime.
+func startTestPool(t *testing.T) (*pool.Pool, string) {
+	t.Helper()
+	pc := pool.DefaultConfig()
+	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-5, 0, 0
+	sp, err := pool.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	paddr, err := sp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp, paddr
+}
+
+// testFile is a config with one listener and one pool on loopback, a store in the test's
+// directory and the console on a free port.
+func testFile(t *testing.T, l proxy.ListenerConfig, paddr string) config.File {
+	f := config.Default()
+	f.Listener = []proxy.ListenerConfig{l}
+	f.Pool = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct"}}
+	f.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
+	f.Store.Path = filepath.Join(t.TempDir(), "hashgate.db")
+	f.Console.Address = "127.0.0.1:0"
+	return f
+}
