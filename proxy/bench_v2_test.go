@@ -154,3 +154,30 @@ func BenchmarkShareV2(b *testing.B) {
 		b.Fatalf("accepted %d of %d", c.counters.Get(ResultAccepted), b.N)
 	}
 }
+
+// BenchmarkFleetViews10k compares the policy inventory's view of 10,000 channels with the
+// console's full statistics rows.
+func BenchmarkFleetViews10k(b *testing.B) {
+	cfg := testConfig("127.0.0.1:1")
+	p, err := New(cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		c := p.newChannel("sv1", fmt.Sprintf("10.0.%d.%d:4028", i/256, i%256), zerolog.Nop(), func() {})
+		c.worker, c.authorized = fmt.Sprintf("rack%d.m%d", i/100, i), true
+		p.addChannel(c)
+	}
+	b.Run("Identities", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = p.Identities()
+		}
+	})
+	b.Run("Workers", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = p.Workers()
+		}
+	})
+}

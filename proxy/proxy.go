@@ -710,6 +710,30 @@ func (p *Proxy) Workers() []WorkerStats {
 	return out
 }
 
+// Identity is who a connected channel mines as and where it connects from.
+type Identity struct {
+	Worker string
+	Remote string // host:port
+}
+
+// Identities lists every authorized channel's worker and address: the cheap view for callers
+// that poll the fleet often (the power policy's inventory), without Workers' statistics.
+func (p *Proxy) Identities() []Identity {
+	p.mu.Lock()
+	chans := make([]*channel, 0, len(p.channels))
+	for _, c := range p.channels {
+		chans = append(chans, c)
+	}
+	p.mu.Unlock()
+	out := make([]Identity, 0, len(chans))
+	for _, c := range chans {
+		if w := c.workerName(); w != "" {
+			out = append(out, Identity{Worker: w, Remote: c.remote})
+		}
+	}
+	return out
+}
+
 // Pools returns one row per configured pool, in priority order.
 func (p *Proxy) Pools() []PoolStats {
 	now := p.clk.Now()

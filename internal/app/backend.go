@@ -178,7 +178,7 @@ func (b backend) CancelDR(ctx context.Context, actor, id string) error {
 }
 
 func (b backend) worker(name string) error {
-	for _, w := range b.a.Proxy.Workers() {
+	for _, w := range b.a.Proxy.Identities() {
 		if w.Worker == name {
 			return nil
 		}

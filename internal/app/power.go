@@ -208,7 +208,7 @@ func (p *Power) syncFleet(ctx context.Context) {
 
 func (p *Power) syncOnce() {
 	seen := map[string]bool{}
-	workers := p.px.Workers()
+	workers := p.px.Identities()
 	// Several workers from one IP (NAT, a farm proxy) cannot be told apart at that IP's
 	// firmware port: without an explicit address they get the gate only, never a command
 	// meant for another machine.
