@@ -60,13 +60,11 @@ func policyEventView(ev policy.Event) EventView {
 		case policy.NoteMeterRecovered:
 			v.Subject = n.Role.String()
 			v.Text = fmt.Sprintf("meter %s recovered", n.Role)
-		case policy.NoteShedConfirmed:
-			v.Text = fmt.Sprintf("shed of %.2f kW confirmed by the meter", n.KW)
-		case policy.NoteEscalated:
+		case policy.NoteShedUnconfirmed:
 			v.Level = levelWarn
-			v.Text = fmt.Sprintf("shed not confirmed: withholding %.2f kW more", n.KW)
-		case policy.NoteEscalationReleased:
-			v.Text = "escalation released"
+			v.Text = fmt.Sprintf("miners draw %.2f kW beyond their commands: shedding others for it", n.KW)
+		case policy.NoteShedConfirmed:
+			v.Text = "every shed confirmed: no miner draws beyond its command"
 		default:
 			v.Text = n.Kind.String()
 		}

@@ -48,7 +48,7 @@ func newFleetBackend(n int, withPolicy bool) *fleetBackend {
 		Shares: map[string]uint64{"accepted": 1000, "stale": 3}, Drops: map[string]uint64{"stale_job": 2}, Started: now.Add(-time.Hour)}
 	b.pools = []proxy.PoolStats{{Name: "main", URL: "stratum+tcp://pool.example:3333", Active: true, State: "up", Connections: 1,
 		Difficulty: 1e6, Shares: map[string]uint64{"pool_accepted": 900, "pool_rejected": 4}, LatencyMs: 42, Hashrate: 1e15}}
-	b.snap.Basis = policy.Basis{At: now, ImportKW: 900, LimitKW: 1000, AILoadKW: 400, MiningLoadKW: 500, BudgetKW: 550, Binding: policy.ReasonOverBudget}
+	b.snap.Basis = policy.Basis{At: now, ImportKW: 900, LimitKW: 1000, AILoadKW: 400, MiningLoadKW: 500, BudgetKW: 550, Binding: policy.ReasonImportLimit}
 	return b
 }
 

@@ -185,10 +185,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			name string
 			v    float64
 		}{{"import", st.ImportKW}, {"limit", st.LimitKW}, {"ai_load", st.AILoadKW}, {"mining_load", st.MiningLoadKW},
-			{"non_mining", st.NonMiningKW}, {"budget", st.BudgetKW}, {"committed", st.CommittedKW}, {"escalation", st.EscalationKW}} {
+			{"non_mining", st.NonMiningKW}, {"budget", st.BudgetKW}, {"committed", st.CommittedKW}, {"mining_estimate", st.MiningEstKW},
+			{"in_flight", st.InFlightKW}, {"unconfirmed", st.UnconfirmedKW}} {
 			gauge(c.polKW, q.v, q.name)
 		}
-		for _, m := range []string{"normal", "safe_floor", "trip"} {
+		for _, m := range []string{"normal", "over_limit", "safe_floor", "trip"} {
 			gauge(c.polMode, b2f(st.Mode == m), m)
 		}
 		gauge(c.polCap, pv.CapKW)

@@ -38,7 +38,15 @@ type Site struct {
 	NonMiningKW  float64  `json:"non_mining_kw"`
 	BudgetKW     float64  `json:"budget_kw"`
 	CommittedKW  float64  `json:"committed_kw"`
-	EscalationKW float64  `json:"escalation_kw"`
+	// MiningEstKW is the policy's estimate of what the proven fleet draws now; InFlightKW the
+	// part of it commanded away but not yet confirmed; UnconfirmedKW what miners draw beyond
+	// settled commands (by their telemetry); FleetKW the rated power of the proven fleet.
+	MiningEstKW   float64 `json:"mining_est_kw"`
+	InFlightKW    float64 `json:"in_flight_kw"`
+	UnconfirmedKW float64 `json:"unconfirmed_kw"`
+	FleetKW       float64 `json:"fleet_kw"`
+	// OverLimitS is how long the site meter has read above the limit (mode over_limit).
+	OverLimitS float64 `json:"over_limit_s"`
 	FrequencyHz  float64  `json:"frequency_hz"`
 	Price        float64  `json:"price"`
 	Mode         string   `json:"mode"`
@@ -349,11 +357,10 @@ func buildView(b Reader, now time.Time) *view {
 func siteOf(b policy.Basis) *Site {
 	s := &Site{ImportKW: fin(b.ImportKW), LimitKW: fin(b.LimitKW), AILoadKW: fin(b.AILoadKW),
 		MiningLoadKW: fin(b.MiningLoadKW), NonMiningKW: fin(b.NonMiningKW), BudgetKW: fin(b.BudgetKW),
-		CommittedKW: fin(b.CommittedKW), EscalationKW: fin(b.EscalationKW), FrequencyHz: fin(b.FrequencyHz), Price: fin(b.Price), Mode: b.Mode.String(), Binding: b.Binding.String(),
-		Why: b.Binding.Text(), Faults: []string{}}
-	if b.Binding == policy.ReasonNone {
-		s.Why = "no constraint binds: every miner may run"
-	}
+		CommittedKW: fin(b.CommittedKW), MiningEstKW: fin(b.MiningEstKW), InFlightKW: fin(b.InFlightKW),
+		UnconfirmedKW: fin(b.UnconfirmedKW), FleetKW: fin(b.FleetKW), OverLimitS: fin(b.OverLimitS),
+		FrequencyHz: fin(b.FrequencyHz), Price: fin(b.Price), Mode: b.Mode.String(), Binding: b.Binding.String(),
+		Why: b.Why(b.Binding), Faults: []string{}}
 	for _, r := range b.Faults.Roles() {
 		s.Faults = append(s.Faults, r.String())
 	}
@@ -362,7 +369,7 @@ func siteOf(b policy.Basis) *Site {
 
 func decisionView(d *policy.Decision) DecisionView {
 	return DecisionView{At: d.Basis.At, Miner: d.MinerID, Group: d.Group, Action: d.Action.String(),
-		TargetKW: fin(d.TargetKW), FromKW: fin(d.FromKW), Reason: d.Reason.String(), Why: d.Reason.Text()}
+		TargetKW: fin(d.TargetKW), FromKW: fin(d.FromKW), Reason: d.Reason.String(), Why: d.Why()}
 }
 
 // minerPower is the miner's draw: its own measurement when fresh, else what it was commanded.

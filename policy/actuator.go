@@ -17,6 +17,14 @@ type Actuator interface {
 	Apply(ctx context.Context, d Decision) error
 }
 
+// Planner is an Actuator that also takes each step's decisions all at once, synchronously and
+// before any Apply, so that what acts instantly (the proxy gate) acts on a 10,000-miner shed
+// in one pass instead of waiting for max_parallel firmware calls. Plan must not block.
+type Planner interface {
+	Actuator
+	Plan(ds []Decision)
+}
+
 // ActuatorFunc adapts a function to Actuator.
 type ActuatorFunc func(ctx context.Context, d Decision) error
 

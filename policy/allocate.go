@@ -55,9 +55,12 @@ type allocator struct {
 	buf *allocBuf
 	now time.Time
 
-	committed      float64 // mining power commanded after the step
-	startCommitted float64 // mining power commanded before the step
-	shedKW         float64 // power removed this step, for confirmation
+	est      float64 // estimated draw of the proven fleet now
+	inflight float64 // part of est commanded away but not yet confirmed
+	stuck    float64 // draw beyond settled commands, by telemetry
+	fleetKW  float64 // rated power of every miner the policy may run
+
+	committed float64 // mining power commanded after the step, plus stuck
 }
 
 // usable reports whether a miner's nameplate data can be budgeted.
@@ -91,6 +94,75 @@ func commandedKW(m *Miner) float64 {
 	return m.RatedKW
 }
 
+// settleBy is when the miner's latest command is taken as effective without evidence: its
+// firmware's ramp time, never later than confirm_after.
+func settleBy(cfg *Config, m *Miner) time.Time {
+	w := cfg.ConfirmAfter.D()
+	if m.Ramp > 0 && m.Ramp < w {
+		w = m.Ramp
+	}
+	return m.Commanded.Changed.Add(w)
+}
+
+// measured returns the miner's telemetry when it is fresh and plausible.
+func measured(cfg *Config, m *Miner, now time.Time) (float64, bool) {
+	if m.MeasuredAt.IsZero() || now.Sub(m.MeasuredAt) > cfg.TelemetryMaxAge.D() ||
+		!finite(m.MeasuredKW) || m.MeasuredKW < 0 || m.MeasuredKW > 2*m.RatedKW {
+		return 0, false
+	}
+	return m.MeasuredKW, true
+}
+
+// DrawKW is the engine's estimate of what m draws at now: its own telemetry when fresh and
+// taken after the latest command; a command still within its ramp at the higher of the
+// earlier and the new draw (a shed is not counted before it shows, a restore is counted at
+// once); otherwise the command. inFlight reports a shed not yet confirmed.
+func DrawKW(cfg *Config, m *Miner, now time.Time) (kw float64, inFlight bool) {
+	cmd := commandedKW(m)
+	if v, ok := measured(cfg, m, now); ok && !m.MeasuredAt.Before(m.Commanded.Changed) {
+		return v, false
+	}
+	if !m.Commanded.Changed.IsZero() && now.Before(settleBy(cfg, m)) && finite(m.Commanded.FromKW) && m.Commanded.FromKW > cmd {
+		return min(m.Commanded.FromKW, m.RatedKW), true
+	}
+	return cmd, false
+}
+
+// excessKW is what a miner draws beyond its settled command, by its own telemetry, beyond a
+// tenth of its rating (miner-reported watts are estimates).
+func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
+	if m.Commanded.Changed.IsZero() || now.Before(settleBy(cfg, m)) || m.MeasuredAt.Before(settleBy(cfg, m)) {
+		return 0
+	}
+	v, ok := measured(cfg, m, now)
+	if !ok {
+		return 0
+	}
+	if x := v - commandedKW(m); x > 0.1*m.RatedKW {
+		return x
+	}
+	return 0
+}
+
+// eligible reports whether the policy budgets m at all: proven, sane, not held by an operator.
+func (a *allocator) eligible(m *Miner) bool { return m.Proven && usable(m) }
+
+// estimate sums what the proven fleet draws now.
+func (a *allocator) estimate() {
+	for i := range a.in.Fleet {
+		m := &a.in.Fleet[i]
+		if !a.eligible(m) {
+			continue
+		}
+		kw, fl := DrawKW(a.cfg, m, a.now)
+		a.est += kw
+		if fl {
+			a.inflight += kw - commandedKW(m)
+		}
+		a.stuck += excessKW(a.cfg, m, a.now)
+	}
+}
+
 func (a *allocator) set(i int, act Action, kw float64, why Reason) {
 	b := a.buf
 	b.act[i], b.next[i], b.why[i] = act, kw, why
@@ -100,17 +172,19 @@ func (a *allocator) set(i int, act Action, kw float64, why Reason) {
 	}
 }
 
-func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom float64, importOK bool) {
+func (a *allocator) run(safety float64, safetyWhy Reason, economic float64) {
 	fleet := a.in.Fleet
 	b := a.buf
 	b.reset(len(fleet))
 	paused := a.in.Manual.PausedGroups
 
-	// Forced pauses first; everything else is a candidate in run order.
+	// Forced pauses first; every other proven miner is a candidate in run order. Unproven
+	// sessions are left alone: no budget, no command.
 	for i := range fleet {
 		m := &fleet[i]
 		b.next[i], b.act[i], b.why[i] = commandedKW(m), m.Commanded.Action, ReasonNone
 		switch {
+		case !m.Proven:
 		case !usable(m):
 			if m.Commanded.Action != ActionPause {
 				a.set(i, ActionPause, 0, ReasonBadMiner)
@@ -119,12 +193,18 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom flo
 			if m.Commanded.Action != ActionPause {
 				a.set(i, ActionPause, 0, ReasonGroupPaused)
 			}
+		case m.OperatorHold:
+			if m.Commanded.Action != ActionPause {
+				a.set(i, ActionPause, 0, ReasonOperatorHold)
+			}
 		default:
 			b.order = append(b.order, int32(i))
 			a.committed += b.next[i]
+			a.fleetKW += m.RatedKW
 		}
 	}
-	a.startCommitted = a.committed
+	// Draw that miners keep despite their commands is real: other miners make room for it.
+	a.committed += a.stuck
 	// Sort contiguous keys rather than indices into the fleet: a 10,000-miner sort then stays
 	// in cache.
 	keys := b.keys[:0]
@@ -149,12 +229,11 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom flo
 
 	shed := a.shed(safety, safetyWhy, false)
 	shed = a.shed(economic, ReasonPrice, true) || shed
-	if !shed && a.st.mode != ModeTrip && !a.st.pending.active &&
-		!a.now.Before(a.st.lastRestore.Add(a.cfg.RestoreInterval.D())) {
-		a.restore(economic, headroom, importOK)
+	if !shed && a.st.mode != ModeTrip && !a.now.Before(a.st.lastRestore.Add(a.cfg.RestoreInterval.D())) {
+		a.restore(economic)
 	}
 
-	for _, i := range b.order { // miners of unknown state that keep running become known
+	for _, i := range b.order { // proven miners of unknown state that keep running become known
 		if fleet[i].Commanded.Action == ActionUnknown && !b.mark[i] {
 			a.set(int(i), ActionRun, fleet[i].RatedKW, ReasonAdopt)
 		}
@@ -163,7 +242,8 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, headroom flo
 }
 
 // shed lowers commanded power to budget, least important miners first. Economic sheds spare
-// miners inside min_run; safety sheds do not.
+// miners inside min_run; safety sheds do not. Miners whose last command is still ramping are
+// taken last, so one miner does not get two commands while others could act.
 func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 	need := a.committed - budget
 	if need <= a.cfg.ThrottleDeadbandKW || need <= 1e-9 {
@@ -171,52 +251,40 @@ func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 	}
 	fleet, b := a.in.Fleet, a.buf
 	did := false
-	for k := len(b.order) - 1; k >= 0 && need > 1e-9; k-- {
-		i := int(b.order[k])
-		m, cur := &fleet[i], b.next[i]
-		if cur <= 0 {
-			continue
-		}
-		if economic && m.Commanded.Action != ActionPause && a.now.Sub(m.Commanded.Since) < a.cfg.MinRun.D() {
-			continue
-		}
-		if lo, _, ok := throttle(m); ok && cur-need >= lo {
-			a.set(i, ActionThrottle, cur-need, why)
-			a.reduce(cur, cur-need)
-			need = 0
+	for pass := 0; pass < 2 && need > 1e-9; pass++ {
+		for k := len(b.order) - 1; k >= 0 && need > 1e-9; k-- {
+			i := int(b.order[k])
+			m, cur := &fleet[i], b.next[i]
+			if cur <= 0 || b.mark[i] {
+				continue
+			}
+			if pass == 0 && !m.Commanded.Changed.IsZero() && a.now.Before(settleBy(a.cfg, m)) {
+				continue
+			}
+			if economic && m.Commanded.Action != ActionPause && a.now.Sub(m.Commanded.Since) < a.cfg.MinRun.D() {
+				continue
+			}
+			if lo, _, ok := throttle(m); ok && cur-need >= lo {
+				a.set(i, ActionThrottle, cur-need, why)
+				a.committed -= need
+				need = 0
+				did = true
+				break
+			}
+			a.set(i, ActionPause, 0, why)
+			a.committed -= cur
+			need -= cur
 			did = true
-			break
 		}
-		a.set(i, ActionPause, 0, why)
-		a.reduce(cur, 0)
-		need -= cur
-		did = true
 	}
 	return did
 }
 
-func (a *allocator) reduce(from, to float64) {
-	a.committed -= from - to
-	a.shedKW += from - to
-}
-
 // restore adds power back, at most restore_step_kw per restore_interval and only beyond the
-// hysteresis band. Withheld escalation budget is released first, and only while the site
-// meter shows real headroom.
-func (a *allocator) restore(budget, headroom float64, importOK bool) {
+// hysteresis band, strictly in run order (priority, then efficiency): a miner that may not
+// run yet (min_pause) or does not fit holds back every miner after it.
+func (a *allocator) restore(budget float64) {
 	cfg := a.cfg
-	if a.st.escalationKW > 0 {
-		if importOK && headroom > cfg.HysteresisKW {
-			rel := min(cfg.RestoreStepKW, a.st.escalationKW, headroom-cfg.HysteresisKW)
-			a.st.escalationKW -= rel
-			if a.st.escalationKW < 1e-9 {
-				a.st.escalationKW = 0
-			}
-			a.st.lastRestore = a.now
-			a.out.Notes = append(a.out.Notes, Note{Kind: NoteEscalationReleased, KW: rel})
-		}
-		return
-	}
 	room := budget - a.committed - cfg.HysteresisKW
 	if room <= cfg.ThrottleDeadbandKW {
 		return
@@ -247,7 +315,8 @@ func (a *allocator) restore(budget, headroom float64, importOK bool) {
 			a.committed += up - cur
 		case b.act[i] == ActionPause:
 			if a.now.Sub(m.Commanded.Since) < cfg.MinPause.D() {
-				continue // not yet allowed back; later miners may go first
+				allow = 0 // not yet allowed back, and no less important miner goes first
+				continue
 			}
 			p := m.RatedKW
 			switch {

@@ -57,10 +57,13 @@ type Config struct {
 	// HysteresisKW is headroom that must exist beyond a restore step before it is taken, so
 	// that noise around the budget does not toggle miners.
 	HysteresisKW float64 `toml:"hysteresis_kw"`
-	// ConfirmAfter is how long the meter has to show a shed before the next miners are shed.
+	// ConfirmAfter is the longest a shed is counted as still drawing without evidence (its
+	// firmware's ramp time, when shorter, ends it earlier; telemetry showing the new draw ends
+	// it at once). After it, what the miner still draws is seen by the meters and shed
+	// elsewhere: that is the escalation for a miner that ignored its command.
 	ConfirmAfter Duration `toml:"confirm_after"`
-	// ConfirmRatio is the share of the expected drop that counts as confirmed (0..1].
-	ConfirmRatio float64 `toml:"confirm_ratio"`
+	// TelemetryMaxAge is how old a miner's own power report may be and still be used.
+	TelemetryMaxAge Duration `toml:"telemetry_max_age"`
 	// MaxJumpKW is the largest physically plausible change between two readings of one power
 	// meter; a bigger jump is nonsense until a second reading confirms the new level.
 	// Zero means ImportLimitKW.
@@ -103,7 +106,7 @@ func DefaultConfig() Config {
 		RestoreInterval:    Duration(30 * time.Second),
 		HysteresisKW:       10,
 		ConfirmAfter:       Duration(20 * time.Second),
-		ConfirmRatio:       0.8,
+		TelemetryMaxAge:    Duration(30 * time.Second),
 		UnderFrequencyHold: Duration(10 * time.Minute),
 		ThrottleDeadbandKW: 0.05,
 		Interval:           Duration(time.Second),
@@ -135,7 +138,7 @@ func (c *Config) Validate() error {
 	}{
 		{"import_limit_kw", c.ImportLimitKW}, {"margin_kw", c.MarginKW},
 		{"safe_floor_kw", c.SafeFloorKW}, {"restore_step_kw", c.RestoreStepKW},
-		{"hysteresis_kw", c.HysteresisKW}, {"confirm_ratio", c.ConfirmRatio},
+		{"hysteresis_kw", c.HysteresisKW},
 		{"max_jump_kw", c.MaxJumpKW}, {"under_frequency_hz", c.UnderFrequencyHz},
 		{"strike_price", c.StrikePrice}, {"throttle_deadband_kw", c.ThrottleDeadbandKW},
 	} {
@@ -168,8 +171,8 @@ func (c *Config) Validate() error {
 		return cfgErr("policy.hysteresis_kw", "must be >= 0")
 	case c.ConfirmAfter <= 0:
 		return cfgErr("policy.confirm_after", "must be > 0")
-	case c.ConfirmRatio <= 0 || c.ConfirmRatio > 1:
-		return cfgErr("policy.confirm_ratio", "must be in (0, 1]")
+	case c.TelemetryMaxAge <= 0:
+		return cfgErr("policy.telemetry_max_age", "must be > 0")
 	case c.MaxJumpKW < 0:
 		return cfgErr("policy.max_jump_kw", "must be >= 0 (0 means import_limit_kw)")
 	case c.UnderFrequencyHz != 0 && (c.UnderFrequencyHz < minPlausibleHz || c.UnderFrequencyHz > maxPlausibleHz):

@@ -122,7 +122,7 @@ func TestConfigValidateNamesKey(t *testing.T) {
 		{"policy.restore_interval", func(c *policy.Config) { c.RestoreInterval = 0 }},
 		{"policy.hysteresis_kw", func(c *policy.Config) { c.HysteresisKW = math.Inf(1) }},
 		{"policy.confirm_after", func(c *policy.Config) { c.ConfirmAfter = 0 }},
-		{"policy.confirm_ratio", func(c *policy.Config) { c.ConfirmRatio = 1.5 }},
+		{"policy.telemetry_max_age", func(c *policy.Config) { c.TelemetryMaxAge = 0 }},
 		{"policy.max_jump_kw", func(c *policy.Config) { c.MaxJumpKW = -1 }},
 		{"policy.under_frequency_hz", func(c *policy.Config) { c.UnderFrequencyHz = 5 }},
 		{"policy.under_frequency_hold", func(c *policy.Config) { c.UnderFrequencyHold = -1 }},

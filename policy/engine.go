@@ -8,30 +8,18 @@ import (
 // State is the engine's memory between steps. It is a plain value: copying it forks the
 // engine, which is what makes Decide pure. The zero State is a fresh start (no meter seen).
 type State struct {
-	meters       [roleEnd]meterState
-	mode         Mode
-	faults       RoleSet
-	tripUntil    time.Time // under-frequency hold end
-	lastRestore  time.Time
-	pending      pendingShed
-	escalationKW float64
-	started      time.Time // the first step
-}
-
-// pendingShed is a shed waiting for the meter to show it.
-type pendingShed struct {
-	active   bool
-	deadline time.Time
-	expected float64 // kW the meter should drop by
-	base     float64 // the confirmation metric when the shed was issued
-	from     Role    // which metric: see confirmMetric
+	meters      [roleEnd]meterState
+	mode        Mode
+	faults      RoleSet
+	tripUntil   time.Time // under-frequency hold end
+	lastRestore time.Time
+	overSince   time.Time // when the site meter first read above the limit; zero when within
+	unconfirmed bool      // the last step counted unconfirmed draw
+	started     time.Time // the first step
 }
 
 // Mode returns the mode after the last step.
 func (s *State) Mode() Mode { return s.mode }
-
-// EscalationKW returns budget withheld because sheds went unconfirmed.
-func (s *State) EscalationKW() float64 { return s.escalationKW }
 
 // Engine wraps Decide with its state and reusable buffers. It is not safe for concurrent use;
 // the Runner serialises calls.
@@ -117,36 +105,9 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 	b.ImportKW, b.AILoadKW, b.MiningLoadKW = val(RoleSiteImport), val(RoleAILoad), val(RoleMiningLoad)
 	b.FrequencyHz, b.Price = val(RoleFrequency), val(RolePrice)
 
-	// 2. Mode.
-	if cfg.UnderFrequencyHz > 0 && healthy(RoleFrequency) && b.FrequencyHz < cfg.UnderFrequencyHz {
-		if until := now.Add(cfg.UnderFrequencyHold.D()); until.After(st.tripUntil) {
-			st.tripUntil = until
-		}
-	}
-	safetyFault := false
-	for _, r := range st.faults.Roles() {
-		safetyFault = safetyFault || safetyRole(r)
-	}
-	prevMode := st.mode
-	switch {
-	case now.Before(st.tripUntil):
-		st.mode = ModeTrip
-	case safetyFault:
-		st.mode = ModeSafeFloor
-	default:
-		st.mode = ModeNormal
-	}
-	b.Mode = st.mode
-	if st.mode != prevMode {
-		out.Notes = append(out.Notes, Note{Kind: NoteModeChanged, Mode: st.mode})
-	}
-
-	// 3. Confirm or escalate an outstanding shed.
-	confirmPending(cfg, &st, &out, healthy, val, now)
-
-	// 4. Budget: the smallest of every constraint, remembering which one binds.
+	// 2. The effective limit: a demand-response event may lower it.
 	b.LimitKW = cfg.ImportLimitKW
-	limitReason := ReasonOverBudget
+	limitReason := ReasonImportLimit
 	for _, ev := range in.Manual.DR {
 		if !now.Before(ev.Start.Add(-cfg.DRLead.D())) && now.Before(ev.End) {
 			t := ev.TargetKW
@@ -158,8 +119,53 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 			}
 		}
 	}
-	nonMining, from, known := nonMiningLoad(in, healthy, val, now, cfg)
+
+	// 3. Mode. Only the site meter (and the frequency meter when the trip is armed) is
+	// safety-critical: a sub-meter refines what the site meter says and its loss changes
+	// nothing the site meter does not already bound.
+	if cfg.UnderFrequencyHz > 0 && healthy(RoleFrequency) && b.FrequencyHz < cfg.UnderFrequencyHz {
+		if until := now.Add(cfg.UnderFrequencyHold.D()); until.After(st.tripUntil) {
+			st.tripUntil = until
+		}
+	}
+	safetyFault := st.faults.Has(RoleSiteImport) || (cfg.UnderFrequencyHz > 0 && st.faults.Has(RoleFrequency))
+	over := healthy(RoleSiteImport) && b.ImportKW > b.LimitKW
+	if !over {
+		st.overSince = time.Time{}
+	} else if st.overSince.IsZero() {
+		st.overSince = now
+	}
+	prevMode := st.mode
+	switch {
+	case now.Before(st.tripUntil):
+		st.mode = ModeTrip
+	case safetyFault:
+		st.mode = ModeSafeFloor
+	case over:
+		st.mode = ModeOverLimit
+		b.OverLimitS = now.Sub(st.overSince).Seconds()
+	default:
+		st.mode = ModeNormal
+	}
+	b.Mode = st.mode
+	if st.mode != prevMode {
+		out.Notes = append(out.Notes, Note{Kind: NoteModeChanged, Mode: st.mode})
+	}
+
+	// 4. What the fleet draws now, as best known, and the load it competes with.
+	a := allocator{cfg: cfg, st: &st, in: in, out: &out, buf: buf, now: now}
+	a.estimate()
+	b.MiningEstKW, b.InFlightKW, b.UnconfirmedKW = a.est, a.inflight, a.stuck
+	if a.stuck > 0 && !st.unconfirmed {
+		out.Notes = append(out.Notes, Note{Kind: NoteShedUnconfirmed, KW: a.stuck})
+	} else if a.stuck == 0 && st.unconfirmed {
+		out.Notes = append(out.Notes, Note{Kind: NoteShedConfirmed})
+	}
+	st.unconfirmed = a.stuck > 0
+	nonMining, from, known := nonMiningLoad(cfg, healthy, val, a.est)
 	b.NonMiningKW, b.NonMiningFrom = nonMining, from
+
+	// 5. Budget: the smallest of every constraint, remembering which one binds.
 	safety, binding := math.Inf(1), ReasonNone
 	lower := func(v float64, r Reason) {
 		if math.IsNaN(v) {
@@ -171,9 +177,6 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 	}
 	if known {
 		lower(b.LimitKW-nonMining-cfg.MarginKW, limitReason)
-	}
-	if st.escalationKW > 0 && known {
-		lower(b.LimitKW-nonMining-cfg.MarginKW-st.escalationKW, ReasonEscalation)
 	}
 	if !in.Manual.CapUntil.IsZero() && now.Before(in.Manual.CapUntil) {
 		lower(in.Manual.CapKW, ReasonManualCap)
@@ -193,100 +196,45 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 			binding = ReasonPrice
 		}
 	}
-	b.Binding = binding
 	b.BudgetKW = economic
-	b.EscalationKW = st.escalationKW
 
-	// 5. Allocate.
-	a := allocator{cfg: cfg, st: &st, in: in, out: &out, buf: buf, now: now}
-	a.run(safety, safetyBinding, economic, b.LimitKW-cfg.MarginKW-b.ImportKW, healthy(RoleSiteImport))
+	// 6. Allocate.
+	a.run(safety, safetyBinding, economic)
 	b.CommittedKW = a.committed
+	b.FleetKW = a.fleetKW
+	if a.fleetKW <= economic && binding != ReasonPrice {
+		binding = ReasonNone // the whole proven fleet fits: nothing limits mining
+	}
+	b.Binding = binding
 	for i := range out.Decisions {
 		out.Decisions[i].Basis = *b
-	}
-
-	// 6. Register new sheds for confirmation. Trims smaller than the hysteresis band are below
-	// what the meter can resolve against load noise; tracking them would keep postponing the
-	// confirmation of the shed that matters.
-	if a.shedKW >= max(cfg.HysteresisKW, 1e-6) {
-		m, src, ok := confirmMetric(healthy, val)
-		if src == RoleMiningLoad || src == RoleAILoad {
-			// The metric measures mining itself; a restore still ramping up must not count
-			// against this shed, so start from at least what was commanded.
-			m = max(m, a.startCommitted)
-		}
-		switch {
-		case !ok:
-		case st.pending.active && st.pending.from == src:
-			st.pending.expected += a.shedKW
-			st.pending.deadline = now.Add(cfg.ConfirmAfter.D())
-		default:
-			st.pending = pendingShed{active: true, deadline: now.Add(cfg.ConfirmAfter.D()),
-				expected: a.shedKW, base: m, from: src}
-		}
 	}
 	return st, out
 }
 
-// nonMiningLoad estimates the load mining competes with, preferring measurement.
-func nonMiningLoad(in *Input, healthy func(Role) bool, val func(Role) float64, now time.Time, cfg *Config) (kw float64, from Role, ok bool) {
+// nonMiningLoad is the load mining competes with. The site meter is the binding truth: the
+// site imports what it imports, and whatever the fleet estimate does not explain is other
+// load, metered or not. A mining sub-meter may lower the mining estimate (more left for
+// other load, never less), and an AI meter may raise the result, never lower it.
+func nonMiningLoad(cfg *Config, healthy func(Role) bool, val func(Role) float64, est float64) (kw float64, from Role, ok bool) {
 	if !healthy(RoleSiteImport) {
 		if healthy(RoleAILoad) {
 			return val(RoleAILoad), RoleAILoad, true
 		}
 		return 0, 0, false
 	}
-	imp := val(RoleSiteImport)
-	switch {
-	case healthy(RoleMiningLoad):
-		return imp - val(RoleMiningLoad), RoleMiningLoad, true
-	case healthy(RoleAILoad):
-		return val(RoleAILoad), RoleAILoad, true
+	mining, from := est, RoleSiteImport
+	if healthy(RoleMiningLoad) && val(RoleMiningLoad) < mining {
+		mining, from = val(RoleMiningLoad), RoleMiningLoad
 	}
-	var est float64
-	for i := range in.Fleet {
-		m := &in.Fleet[i]
-		if !m.MeasuredAt.IsZero() && now.Sub(m.MeasuredAt) <= cfg.StaleAfter.D() && finite(m.MeasuredKW) && m.MeasuredKW >= 0 {
-			est += m.MeasuredKW
-		} else {
-			est += commandedKW(m)
-		}
+	kw = val(RoleSiteImport) - mining
+	if !cfg.AllowExport {
+		kw = max(kw, 0)
 	}
-	return imp - est, RoleSiteImport, true
-}
-
-// confirmMetric is the meter quantity a shed should lower: the mining sub-meter, else import
-// minus AI load, else import alone (which an AI rise can mask; that errs towards escalating).
-func confirmMetric(healthy func(Role) bool, val func(Role) float64) (float64, Role, bool) {
-	switch {
-	case healthy(RoleMiningLoad):
-		return val(RoleMiningLoad), RoleMiningLoad, true
-	case healthy(RoleSiteImport) && healthy(RoleAILoad):
-		return val(RoleSiteImport) - val(RoleAILoad), RoleAILoad, true
-	case healthy(RoleSiteImport):
-		return val(RoleSiteImport), RoleSiteImport, true
+	if healthy(RoleAILoad) && val(RoleAILoad) > kw {
+		kw, from = val(RoleAILoad), RoleAILoad
 	}
-	return 0, 0, false
-}
-
-func confirmPending(cfg *Config, st *State, out *Output, healthy func(Role) bool, val func(Role) float64, now time.Time) {
-	p := &st.pending
-	if !p.active || now.Before(p.deadline) {
-		return
-	}
-	m, src, ok := confirmMetric(healthy, val)
-	if !ok || src != p.from {
-		return // cannot judge now; the safe floor covers a broken meter
-	}
-	observed := p.base - m
-	if observed >= cfg.ConfirmRatio*p.expected {
-		out.Notes = append(out.Notes, Note{Kind: NoteShedConfirmed, KW: observed})
-	} else {
-		deficit := p.expected - max(observed, 0)
-		st.escalationKW = min(st.escalationKW+deficit, cfg.ImportLimitKW)
-		out.Notes = append(out.Notes, Note{Kind: NoteEscalated, KW: deficit})
-	}
-	*p = pendingShed{}
+	return kw, from, true
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

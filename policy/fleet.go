@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"time"
 )
 
 // Firmware names the control API a group of miners speaks.
@@ -45,6 +46,35 @@ func (f Firmware) SupportsPowerTarget() bool {
 	return false
 }
 
+// DefaultRamp is how long a firmware family takes from a command to its new draw, from the
+// vendors' published figures: LuxOS sleeps in under 5 s and is back in under 10 s; Braiins OS
+// ramps its power target over about 10 s; stock Antminer firmware can take ~21 s only to
+// answer. The stratum gate alone ("none") does not cut power at all: its pause is counted as
+// effective after confirm_after, and the site meter sees whatever the miner still draws.
+func (f Firmware) DefaultRamp() time.Duration {
+	switch f {
+	case FirmwareLuxOS:
+		return 10 * time.Second
+	case FirmwareBraiins:
+		return 15 * time.Second
+	case FirmwareBitaxe:
+		return 5 * time.Second
+	case FirmwareWhatsminer, FirmwareVNish:
+		return 20 * time.Second
+	case FirmwareAntminer:
+		return 30 * time.Second
+	}
+	return 0
+}
+
+// RampTime is the group's configured ramp, else its firmware's default.
+func (g *FleetGroup) RampTime() time.Duration {
+	if g.Ramp > 0 {
+		return g.Ramp.D()
+	}
+	return g.Firmware.DefaultRamp()
+}
+
 // FleetGroup is one [[fleet]] section: miners sharing a hardware model and control API.
 type FleetGroup struct {
 	// Name identifies the group in decisions, pauses and the console.
@@ -64,6 +94,9 @@ type FleetGroup struct {
 	// on/off only; zero MaxKW means RatedKW.
 	MinKW float64 `toml:"min_kw"`
 	MaxKW float64 `toml:"max_kw"`
+	// Ramp is how long this hardware takes from a command to its new draw (sleep, wake or a
+	// power target); zero takes the firmware's default (DefaultRamp).
+	Ramp Duration `toml:"ramp"`
 	// Port overrides the firmware API's default port; zero keeps the default.
 	Port int `toml:"port"`
 	// Addresses maps a worker name to its control address (host or host:port) when the
@@ -130,6 +163,8 @@ func (g *FleetGroup) Validate(i int) error {
 		return cfgErr(key("min_kw"), "firmware %q has no power target", g.Firmware)
 	case g.MinKW > 0 && g.MinKW >= max(g.MaxKW, g.RatedKW):
 		return cfgErr(key("min_kw"), "must be below max_kw")
+	case g.Ramp < 0:
+		return cfgErr(key("ramp"), "must be >= 0 (0 takes the firmware's default)")
 	case g.Port < 0 || g.Port > 65535:
 		return cfgErr(key("port"), "must be 0..65535")
 	}
@@ -180,7 +215,7 @@ func MatchGroup(groups []FleetGroup, worker string, ip netip.Addr) (*FleetGroup,
 func (g *FleetGroup) NewMiner(id, worker string) Miner {
 	m := Miner{
 		ID: id, Worker: worker, Group: g.Name, Priority: g.Priority,
-		RatedKW: g.RatedKW, EfficiencyJTH: g.EfficiencyJTH,
+		RatedKW: g.RatedKW, EfficiencyJTH: g.EfficiencyJTH, Ramp: g.RampTime(),
 	}
 	if lo, hi, ok := g.Throttle(); ok {
 		m.Throttle = ThrottleRange{MinKW: lo, MaxKW: hi}

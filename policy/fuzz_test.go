@@ -75,7 +75,7 @@ func FuzzEngineInput(f *testing.F) {
 				DR: []policy.DREvent{{Start: now, End: now.Add(time.Hour), TargetKW: imp}}}
 			out := eng.Step(policy.Input{Now: now, Readings: rd, Fleet: fleet, Manual: man})
 			b := out.Basis
-			for _, v := range []float64{b.BudgetKW, b.CommittedKW, b.NonMiningKW, b.LimitKW, b.EscalationKW} {
+			for _, v := range []float64{b.BudgetKW, b.CommittedKW, b.NonMiningKW, b.LimitKW, b.MiningEstKW, b.InFlightKW, b.UnconfirmedKW} {
 				if math.IsNaN(v) {
 					t.Fatalf("step %d: NaN in basis %+v", k, b)
 				}

@@ -131,11 +131,18 @@ func (a Action) String() string {
 func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
 // Command is a miner's commanded state and when it began. Since changes only when Action
-// changes (a new power target keeps the run time running).
+// changes (a new power target keeps the run time running); Changed and FromKW describe the
+// latest change of action or target, so that a command still ramping is not yet counted as
+// effective.
 type Command struct {
 	Action   Action
 	TargetKW float64 // for ActionThrottle
 	Since    time.Time
+	// Changed is when the latest change (action or target) was issued; zero for a command
+	// restored from an earlier run, which counts as long effective.
+	Changed time.Time
+	// FromKW is what the engine estimated the miner drew just before that change.
+	FromKW float64
 }
 
 // Miner is the engine's view of one miner.
@@ -147,10 +154,20 @@ type Miner struct {
 	RatedKW       float64 // full power
 	EfficiencyJTH float64 // J/TH; among equal priorities the highest sheds first
 	Throttle      ThrottleRange
-	// Commanded is the last command applied successfully (the Runner maintains it).
+	// Ramp is how long the miner's firmware takes to reach a commanded power; until then (or
+	// until telemetry shows the new draw) a shed miner is counted as still drawing. Zero means
+	// confirm_after. The engine never waits longer than confirm_after.
+	Ramp time.Duration
+	// Proven says the session is a real, working miner: it submitted valid shares recently or
+	// its firmware reports it. Unproven sessions get no budget and never displace proven
+	// miners; whatever they draw is seen by the site meter as other load.
+	Proven bool
+	// OperatorHold keeps the miner paused whatever the budget (a console pause).
+	OperatorHold bool
+	// Commanded is the last command issued (the Runner maintains it).
 	Commanded Command
 	// MeasuredKW is the miner's own power report or PDU outlet reading, valid when MeasuredAt
-	// is not zero and not stale.
+	// is not zero and within telemetry_max_age.
 	MeasuredKW float64
 	MeasuredAt time.Time
 }

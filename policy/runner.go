@@ -298,8 +298,10 @@ func (r *Runner) step(ctx context.Context) {
 		if d.Action != m.Commanded.Action || since.IsZero() {
 			since = now
 		}
+		// What it drew until now, so the change is not counted before it shows.
+		from, _ := DrawKW(&r.cfg, m, now)
 		// Optimistic: the engine must not decide the same thing again while it is applied.
-		m.Commanded = Command{Action: d.Action, TargetKW: d.TargetKW, Since: since}
+		m.Commanded = Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from}
 		c := r.ctl[d.MinerID]
 		c.pending, c.has = d, true
 		if d.Shed() {
@@ -313,6 +315,9 @@ func (r *Runner) step(ctx context.Context) {
 		r.recent = append(r.recent[:0], r.recent[n-recentDecisions:]...)
 	}
 	r.mu.Unlock()
+	if pl, ok := r.act.(Planner); ok && len(out.Decisions) > 0 {
+		pl.Plan(out.Decisions)
+	}
 
 	for _, n := range out.Notes {
 		r.logNote(n, out.Basis)
@@ -333,7 +338,7 @@ func (r *Runner) step(ctx context.Context) {
 func (r *Runner) logNote(n Note, b Basis) {
 	ev := r.log.Info()
 	switch n.Kind {
-	case NoteMeterFault, NoteEscalated:
+	case NoteMeterFault, NoteShedUnconfirmed:
 		ev = r.log.Warn()
 	}
 	ev.Stringer("note", n.Kind).Stringer("role", n.Role).Stringer("fault", n.Fault).
@@ -398,7 +403,7 @@ func (r *Runner) finish(ctx context.Context, res applyResult) {
 			c.retryAt = now.Add(min(time.Second<<min(c.failures, 5), 30*time.Second))
 			if i, ok := r.index[id]; ok && !c.has {
 				// Nobody knows what the miner does now; the engine assumes full power.
-				r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now}
+				r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now, Changed: now, FromKW: r.fleet[i].RatedKW}
 			}
 		}
 		if c.has { // a newer decision waited for this one

@@ -162,7 +162,7 @@ func TestRunnerShedsAppliesAndRecovers(t *testing.T) {
 	var sheds int
 	for sheds < 20 {
 		ev := waitFor(t, sub, "shed decisions", func(ev policy.Event) bool { return ev.Kind == policy.EventDecision })
-		if ev.Decision.Reason == policy.ReasonOverBudget && ev.Decision.Action == policy.ActionPause {
+		if ev.Decision.Reason == policy.ReasonImportLimit && ev.Decision.Action == policy.ActionPause {
 			sheds++
 		}
 	}

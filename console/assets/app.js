@@ -486,7 +486,9 @@
     setText('p-why', s.why);
     const f = [['Import', kw(s.import_kw) + ' kW'], ['Limit', kw(s.limit_kw) + ' kW'], ['AI load', kw(s.ai_load_kw) + ' kW'],
       ['Non-mining', kw(s.non_mining_kw) + ' kW'], ['Mining', kw(s.mining_load_kw) + ' kW'], ['Budget', kw(s.budget_kw) + ' kW'],
-      ['Committed', kw(s.committed_kw) + ' kW'], ['Escalation', kw(s.escalation_kw) + ' kW'], ['Binding', s.binding],
+      ['Committed', kw(s.committed_kw) + ' kW'], ['Mining estimate', kw(s.mining_est_kw) + ' kW'],
+      ['Shed in flight', kw(s.in_flight_kw) + ' kW'], ['Unconfirmed draw', kw(s.unconfirmed_kw) + ' kW'], ['Binding', s.binding],
+      ['Over the limit for', s.mode === 'over_limit' ? int(s.over_limit_s) + ' s' : '—'],
       ['Faults', s.faults.length ? s.faults.join(', ') : 'none'], ['Steps', int(p.steps)], ['Applied / failed', `${int(p.applied)} / ${int(p.apply_failed)}`]];
     $('p-basis').replaceChildren(...f.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
     setText('cap-state', p.cap_until ? `Cap of ${kw(p.cap_kw)} kW in force until ${when(p.cap_until)}.` : 'No cap in force.');

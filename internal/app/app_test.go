@@ -40,7 +40,7 @@ func TestRestartKeepsPausedMinersPaused(t *testing.T) {
 	}
 	now := time.Now()
 	if err := st.RecordDecisions(context.Background(),
-		store.Decision{Time: now, MinerID: "rack1.a", Action: "pause", ReasonCode: "over_budget", Reason: "shed"},
+		store.Decision{Time: now, MinerID: "rack1.a", Action: "pause", ReasonCode: "import_limit", Reason: "shed"},
 		store.Decision{Time: now, MinerID: "rack1.b", Action: "run", TargetKW: 3.5, ReasonCode: "restore", Reason: "restore"},
 	); err != nil {
 		t.Fatal(err)
