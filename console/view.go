@@ -31,13 +31,13 @@ type Overview struct {
 
 // Site is the power picture from the policy's last step, in kW.
 type Site struct {
-	ImportKW     float64  `json:"import_kw"`
-	LimitKW      float64  `json:"limit_kw"`
-	AILoadKW     float64  `json:"ai_load_kw"`
-	MiningLoadKW float64  `json:"mining_load_kw"`
-	NonMiningKW  float64  `json:"non_mining_kw"`
-	BudgetKW     float64  `json:"budget_kw"`
-	CommittedKW  float64  `json:"committed_kw"`
+	ImportKW     float64 `json:"import_kw"`
+	LimitKW      float64 `json:"limit_kw"`
+	AILoadKW     float64 `json:"ai_load_kw"`
+	MiningLoadKW float64 `json:"mining_load_kw"`
+	NonMiningKW  float64 `json:"non_mining_kw"`
+	BudgetKW     float64 `json:"budget_kw"`
+	CommittedKW  float64 `json:"committed_kw"`
 	// MiningEstKW is the policy's estimate of what the proven fleet draws now; InFlightKW the
 	// part of it commanded away but not yet confirmed; UnconfirmedKW what miners draw beyond
 	// settled commands (by their telemetry); FleetKW the rated power of the proven fleet.
@@ -46,13 +46,13 @@ type Site struct {
 	UnconfirmedKW float64 `json:"unconfirmed_kw"`
 	FleetKW       float64 `json:"fleet_kw"`
 	// OverLimitS is how long the site meter has read above the limit (mode over_limit).
-	OverLimitS float64 `json:"over_limit_s"`
-	FrequencyHz  float64  `json:"frequency_hz"`
-	Price        float64  `json:"price"`
-	Mode         string   `json:"mode"`
-	Binding      string   `json:"binding"`
-	Why          string   `json:"why"`
-	Faults       []string `json:"faults"`
+	OverLimitS  float64  `json:"over_limit_s"`
+	FrequencyHz float64  `json:"frequency_hz"`
+	Price       float64  `json:"price"`
+	Mode        string   `json:"mode"`
+	Binding     string   `json:"binding"`
+	Why         string   `json:"why"`
+	Faults      []string `json:"faults"`
 }
 
 // MinerCounts counts connected workers by state.
