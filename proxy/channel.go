@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
 )
 
@@ -72,6 +73,8 @@ type channel struct {
 	poolName   string
 
 	paused atomic.Bool
+	// pauseNoted: a share was already answered as paused during this pause (logged once).
+	pauseNoted atomic.Bool
 
 	offerMu    sync.Mutex
 	offerJob   *proxyJob
@@ -171,6 +174,9 @@ func (c *channel) resend() {
 func (c *channel) setPaused(paused bool) {
 	was := c.paused.Swap(paused)
 	if paused {
+		if !was {
+			c.pauseNoted.Store(false)
+		}
 		c.offerMu.Lock()
 		c.offerJob, c.offerFlags = nil, 0
 		c.offerMu.Unlock()
@@ -316,6 +322,7 @@ const (
 	codeLowDiff       = 23
 	codeUnauthorized  = 24
 	codeNotSubscribed = 25
+	codePaused        = sv1.CodePaused // hashgate's own: the gate is closed, the share earns nothing
 )
 
 // shareReq is one share in protocol-neutral form.
@@ -401,13 +408,10 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		c.reject(is, pl, ResultLowDiff, codeLowDiff, "Low difficulty share", reply)
 		return
 	}
-	// A valid share under the miner's target.
+	// A valid share under the miner's target. The miner did hash it, paused or not: its own
+	// hashrate, last share and difficulty follow what it sends.
 	shareDiff := work.HashDifficultyFast(&hash)
-	ev := ShareEvent{Time: now, Worker: worker, Pool: pl.cfg.Name, JobID: j.ID, Difficulty: is.diff, ShareDiff: shareDiff, Result: ResultAccepted, Hash: hash}
-	p.record(c, pl, ev)
 	c.rate.add(now, is.diff)
-	p.rate.add(now, is.diff)
-	pl.rate.add(now, is.diff)
 	c.mu.Lock()
 	c.lastShare = now
 	_, changed := c.vd.share(now)
@@ -416,6 +420,18 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		c.resend()
 	}
 	block := j.NetworkTarget().Met(&hash)
+	// The gate is closed (power policy or operator), whatever job the share is for: the work
+	// earns nothing, and the miner is told so rather than told it was accepted. A block
+	// candidate is forwarded even for a paused miner: pausing is about power, and the block is
+	// worth more than any policy.
+	if !block && c.paused.Load() {
+		c.rejectPaused(is, pl, worker, now, shareDiff, reply)
+		return
+	}
+	ev := ShareEvent{Time: now, Worker: worker, Pool: pl.cfg.Name, JobID: j.ID, Difficulty: is.diff, ShareDiff: shareDiff, Result: ResultAccepted, Hash: hash}
+	p.record(c, pl, ev)
+	p.rate.add(now, is.diff)
+	pl.rate.add(now, is.diff)
 	if block {
 		ev.Result = ResultBlock
 		p.record(c, pl, ev)
@@ -427,10 +443,8 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		reply(0, "")
 		return
 	}
-	// A block candidate is forwarded even for a paused miner: pausing is about power, and the
-	// block is worth more than any policy.
-	if c.paused.Load() && !block || !is.pj.up.up() {
-		ev.Result, ev.Reason = ResultNotForwarded, "paused or pool down"
+	if !is.pj.up.up() {
+		ev.Result, ev.Reason = ResultNotForwarded, "pool down"
 		p.record(c, pl, ev)
 		reply(0, "")
 		return
@@ -494,6 +508,19 @@ func (c *channel) reject(is *issued, pl *pool, r Result, code int, msg string, r
 	}
 	c.p.record(c, pl, ev)
 	reply(code, msg)
+}
+
+// rejectPaused answers a paused miner's valid share: not forwarded, counted as paused. The
+// first one of each pause is logged; the rest only counted, since the miner sets the pace.
+func (c *channel) rejectPaused(is *issued, pl *pool, worker string, now time.Time, shareDiff float64, reply replyFunc) {
+	msg := sv1.ErrPaused.Message
+	c.p.record(c, pl, ShareEvent{Time: now, Worker: worker, Pool: pl.cfg.Name, JobID: is.pj.job.ID,
+		Difficulty: is.diff, ShareDiff: shareDiff, Result: ResultPaused, Reason: msg})
+	if c.pauseNoted.CompareAndSwap(false, true) {
+		c.log.Info().Str("worker", worker).
+			Msg("paused miner still hashing: its shares are answered as rejected and not forwarded (only firmware sleep or a power target cuts its power)")
+	}
+	reply(codePaused, msg)
 }
 
 func poolOf(pj *proxyJob) *pool {

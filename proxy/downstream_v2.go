@@ -243,6 +243,19 @@ func (vc *v2Chan) allowSubmit(now time.Time, rate float64) bool {
 	return true
 }
 
+// v2ErrPaused is the SubmitShares.Error code for a share of a paused miner (gate closed by
+// the site power policy or the operator): valid work, not forwarded, earning nothing. It is
+// not among the codes sv2-spec §5.3.14 lists; devices report the code string they receive.
+const v2ErrPaused = "miner-paused"
+
+// v2SubmitError maps a channel's reject code to SubmitShares.Error's error_code.
+func v2SubmitError(code int) string {
+	if code == codePaused {
+		return v2ErrPaused
+	}
+	return v2ErrorCode(code)
+}
+
 // submit judges a SubmitSharesStandard/Extended through the channel's common share path. The
 // version is the whole header version (SV2 carries it so); standard channels submit no
 // extranonce, the proxy supplies the fixed one it built their merkle root with.
@@ -270,7 +283,7 @@ func (s *v2Conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []b
 			s.accepted(vc, seq, d)
 			return
 		}
-		s.send(&sv2.SubmitSharesError{ChannelID: chanID, SequenceNumber: seq, ErrorCode: v2ErrorCode(code)})
+		s.send(&sv2.SubmitSharesError{ChannelID: chanID, SequenceNumber: seq, ErrorCode: v2SubmitError(code)})
 	}
 	if standard != vc.standard {
 		c.reject(nil, nil, ResultInvalid, codeOther, "share type does not match the channel", reply)

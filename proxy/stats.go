@@ -20,12 +20,13 @@ const (
 	ResultPoolAccepted               // the pool said yes
 	ResultPoolRejected               // the pool said no
 	ResultPoolUnknown                // no verdict (timeout or connection lost)
-	ResultNotForwarded               // met the pool's target but the miner is paused or the pool gone
+	ResultNotForwarded               // met the pool's target but the pool is gone (answered true)
 	ResultBlock                      // met the network target
+	ResultPaused                     // valid, but the miner's gate is closed: not forwarded, answered as rejected (26)
 	numResults
 )
 
-var resultNames = [numResults]string{"accepted", "stale", "duplicate", "low_difficulty", "invalid", "forwarded", "pool_accepted", "pool_rejected", "pool_unknown", "not_forwarded", "block_candidate"}
+var resultNames = [numResults]string{"accepted", "stale", "duplicate", "low_difficulty", "invalid", "forwarded", "pool_accepted", "pool_rejected", "pool_unknown", "not_forwarded", "block_candidate", "paused"}
 
 func (r Result) String() string {
 	if r < numResults {

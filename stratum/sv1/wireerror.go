@@ -16,6 +16,10 @@ const (
 	CodeLowDifficulty  = 23
 	CodeUnauthorized   = 24 // unauthorized worker
 	CodeNotSubscribed  = 25
+	// CodePaused is hashgate's own, outside the de-facto table: the miner's gate is closed
+	// (site power policy or operator), so a valid share was not forwarded and earns nothing.
+	// Clients read the message; a code of its own keeps it apart from stale or low difficulty.
+	CodePaused = 26
 
 	CodeParseError     = -32700 // JSON-RPC 2.0
 	CodeMethodNotFound = -32601 // JSON-RPC 2.0
@@ -45,6 +49,7 @@ var (
 	ErrLowDifficulty  = &Error{Code: CodeLowDifficulty, Message: "Low difficulty share"}
 	ErrUnauthorized   = &Error{Code: CodeUnauthorized, Message: "Unauthorized worker"}
 	ErrNotSubscribed  = &Error{Code: CodeNotSubscribed, Message: "Not subscribed"}
+	ErrPaused         = &Error{Code: CodePaused, Message: "Paused by site power policy or operator: share not forwarded"}
 )
 
 // NewError returns an Error with a null data element.
@@ -52,7 +57,7 @@ func NewError(code int, message string) *Error {
 	return &Error{Code: code, Message: message}
 }
 
-// StandardError returns the table entry for one of the codes 20..25, or an
+// StandardError returns the table entry for one of the codes 20..26, or an
 // ErrOther-like value with that code otherwise.
 func StandardError(code int) *Error {
 	switch code {
@@ -68,6 +73,8 @@ func StandardError(code int) *Error {
 		return ErrUnauthorized
 	case CodeNotSubscribed:
 		return ErrNotSubscribed
+	case CodePaused:
+		return ErrPaused
 	}
 	return &Error{Code: code, Message: "Other/Unknown"}
 }
