@@ -202,8 +202,8 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 	a.run(safety, safetyBinding, economic)
 	b.CommittedKW = a.committed
 	b.FleetKW = a.fleetKW
-	if a.fleetKW <= economic && binding != ReasonPrice {
-		binding = ReasonNone // the whole proven fleet fits: nothing limits mining
+	if a.fleetKW <= economic-cfg.HysteresisKW && binding != ReasonPrice {
+		binding = ReasonNone // the whole proven fleet fits, with room to spare: nothing limits mining
 	}
 	b.Binding = binding
 	for i := range out.Decisions {

@@ -38,7 +38,7 @@ func newSite(t *testing.T, mut func(*policy.Config)) *site {
 	old := epoch.Add(-time.Hour)
 	mk := func(id, group string, prio int, kw, eff float64, thr policy.ThrottleRange) policy.Miner {
 		return policy.Miner{ID: id, Group: group, Priority: prio, RatedKW: kw, EfficiencyJTH: eff, Throttle: thr,
-			Commanded: policy.Command{Action: policy.ActionRun, Since: old}}
+			Proven: true, Commanded: policy.Command{Action: policy.ActionRun, Since: old}}
 	}
 	return &site{t: t, cfg: c, eng: eng, now: epoch, fleet: []policy.Miner{
 		mk("a-eff", "new", 2, 10, 15, policy.ThrottleRange{MinKW: 4, MaxKW: 10}),
@@ -56,18 +56,26 @@ func (s *site) step(vals ...any) policy.Output {
 		s.rd.Set(policy.Reading{Role: vals[i].(policy.Role), Value: vals[i+1].(float64), At: s.now})
 	}
 	out := s.eng.Step(policy.Input{Now: s.now, Readings: s.rd, Fleet: s.fleet, Manual: s.man})
-	for _, d := range out.Decisions {
-		for i := range s.fleet {
-			m := &s.fleet[i]
-			if m.ID == d.MinerID {
-				if d.Action != m.Commanded.Action {
-					m.Commanded.Since = s.now
-				}
-				m.Commanded.Action, m.Commanded.TargetKW = d.Action, d.TargetKW
+	applyDecisions(&s.cfg, s.fleet, out.Decisions, s.now)
+	return out
+}
+
+// applyDecisions updates the fleet's commands the way the Runner does.
+func applyDecisions(cfg *policy.Config, fleet []policy.Miner, ds []policy.Decision, now time.Time) {
+	for _, d := range ds {
+		for i := range fleet {
+			m := &fleet[i]
+			if m.ID != d.MinerID {
+				continue
 			}
+			since := m.Commanded.Since
+			if d.Action != m.Commanded.Action || since.IsZero() {
+				since = now
+			}
+			from, _ := policy.DrawKW(cfg, m, now)
+			m.Commanded = policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from}
 		}
 	}
-	return out
 }
 
 func (s *site) advance(d time.Duration) { s.now = s.now.Add(d) }
@@ -114,7 +122,7 @@ func TestShedLeastImportantFirstAndThrottleMarginal(t *testing.T) {
 	if c := s.action("d-old"); c.Action != policy.ActionPause {
 		t.Fatalf("d-old %v, want pause (its 10 kW is exactly the need)", c)
 	}
-	if out.Basis.NonMiningFrom != policy.RoleMiningLoad || out.Basis.NonMiningKW != 60 || out.Basis.BudgetKW != 30 {
+	if out.Basis.NonMiningFrom != policy.RoleSiteImport || out.Basis.NonMiningKW != 60 || out.Basis.BudgetKW != 30 {
 		t.Fatalf("basis %+v", out.Basis)
 	}
 	// AI rises 7 more: need 7, c-old (on/off) pauses, then nothing else.
@@ -131,7 +139,7 @@ func TestShedLeastImportantFirstAndThrottleMarginal(t *testing.T) {
 		t.Fatalf("b-mid %v, want pause; %v", c, out.Decisions)
 	}
 	for _, d := range out.Decisions {
-		if d.Reason != policy.ReasonOverBudget || !d.Shed() {
+		if d.Reason != policy.ReasonImportLimit || !d.Shed() {
 			t.Fatalf("decision %v", d)
 		}
 	}
@@ -220,11 +228,6 @@ func TestMeterFaultsHoldSafeFloor(t *testing.T) {
 			s.advance(time.Second)
 			return s.step(policy.RoleSiteImport, 121.0)
 		}, policy.FaultJump},
-		{"ai stale", func(s *site) policy.Output {
-			s.step(policy.RoleSiteImport, 60.0, policy.RoleAILoad, 20.0)
-			s.advance(6 * time.Second)
-			return s.step(policy.RoleSiteImport, 60.0)
-		}, policy.FaultStale},
 		{"frequency nonsense", func(s *site) policy.Output {
 			return s.step(policy.RoleSiteImport, 60.0, policy.RoleFrequency, 0.0)
 		}, policy.FaultNonsense},
@@ -256,7 +259,7 @@ func TestJumpConfirmedBySecondReading(t *testing.T) {
 	}
 	s.advance(time.Second)
 	out := s.step(policy.RoleSiteImport, 106.0)
-	if out.Basis.Mode != policy.ModeNormal || out.Basis.ImportKW != 106 {
+	if out.Basis.Mode != policy.ModeOverLimit || out.Basis.ImportKW != 106 {
 		t.Fatalf("confirmed jump not accepted: %+v", out.Basis)
 	}
 }
@@ -271,26 +274,46 @@ func TestPriceMeterFaultIsNotSafetyFault(t *testing.T) {
 	}
 }
 
+// TestUnconfirmedShedEscalates: a miner that acknowledged its pause but keeps drawing is
+// counted as drawing again once its ramp (at most confirm_after) has passed, and the next
+// miners shed for it; never before.
 func TestUnconfirmedShedEscalates(t *testing.T) {
 	s := newSite(t, nil)
-	s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0) // shed 10: d-old
-	// The meter never shows it: mining stays at 40.
-	s.advance(21 * time.Second)
+	s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0) // budget 30: d-old pauses
+	if s.action("d-old").Action != policy.ActionPause || s.committed() != 30 {
+		t.Fatalf("first shed: committed %.1f", s.committed())
+	}
+	// Within confirm_after the meters still show the old draw: nothing more is shed.
+	s.advance(10 * time.Second)
+	if out := s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0); len(out.Decisions) != 0 || out.Basis.InFlightKW != 10 {
+		t.Fatalf("shed again while the first was ramping: %v (in flight %.1f)", out.Decisions, out.Basis.InFlightKW)
+	}
+	// Past confirm_after the meter still shows it: d-old's draw is other load now, c-old sheds.
+	s.advance(11 * time.Second)
 	out := s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0)
-	var esc bool
+	if s.action("c-old").Action != policy.ActionPause || reasons(out)[policy.ReasonImportLimit] != 1 || s.committed() != 20 {
+		t.Fatalf("no escalation: decisions %v committed %.1f basis %+v", out.Decisions, s.committed(), out.Basis)
+	}
+
+	// With telemetry the engine names the culprit: d-old reports 10 kW after its ramp.
+	s = newSite(t, nil)
+	s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0)
+	s.advance(21 * time.Second)
+	s.fleet[3].MeasuredKW, s.fleet[3].MeasuredAt = 10, s.now
+	out = s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0)
+	var note bool
 	for _, n := range out.Notes {
-		esc = esc || (n.Kind == policy.NoteEscalated && n.KW == 10)
+		note = note || (n.Kind == policy.NoteShedUnconfirmed && n.KW == 10)
 	}
-	if !esc || reasons(out)[policy.ReasonEscalation] != 1 || s.committed() != 20 {
-		t.Fatalf("no escalation: notes %+v decisions %v committed %.1f", out.Notes, out.Decisions, s.committed())
+	if !note || out.Basis.UnconfirmedKW != 10 || s.action("c-old").Action != policy.ActionPause {
+		t.Fatalf("telemetry: notes %+v basis %+v decisions %v", out.Notes, out.Basis, out.Decisions)
 	}
-	// A shed the meter shows is confirmed.
-	s2 := newSite(t, nil)
-	s2.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0)
-	s2.advance(21 * time.Second)
-	out = s2.step(policy.RoleSiteImport, 90.0, policy.RoleMiningLoad, 30.0)
-	if len(out.Notes) != 1 || out.Notes[0].Kind != policy.NoteShedConfirmed {
-		t.Fatalf("notes %+v", out.Notes)
+	// A shed the meter shows needs nothing more.
+	s = newSite(t, nil)
+	s.step(policy.RoleSiteImport, 100.0, policy.RoleMiningLoad, 40.0)
+	s.advance(21 * time.Second)
+	if out = s.step(policy.RoleSiteImport, 90.0, policy.RoleMiningLoad, 30.0); len(out.Decisions) != 0 {
+		t.Fatalf("confirmed shed followed by %v", out.Decisions)
 	}
 }
 
@@ -367,15 +390,15 @@ func TestUnknownMinersAdoptedOrShed(t *testing.T) {
 	}
 	out := s.step(policy.RoleSiteImport, 95.0, policy.RoleAILoad, 55.0) // budget 35
 	r := reasons(out)
-	if r[policy.ReasonAdopt] != 3 || r[policy.ReasonOverBudget] != 1 || s.committed() != 35 {
+	if r[policy.ReasonAdopt] != 3 || r[policy.ReasonImportLimit] != 1 || s.committed() != 35 {
 		t.Fatalf("decisions %v committed %.1f", out.Decisions, s.committed())
 	}
 }
 
 func TestBadInputsNoPanicAndFailSafe(t *testing.T) {
 	s := newSite(t, nil)
-	s.fleet = append(s.fleet, policy.Miner{ID: "nan", RatedKW: math.NaN(), EfficiencyJTH: 20, Commanded: policy.Command{Action: policy.ActionRun}},
-		policy.Miner{ID: "inf", RatedKW: 3, EfficiencyJTH: math.Inf(1)})
+	s.fleet = append(s.fleet, policy.Miner{ID: "nan", RatedKW: math.NaN(), EfficiencyJTH: 20, Proven: true, Commanded: policy.Command{Action: policy.ActionRun}},
+		policy.Miner{ID: "inf", RatedKW: 3, EfficiencyJTH: math.Inf(1), Proven: true})
 	s.man.DR = []policy.DREvent{{Start: s.now.Add(-time.Second), End: s.now.Add(time.Hour), TargetKW: math.NaN()}}
 	out := s.step(policy.RoleSiteImport, 60.0, policy.RoleMiningLoad, 40.0)
 	if s.committed() != 0 || reasons(out)[policy.ReasonBadMiner] != 2 {

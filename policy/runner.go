@@ -403,7 +403,8 @@ func (r *Runner) finish(ctx context.Context, res applyResult) {
 			c.retryAt = now.Add(min(time.Second<<min(c.failures, 5), 30*time.Second))
 			if i, ok := r.index[id]; ok && !c.has {
 				// Nobody knows what the miner does now; the engine assumes full power.
-				r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now, Changed: now, FromKW: r.fleet[i].RatedKW}
+				// Nothing is in flight for it: a new command may be sent at once.
+				r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now}
 			}
 		}
 		if c.has { // a newer decision waited for this one

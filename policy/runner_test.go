@@ -266,7 +266,7 @@ func TestSubscriptionDropsOldest(t *testing.T) {
 		m.Commanded = policy.Command{Action: policy.ActionRun, Since: epoch.Add(-time.Hour)}
 		r.UpsertMiner(m)
 	}
-	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 1499, At: epoch}) // budget near 0
+	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 1530, At: epoch}) // over the limit: budget 0
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -41,7 +41,9 @@ func testFleet(tb testing.TB, n int) []policy.Miner {
 			if !ok || mg.Name != g.Name {
 				tb.Fatalf("worker %s ip %s matched %v", worker, ip, mg)
 			}
-			fleet = append(fleet, mg.NewMiner(fmt.Sprintf("%s-%04d", g.Name, k), worker))
+			m := mg.NewMiner(fmt.Sprintf("%s-%04d", g.Name, k), worker)
+			m.Proven = true
+			fleet = append(fleet, m)
 		}
 	}
 	return fleet
@@ -108,7 +110,6 @@ type simResult struct {
 	UnusedKWh       float64        `json:"unused_kwh"`
 	UnusedPct       float64        `json:"unused_pct"`
 	ModeSeconds     map[string]int `json:"mode_seconds"`
-	Escalations     int            `json:"escalations"`
 	MaxImportKW     float64        `json:"max_import_kw"`
 	imports, mining []float64
 	ai              []float64
@@ -124,6 +125,9 @@ func replay(tb testing.TB, tr *trace.Trace, ms meterSet, cfg policy.Config) *sim
 		tb.Fatal(err)
 	}
 	fleet := testFleet(tb, 200)
+	for i := range fleet { // the operator configured each group's ramp to the firmware's
+		fleet[i].Ramp = time.Duration(max(tr.Meta.ShedDelayS, tr.Meta.RestoreDelayS)*float64(time.Second)) + time.Second
+	}
 	plant := make([]plantMiner, len(fleet))
 	deaf := tr.Meta.Unresponsive
 	for i := range fleet {
@@ -181,11 +185,6 @@ func replay(tb testing.TB, tr *trace.Trace, ms meterSet, cfg policy.Config) *sim
 		res.Steps++
 		res.modes = append(res.modes, out.Basis.Mode)
 		res.ModeSeconds[out.Basis.Mode.String()]++
-		for _, n := range out.Notes {
-			if n.Kind == policy.NoteEscalated {
-				res.Escalations++
-			}
-		}
 		idx := indexByID(fleet)
 		for _, d := range out.Decisions {
 			i := idx[d.MinerID]
@@ -195,9 +194,8 @@ func replay(tb testing.TB, tr *trace.Trace, ms meterSet, cfg policy.Config) *sim
 				if m.Commanded.Action != policy.ActionUnknown {
 					res.Toggles++
 				}
-				m.Commanded.Since = at(t)
 			}
-			m.Commanded.Action, m.Commanded.TargetKW = d.Action, d.TargetKW
+			applyDecisions(&cfg, fleet[i:i+1], []policy.Decision{d}, at(t))
 			res.Decisions[d.Reason.String()]++
 			if !plant[i].deaf {
 				delay := tr.Meta.RestoreDelayS
