@@ -34,14 +34,14 @@ type collector struct {
 }
 
 // Share results tracked per group and per worker.
-var groupResults = [...]string{"accepted", "stale", "duplicate", "low_difficulty", "invalid", "pool_rejected"}
+var groupResults = [...]string{"accepted", "stale", "duplicate", "low_difficulty", "invalid", "pool_rejected", "paused"}
 
 const numGroupResults = len(groupResults)
 
 type workerCounts [numGroupResults]uint64
 
 func countsOf(r *WorkerRow) workerCounts {
-	return workerCounts{r.Accepted, r.Rejects.Stale, r.Rejects.Duplicate, r.Rejects.LowDifficulty, r.Rejects.Invalid, r.Rejects.Pool}
+	return workerCounts{r.Accepted, r.Rejects.Stale, r.Rejects.Duplicate, r.Rejects.LowDifficulty, r.Rejects.Invalid, r.Rejects.Pool, r.Rejects.Paused}
 }
 
 func newCollector(s *Server) *collector {

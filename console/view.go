@@ -84,9 +84,14 @@ type Rejects struct {
 	LowDifficulty uint64 `json:"low_difficulty"`
 	Invalid       uint64 `json:"invalid"`
 	Pool          uint64 `json:"pool_rejected"`
+	// Paused: valid shares of a miner whose gate was closed, answered as rejected (they earn
+	// nothing; a gate-only miner keeps hashing and drawing power while paused).
+	Paused uint64 `json:"paused"`
 }
 
-func (r Rejects) total() uint64 { return r.Stale + r.Duplicate + r.LowDifficulty + r.Invalid + r.Pool }
+func (r Rejects) total() uint64 {
+	return r.Stale + r.Duplicate + r.LowDifficulty + r.Invalid + r.Pool + r.Paused
+}
 
 // WorkerRow is one connected worker as the miners table shows it. It is comparable, so the
 // hub can send only the rows that changed. Times are Unix milliseconds (0: never).
@@ -233,7 +238,7 @@ func buildView(b Reader, now time.Time) *view {
 		r.Accepted = w.Shares[proxy.ResultAccepted.String()]
 		r.Rejects = Rejects{Stale: w.Shares[proxy.ResultStale.String()], Duplicate: w.Shares[proxy.ResultDuplicate.String()],
 			LowDifficulty: w.Shares[proxy.ResultLowDiff.String()], Invalid: w.Shares[proxy.ResultInvalid.String()],
-			Pool: w.Shares[proxy.ResultPoolRejected.String()]}
+			Pool: w.Shares[proxy.ResultPoolRejected.String()], Paused: w.Shares[proxy.ResultPaused.String()]}
 		r.Rejected = r.Rejects.total()
 		if r.LastSeen == 0 {
 			r.LastSeen = r.Connected
@@ -402,7 +407,7 @@ func matchGroup(fleet []policy.FleetGroup, worker, remote string) string {
 
 func acceptedRejected(m map[string]uint64) (acc, rej uint64) {
 	acc = m[proxy.ResultAccepted.String()]
-	for _, r := range []proxy.Result{proxy.ResultStale, proxy.ResultDuplicate, proxy.ResultLowDiff, proxy.ResultInvalid, proxy.ResultPoolRejected} {
+	for _, r := range []proxy.Result{proxy.ResultStale, proxy.ResultDuplicate, proxy.ResultLowDiff, proxy.ResultInvalid, proxy.ResultPoolRejected, proxy.ResultPaused} {
 		rej += m[r.String()]
 	}
 	return acc, rej

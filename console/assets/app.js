@@ -391,7 +391,7 @@
   }
 
   function rejects(r) {
-    const parts = [['stale', r.stale], ['dup', r.duplicate], ['low', r.low_difficulty], ['inv', r.invalid], ['pool', r.pool_rejected]].filter(p => p[1]);
+    const parts = [['stale', r.stale], ['dup', r.duplicate], ['low', r.low_difficulty], ['inv', r.invalid], ['pool', r.pool_rejected], ['paused', r.paused]].filter(p => p[1]);
     if (!parts.length) return ['–'];
     return parts.flatMap(([k, n], i) => [i ? ' · ' : '', k + ' ', el('b', { text: int(n) })]);
   }
@@ -416,7 +416,7 @@
     setText('d-title', w.worker || '(unauthorized)');
     const f = [['State', w.state], ['Group', w.group || '–'], ['Firmware', w.firmware || '–'], ['Pool', w.pool || '–'],
       ['Hashrate', hashrate(w.hashrate_hs)], ['Difficulty', diff(w.difficulty)], ['Accepted', int(w.accepted)],
-      ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)})`],
+      ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)} · paused ${int(w.rejects.paused)})`],
       ['Power', w.power_kw ? kw(w.power_kw) + ' kW' : '–'], ['Rated', w.rated_kw ? kw(w.rated_kw) + ' kW' : '–'],
       ['Remote', w.remote], ['Protocol', w.protocol], ['User agent', w.user_agent || '–'],
       ['Connected', when(w.connected_ms)], ['Last seen', ago(w.last_seen_ms)], ['Connection', '#' + w.id]];
@@ -512,8 +512,8 @@
         : el('button', { class: 'btn btn-sm btn-warn', type: 'button', text: 'Pause', dataset: { action: 'pause' },
           onclick: () => control('POST', `/api/v1/groups/${encodeURIComponent(g.name)}/pause`, undefined, `Paused ${g.name}`) }))));
 
-    const timeline = [...p.recent.map(d => ({ at: d.at, level: 'info', kind: 'decision', text: `${d.action} ${d.miner} → ${kw(d.target_kw)} kW: ${d.why}` })),
-      ...state.events.filter(e => e.kind !== 'decision')].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 80);
+    const timeline = [...p.recent.map(d => ({ at: d.at, level: 'info', kind: 'policy.decision', text: `${d.action} ${d.miner} → ${kw(d.target_kw)} kW: ${d.why}` })),
+      ...state.events.filter(e => e.kind !== 'policy.decision')].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 80);
     renderEventList($('p-decisions'), timeline);
 
     const mb = $('meters-body');
