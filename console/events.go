@@ -14,7 +14,7 @@ import (
 type EventView struct {
 	Seq     uint64          `json:"seq"`
 	At      time.Time       `json:"at"`
-	Kind    string          `json:"kind"` // decision, applied, apply_failed, note.<kind>, control.<action>, or a store kind
+	Kind    string          `json:"kind"` // policy.decision, policy.applied, policy.apply_failed, policy.note.<kind>, control.<action>, or a store kind
 	Level   string          `json:"level"`
 	Subject string          `json:"subject,omitempty"`
 	Text    string          `json:"text"`
@@ -28,26 +28,25 @@ const (
 	levelWarn = "warn"
 )
 
-// policyEventView turns a runner event into a log line.
+// policyEventView turns a runner event into a log line. Kind, subject and detail are the
+// event's own (policy.Event.Name, Subject, Detail), the same the store records for it, so the
+// live log and the stored trail name one event alike.
 func policyEventView(ev policy.Event) EventView {
-	v := EventView{At: ev.At, Kind: ev.Kind.String(), Level: levelInfo}
+	v := EventView{At: ev.At, Kind: ev.Name(), Level: levelInfo, Subject: ev.Subject(), Detail: ev.Detail()}
 	d := &ev.Decision
 	switch ev.Kind {
 	case policy.EventDecision:
-		v.Subject = d.MinerID
 		v.Text = fmt.Sprintf("%s %s → %.2f kW: %s", d.Action, d.MinerID, d.TargetKW, d.Reason.Text())
 		if d.Reason.Safety() && d.Shed() {
 			v.Level = levelWarn
 		}
 	case policy.EventApplied:
-		v.Subject = d.MinerID
 		v.Text = fmt.Sprintf("applied %s to %s", d.Action, d.MinerID)
 	case policy.EventApplyFailed:
-		v.Subject, v.Level = d.MinerID, levelWarn
+		v.Level = levelWarn
 		v.Text = fmt.Sprintf("could not %s %s: %s", d.Action, d.MinerID, ev.Err)
 	case policy.EventNote:
 		n := ev.Note
-		v.Kind = "note." + n.Kind.String()
 		switch n.Kind {
 		case policy.NoteModeChanged:
 			v.Text = "policy mode is now " + n.Mode.String()
@@ -55,10 +54,9 @@ func policyEventView(ev policy.Event) EventView {
 				v.Level = levelWarn
 			}
 		case policy.NoteMeterFault:
-			v.Subject, v.Level = n.Role.String(), levelWarn
+			v.Level = levelWarn
 			v.Text = fmt.Sprintf("meter %s: %s", n.Role, n.Fault)
 		case policy.NoteMeterRecovered:
-			v.Subject = n.Role.String()
 			v.Text = fmt.Sprintf("meter %s recovered", n.Role)
 		case policy.NoteShedUnconfirmed:
 			v.Level = levelWarn

@@ -265,6 +265,6 @@ func (a siteAudit) RecordEvent(ctx context.Context, ev policy.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: "policy." + e.Kind, Subject: e.Subject, Detail: detail})
+	_, err = a.st.RecordEvent(ctx, store.Event{Time: ev.At, Kind: e.Kind, Subject: e.Subject, Detail: detail})
 	return err
 }

@@ -124,7 +124,7 @@ func TestWebsocketSnapshotThenDeltas(t *testing.T) {
 	if len(changed) != 1 || changed[0].ID != 4 || changed[0].Accepted != 5000 || len(removed) != 1 || removed[0] != 10 {
 		t.Fatalf("worker delta: changed %+v removed %v", changed, removed)
 	}
-	if len(events) != 1 || events[0].Kind != "note.mode_changed" || events[0].Level != "warn" {
+	if len(events) != 1 || events[0].Kind != "policy.note.mode_changed" || events[0].Level != "warn" {
 		t.Fatalf("events in deltas: %+v", events)
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,89 @@ type Event struct {
 	Decision Decision // EventDecision, EventApplied, EventApplyFailed
 	Note     Note     // EventNote
 	Err      string   // EventApplyFailed
+}
+
+// Name is the event's kind as the console shows it live and the store records it:
+// policy.decision, policy.applied, policy.apply_failed or policy.note.<note kind>. One name
+// for both, so a filter on the stored trail finds what the live log showed.
+func (ev *Event) Name() string {
+	if ev.Kind == EventNote {
+		return "policy.note." + ev.Note.Kind.String()
+	}
+	return "policy." + ev.Kind.String()
+}
+
+// Subject is what the event concerns: the miner of a decision (decided, applied or failed),
+// the meter role of a meter note, "" for other notes.
+func (ev *Event) Subject() string {
+	switch ev.Kind {
+	case EventDecision, EventApplied, EventApplyFailed:
+		return ev.Decision.MinerID
+	case EventNote:
+		if ev.Note.Role.Valid() {
+			return ev.Note.Role.String()
+		}
+	}
+	return ""
+}
+
+// DecisionDetail is the detail of a decision event (decided, applied or failed).
+type DecisionDetail struct {
+	Group    string  `json:"group,omitempty"`
+	Action   string  `json:"action"`
+	TargetKW float64 `json:"target_kw"`
+	FromKW   float64 `json:"from_kw"`
+	Reason   string  `json:"reason"`
+	Why      string  `json:"why"`
+	Mode     string  `json:"mode"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// NoteDetail is the detail of a note event.
+type NoteDetail struct {
+	Note  string  `json:"note"`
+	Role  string  `json:"role,omitempty"`
+	Fault string  `json:"fault,omitempty"`
+	Mode  string  `json:"mode,omitempty"`
+	KW    float64 `json:"kw"`
+}
+
+// Detail is the event's essentials as JSON, the same for the stored trail and the live log:
+// a DecisionDetail for decisions, applied and failed ones, a NoteDetail for notes. Non-finite
+// numbers are written as 0 (JSON has no NaN).
+func (ev *Event) Detail() json.RawMessage {
+	var v any
+	switch ev.Kind {
+	case EventNote:
+		n := &ev.Note
+		nd := NoteDetail{Note: n.Kind.String(), KW: finiteOr0(n.KW)}
+		if n.Role.Valid() {
+			nd.Role = n.Role.String()
+		}
+		if n.Kind == NoteMeterFault {
+			nd.Fault = n.Fault.String()
+		}
+		if n.Kind == NoteModeChanged {
+			nd.Mode = n.Mode.String()
+		}
+		v = nd
+	default:
+		d := &ev.Decision
+		v = DecisionDetail{Group: d.Group, Action: d.Action.String(), TargetKW: finiteOr0(d.TargetKW), FromKW: finiteOr0(d.FromKW),
+			Reason: d.Reason.String(), Why: d.Why(), Mode: d.Basis.Mode.String(), Error: ev.Err}
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // only plain strings and finite numbers above
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+func finiteOr0(v float64) float64 {
+	if finite(v) {
+		return v
+	}
+	return 0
 }
 
 // Audit receives every decision and event for durable storage (the SQLite store implements

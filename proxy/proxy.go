@@ -714,6 +714,9 @@ func (p *Proxy) Workers() []WorkerStats {
 type Identity struct {
 	Worker string
 	Remote string // host:port
+	// LastShare is when the channel last submitted a share valid under its own target (zero:
+	// never): the evidence that a session is a working miner.
+	LastShare time.Time
 }
 
 // Identities lists every authorized channel's worker and address: the cheap view for callers
@@ -727,8 +730,11 @@ func (p *Proxy) Identities() []Identity {
 	p.mu.Unlock()
 	out := make([]Identity, 0, len(chans))
 	for _, c := range chans {
-		if w := c.workerName(); w != "" {
-			out = append(out, Identity{Worker: w, Remote: c.remote})
+		c.mu.Lock()
+		w, last := c.worker, c.lastShare
+		c.mu.Unlock()
+		if w != "" {
+			out = append(out, Identity{Worker: w, Remote: c.remote, LastShare: last})
 		}
 	}
 	return out
