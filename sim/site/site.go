@@ -1,12 +1,15 @@
 // Package site simulates a power-constrained site for hashgate's demo and end-to-end tests:
-// an AI hall whose load spikes, a fleet of miners whose firmware APIs (LuxOS, Braiins OS) are
-// served by the sim/firmware endpoints with their real protocols, and two Modbus TCP meters
-// (a SunSpec grid meter at the site's import point and an SDM630 on the mining feeder) whose
-// readings follow the physics: import = AI load + what the miners actually draw.
+// an AI hall whose load spikes, load no sub-meter sees (cooling, offices) that steps now and
+// then, a fleet of miners whose firmware APIs (LuxOS, Braiins OS) are served by the
+// sim/firmware endpoints with their real protocols, and three Modbus TCP meters (a SunSpec grid
+// meter at the site's import point, a Janitza UMG on the AI hall's feeder and an SDM630 on the
+// mining feeder) whose readings follow the physics: import = AI load + unmetered load + what
+// the miners actually draw; the AI meter sees the AI hall alone, the feeder the miners alone.
 package site
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -32,32 +35,75 @@ type Config struct {
 	// SpikeFor (a training job's burst).
 	AIBaseKW, AISpikeKW  float64
 	SpikeEvery, SpikeFor time.Duration
-	// Tick is how often the meters are updated.
-	Tick   time.Duration
+	// UnmeteredKW is load no sub-meter sees (cooling, offices, lighting): only the grid meter
+	// includes it. For the last UnmeteredStepFor of every UnmeteredStepEvery it is
+	// UnmeteredStepKW higher (a chiller stage switching in). Steps are counted from Start, as
+	// the AI bursts are, so the load is a pure function of time; UnmeteredStepEvery 0 means no
+	// steps.
+	UnmeteredKW, UnmeteredStepKW         float64
+	UnmeteredStepEvery, UnmeteredStepFor time.Duration
+	// Tick is how often Run updates the meters (default 250 ms).
+	Tick time.Duration
+	// Clock is the site's time: the AI and unmetered loads, the miners' power ramps and the
+	// firmware sessions follow it (nil: the wall clock). Tests pass a simfw.ManualClock and
+	// call Refresh instead of Run.
+	Clock  simfw.Clock
 	Logger zerolog.Logger
+}
+
+// Validate reports an impossible site.
+func (c *Config) Validate() error {
+	switch {
+	case c.AIBaseKW < 0 || c.AISpikeKW < 0 || c.UnmeteredKW < 0 || c.UnmeteredKW+c.UnmeteredStepKW < 0:
+		return errors.New("site: a load is negative")
+	case c.SpikeEvery < 0 || c.SpikeFor < 0 || c.SpikeFor > c.SpikeEvery:
+		return errors.New("site: spike_for must be within spike_every")
+	case c.UnmeteredStepEvery < 0 || c.UnmeteredStepFor < 0 || c.UnmeteredStepFor > c.UnmeteredStepEvery:
+		return errors.New("site: unmetered_step_for must be within unmetered_step_every")
+	case c.Tick < 0:
+		return errors.New("site: tick is negative")
+	}
+	return nil
+}
+
+// Loads is the site's power as last metered, in kW.
+type Loads struct {
+	AIKW        float64 // the AI hall, as its own meter reads it
+	UnmeteredKW float64 // cooling and offices: in the grid meter only
+	MiningKW    float64 // what the miners draw, as the mining feeder reads it
+	ImportKW    float64 // the grid meter: AI + unmetered + mining
 }
 
 // Site is a running simulated site.
 type Site struct {
 	cfg     Config
+	clk     simfw.Clock
 	start   time.Time
 	grid    *simmeter.ModbusServer
+	ai      *simmeter.ModbusServer
 	feeder  *simmeter.ModbusServer
 	miners  map[string]*simfw.Miner
 	servers []interface{ Close() error }
 	// Endpoints maps a worker to its firmware API address.
 	Endpoints map[string]string
 
-	mu                    sync.Mutex
-	aiKW, miningKW, impKW float64
+	mu    sync.Mutex
+	loads Loads
 }
 
 // Start brings up the firmware endpoints and meters on loopback.
 func Start(cfg Config) (*Site, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 250 * time.Millisecond
 	}
-	s := &Site{cfg: cfg, start: time.Now(), miners: map[string]*simfw.Miner{}, Endpoints: map[string]string{}}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = simfw.SystemClock{}
+	}
+	s := &Site{cfg: cfg, clk: clk, start: clk.Now(), miners: map[string]*simfw.Miner{}, Endpoints: map[string]string{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -65,7 +111,7 @@ func Start(cfg Config) (*Site, error) {
 		}
 	}()
 	for _, ms := range cfg.Miners {
-		m, err := simfw.NewMiner(ms.Model, simfw.SystemClock{})
+		m, err := simfw.NewMiner(ms.Model, clk)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +119,7 @@ func Start(cfg Config) (*Site, error) {
 		var addr string
 		switch ms.Firmware {
 		case "luxos":
-			srv := simfw.NewLuxOS(m, simfw.SystemClock{}, 5*time.Minute, log)
+			srv := simfw.NewLuxOS(m, clk, 5*time.Minute, log)
 			a, err := srv.Listen("127.0.0.1:0")
 			if err != nil {
 				return nil, err
@@ -81,7 +127,7 @@ func Start(cfg Config) (*Site, error) {
 			s.servers = append(s.servers, srv)
 			addr = a.String()
 		case "braiins":
-			srv := simfw.NewBraiins(m, simfw.SystemClock{}, "root", "root", 30*time.Minute, log)
+			srv := simfw.NewBraiins(m, clk, "root", "root", 30*time.Minute, log)
 			a, err := srv.Listen("127.0.0.1:0")
 			if err != nil {
 				return nil, err
@@ -94,26 +140,27 @@ func Start(cfg Config) (*Site, error) {
 		s.miners[ms.Worker] = m
 		s.Endpoints[ms.Worker] = addr
 	}
-	var err error
-	if s.grid, err = simmeter.NewModbusServer(simmeter.ModbusConfig{SunSpecModel: 203, Logger: cfg.Logger}); err != nil {
-		return nil, err
+	// Each meter serves every simulated register map; the demo reads the grid meter's
+	// SunSpec model 203, the AI meter's Janitza block and the feeder's SDM630 registers.
+	for _, m := range []**simmeter.ModbusServer{&s.grid, &s.ai, &s.feeder} {
+		var err error
+		if *m, err = simmeter.NewModbusServer(simmeter.ModbusConfig{SunSpecModel: 203, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		if err := (*m).Start(); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.grid.Start(); err != nil {
-		return nil, err
-	}
-	if s.feeder, err = simmeter.NewModbusServer(simmeter.ModbusConfig{Logger: cfg.Logger}); err != nil {
-		return nil, err
-	}
-	if err := s.feeder.Start(); err != nil {
-		return nil, err
-	}
-	s.update(time.Now())
+	s.Refresh()
 	ok = true
 	return s, nil
 }
 
 // GridMeter is the SunSpec meter at the import point (host:port).
 func (s *Site) GridMeter() string { return s.grid.Addr() }
+
+// AIMeter is the Janitza UMG on the AI hall's feeder (host:port): the AI load alone.
+func (s *Site) AIMeter() string { return s.ai.Addr() }
 
 // FeederMeter is the SDM630 on the mining feeder (host:port).
 func (s *Site) FeederMeter() string { return s.feeder.Addr() }
@@ -126,8 +173,8 @@ func (s *Site) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			s.update(now)
+		case <-t.C:
+			s.Refresh()
 		}
 	}
 }
@@ -154,24 +201,47 @@ func (s *Site) AILoad(since time.Duration) float64 {
 	}
 }
 
-func (s *Site) update(now time.Time) {
-	ai := s.AILoad(now.Sub(s.start))
-	var mining float64
-	for _, m := range s.miners {
-		mining += m.State().PowerW / 1000
+// UnmeteredLoad is the load no sub-meter sees at time since start: UnmeteredKW, and
+// UnmeteredStepKW more for the last UnmeteredStepFor of every UnmeteredStepEvery.
+func (s *Site) UnmeteredLoad(since time.Duration) float64 {
+	c := s.cfg
+	if c.UnmeteredStepEvery <= 0 || c.UnmeteredStepFor <= 0 {
+		return c.UnmeteredKW
 	}
-	s.grid.SetPower((ai + mining) * 1000)
-	s.feeder.SetPower(mining * 1000)
-	s.mu.Lock()
-	s.aiKW, s.miningKW, s.impKW = ai, mining, ai+mining
-	s.mu.Unlock()
+	if since%c.UnmeteredStepEvery >= c.UnmeteredStepEvery-c.UnmeteredStepFor {
+		return c.UnmeteredKW + c.UnmeteredStepKW
+	}
+	return c.UnmeteredKW
 }
 
-// Power returns the AI load, mining load and site import in kW as last metered.
-func (s *Site) Power() (aiKW, miningKW, importKW float64) {
+// Refresh sets every meter to the site's loads at the clock's now. Run calls it every Tick.
+func (s *Site) Refresh() {
+	since := s.clk.Now().Sub(s.start)
+	l := Loads{AIKW: s.AILoad(since), UnmeteredKW: s.UnmeteredLoad(since)}
+	for _, m := range s.miners {
+		l.MiningKW += m.State().PowerW / 1000
+	}
+	l.ImportKW = l.AIKW + l.UnmeteredKW + l.MiningKW
+	s.mu.Lock()
+	defer s.mu.Unlock() // meters and Loads change together
+	s.grid.SetPower(l.ImportKW * 1000)
+	s.ai.SetPower(l.AIKW * 1000)
+	s.feeder.SetPower(l.MiningKW * 1000)
+	s.loads = l
+}
+
+// Loads returns the site's loads as last metered.
+func (s *Site) Loads() Loads {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.aiKW, s.miningKW, s.impKW
+	return s.loads
+}
+
+// Power returns the AI load, mining load and site import in kW as last metered; the import
+// includes the unmetered load (see Loads).
+func (s *Site) Power() (aiKW, miningKW, importKW float64) {
+	l := s.Loads()
+	return l.AIKW, l.MiningKW, l.ImportKW
 }
 
 // HashFraction is how much of its nominal hashrate a worker's hardware delivers now (0 when
@@ -195,6 +265,9 @@ func (s *Site) Close() {
 	}
 	if s.grid != nil {
 		s.grid.Stop()
+	}
+	if s.ai != nil {
+		s.ai.Stop()
 	}
 	if s.feeder != nil {
 		s.feeder.Stop()
