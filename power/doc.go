@@ -6,6 +6,5 @@
 // control channel is asked for its status through its firmware driver
 // (policy/firmware) once per interval, with the polls spread over the
 // interval, a bound on the calls in flight, and exponential back-off for a
-// miner that does not answer, so a site of 10,000 miners costs a few
-// per cent of one core and a dead rack costs almost nothing.
+// miner that does not answer, so a dead rack costs almost nothing.
 package power

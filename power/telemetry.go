@@ -174,7 +174,8 @@ func (p *Poller) Stats() PollerStats {
 //
 // targets is called once per round (every Interval) and returns the current
 // fleet; miners missing from it are forgotten. It runs while the poller's
-// scheduling is paused, so it should be quick, and it must not call Run.
+// scheduling is paused, so it should be quick, and it must neither call Run
+// nor wait for Run to return.
 // report is called for every result, from the poller's goroutines, possibly
 // concurrently; a call blocked in report keeps its place among the Parallel
 // in flight, so it must not block long. Results of calls cut short because
