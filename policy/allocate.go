@@ -58,9 +58,14 @@ type allocator struct {
 	est      float64 // estimated draw of the proven fleet now
 	inflight float64 // part of est commanded away but not yet confirmed
 	stuck    float64 // draw beyond settled commands, by telemetry
-	fleetKW  float64 // rated power of every miner the policy may run
+	settling bool    // some command was still within its ramp at the site meter's instant
+	// restoring: a restore was still ramping then; the meter has not seen it yet, so the
+	// room it shows is not room for more.
+	restoring bool
+	fleetKW   float64 // rated power of every miner the policy may run
 
 	committed float64 // mining power commanded after the step, plus stuck
+	unknown   bool    // a budgeted miner's state is unknown
 }
 
 // usable reports whether a miner's nameplate data can be budgeted.
@@ -118,11 +123,23 @@ func measured(cfg *Config, m *Miner, now time.Time) (float64, bool) {
 // earlier and the new draw (a shed is not counted before it shows, a restore is counted at
 // once); otherwise the command. inFlight reports a shed not yet confirmed.
 func DrawKW(cfg *Config, m *Miner, now time.Time) (kw float64, inFlight bool) {
+	return drawAt(cfg, m, now, now)
+}
+
+// drawAt is DrawKW as the site meter sees it: at, the instant its latest reading describes.
+// Telemetry newer than that is used only for a command already settled by then.
+func drawAt(cfg *Config, m *Miner, at, now time.Time) (kw float64, inFlight bool) {
 	cmd := commandedKW(m)
-	if v, ok := measured(cfg, m, now); ok && !m.MeasuredAt.Before(m.Commanded.Changed) {
+	end := settleBy(cfg, m)
+	settled := m.Commanded.Changed.IsZero() || !at.Before(end)
+	// Telemetry counts when taken after the latest command and describing the same phase as
+	// the meter: during the ramp, no later than the meter's instant; after it, once the ramp
+	// was over (a report from mid-ramp says nothing about the settled draw).
+	if v, ok := measured(cfg, m, now); ok && !m.MeasuredAt.Before(m.Commanded.Changed) &&
+		((!settled && !m.MeasuredAt.After(at)) || (settled && (m.Commanded.Changed.IsZero() || !m.MeasuredAt.Before(end)))) {
 		return v, false
 	}
-	if !m.Commanded.Changed.IsZero() && now.Before(settleBy(cfg, m)) && finite(m.Commanded.FromKW) && m.Commanded.FromKW > cmd {
+	if !settled && finite(m.Commanded.FromKW) && m.Commanded.FromKW > cmd {
 		return min(m.Commanded.FromKW, m.RatedKW), true
 	}
 	return cmd, false
@@ -147,15 +164,20 @@ func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
 // eligible reports whether the policy budgets m at all: proven, sane, not held by an operator.
 func (a *allocator) eligible(m *Miner) bool { return m.Proven && usable(m) }
 
-// estimate sums what the proven fleet draws now.
-func (a *allocator) estimate() {
+// estimate sums what the proven fleet draws at the instant the site meter's reading
+// describes (at), so that the two are compared at the same moment.
+func (a *allocator) estimate(at time.Time) {
 	for i := range a.in.Fleet {
 		m := &a.in.Fleet[i]
 		if !a.eligible(m) {
 			continue
 		}
-		kw, fl := DrawKW(a.cfg, m, a.now)
+		kw, fl := drawAt(a.cfg, m, at, a.now)
 		a.est += kw
+		if !m.Commanded.Changed.IsZero() && at.Before(settleBy(a.cfg, m)) {
+			a.settling = true
+			a.restoring = a.restoring || m.Commanded.FromKW < commandedKW(m)
+		}
 		if fl {
 			a.inflight += kw - commandedKW(m)
 		}
@@ -172,7 +194,7 @@ func (a *allocator) set(i int, act Action, kw float64, why Reason) {
 	}
 }
 
-func (a *allocator) run(safety float64, safetyWhy Reason, economic float64) {
+func (a *allocator) run(safety float64, safetyWhy Reason, economic, restoreBudget float64) {
 	fleet := a.in.Fleet
 	b := a.buf
 	b.reset(len(fleet))
@@ -201,6 +223,7 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic float64) {
 			b.order = append(b.order, int32(i))
 			a.committed += b.next[i]
 			a.fleetKW += m.RatedKW
+			a.unknown = a.unknown || m.Commanded.Action == ActionUnknown
 		}
 	}
 	// Draw that miners keep despite their commands is real: other miners make room for it.
@@ -229,8 +252,8 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic float64) {
 
 	shed := a.shed(safety, safetyWhy, false)
 	shed = a.shed(economic, ReasonPrice, true) || shed
-	if !shed && a.st.mode != ModeTrip && !a.now.Before(a.st.lastRestore.Add(a.cfg.RestoreInterval.D())) {
-		a.restore(economic)
+	if !shed && !a.restoring && a.st.mode != ModeTrip && !a.now.Before(a.st.lastRestore.Add(a.cfg.RestoreInterval.D())) {
+		a.restore(restoreBudget)
 	}
 
 	for _, i := range b.order { // proven miners of unknown state that keep running become known
@@ -246,7 +269,11 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic float64) {
 // taken last, so one miner does not get two commands while others could act.
 func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 	need := a.committed - budget
-	if need <= a.cfg.ThrottleDeadbandKW || need <= 1e-9 {
+	// Within half the hysteresis band (and inside the margin) an excess is meter noise, not
+	// load: shedding it would ratchet the fleet down one noisy reading at a time. Miners of
+	// unknown state (a command failed) are no noise: they are shed or adopted by the budget.
+	noise := max(a.cfg.ThrottleDeadbandKW, min(a.cfg.HysteresisKW, a.cfg.MarginKW)/2)
+	if need <= 1e-9 || (need <= noise && !a.unknown) {
 		return false
 	}
 	fleet, b := a.in.Fleet, a.buf
@@ -282,7 +309,8 @@ func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 
 // restore adds power back, at most restore_step_kw per restore_interval and only beyond the
 // hysteresis band, strictly in run order (priority, then efficiency): a miner that may not
-// run yet (min_pause) or does not fit holds back every miner after it.
+// run yet (min_pause) keeps its power reserved ahead of every miner after it, and one that
+// does not fit holds them all back.
 func (a *allocator) restore(budget float64) {
 	cfg := a.cfg
 	room := budget - a.committed - cfg.HysteresisKW
@@ -301,6 +329,13 @@ func (a *allocator) restore(budget float64) {
 		lo, hi, canThrottle := throttle(m)
 		switch {
 		case b.act[i] == ActionThrottle && canThrottle && cur < hi:
+			if m.Commanded.FromKW > cur && a.now.Sub(m.Commanded.Changed) < cfg.MinPause.D() {
+				// Cut back less than min_pause ago: like a paused miner, it waits, and its
+				// power is kept for it.
+				room -= hi - cur
+				allow = min(allow, room)
+				continue
+			}
 			up := min(hi, cur+allow)
 			if up-cur <= cfg.ThrottleDeadbandKW {
 				continue
@@ -315,7 +350,10 @@ func (a *allocator) restore(budget float64) {
 			a.committed += up - cur
 		case b.act[i] == ActionPause:
 			if a.now.Sub(m.Commanded.Since) < cfg.MinPause.D() {
-				allow = 0 // not yet allowed back, and no less important miner goes first
+				// Not yet allowed back: its power is kept for it, so no less important
+				// miner takes its place; what is left may go to the next ones.
+				room -= m.RatedKW
+				allow = min(allow, room)
 				continue
 			}
 			p := m.RatedKW

@@ -62,6 +62,10 @@ type Config struct {
 	// it at once). After it, what the miner still draws is seen by the meters and shed
 	// elsewhere: that is the escalation for a miner that ignored its command.
 	ConfirmAfter Duration `toml:"confirm_after"`
+	// MeterLag is how far behind real time the site meter's readings are (its averaging
+	// window plus the polling delay): commands and telemetry newer than that are not yet in
+	// a reading, and the fleet's draw is estimated at the same instant.
+	MeterLag Duration `toml:"meter_lag"`
 	// TelemetryMaxAge is how old a miner's own power report may be and still be used.
 	TelemetryMaxAge Duration `toml:"telemetry_max_age"`
 	// MaxJumpKW is the largest physically plausible change between two readings of one power
@@ -107,6 +111,7 @@ func DefaultConfig() Config {
 		HysteresisKW:       10,
 		ConfirmAfter:       Duration(20 * time.Second),
 		TelemetryMaxAge:    Duration(30 * time.Second),
+		MeterLag:           Duration(time.Second),
 		UnderFrequencyHold: Duration(10 * time.Minute),
 		ThrottleDeadbandKW: 0.05,
 		Interval:           Duration(time.Second),
@@ -171,6 +176,8 @@ func (c *Config) Validate() error {
 		return cfgErr("policy.hysteresis_kw", "must be >= 0")
 	case c.ConfirmAfter <= 0:
 		return cfgErr("policy.confirm_after", "must be > 0")
+	case c.MeterLag < 0 || c.MeterLag >= c.StaleAfter:
+		return cfgErr("policy.meter_lag", "must be >= 0 and below stale_after (%s)", c.StaleAfter)
 	case c.TelemetryMaxAge <= 0:
 		return cfgErr("policy.telemetry_max_age", "must be > 0")
 	case c.MaxJumpKW < 0:

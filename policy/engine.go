@@ -13,9 +13,12 @@ type State struct {
 	faults      RoleSet
 	tripUntil   time.Time // under-frequency hold end
 	lastRestore time.Time
-	overSince   time.Time // when the site meter first read above the limit; zero when within
-	unconfirmed bool      // the last step counted unconfirmed draw
-	started     time.Time // the first step
+	// The highest non-mining load seen in the current and the previous restore_interval.
+	peakCur, peakPrev float64
+	peakStart         time.Time
+	overSince         time.Time // when the site meter first read above the limit; zero when within
+	unconfirmed       bool      // the last step counted unconfirmed draw
+	started           time.Time // the first step
 }
 
 // Mode returns the mode after the last step.
@@ -154,7 +157,13 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 
 	// 4. What the fleet draws now, as best known, and the load it competes with.
 	a := allocator{cfg: cfg, st: &st, in: in, out: &out, buf: buf, now: now}
-	a.estimate()
+	meterAt := now
+	if healthy(RoleSiteImport) {
+		if at := st.meters[RoleSiteImport].good.At.Add(-cfg.MeterLag.D()); at.Before(now) {
+			meterAt = at
+		}
+	}
+	a.estimate(meterAt)
 	b.MiningEstKW, b.InFlightKW, b.UnconfirmedKW = a.est, a.inflight, a.stuck
 	if a.stuck > 0 && !st.unconfirmed {
 		out.Notes = append(out.Notes, Note{Kind: NoteShedUnconfirmed, KW: a.stuck})
@@ -162,7 +171,14 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 		out.Notes = append(out.Notes, Note{Kind: NoteShedConfirmed})
 	}
 	st.unconfirmed = a.stuck > 0
-	nonMining, from, known := nonMiningLoad(cfg, healthy, val, a.est)
+	// A mining sub-meter refines the estimate only at rest: while commands ramp, meters that
+	// lag differently disagree about the same moment, and the estimate (which counts a shed
+	// as drawing until it shows) is the one consistent with the site meter.
+	sub := healthy
+	if a.settling {
+		sub = func(r Role) bool { return r != RoleMiningLoad && healthy(r) }
+	}
+	nonMining, from, known := nonMiningLoad(cfg, sub, val, a.est)
 	b.NonMiningKW, b.NonMiningFrom = nonMining, from
 
 	// 5. Budget: the smallest of every constraint, remembering which one binds.
@@ -198,8 +214,22 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 	}
 	b.BudgetKW = economic
 
+	// Restores answer the highest non-mining load of the last restore_interval, not the
+	// latest: load that swings faster than that is not followed back up into its next peak.
+	restoreBudget := economic
+	if known {
+		switch w := cfg.RestoreInterval.D(); {
+		case st.peakStart.IsZero() || now.Sub(st.peakStart) >= 2*w:
+			st.peakCur, st.peakPrev, st.peakStart = nonMining, nonMining, now
+		case now.Sub(st.peakStart) >= w:
+			st.peakPrev, st.peakCur, st.peakStart = st.peakCur, nonMining, st.peakStart.Add(w)
+		}
+		st.peakCur = max(st.peakCur, nonMining)
+		restoreBudget = min(economic, max(b.LimitKW-max(st.peakCur, st.peakPrev)-cfg.MarginKW, 0))
+	}
+
 	// 6. Allocate.
-	a.run(safety, safetyBinding, economic)
+	a.run(safety, safetyBinding, economic, restoreBudget)
 	b.CommittedKW = a.committed
 	b.FleetKW = a.fleetKW
 	if a.fleetKW <= economic-cfg.HysteresisKW && binding != ReasonPrice {
@@ -223,8 +253,10 @@ func nonMiningLoad(cfg *Config, healthy func(Role) bool, val func(Role) float64,
 		}
 		return 0, 0, false
 	}
+	// The sub-meter counts when it reads meaningfully less than the estimate (beyond the
+	// hysteresis band): the lower of two noisy values is biased low.
 	mining, from := est, RoleSiteImport
-	if healthy(RoleMiningLoad) && val(RoleMiningLoad) < mining {
+	if healthy(RoleMiningLoad) && val(RoleMiningLoad) < mining-cfg.HysteresisKW {
 		mining, from = val(RoleMiningLoad), RoleMiningLoad
 	}
 	kw = val(RoleSiteImport) - mining

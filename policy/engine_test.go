@@ -126,14 +126,14 @@ func TestShedLeastImportantFirstAndThrottleMarginal(t *testing.T) {
 		t.Fatalf("basis %+v", out.Basis)
 	}
 	// AI rises 7 more: need 7, c-old (on/off) pauses, then nothing else.
-	s.advance(time.Second)
+	s.advance(21 * time.Second) // past the last shed's confirm_after: the sub-meter counts again
 	s.step(policy.RoleSiteImport, 97.0, policy.RoleMiningLoad, 30.0)
 	if c := s.action("c-old"); c.Action != policy.ActionPause {
 		t.Fatalf("c-old %v, want pause", c)
 	}
 	// Non-mining 73: budget 17, need 3. b-mid is last in run order and on/off only, so it
 	// pauses whole (the order is strict: a more important miner is not cut instead).
-	s.advance(time.Second)
+	s.advance(21 * time.Second) // past the last shed's confirm_after: the sub-meter counts again
 	out = s.step(policy.RoleSiteImport, 93.0, policy.RoleMiningLoad, 20.0)
 	if c := s.action("b-mid"); c.Action != policy.ActionPause {
 		t.Fatalf("b-mid %v, want pause; %v", c, out.Decisions)
@@ -144,9 +144,9 @@ func TestShedLeastImportantFirstAndThrottleMarginal(t *testing.T) {
 		}
 	}
 	// A cut inside the throttle range of the marginal miner throttles it.
-	s.advance(time.Second)
+	s.advance(21 * time.Second)                                      // past the last shed's confirm_after: the sub-meter counts again
 	s.step(policy.RoleSiteImport, 90.0, policy.RoleMiningLoad, 10.0) // non-mining 80, budget 10: no change
-	s.advance(time.Second)
+	s.advance(21 * time.Second)                                      // past the last shed's confirm_after: the sub-meter counts again
 	s.step(policy.RoleSiteImport, 94.0, policy.RoleMiningLoad, 10.0) // non-mining 84, budget 6
 	if c := s.action("a-eff"); c.Action != policy.ActionThrottle || math.Abs(c.TargetKW-6) > 1e-9 {
 		t.Fatalf("a-eff %v, want throttle 6 kW", c)
@@ -157,6 +157,7 @@ func TestShedIgnoresMinRunRestoreRespectsMinPauseAndPacing(t *testing.T) {
 	s := newSite(t, nil)
 	for i := range s.fleet {
 		s.fleet[i].Commanded.Since = s.now // all just started: inside min_run
+		s.fleet[i].Ramp = 5 * time.Second  // and their firmware reaches a new power in 5 s
 	}
 	s.step(policy.RoleSiteImport, 110.0, policy.RoleMiningLoad, 40.0) // budget 20
 	if got := s.committed(); got != 20 {
