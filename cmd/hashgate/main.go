@@ -4,6 +4,7 @@
 //	hashgate check -c hashgate.toml validate a config file and say which key is wrong
 //	hashgate demo                   run everything against simulated pools, miners and a site
 //	hashgate keygen                 make Stratum V2 authority and server keys
+//	hashgate simulate               judge the power policy on a simulated site
 package main
 
 import (
@@ -38,6 +39,7 @@ usage:
   hashgate demo             run with simulated pools, miners and site on embedded defaults
   hashgate keygen [-dir D]  make Stratum V2 authority and server keys
   hashgate hash-password    read a password on stdin, print its hash for [[console.user]]
+  hashgate simulate         run the power policy on a simulated site beside a baseline (-list, -scenario, -seeds)
   hashgate version
 `
 
@@ -58,6 +60,8 @@ func main() {
 		err = cmdKeygen(args, os.Stdout)
 	case "hash-password":
 		err = cmdHashPassword(os.Stdin, os.Stdout)
+	case "simulate":
+		err = cmdSimulate(args, os.Stdout)
 	case "version", "-version", "--version":
 		fmt.Println("hashgate", version)
 	case "help", "-h", "--help":
