@@ -40,8 +40,8 @@ func (c *Engine) Restart() { c.e, _ = policy.NewEngine(c.cfg) }
 // confirm_after for the meter to show it before shedding again, and restores the most
 // efficient paused miners in batches of restore_step_kw every restore_interval once the meter
 // shows room for a batch plus the hysteresis band. A stale or unusable site meter sheds to
-// safe_floor_kw. It honours min_run and min_pause for restores and knows nothing of
-// priorities, telemetry or commands in flight.
+// safe_floor_kw. It honours min_pause for restores and knows nothing of priorities,
+// telemetry, commands in flight or whether a session is a real miner.
 type Baseline struct {
 	cfg         policy.Config
 	holdUntil   time.Time
@@ -62,10 +62,7 @@ func (c *Baseline) Step(now time.Time, rd policy.Readings, fleet []policy.Miner)
 	cfg := &c.cfg
 	order := make([]int, 0, len(fleet)) // least efficient first
 	running := 0.0
-	for i := range fleet {
-		if !fleet[i].Proven {
-			continue
-		}
+	for i := range fleet { // every session that authorized counts as a miner
 		order = append(order, i)
 		if fleet[i].Commanded.Action != policy.ActionPause {
 			running += fleet[i].RatedKW
