@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 // TestDemoSiteFollowsPower runs the whole product against the simulators: miners mine
 // through the proxy to the simulated pool; when the AI hall bursts, the policy engine reads
-// the Modbus meters, pauses miners at the gate and puts them to sleep through their LuxOS and
+// the Modbus meters (grid, AI hall, mining feeder), pauses miners at the gate and puts them to sleep through their LuxOS and
 // Braiins OS APIs; the meter confirms the import is back under the limit; when the burst ends
 // mining is restored. Waits are for conditions; nothing asserts how fast.
 func TestDemoSiteFollowsPower(t *testing.T) {
@@ -42,6 +43,13 @@ func TestDemoSiteFollowsPower(t *testing.T) {
 	if mining < 20 {
 		t.Fatalf("fleet draws %.1f kW before the burst, want it all running", mining)
 	}
+	// The policy reads the AI hall's own meter, and counts the load no sub-meter sees (the
+	// grid meter less AI and mining) as other load too.
+	wait("the AI meter and the unmetered load in the policy's view", 30*time.Second, func() bool {
+		b, l := d.App.Power.Runner().Basis(), d.Site.Loads()
+		return l.UnmeteredKW >= 4 && b.AILoadKW > 40 && math.Abs(b.AILoadKW-l.AIKW) < 1 &&
+			b.NonMiningKW >= b.AILoadKW+l.UnmeteredKW-1
+	})
 	wait("the burst to shed miners", 90*time.Second, func() bool { return d.App.Proxy.Status().Paused > 0 })
 	// Once the firmware has ramped down, the import meter must be under the limit.
 	wait("import under the limit with the burst on", 30*time.Second, func() bool {
