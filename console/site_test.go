@@ -151,7 +151,8 @@ func (s *testSite) meterLoop(ctx context.Context) {
 			ai := 14 + 8*math.Sin(now.Sub(start).Seconds()/6)
 			var mining float64
 			for _, m := range s.runner.Snapshot().Miners {
-				mining += minerPower(&m.Miner, now)
+				kw, _ := minerPower(&m.Miner, now)
+				mining += kw
 			}
 			s.mu.Lock()
 			s.aiKW = ai

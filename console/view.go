@@ -111,9 +111,12 @@ type WorkerRow struct {
 	Rejected   uint64  `json:"rejected"`
 	Rejects    Rejects `json:"rejects"`
 	PowerKW    float64 `json:"power_kw"`
-	RatedKW    float64 `json:"rated_kw"`
-	Connected  int64   `json:"connected_ms"`
-	LastSeen   int64   `json:"last_seen_ms"`
+	// PowerSource says where PowerKW comes from: "measured" (the miner's fresh telemetry) or
+	// "commanded" (what the policy commanded); empty for a worker the policy does not control.
+	PowerSource string  `json:"power_source,omitempty"`
+	RatedKW     float64 `json:"rated_kw"`
+	Connected   int64   `json:"connected_ms"`
+	LastSeen    int64   `json:"last_seen_ms"`
 }
 
 // PoolView is one pool row.
@@ -245,7 +248,8 @@ func buildView(b Reader, now time.Time) *view {
 		}
 		if m := byWorker[w.Worker]; m != nil {
 			r.Group, r.RatedKW = m.Group, fin(m.RatedKW)
-			r.PowerKW = fin(minerPower(&m.Miner, now))
+			kw, src := minerPower(&m.Miner, now)
+			r.PowerKW, r.PowerSource = fin(kw), src
 			switch m.Commanded.Action {
 			case policy.ActionPause:
 				if r.State == "running" {
@@ -377,18 +381,19 @@ func decisionView(d *policy.Decision) DecisionView {
 		TargetKW: fin(d.TargetKW), FromKW: fin(d.FromKW), Reason: d.Reason.String(), Why: d.Why()}
 }
 
-// minerPower is the miner's draw: its own measurement when fresh, else what it was commanded.
-func minerPower(m *policy.Miner, now time.Time) float64 {
+// minerPower is the miner's draw and where it comes from: its own measurement when fresh
+// ("measured"), else what it was commanded ("commanded").
+func minerPower(m *policy.Miner, now time.Time) (kw float64, source string) {
 	if !m.MeasuredAt.IsZero() && now.Sub(m.MeasuredAt) < 2*time.Minute {
-		return m.MeasuredKW
+		return m.MeasuredKW, "measured"
 	}
 	switch m.Commanded.Action {
 	case policy.ActionPause:
-		return 0
+		return 0, "commanded"
 	case policy.ActionThrottle:
-		return m.Commanded.TargetKW
+		return m.Commanded.TargetKW, "commanded"
 	}
-	return m.RatedKW
+	return m.RatedKW, "commanded"
 }
 
 // matchGroup finds the fleet group of a worker the policy does not know (yet).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/config"
+	"github.com/hashgate/hashgate/power"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/store"
 	"github.com/hashgate/hashgate/stratum/noise"
@@ -33,8 +34,10 @@ type App struct {
 	Addrs []net.Addr
 	// ConsoleAddr is where the console listens.
 	ConsoleAddr net.Addr
-	// Power is the power policy, nil without a [policy] table.
-	Power   *Power
+	// Power owns per-miner control state: the gate's holds, the inventory, the policy runner
+	// (nil without a [policy] table), meters and telemetry. Always set: operator holds work
+	// without a policy too.
+	Power   *power.Controller
 	cancel  context.CancelFunc
 	closers []func() error
 	wg      sync.WaitGroup
@@ -64,14 +67,21 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 	}
 	a.Proxy = px
 	a.closers = append(a.closers, px.Close)
-	if cfg.Policy != nil {
-		// Before the proxy takes miners: restored pauses must hold from the first connection.
-		pw, err := startPower(ctx, *cfg.Policy, cfg.Fleet, cfg.Meter, px, st, log, &a.wg)
-		if err != nil {
-			return nil, err
-		}
-		a.Power = pw
+	// Before the proxy takes miners: restored pauses and operator holds must hold from the
+	// first connection.
+	pw, err := power.New(ctx, cfg.Power, power.Options{Policy: cfg.Policy, Fleet: cfg.Fleet, Meters: cfg.Meter,
+		Proxy: px, Store: st, Logger: log.With().Str("sub", "power").Logger()})
+	if err != nil {
+		return nil, err
 	}
+	a.Power = pw
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := pw.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("power controller stopped")
+		}
+	}()
 	px.Start(ctx)
 	for i, l := range cfg.Listener {
 		switch l.Protocol {

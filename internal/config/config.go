@@ -16,6 +16,7 @@ import (
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
+	"github.com/hashgate/hashgate/power"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/store"
 )
@@ -30,11 +31,13 @@ type File struct {
 	Proxy proxyKeys    `toml:"proxy"`
 	Store store.Config `toml:"store"`
 	// Policy is nil when the file has no [policy] table: a plain proxy.
-	Policy  *policy.Config      `toml:"policy"`
-	Meter   []meter.Config      `toml:"meter"`
-	Fleet   []policy.FleetGroup `toml:"fleet"`
-	Console console.Config      `toml:"console"`
-	Log     LogConfig           `toml:"log"`
+	Policy *policy.Config      `toml:"policy"`
+	Meter  []meter.Config      `toml:"meter"`
+	Fleet  []policy.FleetGroup `toml:"fleet"`
+	// Power is [power]: firmware telemetry, the proven window and the energy queue.
+	Power   power.Config   `toml:"power"`
+	Console console.Config `toml:"console"`
+	Log     LogConfig      `toml:"log"`
 }
 
 // proxyKeys are the [proxy] table: proxy.Config without the sections that live at the top.
@@ -74,6 +77,7 @@ func Default() File {
 			SendQueue: pc.SendQueue, SubmitRate: pc.SubmitRate, BackoffMin: pc.BackoffMin, BackoffMax: pc.BackoffMax, UserAgent: pc.UserAgent,
 		},
 		Store:   store.DefaultConfig(),
+		Power:   power.DefaultConfig(),
 		Console: console.DefaultConfig(),
 		Log:     LogConfig{Level: "info"},
 	}
@@ -163,6 +167,9 @@ func (f *File) Validate() error {
 		}
 	}
 	if err := policy.ValidateFleet(f.Fleet); err != nil {
+		return err
+	}
+	if err := f.Power.Validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}

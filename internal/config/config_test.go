@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashgate/hashgate/power"
 )
 
 // TestExampleConfigParses keeps hashgate.example.toml honest: it must parse with no unknown
@@ -19,6 +21,9 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	if f.Policy == nil || f.Policy.ImportLimitKW != 5000 || len(f.Meter) != 3 || len(f.Fleet) != 2 || f.Fleet[1].Addresses["rack2.s19-01"] == "" {
 		t.Fatalf("example policy sections decoded wrong: %+v %+v %+v", f.Policy, f.Meter, f.Fleet)
+	}
+	if f.Power != power.DefaultConfig() {
+		t.Fatalf("example [power] is not the defaults it says it is: %+v", f.Power)
 	}
 	pc := f.ProxyConfig()
 	if err := pc.Validate(); err != nil {
@@ -46,6 +51,10 @@ user = "acct"
 		base + "[log]\nlevel = \"loud\"\n":                               "log.level",
 		base + "[store]\npath = \"\"\n":                                  "store.",
 		base + "[difficulty\n":                                           "line",
+		base + "[power]\nproven_window = \"0s\"\n":                       "power.proven_window",
+		base + "[power]\ntelemetry_parallel = 0\n":                       "power.telemetry_parallel",
+		base + "[power]\nenergy_queue = 0\n":                             "power.energy_queue",
+		base + "[power]\ntelemetry_intervall = \"1s\"\n":                 "telemetry_intervall",
 	}
 	for text, want := range cases {
 		_, err := Parse(text)

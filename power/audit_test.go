@@ -1,4 +1,4 @@
-package app
+package power
 
 import (
 	"context"
@@ -8,39 +8,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/store"
 )
 
-// TestShedOf10kMinersKeepsEveryAuditRecord: a shed of the whole fleet produces a decision and
-// an applied event per miner; none may be dropped between the runner and SQLite.
+// TestShedOf10kMinersKeepsEveryAuditRecord: a shed of the whole fleet produces a decision, a
+// decision event and an applied event per miner; none may be dropped between the Runner and
+// SQLite.
 func TestShedOf10kMinersKeepsEveryAuditRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10k-miner shed")
 	}
 	const n = 10000
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "audit.db")
-	st, err := store.Open(context.Background(), sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, filepath.Join(t.TempDir(), "audit.db"))
 	pc := policy.DefaultConfig()
 	pc.ImportLimitKW, pc.MarginKW, pc.MaxParallel = 40000, 100, 1000
 	var applied atomic.Int64
 	r, err := policy.NewRunner(pc, policy.RunnerOptions{
 		Actuator: policy.ActuatorFunc(func(context.Context, policy.Decision) error { applied.Add(1); return nil }),
-		Audit:    audit{st},
+		Audit:    NewAudit(st),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := policy.FleetGroup{Name: "g", Pattern: "*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}
-	for k := 0; k < n; k++ {
+	for k := range n {
 		m := g.NewMiner(fmt.Sprintf("w%05d", k), fmt.Sprintf("w%05d", k))
+		m.Proven = true
 		m.Commanded = policy.Command{Action: policy.ActionRun, TargetKW: 3.5, Since: time.Now().Add(-time.Hour)}
 		r.UpsertMiner(m)
 	}
@@ -50,7 +44,7 @@ func TestShedOf10kMinersKeepsEveryAuditRecord(t *testing.T) {
 	now := time.Now()
 	r.Observe(policy.Reading{Role: policy.RoleAILoad, Value: 39990, At: now})
 	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 39990 + 35000, At: now})
-	waitFor(t, "every miner commanded", func() bool { return applied.Load() >= n })
+	waitFor(t, "every command's result in", func() bool { return applied.Load() >= n && r.Snapshot().Applied >= n })
 	cancel()
 	<-done // Run returns after the audit writer has drained
 	if d := r.Snapshot().AuditDropped; d != 0 {
@@ -69,11 +63,22 @@ func TestShedOf10kMinersKeepsEveryAuditRecord(t *testing.T) {
 	if paused != n {
 		t.Fatalf("%d miners recorded paused, want %d", paused, n)
 	}
-	evs, err := st.Events(context.Background(), store.EventQuery{Kind: "policy.applied", Page: store.Page{Limit: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != 1000 {
-		t.Fatalf("applied events in the store: %d", len(evs))
+	for _, kind := range []string{"policy.decision", "policy.applied"} {
+		count := 0
+		q := store.EventQuery{Kind: kind, Page: store.Page{Limit: store.MaxPageLimit}}
+		for {
+			evs, err := st.Events(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count += len(evs)
+			if len(evs) < store.MaxPageLimit {
+				break
+			}
+			q.Before = evs[len(evs)-1].ID
+		}
+		if count != n {
+			t.Fatalf("%s events in the store: %d, want %d", kind, count, n)
+		}
 	}
 }

@@ -1,6 +1,7 @@
-package app
+package power
 
 import (
+	"context"
 	"math"
 	"time"
 
@@ -77,4 +78,54 @@ func (e *energyLedger) advance(now time.Time) []store.EnergyInterval {
 		e.start = end
 	}
 	return out
+}
+
+// queueEnergy hands closed intervals to the energy writer without waiting. The queue is
+// bounded (energy_queue); when it is full the newest interval is dropped and counted
+// (power_energy_full): a store that stalls loses energy records, never meter readings.
+func (c *Controller) queueEnergy(ivs []store.EnergyInterval) {
+	if c.st == nil {
+		return
+	}
+	for _, iv := range ivs {
+		select {
+		case c.energy <- iv:
+		default:
+			if c.energyDrops.Add(1) == 1 {
+				c.log.Warn().Time("start", iv.Start).Msg("energy queue full: the store is not keeping up; dropping intervals")
+			}
+		}
+	}
+}
+
+// shutdownWrite bounds how long the energy writer keeps writing what is queued after Run's
+// context ended.
+const shutdownWrite = 5 * time.Second
+
+// writeEnergy is the energy queue's one writer: it stores each interval durably, off the
+// meter feed. After ctx ends it writes what is still queued, for at most shutdownWrite.
+func (c *Controller) writeEnergy(ctx context.Context) {
+	write := func(wctx context.Context, iv store.EnergyInterval) {
+		if err := c.st.RecordEnergy(wctx, iv); err != nil {
+			c.energyErrs.Add(1)
+			c.log.Warn().Err(err).Time("start", iv.Start).Msg("energy interval not recorded")
+		}
+	}
+	for {
+		select {
+		case iv := <-c.energy:
+			write(context.WithoutCancel(ctx), iv)
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownWrite)
+			defer cancel()
+			for {
+				select {
+				case iv := <-c.energy:
+					write(wctx, iv)
+				default:
+					return
+				}
+			}
+		}
+	}
 }

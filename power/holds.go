@@ -1,0 +1,175 @@
+package power
+
+import (
+	"strings"
+	"time"
+
+	"github.com/hashgate/hashgate/policy"
+)
+
+// Hold is a set of reasons a miner's proxy gate is closed. The gate is open only when no
+// reason remains, so one party can never undo another's: a policy restore keeps an operator's
+// pause, an operator's resume keeps a policy shed.
+type Hold uint8
+
+// Hold reasons.
+const (
+	// HoldPolicy: the policy paused the miner, or commanded it back and the firmware has not
+	// confirmed yet. Set for every pause decision of a step at once (Plan); cleared when the
+	// firmware confirmed a run or throttle.
+	HoldPolicy Hold = 1 << iota
+	// HoldOperator: paused from the console (PauseWorker) until ResumeWorker; replayed from
+	// the audit trail at start.
+	HoldOperator
+	// HoldRestart: the previous run left the miner paused; it stays gated from its first
+	// connection until the policy first decides it.
+	HoldRestart
+	// HoldSafety: the firmware put the miner to sleep because a shed could not be a throttle;
+	// cleared when the firmware confirmed a later run or throttle.
+	HoldSafety
+)
+
+var holdNames = []string{"policy", "operator", "restart", "safety"}
+
+// String lists the reasons, comma-separated ("none" for the empty set).
+func (h Hold) String() string {
+	var parts []string
+	for i, n := range holdNames {
+		if h&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (h Hold) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// provenBy are the holds under which a miner counts as proven: a miner gated for them cannot
+// submit shares, and forgetting it would drop it from the policy's fleet.
+const provenBy = HoldPolicy | HoldOperator | HoldRestart
+
+// miner is the Controller's state for one worker name. Holds outlive the connection (they
+// are by name, like the proxy's gate); the inventory part is valid while connected.
+type miner struct {
+	holds Hold
+	// want is the policy's latest decision for the miner (Plan): a confirmation of an older
+	// run arriving after a newer pause must not open the gate.
+	want policy.Action
+
+	// Inventory: connected and matched to a [[fleet]] group.
+	connected bool
+	group     *policy.FleetGroup
+	host      string
+	sharedIP  bool
+	view      policy.Miner // as last given to the Runner
+
+	// applied is the last command the actuator carried out in this run; restored is the
+	// previous run's last decision, used once at the first connection.
+	applied    policy.Command
+	hasApplied bool
+	restored   *policy.Command
+
+	// Evidence for Proven.
+	lastShare time.Time // the latest valid share of any of its sessions
+	firmware  time.Time // the latest firmware answer saying it runs or sleeps
+	released  time.Time // when its last hold was cleared (a held miner cannot submit)
+}
+
+// controllable reports whether the miner's firmware can be reached for it: a group with a
+// control API and an address that is its own.
+func (m *miner) controllable() bool {
+	return m.connected && m.group != nil && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone
+}
+
+// minerLocked returns the state of worker id, creating it; c.mu held.
+func (c *Controller) minerLocked(id string) *miner {
+	m := c.miners[id]
+	if m == nil {
+		m = &miner{}
+		c.miners[id] = m
+	}
+	return m
+}
+
+// setHoldsLocked changes a miner's holds and moves the proxy gate when it must: closed when the
+// first reason appears, open when the last one goes. These are the only gate calls in
+// hashgate. c.mu held, so gate calls for one worker never overtake each other.
+func (c *Controller) setHoldsLocked(id string, m *miner, h Hold, now time.Time) {
+	old := m.holds
+	m.holds = h
+	switch {
+	case old == 0 && h != 0:
+		c.px.Pause(id)
+	case old != 0 && h == 0:
+		c.px.Resume(id)
+		m.released = now
+	}
+	if (old&provenBy != 0) != (h&provenBy != 0) || (old&HoldOperator) != (h&HoldOperator) {
+		c.refreshLocked(id, m, now)
+	}
+}
+
+// provenLocked applies the proven rule; c.mu held.
+func (c *Controller) provenLocked(m *miner, now time.Time) bool {
+	if m.holds&provenBy != 0 {
+		return true
+	}
+	last := latest(m.lastShare, m.firmware, m.released)
+	return !last.IsZero() && now.Sub(last) < c.cfg.ProvenWindow.D()
+}
+
+// refreshLocked tells the Runner a connected miner's Proven and OperatorHold when they changed;
+// c.mu held.
+func (c *Controller) refreshLocked(id string, m *miner, now time.Time) {
+	if c.runner == nil || !m.connected || m.group == nil {
+		return
+	}
+	proven, op := c.provenLocked(m, now), m.holds&HoldOperator != 0
+	if proven == m.view.Proven && op == m.view.OperatorHold {
+		return
+	}
+	m.view.Proven, m.view.OperatorHold = proven, op
+	c.runner.UpsertMiner(m.view)
+}
+
+// Holds returns the reasons worker's gate is closed (0: open).
+func (c *Controller) Holds(worker string) Hold {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.miners[worker]; m != nil {
+		return m.holds
+	}
+	return 0
+}
+
+// HoldCounts returns how many workers each reason holds, for the console and /metrics.
+func (c *Controller) HoldCounts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(holdNames))
+	for _, n := range holdNames {
+		out[n] = 0
+	}
+	for _, m := range c.miners {
+		for i, n := range holdNames {
+			if m.holds&(1<<i) != 0 {
+				out[n]++
+			}
+		}
+	}
+	return out
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
+}

@@ -1,0 +1,161 @@
+package power
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/firmware"
+)
+
+// syncFleet keeps the Runner's fleet equal to the connected workers that match a group, once
+// a second.
+func (c *Controller) syncFleet(ctx context.Context) {
+	t := c.clk.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		c.syncOnce()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// syncOnce reconciles the inventory with the proxy's connected workers: new miners go to the
+// Runner with the command they were last given, changes of Proven follow their evidence, and
+// miners that left are removed.
+func (c *Controller) syncOnce() {
+	workers := c.px.Identities()
+	now := c.clk.Now()
+	// Several workers from one IP (NAT, a farm proxy) cannot be told apart at that IP's
+	// firmware port: without an explicit address they get the gate only, never a command
+	// meant for another machine.
+	perIP := make(map[string]int, len(workers))
+	for _, w := range workers {
+		if host, _, err := net.SplitHostPort(w.Remote); err == nil {
+			perIP[host]++
+		}
+	}
+	seen := make(map[string]bool, len(workers))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range workers {
+		if w.Worker == "" {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(w.Remote)
+		ip, _ := netip.ParseAddr(host)
+		g, ok := policy.MatchGroup(c.groups, w.Worker, ip)
+		if !ok {
+			// Not controlled: it mines at whatever power it draws. Say so once, loudly
+			// enough that a mistyped worker name is found.
+			if !c.warned["fleet:"+w.Worker] {
+				c.warned["fleet:"+w.Worker] = true
+				c.log.Warn().Str("worker", w.Worker).Str("remote", w.Remote).Msg("worker matches no [[fleet]] group: the power policy does not control it")
+			}
+			continue
+		}
+		m := c.minerLocked(w.Worker)
+		if w.LastShare.After(m.lastShare) {
+			m.lastShare = w.LastShare
+		}
+		if seen[w.Worker] {
+			continue // a second session of the same worker: one miner to the policy
+		}
+		seen[w.Worker] = true
+		_, explicit := g.Addresses[w.Worker]
+		m.sharedIP = perIP[host] > 1 && !explicit
+		if m.sharedIP && !c.warned["nat:"+w.Worker] {
+			c.warned["nat:"+w.Worker] = true
+			c.log.Warn().Str("worker", w.Worker).Str("ip", host).Msg("several workers connect from this IP: firmware control needs an explicit [fleet.addresses] entry; gating only")
+		}
+		m.group, m.host = g, host
+		if m.connected {
+			c.refreshLocked(w.Worker, m, now)
+			continue
+		}
+		m.connected = true
+		m.view = g.NewMiner(w.Worker, w.Worker)
+		// What this miner was last commanded: applied in this run (it reconnected), else
+		// what the previous run decided (once, at its first connection after a restart).
+		switch {
+		case m.hasApplied:
+			m.view.Commanded = m.applied
+		case m.restored != nil:
+			m.view.Commanded = *m.restored
+		}
+		m.restored = nil
+		if c.runner != nil {
+			m.view.Proven, m.view.OperatorHold = c.provenLocked(m, now), m.holds&HoldOperator != 0
+			c.runner.UpsertMiner(m.view)
+		}
+	}
+	for id, m := range c.miners {
+		if !m.connected || seen[id] {
+			continue
+		}
+		m.connected, m.group = false, nil
+		if c.runner != nil {
+			c.runner.RemoveMiner(id)
+		}
+		if m.holds == 0 && !m.hasApplied && m.restored == nil {
+			delete(c.miners, id)
+		}
+	}
+}
+
+// address is where the miner's firmware API listens: a configured address, else the IP its
+// stratum connection comes from on the firmware's (or the group's) port.
+func address(id string, g *policy.FleetGroup, host string) string {
+	if a, ok := g.Addresses[id]; ok {
+		return a
+	}
+	port := g.Port
+	if port == 0 {
+		port = firmware.DefaultPort(string(g.Firmware))
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+func target(id string, m *miner) firmware.Target {
+	return firmware.Target{ID: id, Addr: address(id, m.group, m.host), Username: m.group.Username, Password: m.group.Password}
+}
+
+// pollTargets is every controllable miner, for the telemetry poller.
+func (c *Controller) pollTargets() []PollTarget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PollTarget, 0, len(c.miners))
+	for id, m := range c.miners {
+		if m.controllable() {
+			out = append(out, PollTarget{ID: id, Firmware: string(m.group.Firmware), Target: target(id, m)})
+		}
+	}
+	return out
+}
+
+// report takes one telemetry result: a firmware that answers running or sleeping proves the
+// miner is real hardware, and a power reading is the miner's measured draw.
+func (c *Controller) report(t Telemetry) {
+	c.mu.Lock()
+	m := c.miners[t.ID]
+	if m == nil || m.group == nil {
+		c.mu.Unlock()
+		return
+	}
+	fw := string(m.group.Firmware)
+	c.countLocked(fw, "status", t.Err)
+	if t.Err == nil && (t.Status.State == firmware.StateRunning || t.Status.State == firmware.StateSleeping) && t.At.After(m.firmware) {
+		m.firmware = t.At
+		c.refreshLocked(t.ID, m, c.clk.Now())
+	}
+	c.mu.Unlock()
+	if t.Err == nil && t.Status.Has(firmware.FieldPower) && c.runner != nil {
+		c.runner.ObservePower(t.ID, t.Status.PowerW/1000, t.At)
+	}
+}
