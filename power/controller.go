@@ -77,6 +77,7 @@ type Controller struct {
 	energyDrops atomic.Uint64
 	energyErrs  atomic.Uint64
 	commands    atomic.Uint64 // firmware commands handed to a driver
+	gated       atomic.Int64  // workers whose gate the Controller holds closed
 	started     atomic.Bool
 
 	mu     sync.Mutex
@@ -252,6 +253,8 @@ func (c *Controller) Meters() []meter.Source { return c.meters }
 
 // Stats are the Controller's counters.
 type Stats struct {
+	// Gated is how many workers' gates are closed now (at least one hold).
+	Gated int
 	// Commands counts firmware commands handed to a driver since start.
 	Commands uint64
 	// EnergyDropped counts energy intervals dropped because the energy queue was full;
@@ -265,7 +268,7 @@ type Stats struct {
 
 // Stats returns the counters.
 func (c *Controller) Stats() Stats {
-	s := Stats{Commands: c.commands.Load(), EnergyDropped: c.energyDrops.Load(), EnergyWriteErrors: c.energyErrs.Load(),
+	s := Stats{Gated: int(c.gated.Load()), Commands: c.commands.Load(), EnergyDropped: c.energyDrops.Load(), EnergyWriteErrors: c.energyErrs.Load(),
 		EnergyQueued: len(c.energy)}
 	if c.poller != nil {
 		s.Telemetry = c.poller.Stats()

@@ -104,8 +104,10 @@ func (c *Controller) setHoldsLocked(id string, m *miner, h Hold, now time.Time) 
 	switch {
 	case old == 0 && h != 0:
 		c.px.Pause(id)
+		c.gated.Add(1)
 	case old != 0 && h == 0:
 		c.px.Resume(id)
+		c.gated.Add(-1)
 		m.released = now
 	}
 	if (old&provenBy != 0) != (h&provenBy != 0) || (old&HoldOperator) != (h&HoldOperator) {

@@ -221,3 +221,32 @@ func TestConfirmedRunOpensOnlyAnUnheldGate(t *testing.T) {
 		t.Fatalf("c: holds %s after the confirmed run", h)
 	}
 }
+
+// TestImpossibleThrottleSleepsAndHolds: a shed that cannot be a throttle (ESP-Miner has no
+// power target) still sheds: the firmware sleeps the miner, its gate is held for safety and
+// the Runner is told it failed; a later confirmed run lifts the hold.
+func TestImpossibleThrottleSleepsAndHolds(t *testing.T) {
+	fleet, sims := fleetWithBitaxes(t, "rack.x")
+	pc := holdsPolicy()
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet})
+	r.silent("rack.x")
+	waitFor(t, "the session", func() bool { return len(r.px.Identities()) == 1 })
+	r.c.syncOnce()
+	ctx := context.Background()
+	throttle := policy.Decision{MinerID: "rack.x", Group: "rack", Action: policy.ActionThrottle, TargetKW: 2, FromKW: 3.5, Reason: policy.ReasonImportLimit}
+	r.c.Plan([]policy.Decision{throttle})
+	if err := r.c.Apply(ctx, throttle); err == nil {
+		t.Fatal("an impossible throttle reported success")
+	}
+	if h := r.c.Holds("rack.x"); h != HoldSafety || !r.gateClosed("rack.x") || !sims["rack.x"].State().Sleeping {
+		t.Fatalf("after the fallback: holds %s, asleep %v", h, sims["rack.x"].State().Sleeping)
+	}
+	run := policy.Decision{MinerID: "rack.x", Group: "rack", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore}
+	r.c.Plan([]policy.Decision{run})
+	if err := r.c.Apply(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if h := r.c.Holds("rack.x"); h != 0 || r.gateClosed("rack.x") || sims["rack.x"].State().Sleeping {
+		t.Fatalf("after a confirmed run: holds %s", h)
+	}
+}

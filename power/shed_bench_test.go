@@ -15,8 +15,8 @@ import (
 // BenchmarkShed10k measures the control path of a 10,000-miner shed through the real
 // Controller and Runner, from the meter reading that puts the site over its limit:
 //
-//   - ms/gates: to every miner's policy hold set and proxy gate closed (Plan runs before the
-//     first firmware call, so the first command handed to a driver marks it);
+//   - ms/gates: to every miner's policy hold set and proxy gate closed (Plan, before any
+//     firmware call);
 //   - ms/shed: to every miner's firmware command handed to its (real, LuxOS) driver, each
 //     miner at its own loopback address; max_parallel is 10,000 so that issuing does not wait
 //     for answers, which makes this mostly the kernel's cost of 10,000 TCP connects;
@@ -77,7 +77,7 @@ func BenchmarkShed10k(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		c.runner.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 39990 + 35000, At: time.Now()})
-		for c.Stats().Commands < 1 {
+		for c.Stats().Gated < n {
 			runtime.Gosched()
 		}
 		gates += time.Since(start)
