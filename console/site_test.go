@@ -107,7 +107,7 @@ func startSite(t testing.TB) *testSite {
 			name := fmt.Sprintf("%s.m%02d", g.Name, i)
 			m := miner.New(miner.Config{Addr: addr.String(), Username: name, HashRate: siteHashRate, UserAgent: []string{"bosminer/23.10", "Antminer S19/2024"}[gi]})
 			s.miners[name], s.rated[name] = m, siteHashRate
-			s.runner.UpsertMiner(policy.Miner{ID: name, Worker: name, Group: g.Name, Priority: g.Priority, RatedKW: g.RatedKW, EfficiencyJTH: g.EfficiencyJTH})
+			s.runner.UpsertMiner(policy.Miner{ID: name, Worker: name, Group: g.Name, Priority: g.Priority, RatedKW: g.RatedKW, EfficiencyJTH: g.EfficiencyJTH, Proven: true}) // each one hashes
 			wg.Add(1)
 			go func() { defer wg.Done(); m.Run(ctx) }()
 		}

@@ -252,7 +252,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		go r.auditLoop(auditDone)
 	}
 	defer func() {
+		// Commands still in flight finish (their context is cancelled); their results are
+		// recorded before the audit writer stops, so the trail misses none of them.
 		r.workers.Wait()
+		for done := false; !done; {
+			select {
+			case res := <-r.results:
+				r.settle(res)
+			default:
+				done = true
+			}
+		}
 		r.auditMu.Lock()
 		r.auditStop = true
 		r.auditMu.Unlock()
@@ -387,6 +397,11 @@ func (r *Runner) apply(ctx context.Context, d Decision) {
 
 // finish records an actuator result and starts whatever was waiting.
 func (r *Runner) finish(ctx context.Context, res applyResult) {
+	r.pump(ctx, r.settle(res))
+}
+
+// settle records one actuator result: the miner's bookkeeping, the event and its audit.
+func (r *Runner) settle(res applyResult) time.Time {
 	now := r.clock.Now()
 	id := res.d.MinerID
 	r.mu.Lock()
@@ -432,7 +447,7 @@ func (r *Runner) finish(ctx context.Context, res applyResult) {
 	}
 	ev = r.hub.publish(ev)
 	r.enqueueAudit(auditItem{ev: ev})
-	r.pump(ctx, now)
+	return now
 }
 
 // maxAuditBacklog bounds the audit backlog. The writer drains the whole backlog in one batch

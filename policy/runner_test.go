@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,5 +301,52 @@ func TestChainJoinsErrorsAndRunsAll(t *testing.T) {
 	err := a.Apply(context.Background(), policy.Decision{MinerID: "x"})
 	if !errors.Is(err, e1) || len(calls) != 2 {
 		t.Fatalf("err %v calls %v", err, calls)
+	}
+}
+
+// TestStopKeepsInFlightResults: a Runner stopped while commands are in flight records every
+// one's result in the audit trail before it returns.
+func TestStopKeepsInFlightResults(t *testing.T) {
+	cfg := simConfig()
+	cfg.MaxParallel = 8
+	clk := &manualClock{now: epoch}
+	var started sync.WaitGroup
+	started.Add(8)
+	var calls atomic.Int64
+	act := policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
+		if calls.Add(1) <= 8 {
+			started.Done()
+		}
+		<-ctx.Done() // a firmware that answers only when told to give up
+		return ctx.Err()
+	})
+	audit := &memAudit{}
+	r, err := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act, Audit: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range testFleet(t, 20) {
+		m.Commanded = policy.Command{Action: policy.ActionRun, Since: epoch.Add(-time.Hour)}
+		r.UpsertMiner(m)
+	}
+	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 1530, At: epoch})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	started.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	audit.mu.Lock()
+	defer audit.mu.Unlock()
+	var results int
+	for _, ev := range audit.events {
+		if ev.Kind == policy.EventApplied || ev.Kind == policy.EventApplyFailed {
+			results++
+		}
+	}
+	if n := int(calls.Load()); results != n || n < 8 {
+		t.Fatalf("%d actuator calls, %d results in the audit trail", n, results)
 	}
 }

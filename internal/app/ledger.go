@@ -27,6 +27,7 @@ var resultMap = map[proxy.Result]store.Result{
 	proxy.ResultDuplicate:    store.ResultRejected,
 	proxy.ResultLowDiff:      store.ResultRejected,
 	proxy.ResultInvalid:      store.ResultRejected,
+	proxy.ResultPaused:       store.ResultRejected,
 	proxy.ResultForwarded:    store.ResultForwarded,
 	proxy.ResultPoolAccepted: store.ResultPoolAccepted,
 	proxy.ResultPoolRejected: store.ResultPoolRejected,
