@@ -131,7 +131,7 @@ func DrawKW(cfg *Config, m *Miner, now time.Time) (kw float64, inFlight bool) {
 func drawAt(cfg *Config, m *Miner, at, now time.Time) (kw float64, inFlight bool) {
 	cmd := commandedKW(m)
 	end := settleBy(cfg, m)
-	settled := m.Commanded.Changed.IsZero() || !at.Before(end)
+	settled := m.Commanded.Changed.IsZero() || (!m.Commanded.Pending && !at.Before(end))
 	// Telemetry counts when taken after the latest command and describing the same phase as
 	// the meter: during the ramp, no later than the meter's instant; after it, once the ramp
 	// was over (a report from mid-ramp says nothing about the settled draw).
@@ -148,7 +148,7 @@ func drawAt(cfg *Config, m *Miner, at, now time.Time) (kw float64, inFlight bool
 // excessKW is what a miner draws beyond its settled command, by its own telemetry, beyond a
 // tenth of its rating (miner-reported watts are estimates).
 func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
-	if m.Commanded.Changed.IsZero() || now.Before(settleBy(cfg, m)) || m.MeasuredAt.Before(settleBy(cfg, m)) {
+	if m.Commanded.Changed.IsZero() || m.Commanded.Pending || now.Before(settleBy(cfg, m)) || m.MeasuredAt.Before(settleBy(cfg, m)) {
 		return 0
 	}
 	v, ok := measured(cfg, m, now)
@@ -174,7 +174,7 @@ func (a *allocator) estimate(at time.Time) {
 		}
 		kw, fl := drawAt(a.cfg, m, at, a.now)
 		a.est += kw
-		if !m.Commanded.Changed.IsZero() && at.Before(settleBy(a.cfg, m)) {
+		if !m.Commanded.Changed.IsZero() && (m.Commanded.Pending || at.Before(settleBy(a.cfg, m))) {
 			a.settling = true
 			a.restoring = a.restoring || m.Commanded.FromKW < commandedKW(m)
 		}
@@ -285,7 +285,7 @@ func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 			if cur <= 0 || b.mark[i] {
 				continue
 			}
-			if pass == 0 && !m.Commanded.Changed.IsZero() && a.now.Before(settleBy(a.cfg, m)) {
+			if pass == 0 && !m.Commanded.Changed.IsZero() && (m.Commanded.Pending || a.now.Before(settleBy(a.cfg, m))) {
 				continue
 			}
 			if economic && m.Commanded.Action != ActionPause && a.now.Sub(m.Commanded.Since) < a.cfg.MinRun.D() {

@@ -89,7 +89,8 @@ type Config struct {
 
 	// Interval is how often the Runner steps the engine without a new reading.
 	Interval Duration `toml:"interval"`
-	// MaxParallel bounds concurrent Actuator calls.
+	// MaxParallel bounds concurrent Actuator calls. A shed of more miners than this waits
+	// for its turn (a firmware call takes 1-25 s), so it should cover the largest shed.
 	MaxParallel int `toml:"max_parallel"`
 	// ApplyTimeout bounds one Actuator call (stock Antminer firmware takes ~21 s to answer).
 	ApplyTimeout Duration `toml:"apply_timeout"`
@@ -115,7 +116,7 @@ func DefaultConfig() Config {
 		UnderFrequencyHold: Duration(10 * time.Minute),
 		ThrottleDeadbandKW: 0.05,
 		Interval:           Duration(time.Second),
-		MaxParallel:        32,
+		MaxParallel:        1024,
 		ApplyTimeout:       Duration(30 * time.Second),
 		EventBuffer:        256,
 	}

@@ -143,6 +143,9 @@ type Command struct {
 	Changed time.Time
 	// FromKW is what the engine estimated the miner drew just before that change.
 	FromKW float64
+	// Pending says the command is decided but not yet sent (queued behind max_parallel or a
+	// retry): its ramp has not begun, so Changed is when it was decided.
+	Pending bool
 }
 
 // Miner is the engine's view of one miner.

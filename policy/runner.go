@@ -72,12 +72,15 @@ type Runner struct {
 
 // minerCtl is the Runner's actuation bookkeeping for one miner.
 type minerCtl struct {
-	pending  Decision
-	has      bool
-	inflight bool
-	failures int
-	retryAt  time.Time
-	lastErr  string
+	pending Decision
+	has     bool
+	// newAction: the pending decision changes the miner's action, so its dwell time
+	// (min_run, min_pause) starts when it is sent.
+	newAction bool
+	inflight  bool
+	failures  int
+	retryAt   time.Time
+	lastErr   string
 }
 
 type applyResult struct {
@@ -311,8 +314,10 @@ func (r *Runner) step(ctx context.Context) {
 		// What it drew until now, so the change is not counted before it shows.
 		from, _ := DrawKW(&r.cfg, m, now)
 		// Optimistic: the engine must not decide the same thing again while it is applied.
-		m.Commanded = Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from}
+		// Pending until pump sends it: its ramp (and a new action's dwell time) starts then.
 		c := r.ctl[d.MinerID]
+		c.newAction = c.newAction && c.has || d.Action != m.Commanded.Action
+		m.Commanded = Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from, Pending: true}
 		c.pending, c.has = d, true
 		if d.Shed() {
 			r.urgent = append(r.urgent, d.MinerID)
@@ -372,6 +377,14 @@ func (r *Runner) pump(ctx context.Context, now time.Time) {
 			}
 			d := c.pending
 			c.has, c.inflight = false, true
+			if i, ok := r.index[id]; ok {
+				m := &r.fleet[i]
+				m.Commanded.Pending, m.Commanded.Changed = false, now
+				if c.newAction {
+					m.Commanded.Since = now
+				}
+			}
+			c.newAction = false
 			r.inflight++
 			r.workers.Add(1)
 			go r.apply(ctx, d)

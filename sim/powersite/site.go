@@ -10,9 +10,12 @@
 package powersite
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hashgate/hashgate/policy"
@@ -139,6 +142,21 @@ type Controller interface {
 	Restart()
 }
 
+// Live is a Controller that decides on goroutines of its own, as hashgate's policy.Runner
+// does in production. Run starts it with the site's command function, feeds it every reading
+// and telemetry report, and lets a tick of time pass after each: it must run inside a
+// testing/synctest bubble, where that time is simulated. Its Step is not called.
+type Live interface {
+	Controller
+	// Start begins deciding; command carries out one decision on the site (it takes the
+	// firmware's latency and returns its error) and is safe for concurrent use.
+	Start(fleet []policy.Miner, command func(ctx context.Context, d policy.Decision) error)
+	// Feed hands over the latest readings and the fleet's telemetry.
+	Feed(rd policy.Readings, fleet []policy.Miner)
+	// Stop ends it and waits for its goroutines.
+	Stop()
+}
+
 const tick = 0.25 // physics resolution, seconds
 
 // Run runs sc against ctl and measures it.
@@ -256,10 +274,69 @@ func Run(sc *Scenario, ctl Controller) Result {
 	}
 	var fails []pendingFail
 
+	// mu guards the plant and the history: a Live controller commands from its own goroutines.
+	var mu sync.Mutex
+	// command carries out decision d on miner i at simulated time t (after the firmware's
+	// latency, already passed for a Live controller); it reports whether the command failed.
+	command := func(i int, d policy.Decision, t float64, changed, waited bool) bool {
+		p := &plant[i]
+		if p.spec.Unproven {
+			return false
+		}
+		if p.spec.FailRate > 0 && rng.Float64() < p.spec.FailRate {
+			return true // a failed command changes nothing: no transition
+		}
+		if changed {
+			history[i] = append(history[i], transition{t: t, action: d.Action, safety: d.Reason.Safety(), adopt: d.Reason == policy.ReasonAdopt})
+		}
+		if p.deaf {
+			return false
+		}
+		start := t
+		if !waited {
+			start += p.spec.LatencyS
+		}
+		p.from, p.to = p.at(t), d.TargetKW
+		p.start, p.end = start, start+p.spec.RampS
+		return false
+	}
+	live, isLive := ctl.(Live)
+	var t0 time.Time
+	if isLive {
+		t0 = time.Now()
+		last := make(map[string]policy.Action, len(fleet))
+		for i := range fleet {
+			last[fleet[i].ID] = fleet[i].Commanded.Action
+		}
+		live.Start(append([]policy.Miner(nil), fleet...), func(ctx context.Context, d policy.Decision) error {
+			i, ok := idx[d.MinerID]
+			if !ok {
+				return fmt.Errorf("no miner %s", d.MinerID)
+			}
+			select {
+			case <-time.After(time.Duration(plant[i].spec.LatencyS * float64(time.Second))):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			t := time.Since(t0).Seconds()
+			if command(i, d, t, last[d.MinerID] != d.Action, true) {
+				return errors.New("firmware: command failed")
+			}
+			last[d.MinerID] = d.Action
+			return nil
+		})
+	}
+
 	steps := int(sc.DurationS / tick)
 	for s := 0; s <= steps; s++ {
 		t := float64(s) * tick
 		now := Epoch.Add(time.Duration(t * float64(time.Second)))
+		if isLive {
+			now = t0.Add(time.Duration(t * float64(time.Second)))
+		}
+		mu.Lock()
 		// Physics.
 		var mining float64
 		for i := range plant {
@@ -327,14 +404,18 @@ func Run(sc *Scenario, ctl Controller) Result {
 			read = true
 		}
 
-		if len(restarts) > 0 && t >= restarts[0] {
+		if isLive {
+			if read || math.Mod(t, 1) == 0 {
+				live.Feed(rd, fleet)
+			}
+		} else if len(restarts) > 0 && t >= restarts[0] {
 			restarts = restarts[1:]
 			ctl.Restart()
 			for i := range fleet { // the store restores commands, not their ramps
 				fleet[i].Commanded.Changed, fleet[i].Commanded.FromKW = time.Time{}, 0
 			}
 		}
-		if read || math.Mod(t, 1) == 0 {
+		if !isLive && (read || math.Mod(t, 1) == 0) {
 			for _, d := range ctl.Step(now, rd, fleet) {
 				i := idx[d.MinerID]
 				m := &fleet[i]
@@ -345,22 +426,9 @@ func Run(sc *Scenario, ctl Controller) Result {
 				}
 				from, _ := policy.DrawKW(cfg, m, now)
 				m.Commanded = policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from}
-				p := &plant[i]
-				if p.spec.Unproven {
-					continue
+				if command(i, d, t, changed, false) {
+					fails = append(fails, pendingFail{at: t + plant[i].spec.LatencyS, id: i})
 				}
-				if p.spec.FailRate > 0 && rng.Float64() < p.spec.FailRate {
-					fails = append(fails, pendingFail{at: t + p.spec.LatencyS, id: i})
-					continue // a failed command changed nothing: no transition
-				}
-				if changed {
-					history[i] = append(history[i], transition{t: t, action: d.Action, safety: d.Reason.Safety(), adopt: d.Reason == policy.ReasonAdopt})
-				}
-				if p.deaf {
-					continue
-				}
-				p.from, p.to = p.at(t), d.TargetKW
-				p.start, p.end = t+p.spec.LatencyS, t+p.spec.LatencyS+p.spec.RampS
 			}
 		}
 
@@ -401,6 +469,13 @@ func Run(sc *Scenario, ctl Controller) Result {
 			res.OverShedKWs += gap * tick
 			res.MaxOverShedKW = max(res.MaxOverShedKW, gap)
 		}
+		mu.Unlock()
+		if isLive {
+			time.Sleep(time.Duration(tick * float64(time.Second)))
+		}
+	}
+	if isLive {
+		live.Stop()
 	}
 	if ideal > 0 {
 		res.SpareUsedPct = 100 * math.Min(mined/ideal, 1)
