@@ -8,8 +8,9 @@ import (
 	"github.com/hashgate/hashgate/policy/meter"
 )
 
-// policyClock and meterClock drive the Runner and the meter sources from the Controller's
-// clock, so one clock.Manual moves all of them in a test.
+// policyClock, meterClock and firmwareClock drive the Runner, the meter sources and the
+// firmware drivers' confirmation polling from the Controller's clock, so one clock.Manual
+// moves all of them in a test. Each package asks only for the part of a clock it uses.
 type policyClock struct{ c clock.Clock }
 
 func (p policyClock) Now() time.Time                        { return p.c.Now() }
@@ -19,6 +20,11 @@ type meterClock struct{ c clock.Clock }
 
 func (m meterClock) Now() time.Time                       { return m.c.Now() }
 func (m meterClock) NewTimer(d time.Duration) meter.Timer { return newOneShot(m.c, d) }
+
+type firmwareClock struct{ c clock.Clock }
+
+func (f firmwareClock) Now() time.Time                         { return f.c.Now() }
+func (f firmwareClock) After(d time.Duration) <-chan time.Time { return newOneShot(f.c, d).C() }
 
 // oneShot is a channel timer built on clock.AfterFunc.
 type oneShot struct {

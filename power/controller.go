@@ -43,10 +43,11 @@ type Options struct {
 	// Store keeps the audit trail, the energy ledger and what a restart resumes; nil keeps
 	// nothing.
 	Store *store.Store
-	// Firmware holds the drivers; nil builds a registry with firmware.DefaultConfig.
+	// Firmware holds the drivers; nil builds a registry with firmware.DefaultConfig driven by
+	// Clock.
 	Firmware *firmware.Registry
-	// Clock is the time source of the Controller, its Runner, meters and poller; nil is
-	// clock.Real.
+	// Clock is the one time source of the Controller, its Runner, meters, poller and (unless
+	// Firmware is given) firmware drivers; nil is clock.Real.
 	Clock clock.Clock
 	// Logger receives the Controller's logs; the zero value discards them.
 	Logger zerolog.Logger
@@ -112,6 +113,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Controller, error) {
 	if o.Firmware == nil {
 		fwc := firmware.DefaultConfig()
 		fwc.Logger = o.Logger.With().Str("component", "firmware").Logger()
+		fwc.Clock = firmwareClock{o.Clock}
 		var err error
 		if o.Firmware, err = firmware.NewRegistry(fwc); err != nil {
 			return nil, err
