@@ -160,3 +160,35 @@ func TestMissedMeterPollDoesNotShed(t *testing.T) {
 	send(meter.QualityInvalid, 0)
 	waitFor(t, "garbage from the meter to shed to the safe floor", func() bool { return paused() == 10 })
 }
+
+// TestFutureDatedReadingDoesNotLockTheMeterOut: a push dated 55 s ahead of our clock must not
+// make the correct readings after it look old (they would be refused until our clock caught
+// up, and the site meter would go stale).
+func TestFutureDatedReadingDoesNotLockTheMeterOut(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	pc := testPolicy()
+	px, _ := startProxy(t, deadAddr(t), clk)
+	c, err := New(context.Background(), DefaultConfig(), Options{Policy: &pc, Proxy: px, Clock: clk,
+		Meters: []meter.Config{{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindSim, Trace: []meter.TracePoint{{Value: 500}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.runner.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	energy := newEnergyLedger(time.Minute, clk.Now())
+	send := func(v float64, ahead time.Duration) {
+		before := c.runner.Snapshot().Steps
+		clk.Advance(time.Second)
+		c.reading(energy, meter.Reading{Meter: "grid", Role: meter.RoleSiteImport, Value: v, At: clk.Now().Add(ahead), Quality: meter.QualityGood})
+		waitFor(t, "a policy step", func() bool { return c.runner.Snapshot().Steps > before })
+	}
+	send(500, 55*time.Second)
+	for v := 501.0; v < 506; v++ {
+		send(v, 0)
+	}
+	if b := c.runner.Basis(); b.ImportKW != 505 || b.Mode != policy.ModeNormal {
+		t.Fatalf("correct readings after a future-dated one: import %.0f kW, mode %s", b.ImportKW, b.Mode)
+	}
+}

@@ -18,8 +18,6 @@ type meterState struct {
 	readings map[string]uint64
 }
 
-// maxMeterSkew is how far ahead of our clock a meter's timestamp may be.
-const maxMeterSkew = time.Minute
 
 // feed hands meter readings to the Runner and closed energy intervals to the energy queue.
 // It never waits for the disk: a stalled store cannot make the meter look stale.
@@ -47,9 +45,10 @@ func (c *Controller) reading(energy *energyLedger, r meter.Reading) {
 	if err != nil {
 		return
 	}
-	// A device clock far ahead must not lock the meter out (readings only move forward) or
-	// close thousands of energy intervals: trust our own clock then.
-	if now := c.clk.Now(); r.At.After(now.Add(maxMeterSkew)) || r.At.IsZero() {
+	// A reading cannot be from the future. A device clock ahead of ours would lock the meter
+	// out until ours caught up (readings only move forward) and close energy intervals early:
+	// such a reading is dated now.
+	if now := c.clk.Now(); r.At.After(now) || r.At.IsZero() {
 		r.At = now
 	}
 	c.countReading(r)
