@@ -42,6 +42,10 @@ type Reader interface {
 	Meters() []MeterStatus
 	// FirmwareResults returns cumulative firmware command outcomes (nil when none).
 	FirmwareResults() []FirmwareResult
+	// Gates returns, by worker name, why each worker's proxy gate is closed and whether the
+	// policy counts the worker as a miner. A worker absent from the map has an open gate and
+	// no proof. It is called for the whole fleet once per update interval.
+	Gates() map[string]WorkerGate
 
 	// Decisions and Events page through the store's audit trail; ErrUnavailable without a
 	// store (the console then shows the runner's recent decisions and its own event ring).
@@ -101,6 +105,17 @@ type MeterStatus struct {
 	Stale bool `json:"stale"`
 	// Readings counts readings by quality (good, invalid, unavailable) since start.
 	Readings map[string]uint64 `json:"readings,omitempty"`
+}
+
+// WorkerGate is one worker's gate as the power controller holds it.
+type WorkerGate struct {
+	// Holds are the reasons the gate is closed (policy, operator, restart, safety); empty
+	// when it is open.
+	Holds HoldList
+	// Proof is the evidence that the worker is a real miner, which the policy then budgets:
+	// "share" (a recent valid share), "firmware" (its firmware recently answered), "held" (a
+	// hold keeps it from submitting) or "none" (not proven, or not controlled by the policy).
+	Proof string
 }
 
 // FirmwareResult counts firmware commands with one outcome.

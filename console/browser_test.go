@@ -70,7 +70,9 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	shot("policy")
 
-	page("miners", `[...document.querySelectorAll('#miners-body tr')].filter(r => r.children.length > 2 && r.children[2].textContent === 'rack2' && r.children[1].textContent === 'paused').length === 4`)
+	// Each rack2 row says paused and why: the policy holds its gate (the group pause).
+	page("miners", `[...document.querySelectorAll('#miners-body tr')].filter(r => r.children.length > 2 && r.children[2].textContent === 'rack2' && r.children[1].querySelector('.badge').textContent === 'paused' && r.children[1].querySelector('.badge.held')?.textContent === 'held: policy').length === 4`)
+	shot("miners-held")
 
 	page("policy", rack2+` !== null`)
 	click("resume rack2", `tr[data-group="rack2"] button[data-action="resume"]`)

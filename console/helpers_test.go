@@ -3,7 +3,10 @@ package console
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,13 +27,14 @@ type fleetBackend struct {
 	snap      policy.Snapshot
 	hasPolicy bool
 	fleet     []policy.FleetGroup
+	gates     map[string]WorkerGate
 	actions   []string // "actor action subject"
 	subs      []chan policy.Event
 }
 
 func newFleetBackend(n int, withPolicy bool) *fleetBackend {
 	now := time.Now()
-	b := &fleetBackend{hasPolicy: withPolicy}
+	b := &fleetBackend{hasPolicy: withPolicy, gates: make(map[string]WorkerGate, n)}
 	b.fleet = []policy.FleetGroup{
 		{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareBraiins, RatedKW: 3.5, EfficiencyJTH: 17},
 		{Name: "rack2", Pattern: "rack2.*", Firmware: policy.FirmwareAntminer, RatedKW: 3.2, EfficiencyJTH: 21},
@@ -43,6 +47,9 @@ func newFleetBackend(n int, withPolicy bool) *fleetBackend {
 			Connected: now.Add(-time.Hour), LastShare: now.Add(-time.Duration(i%60) * time.Second)})
 		b.snap.Miners = append(b.snap.Miners, policy.MinerStatus{Miner: policy.Miner{ID: name, Worker: name, Group: fmt.Sprintf("rack%d", 1+i%2),
 			RatedKW: 3.5, Commanded: policy.Command{Action: policy.ActionRun}}})
+		if withPolicy {
+			b.gates[name] = WorkerGate{Proof: "share"}
+		}
 	}
 	b.status = proxy.Status{Miners: n, Running: n, ActivePool: "main", Hashrate: 1.1e14 * float64(n),
 		Shares: map[string]uint64{"accepted": 1000, "stale": 3}, Drops: map[string]uint64{"stale_job": 2}, Started: now.Add(-time.Hour)}
@@ -77,6 +84,12 @@ func (b *fleetBackend) Policy() (policy.Snapshot, bool) {
 }
 
 func (b *fleetBackend) Fleet() []policy.FleetGroup { return b.fleet }
+
+func (b *fleetBackend) Gates() map[string]WorkerGate {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.gates)
+}
 func (b *fleetBackend) Meters() []MeterStatus {
 	return []MeterStatus{{Name: "grid", Role: policy.RoleSiteImport, Kind: "modbus", Value: 900, At: time.Now(), Quality: "good",
 		Readings: map[string]uint64{"good": 10, "unavailable": 1}}}
@@ -171,12 +184,46 @@ func (b *fleetBackend) CancelDR(_ context.Context, actor, id string) error {
 	return b.record(actor, "cancel_dr", id)
 }
 
+// PauseWorker and ResumeWorker move the worker's operator hold and, with it, its gate, as the
+// power controller does: the gate is closed while any hold remains.
 func (b *fleetBackend) PauseWorker(_ context.Context, actor, worker string) error {
-	return b.record(actor, "pause_worker", worker)
+	if err := b.record(actor, "pause_worker", worker); err != nil {
+		return err
+	}
+	b.operatorHold(worker, true)
+	return nil
 }
 
 func (b *fleetBackend) ResumeWorker(_ context.Context, actor, worker string) error {
-	return b.record(actor, "resume_worker", worker)
+	if err := b.record(actor, "resume_worker", worker); err != nil {
+		return err
+	}
+	b.operatorHold(worker, false)
+	return nil
+}
+
+func (b *fleetBackend) operatorHold(worker string, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g := b.gates[worker]
+	have := g.Holds.Reasons()
+	var rs []string
+	for _, r := range []string{"policy", "operator", "restart", "safety"} { // the controller's order
+		if r == "operator" && on || r != "operator" && slices.Contains(have, r) {
+			rs = append(rs, r)
+		}
+	}
+	g.Holds = HoldList(strings.Join(rs, ","))
+	b.gates[worker] = g
+	for i := range b.workers {
+		if b.workers[i].Worker != worker {
+			continue
+		}
+		b.workers[i].State = "running"
+		if g.Holds != "" {
+			b.workers[i].State = "paused"
+		}
+	}
 }
 
 func (b *fleetBackend) actionLog() []string {

@@ -272,9 +272,15 @@ func (h *hub) workerTable() *websocket.PreparedMessage {
 	return h.workers
 }
 
+// controlChanged reports a change an operator acts on, sent with the next delta: the state,
+// the gate's holds, the proof.
+func controlChanged(a, b *WorkerRow) bool {
+	return a.State != b.State || a.Holds != b.Holds || a.Proof != b.Proof
+}
+
 // diffWorkers walks the table clients hold (prev) and the new one (next), both sorted by ID.
 // It returns the rows to send and the table clients will hold after applying them: new and
-// removed workers and changed states always, other changes only when full.
+// removed workers and changed states, holds and proofs always, other changes only when full.
 func diffWorkers(prev, next []WorkerRow, full bool) (workerDelta, []WorkerRow) {
 	d := workerDelta{Workers: []WorkerRow{}, Removed: []uint64{}}
 	held := make([]WorkerRow, 0, len(next))
@@ -289,7 +295,7 @@ func diffWorkers(prev, next []WorkerRow, full bool) (workerDelta, []WorkerRow) {
 			held = append(held, next[j])
 			j++
 		default:
-			if prev[i] != next[j] && (full || prev[i].State != next[j].State) {
+			if prev[i] != next[j] && (full || controlChanged(&prev[i], &next[j])) {
 				d.Workers = append(d.Workers, next[j])
 				held = append(held, next[j])
 			} else {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ type testSite struct {
 	mu     sync.Mutex
 	meters []MeterStatus
 	aiKW   float64
+	holds  map[string]HoldList // by worker: the gate is closed while a reason remains
 }
 
 const siteHashRate = 20000 // per simulated miner, H/s: enough shares at test difficulty, little CPU
@@ -83,7 +85,8 @@ func startSite(t testing.TB) *testSite {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	s := &testSite{px: px, st: st, miners: make(map[string]*miner.Miner), rated: make(map[string]float64), aiKW: 12}
+	s := &testSite{px: px, st: st, miners: make(map[string]*miner.Miner), rated: make(map[string]float64), aiKW: 12,
+		holds: make(map[string]HoldList)}
 	s.fleet = []policy.FleetGroup{
 		{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareBraiins, RatedKW: 3.5, EfficiencyJTH: 17, Priority: 2},
 		{Name: "rack2", Pattern: "rack2.*", Firmware: policy.FirmwareAntminer, RatedKW: 3.2, EfficiencyJTH: 21, Priority: 1},
@@ -126,16 +129,52 @@ func (s *testSite) apply(_ context.Context, d policy.Decision) error {
 	}
 	switch d.Action {
 	case policy.ActionPause:
-		s.px.Pause(d.MinerID)
+		s.hold(d.MinerID, "policy", true)
 		m.SetHashRate(0)
 	case policy.ActionThrottle:
-		s.px.Resume(d.MinerID)
+		s.hold(d.MinerID, "policy", false)
 		m.SetHashRate(s.rated[d.MinerID] * d.TargetKW / 3.5)
 	default:
-		s.px.Resume(d.MinerID)
+		s.hold(d.MinerID, "policy", false)
 		m.SetHashRate(s.rated[d.MinerID])
 	}
 	return nil
+}
+
+// hold sets or lifts one reason to keep worker's gate closed and moves the gate as the power
+// controller does: closed while any reason remains, so an operator's pause outlasts a restore.
+func (s *testSite) hold(worker, reason string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	have := s.holds[worker].Reasons()
+	var rs []string
+	for _, r := range []string{"policy", "operator"} {
+		if r == reason && on || r != reason && slices.Contains(have, r) {
+			rs = append(rs, r)
+		}
+	}
+	h := HoldList(strings.Join(rs, ","))
+	s.holds[worker] = h
+	if h != "" {
+		s.px.Pause(worker)
+	} else {
+		s.px.Resume(worker)
+	}
+}
+
+// Gates: every site miner hashes and is proven by its shares, or held.
+func (s *testSite) Gates() map[string]WorkerGate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]WorkerGate, len(s.miners))
+	for name := range s.miners {
+		g := WorkerGate{Holds: s.holds[name], Proof: "share"}
+		if g.Holds != "" {
+			g.Proof = "held"
+		}
+		out[name] = g
+	}
+	return out
 }
 
 // meterLoop feeds readings: an AI load that ramps up and down, mining from what is commanded.
@@ -235,7 +274,7 @@ func (s *testSite) PauseWorker(ctx context.Context, actor, worker string) error 
 	if s.miners[worker] == nil {
 		return ErrNotFound
 	}
-	s.px.Pause(worker)
+	s.hold(worker, "operator", true)
 	return s.audit(ctx, actor, "manual.pause_worker", worker)
 }
 
@@ -243,7 +282,7 @@ func (s *testSite) ResumeWorker(ctx context.Context, actor, worker string) error
 	if s.miners[worker] == nil {
 		return ErrNotFound
 	}
-	s.px.Resume(worker)
+	s.hold(worker, "operator", false)
 	return s.audit(ctx, actor, "manual.resume_worker", worker)
 }
 

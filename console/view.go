@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"math"
 	"net"
 	"net/netip"
@@ -115,8 +116,46 @@ type WorkerRow struct {
 	// "commanded" (what the policy commanded); empty for a worker the policy does not control.
 	PowerSource string  `json:"power_source,omitempty"`
 	RatedKW     float64 `json:"rated_kw"`
-	Connected   int64   `json:"connected_ms"`
-	LastSeen    int64   `json:"last_seen_ms"`
+	// Holds are the reasons the worker's gate is closed, empty when it is open; Proven says
+	// whether the policy counts the worker as a miner, Proof on what evidence (WorkerGate).
+	Holds     HoldList `json:"holds"`
+	Proven    bool     `json:"proven"`
+	Proof     string   `json:"proof"`
+	Connected int64    `json:"connected_ms"`
+	LastSeen  int64    `json:"last_seen_ms"`
+}
+
+// HoldList is a set of gate hold reasons, comma-separated ("policy,operator"): a string, so
+// that WorkerRow stays comparable. In JSON it is a list, ["policy","operator"], and [] when
+// the gate is open.
+type HoldList string
+
+// Reasons returns the reasons one by one (nil when the gate is open).
+func (h HoldList) Reasons() []string {
+	if h == "" {
+		return nil
+	}
+	return strings.Split(string(h), ",")
+}
+
+// MarshalJSON writes the reasons as a JSON list.
+func (h HoldList) MarshalJSON() ([]byte, error) {
+	if h == "" {
+		return noHolds, nil // most rows: no allocation (encoding/json only reads it)
+	}
+	return json.Marshal(h.Reasons())
+}
+
+var noHolds = []byte("[]")
+
+// UnmarshalJSON reads a JSON list of reasons.
+func (h *HoldList) UnmarshalJSON(b []byte) error {
+	var rs []string
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return err
+	}
+	*h = HoldList(strings.Join(rs, ","))
+	return nil
 }
 
 // PoolView is one pool row.
@@ -207,6 +246,7 @@ func buildView(b Reader, now time.Time) *view {
 	ps := b.Pools()
 	snap, hasPolicy := b.Policy()
 	fleet := b.Fleet()
+	gates := b.Gates()
 
 	v := &view{groups: make(map[string]*groupTally)}
 	fw := make(map[string]string, len(fleet))
@@ -264,6 +304,14 @@ func buildView(b Reader, now time.Time) *view {
 			r.Group = matchGroup(fleet, w.Worker, w.Remote)
 		}
 		r.Firmware = fw[r.Group]
+		r.Proof = "none"
+		if g, ok := gates[w.Worker]; ok && w.Worker != "" {
+			r.Holds = g.Holds
+			if g.Proof != "" {
+				r.Proof = g.Proof
+			}
+		}
+		r.Proven = r.Proof != "none"
 		switch r.State {
 		case "running":
 			o.Miners.Running++

@@ -31,19 +31,27 @@ const (
 
 var holdNames = []string{"policy", "operator", "restart", "safety"}
 
-// String lists the reasons, comma-separated ("none" for the empty set).
-func (h Hold) String() string {
-	var parts []string
-	for i, n := range holdNames {
-		if h&(1<<i) != 0 {
-			parts = append(parts, n)
+// holdStrings is String of every set, built once: the console reads every worker's holds each
+// second, and a string per held miner per second is garbage at 10,000 miners.
+var holdStrings = func() (out [1 << 4]string) {
+	for h := range out {
+		var parts []string
+		for i, n := range holdNames {
+			if h&(1<<i) != 0 {
+				parts = append(parts, n)
+			}
 		}
+		out[h] = strings.Join(parts, ",")
 	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ",")
-}
+	out[0] = "none"
+	return out
+}()
+
+// String lists the reasons in the order policy, operator, restart, safety, comma-separated
+// ("none" for the empty set).
+func (h Hold) String() string { return holdStrings[h&holdAll] }
+
+const holdAll = HoldPolicy | HoldOperator | HoldRestart | HoldSafety
 
 // MarshalText implements encoding.TextMarshaler.
 func (h Hold) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
@@ -115,13 +123,58 @@ func (c *Controller) setHoldsLocked(id string, m *miner, h Hold, now time.Time) 
 	}
 }
 
-// provenLocked applies the proven rule; c.mu held.
-func (c *Controller) provenLocked(m *miner, now time.Time) bool {
-	if m.holds&provenBy != 0 {
-		return true
+// Proof is the evidence that makes a miner proven: a session that is a real miner, which the
+// policy budgets. A miner without any is an unknown session the policy never counts.
+type Proof uint8
+
+// Proofs, in the order proofLocked prefers them.
+const (
+	// ProofNone: no evidence within proven_window (or the policy does not control the
+	// worker): not proven.
+	ProofNone Proof = iota
+	// ProofHeld: a policy, operator or restart hold keeps it from submitting shares, or such a
+	// hold was lifted less than proven_window ago.
+	ProofHeld
+	// ProofShare: a valid share of one of its sessions within proven_window.
+	ProofShare
+	// ProofFirmware: its firmware answered running or sleeping within proven_window.
+	ProofFirmware
+)
+
+var proofNames = [...]string{"none", "held", "share", "firmware"}
+
+func (p Proof) String() string {
+	if int(p) < len(proofNames) {
+		return proofNames[p]
 	}
-	last := latest(m.lastShare, m.firmware, m.released)
-	return !last.IsZero() && now.Sub(last) < c.cfg.ProvenWindow.D()
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p Proof) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// proofLocked applies the proven rule: a hold that keeps the miner from submitting, else the
+// newest evidence within proven_window; c.mu held.
+func (c *Controller) proofLocked(m *miner, now time.Time) Proof {
+	if m.holds&provenBy != 0 {
+		return ProofHeld
+	}
+	p, last := ProofHeld, m.released
+	if m.lastShare.After(last) {
+		p, last = ProofShare, m.lastShare
+	}
+	if m.firmware.After(last) {
+		p, last = ProofFirmware, m.firmware
+	}
+	if last.IsZero() || now.Sub(last) >= c.cfg.ProvenWindow.D() {
+		return ProofNone
+	}
+	return p
+}
+
+// provenLocked reports whether the miner is proven; c.mu held.
+func (c *Controller) provenLocked(m *miner, now time.Time) bool {
+	return c.proofLocked(m, now) != ProofNone
 }
 
 // refreshLocked tells the Runner a connected miner's Proven and OperatorHold when they changed;
@@ -148,6 +201,39 @@ func (c *Controller) Holds(worker string) Hold {
 	return 0
 }
 
+// Gate is one worker's gate as the Controller holds it: why it is closed and whether the
+// policy counts the worker as a miner.
+type Gate struct {
+	// Holds are the reasons the proxy gate is closed (0: open).
+	Holds Hold
+	// Proof is the evidence that the worker is a real miner; ProofNone for a worker the
+	// policy does not control (no [policy], or no [[fleet]] group matches it).
+	Proof Proof
+}
+
+// Proven reports whether the policy budgets the worker.
+func (g Gate) Proven() bool { return g.Proof != ProofNone }
+
+// Gates returns the gate of every worker the Controller keeps state for, by worker name: the
+// connected workers that match a [[fleet]] group, and workers held or commanded before they
+// disconnected. A
+// worker absent from the map has an open gate and no proof. One pass under the lock with no
+// allocation but the map's, for the console's snapshot of every worker each second.
+func (c *Controller) Gates() map[string]Gate {
+	now := c.clk.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Gate, len(c.miners))
+	for id, m := range c.miners {
+		g := Gate{Holds: m.holds}
+		if c.runner != nil && m.connected && m.group != nil {
+			g.Proof = c.proofLocked(m, now)
+		}
+		out[id] = g
+	}
+	return out
+}
+
 // HoldCounts returns how many workers each reason holds, for the console and /metrics.
 func (c *Controller) HoldCounts() map[string]int {
 	c.mu.Lock()
@@ -161,16 +247,6 @@ func (c *Controller) HoldCounts() map[string]int {
 			if m.holds&(1<<i) != 0 {
 				out[n]++
 			}
-		}
-	}
-	return out
-}
-
-func latest(ts ...time.Time) time.Time {
-	var out time.Time
-	for _, t := range ts {
-		if t.After(out) {
-			out = t
 		}
 	}
 	return out

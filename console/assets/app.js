@@ -375,7 +375,7 @@
     } else {
       patch(body, rows, w => w.id, w => el('tr', { class: 'clickable', dataset: { id: w.id }, onclick: () => openDetail(w.id) },
         el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
-        el('td', null, badge(w.state)),
+        el('td', { class: 'badges' }, ...gateBadges(w)),
         el('td', { text: w.group || '–' }),
         el('td', { class: 'num', text: hashrate(w.hashrate_hs) }),
         el('td', { class: 'num', text: diff(w.difficulty) }),
@@ -389,6 +389,20 @@
     }
     if (state.detail != null) renderDetail();
   }
+
+  // gateBadges are the worker's state, why its gate is closed ("held: policy, operator") and,
+  // for a worker the policy controls, whether it counts as a miner.
+  function gateBadges(w) {
+    const out = [badge(w.state)];
+    if (w.holds?.length) out.push(badge('held: ' + w.holds.join(', '), 'held'));
+    if (w.power_source && !w.proven) out.push(badge('unproven', 'unproven'));
+    return out;
+  }
+  const PROOF = {
+    share: 'yes: a recent valid share',
+    firmware: 'yes: its firmware answered recently',
+    held: 'yes: held (a held miner cannot submit shares)',
+  };
 
   function rejects(r) {
     const parts = [['stale', r.stale], ['dup', r.duplicate], ['low', r.low_difficulty], ['inv', r.invalid], ['pool', r.pool_rejected], ['paused', r.paused]].filter(p => p[1]);
@@ -414,7 +428,9 @@
     const w = state.workers.get(state.detail);
     if (!w) { setText('d-title', 'Disconnected'); return; }
     setText('d-title', w.worker || '(unauthorized)');
-    const f = [['State', w.state], ['Group', w.group || '–'], ['Firmware', w.firmware || '–'], ['Pool', w.pool || '–'],
+    const f = [['State', w.state], ['Gate', w.holds?.length ? 'held: ' + w.holds.join(', ') : 'open'],
+      ['Proven', w.power_source ? (PROOF[w.proof] || 'no: no valid share or firmware answer within the proven window; the policy gives it no power') : 'not controlled by the policy'],
+      ['Group', w.group || '–'], ['Firmware', w.firmware || '–'], ['Pool', w.pool || '–'],
       ['Hashrate', hashrate(w.hashrate_hs)], ['Difficulty', diff(w.difficulty)], ['Accepted', int(w.accepted)],
       ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)} · paused ${int(w.rejects.paused)})`],
       ['Power', w.power_kw ? kw(w.power_kw) + ' kW' : '–'], ['Rated', w.rated_kw ? kw(w.rated_kw) + ' kW' : '–'],

@@ -57,6 +57,21 @@ func (b backend) Meters() []console.MeterStatus {
 	return out
 }
 
+// Gates are the power controller's holds and proofs in the console's terms.
+func (b backend) Gates() map[string]console.WorkerGate { return consoleGates(b.a.Power.Gates()) }
+
+func consoleGates(gs map[string]power.Gate) map[string]console.WorkerGate {
+	out := make(map[string]console.WorkerGate, len(gs))
+	for id, g := range gs {
+		cg := console.WorkerGate{Proof: g.Proof.String()}
+		if g.Holds != 0 {
+			cg.Holds = console.HoldList(g.Holds.String())
+		}
+		out[id] = cg
+	}
+	return out
+}
+
 func (b backend) FirmwareResults() []console.FirmwareResult {
 	rs := b.a.Power.FirmwareResults()
 	if len(rs) == 0 {
