@@ -13,13 +13,15 @@ import (
 )
 
 // cmdDemo runs hashgate against simulated pools and miners on embedded defaults and prints a
-// status line every few seconds.
+// status line every few seconds; with -measure it samples the simulated site every second for
+// that long instead, prints what mining made of the spare power and exits.
 func cmdDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:3333", "Stratum V1 address for miners")
 	consoleAddr := fs.String("console", "127.0.0.1:8080", "console address")
 	miners := fs.Int("miners", 12, "simulated miners")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	measure := fs.Duration("measure", 0, "sample the simulated site every second for this long, print a report and exit")
 	level := fs.String("log", "warn", "log level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -27,6 +29,9 @@ func cmdDemo(args []string) error {
 	log := newLogger(*level, "")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *measure > 0 {
+		*duration = *measure
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -41,11 +46,19 @@ func cmdDemo(args []string) error {
   console:            http://%s   (log in as %s / %s)
   miners connect to:  stratum+tcp://%s   (%d simulated miners are mining through it)
   pools (simulated):  primary and backup on loopback
-  site (simulated):   100 kW import limit shared with an AI hall that bursts every 90 s
+  site (simulated):   %.0f kW import limit shared with an AI hall that bursts every 90 s
   database:           %s
-Press Ctrl-C to stop.
-
-`, d.App.ConsoleAddr, demo.User, demo.Password, d.App.Addrs[0], *miners, d.Dir)
+`, d.App.ConsoleAddr, demo.User, demo.Password, d.App.Addrs[0], *miners, d.MeasuredSite().LimitKW, d.Dir)
+	if *measure > 0 {
+		fmt.Printf("Measuring for %s (Ctrl-C reports what was sampled so far).\n\n", *measure)
+		r, err := d.Measure(ctx, time.Second)
+		if err != nil {
+			return err
+		}
+		_, err = r.WriteTo(os.Stdout)
+		return err
+	}
+	fmt.Print("Press Ctrl-C to stop.\n\n")
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -5,12 +5,15 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/console"
@@ -51,11 +54,15 @@ type Options struct {
 
 // Demo is a running demo.
 type Demo struct {
+	// Config is the configuration hashgate runs with: the embedded demo.toml's [policy] and
+	// [[fleet]] (nil policy without the site) completed with the simulators' addresses.
+	Config  *config.File
 	App     *app.App
 	Site    *site.Site
 	Pools   []*pool.Pool
 	Miners  []*miner.Miner
 	Dir     string
+	siteCfg site.Config
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	cleanup func()
@@ -144,6 +151,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
+	d.Config = &f
 	a, err := app.Start(ctx, &f, o.Logger)
 	if err != nil {
 		return nil, err
@@ -198,13 +206,36 @@ func baseRate(m *miner.Miner) float64 {
 	return v.(float64)
 }
 
-// Demo site: an import limit of 100 kW shared by an AI hall (45 kW, bursting to 85 kW for 35 s
-// every 90 s) on its own Janitza meter, 4 kW of cooling and offices no sub-meter sees (4 kW
-// more for 40 s of every 150 s: a chiller stage), and the fleet (S21-class miners on LuxOS at
-// 3.5 kW, S19-class on Braiins OS at 3.0 kW with power targets) on an SDM630 feeder meter. The
-// grid meter reads all of it. Out of a burst the whole default fleet (39 kW) fits under the
-// limit less the 3 kW margin, chiller stage or not.
+//go:embed demo.toml
+var siteTOML string
+
+// siteConfig reads the embedded demo.toml: the site's [policy] and [[fleet]] groups.
+func siteConfig() (*policy.Config, []policy.FleetGroup, error) {
+	v := struct {
+		Policy policy.Config       `toml:"policy"`
+		Fleet  []policy.FleetGroup `toml:"fleet"`
+	}{Policy: policy.DefaultConfig()}
+	md, err := toml.Decode(siteTOML, &v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo.toml: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, nil, fmt.Errorf("demo.toml: unknown key %s", und[0])
+	}
+	return &v.Policy, v.Fleet, nil
+}
+
+// startSite simulates the site demo.toml describes: an AI hall (45 kW, bursting to 85 kW for
+// SpikeFor every SpikeEvery) on its own Janitza meter, 4 kW of cooling and offices no sub-meter
+// sees (4 kW more for 40 s of every 150 s: a chiller stage), and the fleet (S21-class miners on
+// LuxOS at 3.5 kW, S19-class on Braiins OS at 3.0 kW with power targets) on an SDM630 feeder
+// meter. The grid meter reads all of it. Out of a burst the whole default fleet (39 kW) fits
+// under the limit less the margin, chiller stage or not.
 func (d *Demo) startSite(ctx context.Context, f *config.File, workers []string, o Options) error {
+	pc, fleet, err := siteConfig()
+	if err != nil {
+		return err
+	}
 	half := (len(workers) + 1) / 2
 	var specs []site.MinerSpec
 	for i, w := range workers {
@@ -218,11 +249,12 @@ func (d *Demo) startSite(ctx context.Context, f *config.File, workers []string, 
 		}
 		specs = append(specs, site.MinerSpec{Worker: w, Firmware: fw, Model: m})
 	}
-	s, err := site.Start(site.Config{
+	d.siteCfg = site.Config{
 		Miners: specs, AIBaseKW: 45, AISpikeKW: 85, SpikeEvery: o.SpikeEvery, SpikeFor: o.SpikeFor,
 		UnmeteredKW: 4, UnmeteredStepKW: 4, UnmeteredStepEvery: 150 * time.Second, UnmeteredStepFor: 40 * time.Second,
 		Logger: o.Logger.With().Str("sim", "site").Logger(),
-	})
+	}
+	s, err := site.Start(d.siteCfg)
 	if err != nil {
 		return err
 	}
@@ -232,27 +264,17 @@ func (d *Demo) startSite(ctx context.Context, f *config.File, workers []string, 
 		defer d.wg.Done()
 		s.Run(ctx)
 	}()
-	pc := policy.DefaultConfig()
-	pc.ImportLimitKW = 100
-	pc.MarginKW = 3
-	pc.StaleAfter = policy.Duration(3 * time.Second)
-	pc.MinRun = policy.Duration(15 * time.Second)
-	pc.MinPause = policy.Duration(15 * time.Second)
-	pc.RestoreStepKW = 7
-	pc.RestoreInterval = policy.Duration(5 * time.Second)
-	pc.HysteresisKW = 1
-	pc.ConfirmAfter = policy.Duration(12 * time.Second)
-	f.Policy = &pc
-	luxos := policy.FleetGroup{Name: "rack1-s21-luxos", Pattern: "rack1.*", Firmware: "luxos", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 20, Addresses: map[string]string{}}
-	braiins := policy.FleetGroup{Name: "rack2-s19-braiins", Pattern: "rack2.*", Firmware: "braiins", RatedKW: 3.0, EfficiencyJTH: 21.5, Priority: 10, MinKW: 1.5, MaxKW: 3.0, Addresses: map[string]string{}, Username: "root", Password: "root"}
-	for i, w := range workers {
-		if i < half {
-			luxos.Addresses[w] = s.Endpoints[w]
-		} else {
-			braiins.Addresses[w] = s.Endpoints[w]
+	f.Policy = pc
+	for i := range fleet {
+		g := &fleet[i]
+		g.Addresses = map[string]string{}
+		for _, w := range workers {
+			if g.Match(w, netip.Addr{}) {
+				g.Addresses[w] = s.Endpoints[w]
+			}
 		}
 	}
-	f.Fleet = []policy.FleetGroup{luxos, braiins}
+	f.Fleet = fleet
 	grid := meter.DefaultConfig()
 	grid.Name, grid.Role, grid.Source, grid.Address, grid.Map = "grid", meter.RoleSiteImport, meter.KindModbus, s.GridMeter(), meter.MapSunSpec
 	grid.Interval = meter.Duration(500 * time.Millisecond)
