@@ -18,7 +18,6 @@ type meterState struct {
 	readings map[string]uint64
 }
 
-
 // feed hands meter readings to the Runner and closed energy intervals to the energy queue.
 // It never waits for the disk: a stalled store cannot make the meter look stale.
 func (c *Controller) feed(ctx context.Context, in <-chan meter.Reading) {
