@@ -35,7 +35,8 @@ const telSimEnv = "HASHGATE_TELEMETRY_SIMS"
 // getrusage(RUSAGE_SELF) in this process counts the proxy side alone:
 // dialling, the cgminer exchange, decoding, scheduling, reporting and the
 // garbage they make, in user and kernel time. One op is one interval, after
-// one interval of warm-up.
+// one interval of warm-up; the warm-up also reads each miner's LuxOS
+// profile table, which the polls measured do not.
 //
 //	go test -run '^$' -bench Telemetry10k -benchtime 3x ./power/
 func BenchmarkTelemetry10k(b *testing.B) {

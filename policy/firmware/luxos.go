@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,11 +38,14 @@ type luxosDriver struct {
 	miners map[string]*luxMiner // by host:port
 }
 
-// luxMiner serialises commands to one miner and holds its session.
+// luxMiner serialises commands to one miner and holds its session and
+// its profile table.
 type luxMiner struct {
 	mu   sync.Mutex
 	sid  string
 	used time.Time
+
+	profiles atomic.Pointer[luxProfileTable]
 }
 
 // luxCodeSessionActive is LuxOS's "Another session is active" status code.
@@ -175,24 +179,75 @@ func (d *luxosDriver) CloseSessions(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// luxState is one multi-command read of the miner.
+// Status reads: telemetry polls every miner every few seconds, so its read
+// asks for what Status reports and nothing more. "config" gives the power
+// state and the current profile's name, "power" the firmware's draw. The
+// profile's nominal Watts (PowerTargetW) come from the miner's "profiles"
+// table, which changes only when someone edits the profiles: it is read
+// with the first status, again after luxProfilesTTL, whenever CONFIG names
+// a profile the table lacks, and by every write (Capabilities,
+// SetPowerTarget), and kept per miner in between. SUMMARY (hashrate) is
+// not asked for: nothing in hashgate uses a firmware hashrate, so no poll
+// pays for it. The requests are built once, as json.Marshal writes them.
+var (
+	luxReqStatus         = mustMarshal(CgminerRequest{Command: "config+power"})
+	luxReqStatusProfiles = mustMarshal(CgminerRequest{Command: "config+power+profiles"})
+)
+
+// luxProfilesTTL is how long a miner's profile table is trusted.
+const luxProfilesTTL = 10 * time.Minute
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// luxProfileTable is a miner's profile table as last read.
+type luxProfileTable struct {
+	at       time.Time
+	profiles []luxProfileWatts
+	// lacks is the current profile when the table was read, if the table
+	// does not list it; it is not read again for that profile.
+	lacks string
+}
+
+// watts returns the nominal Watts of the named profile.
+func (pt *luxProfileTable) watts(name string) (w float64, ok bool) {
+	for _, p := range pt.profiles {
+		if p.Name == name {
+			w, ok = p.Watts, true
+		}
+	}
+	return w, ok
+}
+
+// luxState is one multi-command read of the miner; profiles is set when
+// the read asked for them and the miner gave them.
 type luxState struct {
 	status   Status
 	profile  string
-	profiles []LuxProfile
+	profiles *luxProfileTable
 }
 
-func (d *luxosDriver) read(ctx context.Context, t Target) (luxState, error) {
-	addr := t.hostPort(DefaultPort(LuxOS))
-	req, err := json.Marshal(CgminerRequest{Command: "config+power+summary+profiles"})
+// read asks for config and power, and for the profile table when
+// withProfiles, which it then keeps in m and uses for PowerTargetW.
+func (d *luxosDriver) read(ctx context.Context, addr string, m *luxMiner, withProfiles bool) (luxState, error) {
+	req := luxReqStatus
+	if withProfiles {
+		req = luxReqStatusProfiles
+	}
+	bp := getReplyBuf()
+	raw, err := tcpExchangeAppend(ctx, d.cfg, addr, req, *bp)
 	if err != nil {
+		putReplyBuf(bp, nil)
 		return luxState{}, err
 	}
-	raw, err := tcpExchange(ctx, d.cfg, addr, req)
-	if err != nil {
-		return luxState{}, err
-	}
-	r, err := DecodeLuxMultiReply(raw)
+	var r luxStatusReply
+	err = decodeLuxStatus(raw, &r)
+	putReplyBuf(bp, raw)
 	if err != nil {
 		return luxState{}, protoErr(LuxOS, "status", err)
 	}
@@ -212,24 +267,54 @@ func (d *luxosDriver) read(ctx context.Context, t Target) (luxState, error) {
 		ls.status.PowerW = r.Power[0].Power[0].Watts
 		ls.status.Known |= FieldPower
 	}
-	if len(r.Summary) == 1 && len(r.Summary[0].Summary) == 1 && r.Summary[0].Status[0].OK() {
-		ls.status.HashrateTHs = r.Summary[0].Summary[0].GHS5s / 1000
-		ls.status.Known |= FieldHashrate
-	}
-	if len(r.Profiles) == 1 && r.Profiles[0].Status[0].OK() {
-		ls.profiles = r.Profiles[0].Profiles
-		for _, p := range ls.profiles {
-			if p.Name == cfg.Profile {
-				ls.status.PowerTargetW = p.Watts
-				ls.status.Known |= FieldPowerTarget
-			}
+	if withProfiles && len(r.Profiles) == 1 && r.Profiles[0].Status[0].OK() {
+		pt := &luxProfileTable{at: d.cfg.Clock.Now(), profiles: r.Profiles[0].Profiles}
+		if !ls.target(pt) {
+			pt.lacks = cfg.Profile
 		}
+		ls.profiles = pt
+		m.profiles.Store(pt)
 	}
 	return ls, nil
 }
 
+// target reports the current profile's Watts from pt, if pt lists it.
+func (ls *luxState) target(pt *luxProfileTable) bool {
+	w, ok := pt.watts(ls.profile)
+	if ok {
+		ls.status.PowerTargetW = w
+		ls.status.Known |= FieldPowerTarget
+	}
+	return ok
+}
+
+// profileList is the profile table the read got, if any.
+func (ls *luxState) profileList() []luxProfileWatts {
+	if ls.profiles == nil {
+		return nil
+	}
+	return ls.profiles.profiles
+}
+
+// readFull reads config, power and the profile table.
+func (d *luxosDriver) readFull(ctx context.Context, t Target) (luxState, error) {
+	addr := t.hostPort(DefaultPort(LuxOS))
+	return d.read(ctx, addr, d.miner(addr), true)
+}
+
+// Status reads config and power, and the profile table only when the one
+// kept for the miner is missing, older than luxProfilesTTL or lacks the
+// profile CONFIG names (the profiles were edited).
 func (d *luxosDriver) Status(ctx context.Context, t Target) (Status, error) {
-	ls, err := d.read(ctx, t)
+	addr := t.hostPort(DefaultPort(LuxOS))
+	m := d.miner(addr)
+	pt := m.profiles.Load()
+	stale := pt == nil || d.cfg.Clock.Now().Sub(pt.at) >= luxProfilesTTL
+	ls, err := d.read(ctx, addr, m, stale)
+	if err != nil || stale || ls.target(pt) || ls.profile == pt.lacks {
+		return ls.status, err
+	}
+	ls, err = d.read(ctx, addr, m, true)
 	return ls.status, err
 }
 
@@ -252,8 +337,8 @@ func (d *luxosDriver) Wake(ctx context.Context, t Target) error {
 }
 
 // pickProfile returns the highest profile whose Watts do not exceed watts.
-func pickProfile(ps []LuxProfile, watts int) (LuxProfile, bool) {
-	var best LuxProfile
+func pickProfile(ps []luxProfileWatts, watts int) (luxProfileWatts, bool) {
+	var best luxProfileWatts
 	found := false
 	for _, p := range ps {
 		if p.Watts <= float64(watts) && (!found || p.Watts > best.Watts) {
@@ -264,11 +349,11 @@ func pickProfile(ps []LuxProfile, watts int) (LuxProfile, bool) {
 }
 
 func (d *luxosDriver) SetPowerTarget(ctx context.Context, t Target, watts int) error {
-	ls, err := d.read(ctx, t)
+	ls, err := d.readFull(ctx, t)
 	if err != nil {
 		return err
 	}
-	p, ok := pickProfile(ls.profiles, watts)
+	p, ok := pickProfile(ls.profileList(), watts)
 	if !ok {
 		return fmt.Errorf("%w: %d W below every LuxOS profile", ErrOutOfRange, watts)
 	}
@@ -276,7 +361,7 @@ func (d *luxosDriver) SetPowerTarget(ctx context.Context, t Target, watts int) e
 		return err
 	}
 	return confirm(ctx, d.cfg, "luxos profileset "+p.Name, func(ctx context.Context) (Status, error) {
-		ls, err := d.read(ctx, t)
+		ls, err := d.readFull(ctx, t)
 		if err == nil && ls.profile != p.Name {
 			ls.status.Known &^= FieldPowerTarget
 		}
@@ -285,12 +370,12 @@ func (d *luxosDriver) SetPowerTarget(ctx context.Context, t Target, watts int) e
 }
 
 func (d *luxosDriver) Capabilities(ctx context.Context, t Target) (Capabilities, error) {
-	ls, err := d.read(ctx, t)
+	ls, err := d.readFull(ctx, t)
 	if err != nil {
 		return Capabilities{}, err
 	}
 	c := Capabilities{Sleep: true}
-	for _, p := range ls.profiles {
+	for _, p := range ls.profileList() {
 		c.Steps = append(c.Steps, int(p.Watts))
 	}
 	sort.Ints(c.Steps)

@@ -41,7 +41,8 @@ func TestLuxOSSleepWakeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != firmware.StateRunning || st.PowerW != 3500 || st.PowerTargetW != 3500 || st.HashrateTHs != 200 {
+	// The status read does not ask for SUMMARY: no hashrate.
+	if st.State != firmware.StateRunning || st.PowerW != 3500 || st.PowerTargetW != 3500 || st.Known != firmware.FieldPower|firmware.FieldPowerTarget {
 		t.Fatalf("initial status %+v", st)
 	}
 	if err := r.drv.Sleep(ctx, r.target); err != nil {
@@ -55,7 +56,7 @@ func TestLuxOSSleepWakeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != firmware.StateSleeping || st.PowerW != 25 || st.HashrateTHs != 0 {
+	if st.State != firmware.StateSleeping || st.PowerW != 25 {
 		t.Fatalf("asleep status %+v", st)
 	}
 	if err := r.drv.Wake(ctx, r.target); err != nil {
@@ -90,6 +91,73 @@ func TestLuxOSPowerTargetPicksProfile(t *testing.T) {
 	}
 	if err := r.drv.SetPowerTarget(ctx, r.target, 1000); !errors.Is(err, firmware.ErrOutOfRange) {
 		t.Fatalf("below every profile: %v", err)
+	}
+}
+
+// TestLuxOSStatusKeepsProfileTable puts other miners behind one address,
+// as a re-tune or a profile edit would change the one miner there: Status
+// keeps the profile table it read (a new table with the old names shows
+// only after LuxProfilesTTL) but reads the table again at once when CONFIG
+// names a profile it lacks.
+func TestLuxOSStatusKeepsProfileTable(t *testing.T) {
+	clk := sim.NewManualClock(epoch)
+	drv := newDriver(t, firmware.LuxOS, testConfig(stepClock{clk}))
+	addr := "127.0.0.1:0"
+	var srv *sim.LuxOS
+	// serve replaces the miner behind addr by one drawing nominalW under
+	// the profile of that Watts in profiles, if any.
+	serve := func(nominalW float64, profiles ...sim.Profile) {
+		t.Helper()
+		if srv != nil {
+			srv.Close()
+		}
+		mc := sim.DefaultMinerConfig()
+		mc.NominalW, mc.Profiles = nominalW, profiles
+		m, err := sim.NewMiner(mc, clk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv = sim.NewLuxOS(m, clk, 0, zerolog.Nop())
+		a, err := srv.Listen(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = a.String()
+	}
+	t.Cleanup(func() { srv.Close() })
+	status := func() firmware.Status {
+		t.Helper()
+		st, err := drv.Status(context.Background(), firmware.Target{ID: "lux-1", Addr: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	want := func(st firmware.Status, powerW, targetW float64) {
+		t.Helper()
+		if st.PowerW != powerW || !st.Has(firmware.FieldPower) || !st.Has(firmware.FieldPowerTarget) || st.PowerTargetW != targetW {
+			t.Fatalf("status %+v, want %v W under a %v W target", st, powerW, targetW)
+		}
+	}
+
+	serve(3500, sim.Profile{Name: "default", Watts: 3500}, sim.Profile{Name: "445MHz", Watts: 2300})
+	want(status(), 3500, 3500)
+
+	serve(3400, sim.Profile{Name: "default", Watts: 3400}, sim.Profile{Name: "445MHz", Watts: 2250})
+	want(status(), 3400, 3500) // the table read a moment ago
+	clk.Advance(firmware.LuxProfilesTTL)
+	want(status(), 3400, 3400)
+
+	serve(3300, sim.Profile{Name: "stock", Watts: 3300})
+	want(status(), 3300, 3300) // "stock" is not in the table: read again
+
+	// A current profile the miner does not list has no target.
+	serve(3200, sim.Profile{Name: "stock", Watts: 3300})
+	if st := status(); st.PowerW != 3200 || st.Has(firmware.FieldPowerTarget) {
+		t.Fatalf("unlisted profile: %+v", st)
+	}
+	if st := status(); st.PowerW != 3200 || st.Has(firmware.FieldPowerTarget) {
+		t.Fatalf("unlisted profile, second read: %+v", st)
 	}
 }
 
@@ -167,5 +235,31 @@ func TestLuxOSGarbageReply(t *testing.T) {
 	}
 	if err := r.drv.Sleep(ctx, r.target); !errors.Is(err, firmware.ErrProtocol) {
 		t.Fatalf("sleep: want ErrProtocol, got %v", err)
+	}
+}
+
+// BenchmarkLuxOSStatus is one telemetry read against a simulator in this
+// process: its time includes the simulator's side, its allocations are the
+// driver's and the simulator's.
+func BenchmarkLuxOSStatus(b *testing.B) {
+	m, err := sim.NewMiner(sim.DefaultMinerConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := sim.NewLuxOS(m, nil, 0, zerolog.Nop())
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	drv := newDriver(b, firmware.LuxOS, firmware.DefaultConfig())
+	target := firmware.Target{ID: "lux-1", Addr: addr.String()}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := drv.Status(ctx, target); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
 	}
 }

@@ -1,0 +1,4 @@
+package firmware
+
+// LuxProfilesTTL lets the driver tests age a LuxOS profile table.
+const LuxProfilesTTL = luxProfilesTTL
