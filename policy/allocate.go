@@ -161,7 +161,8 @@ func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
 	return 0
 }
 
-// eligible reports whether the policy budgets m at all: proven, sane, not held by an operator.
+// eligible reports whether m counts in the fleet estimate: proven and with sane ratings
+// (operator-held and group-paused miners count: what they draw is mining).
 func (a *allocator) eligible(m *Miner) bool { return m.Proven && usable(m) }
 
 // estimate sums what the proven fleet draws at the instant the site meter's reading
