@@ -101,8 +101,11 @@ type MeterStatus struct {
 	At time.Time `json:"at"`
 	// Quality of the last reading: good, invalid or unavailable.
 	Quality string `json:"quality"`
-	// Stale is true when the policy no longer trusts the meter.
+	// Stale is true when the last good reading is older than stale_after.
 	Stale bool `json:"stale"`
+	// Trusted is true when the policy's last step took the meter's value as healthy (a value
+	// the meter calls good may still be implausible: negative grid import, a jump).
+	Trusted bool `json:"trusted"`
 	// Readings counts readings by quality (good, invalid, unavailable) since start.
 	Readings map[string]uint64 `json:"readings,omitempty"`
 }

@@ -192,3 +192,34 @@ func TestFutureDatedReadingDoesNotLockTheMeterOut(t *testing.T) {
 		t.Fatalf("correct readings after a future-dated one: mode %s", b.Mode)
 	}
 }
+
+// TestMeterStatusSaysWhatThePolicyRejects: a grid meter sending -50 kW calls it good; the
+// policy faults it, and the meter's status must say so instead of "good".
+func TestMeterStatusSaysWhatThePolicyRejects(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	pc := testPolicy()
+	px, _ := startProxy(t, deadAddr(t), clk)
+	c, err := New(context.Background(), DefaultConfig(), Options{Policy: &pc, Proxy: px, Clock: clk,
+		Meters: []meter.Config{{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindSim, Trace: []meter.TracePoint{{Value: 500}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.runner.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	energy := newEnergyLedger(time.Minute, clk.Now())
+	send := func(v float64, seen func(policy.Basis) bool) {
+		clk.Advance(time.Second)
+		c.reading(energy, meter.Reading{Meter: "grid", Role: meter.RoleSiteImport, Value: v, At: clk.Now(), Quality: meter.QualityGood})
+		waitFor(t, fmt.Sprintf("the policy to judge %.0f kW", v), func() bool { return seen(c.runner.Basis()) })
+	}
+	send(500, func(b policy.Basis) bool { return b.ImportKW == 500 })
+	if ms := c.MeterStatus(); len(ms) != 1 || !ms[0].Trusted || ms[0].Quality != "good" {
+		t.Fatalf("healthy meter: %+v", ms)
+	}
+	send(-50, func(b policy.Basis) bool { return b.Faults.Has(policy.RoleSiteImport) })
+	if ms := c.MeterStatus(); ms[0].Trusted || ms[0].Quality != "good" || ms[0].Value != -50 {
+		t.Fatalf("-50 kW at the grid: %+v", ms)
+	}
+}

@@ -89,6 +89,9 @@ type MeterStatus struct {
 	Quality string
 	// Stale: the last good reading is older than the policy's stale_after.
 	Stale bool
+	// Trusted: the policy's last step took this meter's role as healthy. A meter may send
+	// readings it calls good that the policy rejects (-50 kW at the grid, a jump to 1e12 kW).
+	Trusted bool
 	// Readings counts readings by quality since start.
 	Readings map[string]uint64
 }
@@ -96,6 +99,10 @@ type MeterStatus struct {
 // MeterStatus returns every meter's state, sorted by name.
 func (c *Controller) MeterStatus() []MeterStatus {
 	now := c.clk.Now()
+	var b policy.Basis
+	if c.runner != nil {
+		b = c.runner.Basis()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]MeterStatus, 0, len(c.meterS))
@@ -113,6 +120,7 @@ func (c *Controller) MeterStatus() []MeterStatus {
 		if ms.last.At.IsZero() {
 			st.Quality = "none"
 		}
+		st.Trusted = !st.Stale && !ms.last.At.IsZero() && !b.At.IsZero() && !b.Faults.Has(role)
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

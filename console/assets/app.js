@@ -538,7 +538,8 @@
       el('td', { text: m.name }), el('td', { text: m.role }),
       el('td', { class: 'num', text: m.role === 'frequency' ? m.value.toFixed(3) + ' Hz' : m.role === 'price' ? m.value.toFixed(2) : kw(m.value) + ' kW' }),
       el('td', { class: 'num', text: m.at && !m.at.startsWith('0001') ? ago(Date.parse(m.at)) : '–' }),
-      el('td', null, m.stale ? badge('stale', 'bad') : badge(m.quality, m.quality === 'good' ? 'ok' : 'warn')))));
+      el('td', null, m.stale ? badge('stale', 'bad') : !m.trusted && m.quality === 'good' ? badge('rejected by policy', 'bad')
+        : badge(m.quality, m.quality === 'good' ? 'ok' : 'warn')))));
   }
 
   // ---------- events ----------

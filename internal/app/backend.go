@@ -52,7 +52,7 @@ func (b backend) Meters() []console.MeterStatus {
 	out := make([]console.MeterStatus, len(ms))
 	for i, m := range ms {
 		out[i] = console.MeterStatus{Name: m.Name, Role: m.Role, Kind: m.Kind, Value: m.Value, At: m.At,
-			Quality: m.Quality, Stale: m.Stale, Readings: m.Readings}
+			Quality: m.Quality, Stale: m.Stale, Trusted: m.Trusted, Readings: m.Readings}
 	}
 	return out
 }
