@@ -148,7 +148,8 @@ func drawAt(cfg *Config, m *Miner, at, now time.Time) (kw float64, inFlight bool
 // excessKW is what a miner draws beyond its settled command, by its own telemetry, beyond a
 // tenth of its rating (miner-reported watts are estimates).
 func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
-	if m.Commanded.Changed.IsZero() || m.Commanded.Pending || now.Before(settleBy(cfg, m)) || m.MeasuredAt.Before(settleBy(cfg, m)) {
+	// A command restored from before a reconnect or restart (Changed zero) is long settled.
+	if m.Commanded.Pending || (!m.Commanded.Changed.IsZero() && (now.Before(settleBy(cfg, m)) || m.MeasuredAt.Before(settleBy(cfg, m)))) {
 		return 0
 	}
 	v, ok := measured(cfg, m, now)
@@ -292,9 +293,12 @@ func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
 			if economic && m.Commanded.Action != ActionPause && a.now.Sub(m.Commanded.Since) < a.cfg.MinRun.D() {
 				continue
 			}
-			if lo, _, ok := throttle(m); ok && cur-need >= lo {
-				a.set(i, ActionThrottle, cur-need, why)
-				a.committed -= need
+			if lo, hi, ok := throttle(m); ok && cur-need >= lo {
+				// Never a target above the range the firmware takes (max_kw below rated_kw):
+				// that sheds a little more than needed instead of being refused.
+				to := min(cur-need, hi)
+				a.set(i, ActionThrottle, to, why)
+				a.committed -= cur - to
 				need = 0
 				did = true
 				break

@@ -77,10 +77,13 @@ type minerCtl struct {
 	// newAction: the pending decision changes the miner's action, so its dwell time
 	// (min_run, min_pause) starts when it is sent.
 	newAction bool
-	inflight  bool
-	failures  int
-	retryAt   time.Time
-	lastErr   string
+	// gone is the command of a miner removed while its command was in flight (hasGone).
+	gone     Command
+	hasGone  bool
+	inflight bool
+	failures int
+	retryAt  time.Time
+	lastErr  string
 }
 
 type applyResult struct {
@@ -140,13 +143,16 @@ func (r *Runner) UpsertMiner(m Miner) {
 		m.Commanded, m.MeasuredKW, m.MeasuredAt = old.Commanded, old.MeasuredKW, old.MeasuredAt
 		*old = m
 	} else {
+		// A miner that disconnected and came back keeps its control state: a command still
+		// in flight for it must not be joined by a second one, and it is what the miner is
+		// being told.
+		if c := r.ctl[m.ID]; c == nil {
+			r.ctl[m.ID] = &minerCtl{}
+		} else if c.hasGone {
+			m.Commanded, c.hasGone = c.gone, false
+		}
 		r.index[m.ID] = len(r.fleet)
 		r.fleet = append(r.fleet, m)
-		// A miner that disconnected and came back keeps its control state: a command still
-		// in flight for it must not be joined by a second one.
-		if r.ctl[m.ID] == nil {
-			r.ctl[m.ID] = &minerCtl{}
-		}
 	}
 	r.mu.Unlock()
 	r.trigger()
@@ -160,6 +166,7 @@ func (r *Runner) RemoveMiner(id string) {
 	if !ok {
 		return
 	}
+	removed := r.fleet[i].Commanded
 	last := len(r.fleet) - 1
 	r.fleet[i] = r.fleet[last]
 	r.index[r.fleet[i].ID] = i
@@ -168,7 +175,9 @@ func (r *Runner) RemoveMiner(id string) {
 	if c := r.ctl[id]; c != nil && !c.inflight {
 		delete(r.ctl, id)
 	} else if c != nil {
-		c.has = false
+		// Its command is in flight: if it reconnects before that returns, it comes back
+		// with this command, not with whatever the caller last saw applied.
+		c.has, c.gone, c.hasGone = false, removed, true
 	}
 }
 
@@ -430,9 +439,18 @@ func (r *Runner) settle(res applyResult) time.Time {
 			c.lastErr = res.err.Error()
 			c.retryAt = now.Add(min(time.Second<<min(c.failures, 5), 30*time.Second))
 			if i, ok := r.index[id]; ok && !c.has {
-				// Nobody knows what the miner does now; the engine assumes full power.
-				// Nothing is in flight for it: a new command may be sent at once.
-				r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now}
+				if res.d.Shed() {
+					// A failed shed is sent again after its back-off, and until it is
+					// confirmed the miner counts as drawing what it drew before. It never
+					// turns into a run: the firmware may have slept and only its answer
+					// been lost, and waking it would power-cycle it inside min_pause.
+					r.fleet[i].Commanded.Pending = true
+					c.pending, c.has = res.d, true
+				} else {
+					// A failed restore: nobody knows what the miner does now; the engine
+					// assumes full power and decides it again at once.
+					r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now}
+				}
 			}
 		}
 		if c.has { // a newer decision waited for this one

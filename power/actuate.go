@@ -3,7 +3,6 @@ package power
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/hashgate/hashgate/policy"
@@ -78,8 +77,13 @@ func (c *Controller) Apply(ctx context.Context, d policy.Decision) error {
 	defer c.mu.Unlock()
 	m.applied, m.hasApplied = policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: now}, true
 	if d.Action != policy.ActionPause && m.want != policy.ActionPause {
-		c.setHoldsLocked(d.MinerID, m, m.holds&^(HoldPolicy|HoldSafety), now)
+		lift := HoldPolicy | HoldSafety
+		if m.slept { // the throttle was carried out by sleeping: the safety hold stays
+			lift = HoldPolicy
+		}
+		c.setHoldsLocked(d.MinerID, m, m.holds&^lift, now)
 	}
+	m.slept = false
 	return nil
 }
 
@@ -103,14 +107,20 @@ func (c *Controller) command(ctx context.Context, drv firmware.Driver, t firmwar
 		}
 		err := drv.SetPowerTarget(ctx, t, int(d.TargetKW*1000))
 		if (errors.Is(err, firmware.ErrUnsupported) || errors.Is(err, firmware.ErrOutOfRange)) && d.TargetKW < d.FromKW {
-			// A shed that cannot be a throttle must still shed: sleep the miner, hold its gate
-			// for safety and tell the Runner (it sees the miner as unknown and decides again).
+			// A shed that cannot be a throttle must still shed: sleep the miner and hold its
+			// gate for safety. The shed is done (the miner draws less than the target, which
+			// errs on the safe side), so it is not an error: an error would make the Runner
+			// send the throttle again, waking and sleeping the miner every retry. A later
+			// confirmed run or throttle lifts the hold.
 			if serr := drv.Sleep(ctx, t); serr == nil {
 				c.mu.Lock()
 				m := c.minerLocked(d.MinerID)
 				c.setHoldsLocked(d.MinerID, m, m.holds|HoldSafety, c.clk.Now())
+				m.slept = true
 				c.mu.Unlock()
-				return fmt.Errorf("throttle to %.2f kW not possible (%w); miner put to sleep", d.TargetKW, err)
+				c.log.Warn().Str("miner", d.MinerID).Float64("target_kw", d.TargetKW).Err(err).
+					Msg("throttle not possible; miner put to sleep instead")
+				return nil
 			}
 		}
 		return err

@@ -58,7 +58,7 @@ func (h Hold) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // provenBy are the holds under which a miner counts as proven: a miner gated for them cannot
 // submit shares, and forgetting it would drop it from the policy's fleet.
-const provenBy = HoldPolicy | HoldOperator | HoldRestart
+const provenBy = HoldPolicy | HoldOperator | HoldRestart | HoldSafety
 
 // miner is the Controller's state for one worker name. Holds outlive the connection (they
 // are by name, like the proxy's gate); the inventory part is valid while connected.
@@ -67,6 +67,8 @@ type miner struct {
 	// want is the policy's latest decision for the miner (Plan): a confirmation of an older
 	// run arriving after a newer pause must not open the gate.
 	want policy.Action
+	// slept: the command being applied was a throttle carried out by sleeping the miner.
+	slept bool
 
 	// Inventory: connected and matched to a [[fleet]] group.
 	connected bool
