@@ -153,3 +153,60 @@ func TestShedThrottleWithinMaxKW(t *testing.T) {
 		t.Fatalf("need 1 kW of a 10 kW miner whose max_kw is 8: %v", out.Decisions)
 	}
 }
+
+// TestSlowAcknowledgementIsNotTakenAsDone: stock Antminer firmware can take ~21 s to answer a
+// sleep. Until it answers, the shed is not taken as done, however short its ramp: the meter
+// still showing the old draw is no reason to shed more miners.
+func TestSlowAcknowledgementIsNotTakenAsDone(t *testing.T) {
+	cfg := simConfig()
+	clk := &manualClock{now: epoch}
+	gate := make(chan struct{})
+	act := policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	r, err := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := r.Subscribe(1 << 14)
+	var mining float64
+	for _, m := range testFleet(t, 40) {
+		m.Commanded = policy.Command{Action: policy.ActionRun, Since: epoch.Add(-time.Hour)}
+		m.Ramp = 5 * time.Second
+		mining += m.RatedKW
+		r.UpsertMiner(m)
+	}
+	// Other load 1400: budget 1500 - 60 - 1400 = 40 kW of about 130.
+	imp := 1400 + mining
+	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: imp, At: epoch})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { close(gate); cancel(); <-done }()
+	first := 0
+	waitFor(t, sub, "the first shed", func(ev policy.Event) bool {
+		if ev.Kind == policy.EventDecision {
+			first++
+		}
+		return first > 0 && r.Snapshot().Basis.CommittedKW <= 40+cfg.HysteresisKW/2
+	})
+	// Twenty seconds without an answer: the meter still shows the old draw.
+	for s := 0; s < 20; s++ {
+		clk.Advance(time.Second)
+		r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: imp, At: clk.Now()})
+	}
+	for deadline := time.Now().Add(10 * time.Second); !r.Snapshot().Basis.At.Equal(clk.Now()); { // a hang guard
+		if time.Now().After(deadline) {
+			t.Fatal("no step for the last reading")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if b := r.Snapshot().Basis; b.CommittedKW < 40-cfg.HysteresisKW || b.InFlightKW <= 0 {
+		t.Fatalf("sheds not yet answered were taken as done: committed %.1f kW, in flight %.1f kW", b.CommittedKW, b.InFlightKW)
+	}
+}

@@ -143,8 +143,9 @@ type Command struct {
 	Changed time.Time
 	// FromKW is what the engine estimated the miner drew just before that change.
 	FromKW float64
-	// Pending says the command is decided but not yet sent (queued behind max_parallel or a
-	// retry): its ramp has not begun, so Changed is when it was decided.
+	// Pending says the firmware has not acknowledged the command yet (queued behind
+	// max_parallel, in flight, or waiting to be retried): it is not taken as done however
+	// long that takes. Changed is when it was sent, or decided while it waits its turn.
 	Pending bool
 }
 

@@ -323,7 +323,8 @@ func (r *Runner) step(ctx context.Context) {
 		// What it drew until now, so the change is not counted before it shows.
 		from, _ := DrawKW(&r.cfg, m, now)
 		// Optimistic: the engine must not decide the same thing again while it is applied.
-		// Pending until pump sends it: its ramp (and a new action's dwell time) starts then.
+		// Pending until the firmware acknowledges it; its ramp (and a new action's dwell
+		// time) starts when pump sends it.
 		c := r.ctl[d.MinerID]
 		c.newAction = c.newAction && c.has || d.Action != m.Commanded.Action
 		m.Commanded = Command{Action: d.Action, TargetKW: d.TargetKW, Since: since, Changed: now, FromKW: from, Pending: true}
@@ -388,7 +389,8 @@ func (r *Runner) pump(ctx context.Context, now time.Time) {
 			c.has, c.inflight = false, true
 			if i, ok := r.index[id]; ok {
 				m := &r.fleet[i]
-				m.Commanded.Pending, m.Commanded.Changed = false, now
+				// Its ramp starts now; it stays pending until the firmware acknowledges it.
+				m.Commanded.Changed = now
 				if c.newAction {
 					m.Commanded.Since = now
 				}
@@ -434,6 +436,9 @@ func (r *Runner) settle(res applyResult) time.Time {
 		c.inflight = false
 		if res.err == nil {
 			c.failures, c.lastErr, c.retryAt = 0, "", time.Time{}
+			if i, ok := r.index[id]; ok && !c.has {
+				r.fleet[i].Commanded.Pending = false // acknowledged: its ramp may now end
+			}
 		} else {
 			c.failures++
 			c.lastErr = res.err.Error()
