@@ -2,6 +2,7 @@ package power
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -161,6 +162,16 @@ func (c *Controller) resume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: last states: %w", err)
 		}
+		// The last decision may not have been carried out (cut short by the shutdown, or
+		// failed). A pause is restored as decided, confirmed or not: its gate stays held and
+		// its min_pause runs on, and whatever the miner still draws the site meter sees. A
+		// run or throttle is restored only as far as the firmware confirmed it (the newest
+		// applied event): a miner believed running while asleep would never be decided again.
+		kind := (&policy.Event{Kind: policy.EventApplied}).Name()
+		applied, err := c.st.LatestEvents(ctx, kind)
+		if err != nil {
+			return fmt.Errorf("store: last applied commands: %w", err)
+		}
 		now := c.clk.Now()
 		c.mu.Lock()
 		paused := 0
@@ -169,8 +180,23 @@ func (c *Controller) resume(ctx context.Context) error {
 			if err != nil {
 				continue
 			}
+			cmd := policy.Command{Action: a, TargetKW: s.TargetKW, Since: s.Time}
+			var d policy.DecisionDetail
+			ev, ok := applied[id]
+			switch {
+			case a == policy.ActionPause:
+			case !ok || json.Unmarshal(ev.Detail, &d) != nil:
+				continue // never confirmed: the policy decides it afresh, as unknown
+			case d.Action == s.Action && !ev.Time.Before(s.Time):
+				// The last decision was carried out.
+			default:
+				if a, err = parseAction(d.Action); err != nil {
+					continue
+				}
+				cmd = policy.Command{Action: a, TargetKW: d.TargetKW, Since: ev.Time}
+			}
 			m := c.minerLocked(id)
-			m.restored = &policy.Command{Action: a, TargetKW: s.TargetKW, Since: s.Time}
+			m.restored = &cmd
 			if a == policy.ActionPause {
 				c.setHoldsLocked(id, m, m.holds|HoldRestart, now)
 				paused++

@@ -252,3 +252,31 @@ func TestImpossibleThrottleSleepsAndHolds(t *testing.T) {
 		t.Fatalf("after a confirmed run: holds %s", h)
 	}
 }
+
+// TestRestartRestoresWhatWasConfirmed: a run decided just before the shutdown but never
+// confirmed by the firmware is not restored as a run (the miner may still be asleep, and a
+// miner believed running is never decided again): the last confirmed pause is, gate held.
+// A run never confirmed at all leaves the miner to be decided afresh.
+func TestRestartRestoresWhatWasConfirmed(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "hashgate.db"))
+	ctx := context.Background()
+	pause := policy.Decision{MinerID: "rack.a", Action: policy.ActionPause, FromKW: 3.5, Reason: policy.ReasonImportLimit, Basis: policy.Basis{At: epoch}}
+	run := policy.Decision{MinerID: "rack.a", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore, Basis: policy.Basis{At: epoch.Add(time.Minute)}}
+	runB := policy.Decision{MinerID: "rack.b", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore, Basis: policy.Basis{At: epoch}}
+	applied := policy.Event{At: epoch.Add(2 * time.Second), Kind: policy.EventApplied, Decision: pause}
+	if err := NewAudit(st).RecordBatch(ctx, []policy.Decision{pause, run, runB}, []policy.Event{applied}); err != nil {
+		t.Fatal(err)
+	}
+	pc := holdsPolicy()
+	fleet := []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet, store: st, clk: clock.NewManual(epoch.Add(2 * time.Minute))})
+	if h, hb := r.c.Holds("rack.a"), r.c.Holds("rack.b"); h != HoldRestart || hb != 0 {
+		t.Fatalf("a (confirmed pause, unconfirmed run) held for %s; b (unconfirmed run) for %s", h, hb)
+	}
+	r.c.mu.Lock()
+	ra, rb := r.c.minerLocked("rack.a").restored, r.c.minerLocked("rack.b").restored
+	r.c.mu.Unlock()
+	if ra == nil || ra.Action != policy.ActionPause || rb != nil {
+		t.Fatalf("restored a %+v, b %+v", ra, rb)
+	}
+}

@@ -87,6 +87,29 @@ func (s *Store) LastStates(ctx context.Context) (map[string]MinerState, error) {
 	return out, rows.Err()
 }
 
+// LatestEvents returns the newest event of kind for every subject, keyed by subject (the
+// last confirmed command of every miner, for one).
+func (s *Store) LatestEvents(ctx context.Context, kind string) (map[string]Event, error) {
+	rows, err := s.query(ctx, `SELECT e.id, e.ts, e.subject, e.detail, e.actor FROM events e
+		JOIN (SELECT MAX(id) AS id FROM events WHERE kind = ? GROUP BY subject) l ON e.id = l.id`, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]Event)
+	for rows.Next() {
+		e := Event{Kind: kind}
+		var ts int64
+		var detail string
+		if err := rows.Scan(&e.ID, &ts, &e.Subject, &detail, &e.Actor); err != nil {
+			return nil, err
+		}
+		e.Time, e.Detail = fromNanos(ts), json.RawMessage(detail)
+		out[e.Subject] = e
+	}
+	return out, rows.Err()
+}
+
 // ForgetMiner deletes a miner's last state, for a miner removed from the
 // fleet. Its decisions stay until retention removes them.
 func (s *Store) ForgetMiner(ctx context.Context, minerID string) error {

@@ -177,3 +177,28 @@ func TestEnergySeries(t *testing.T) {
 		t.Fatalf("series %+v", got)
 	}
 }
+
+// TestLatestEvents: the newest event of a kind per subject, other kinds left out.
+func TestLatestEvents(t *testing.T) {
+	s := openTest(t, testConfig(t), hooks{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range []Event{
+		{Time: t0, Kind: "policy.applied", Subject: "a", Detail: json.RawMessage(`{"action":"pause"}`)},
+		{Time: t0.Add(time.Second), Kind: "policy.applied", Subject: "a", Detail: json.RawMessage(`{"action":"run"}`)},
+		{Time: t0.Add(2 * time.Second), Kind: "policy.apply_failed", Subject: "a", Detail: json.RawMessage(`{"action":"pause"}`)},
+		{Time: t0, Kind: "policy.applied", Subject: "b", Detail: json.RawMessage(`{"action":"throttle"}`)},
+	} {
+		if _, err := s.RecordEvent(ctx, e); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	got, err := s.LatestEvents(ctx, "policy.applied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got["a"].Detail) != `{"action":"run"}` || !got["a"].Time.Equal(t0.Add(time.Second)) ||
+		string(got["b"].Detail) != `{"action":"throttle"}` || got["a"].Kind != "policy.applied" {
+		t.Fatalf("latest: %+v", got)
+	}
+}
