@@ -186,7 +186,21 @@ func (p *Poller) Run(ctx context.Context, targets func() []PollTarget, report fu
 		panic("power: Poller.Run called while running")
 	}
 	defer p.running.Store(false)
-	r := &pollRun{p: p, ctx: ctx, targets: targets, report: report, miners: make(map[string]*polledMiner)}
+	r := &pollRun{p: p, ctx: ctx, targets: targets, report: report, miners: make(map[string]*polledMiner),
+		calls: make(chan pollCall, p.cfg.Parallel)}
+	// Parallel workers make the calls: a goroutine per call would be created, and its stack
+	// grown, a thousand times a second at 10,000 miners.
+	var workers sync.WaitGroup
+	for range p.cfg.Parallel {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for c := range r.calls {
+				r.poll(c.m, c.t, c.drv, c.drvErr, c.slot, c.rd)
+			}
+		}()
+	}
+	defer func() { close(r.calls); workers.Wait() }()
 	r.mu.Lock()
 	r.startRound(p.clk.Now())
 	r.pump(p.clk.Now())
@@ -227,6 +241,16 @@ type pollRound struct {
 	launched bool
 }
 
+// pollCall is one status call handed to a worker.
+type pollCall struct {
+	m      *polledMiner
+	t      PollTarget
+	drv    firmware.Driver
+	drvErr error
+	slot   time.Time
+	rd     *pollRound
+}
+
 // pollEntry is one miner's place in the current round.
 type pollEntry struct {
 	at time.Time
@@ -240,6 +264,7 @@ type pollRun struct {
 	targets func() []PollTarget
 	report  func(Telemetry)
 	wg      sync.WaitGroup // calls and the armed timer
+	calls   chan pollCall  // to the workers; capacity Parallel
 
 	mu       sync.Mutex
 	stopped  bool
@@ -358,7 +383,8 @@ func (r *pollRun) pump(now time.Time) {
 		r.p.inflight.Store(int64(r.inflight))
 		r.round.pending++
 		r.wg.Add(1)
-		go r.poll(m, m.t, m.drv, m.drvErr, e.at, r.round)
+		// Never blocks: at most Parallel calls are outstanding, and the channel holds that many.
+		r.calls <- pollCall{m: m, t: m.t, drv: m.drv, drvErr: m.drvErr, slot: e.at, rd: r.round}
 	}
 }
 
