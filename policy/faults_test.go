@@ -88,14 +88,7 @@ func TestReconnectDuringFlightKeepsTheCommand(t *testing.T) {
 	cfg := simConfig()
 	clk := &manualClock{now: epoch}
 	gate := make(chan struct{})
-	act := policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
-		select {
-		case <-gate:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	act := heldUntil(gate)
 	r, _ := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act})
 	sub := r.Subscribe(4096)
 	fleet := testFleet(t, 20)
@@ -161,14 +154,7 @@ func TestSlowAcknowledgementIsNotTakenAsDone(t *testing.T) {
 	cfg := simConfig()
 	clk := &manualClock{now: epoch}
 	gate := make(chan struct{})
-	act := policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
-		select {
-		case <-gate:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	act := heldUntil(gate)
 	r, err := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act})
 	if err != nil {
 		t.Fatal(err)
@@ -209,4 +195,16 @@ func TestSlowAcknowledgementIsNotTakenAsDone(t *testing.T) {
 	if b := r.Snapshot().Basis; b.CommittedKW < 40-cfg.HysteresisKW || b.InFlightKW <= 0 {
 		t.Fatalf("sheds not yet answered were taken as done: committed %.1f kW, in flight %.1f kW", b.CommittedKW, b.InFlightKW)
 	}
+}
+
+// heldUntil is a firmware that answers every command with success once gate is closed.
+func heldUntil(gate <-chan struct{}) policy.Actuator {
+	return policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 }

@@ -165,19 +165,7 @@ func TestMissedMeterPollDoesNotShed(t *testing.T) {
 // make the correct readings after it look old (they would be refused until our clock caught
 // up, and the site meter would go stale).
 func TestFutureDatedReadingDoesNotLockTheMeterOut(t *testing.T) {
-	clk := clock.NewManual(epoch)
-	pc := testPolicy()
-	px, _ := startProxy(t, deadAddr(t), clk)
-	c, err := New(context.Background(), DefaultConfig(), Options{Policy: &pc, Proxy: px, Clock: clk,
-		Meters: []meter.Config{{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindSim, Trace: []meter.TracePoint{{Value: 500}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.runner.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	energy := newEnergyLedger(time.Minute, clk.Now())
+	c, clk, energy := gridOnly(t)
 	send := func(v float64, ahead time.Duration) {
 		clk.Advance(time.Second)
 		c.reading(energy, meter.Reading{Meter: "grid", Role: meter.RoleSiteImport, Value: v, At: clk.Now().Add(ahead), Quality: meter.QualityGood})
@@ -196,19 +184,7 @@ func TestFutureDatedReadingDoesNotLockTheMeterOut(t *testing.T) {
 // TestMeterStatusSaysWhatThePolicyRejects: a grid meter sending -50 kW calls it good; the
 // policy faults it, and the meter's status must say so instead of "good".
 func TestMeterStatusSaysWhatThePolicyRejects(t *testing.T) {
-	clk := clock.NewManual(epoch)
-	pc := testPolicy()
-	px, _ := startProxy(t, deadAddr(t), clk)
-	c, err := New(context.Background(), DefaultConfig(), Options{Policy: &pc, Proxy: px, Clock: clk,
-		Meters: []meter.Config{{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindSim, Trace: []meter.TracePoint{{Value: 500}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.runner.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	energy := newEnergyLedger(time.Minute, clk.Now())
+	c, clk, energy := gridOnly(t)
 	send := func(v float64, seen func(policy.Basis) bool) {
 		clk.Advance(time.Second)
 		c.reading(energy, meter.Reading{Meter: "grid", Role: meter.RoleSiteImport, Value: v, At: clk.Now(), Quality: meter.QualityGood})
@@ -222,4 +198,23 @@ func TestMeterStatusSaysWhatThePolicyRejects(t *testing.T) {
 	if ms := c.MeterStatus(); ms[0].Trusted || ms[0].Quality != "good" || ms[0].Value != -50 {
 		t.Fatalf("-50 kW at the grid: %+v", ms)
 	}
+}
+
+// gridOnly is a Controller with one site meter and no fleet, its Runner running on a manual
+// clock; readings are handed to it directly, as the meter feed does.
+func gridOnly(t *testing.T) (*Controller, *clock.Manual, *energyLedger) {
+	t.Helper()
+	clk := clock.NewManual(epoch)
+	pc := testPolicy()
+	px, _ := startProxy(t, deadAddr(t), clk)
+	c, err := New(context.Background(), DefaultConfig(), Options{Policy: &pc, Proxy: px, Clock: clk,
+		Meters: []meter.Config{{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindSim, Trace: []meter.TracePoint{{Value: 500}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.runner.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c, clk, newEnergyLedger(time.Minute, clk.Now())
 }
