@@ -225,12 +225,8 @@ type issuance struct {
 func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if pj.poolDif > 0 && c.vd.diff > pj.poolDif {
-		// Never harder than the pool: every share the pool could use reaches it. Vardiff
-		// steers from the difficulty in force, so it does not climb past the cap.
-		c.vd.diff = pj.poolDif
-	}
-	d := c.vd.diff
+	// Never harder than the pool: every share the pool could use reaches it.
+	d := c.vd.capAt(pj.poolDif)
 	var out issuance
 	if c.rollingV1 {
 		if m := c.askedMask & pj.job.VersionMask; m != c.mask {

@@ -464,7 +464,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		coinb1:  cb1,
 		coinb2:  cb2,
 		retire:  retire,
-		poolDif: j.Target.Difficulty(),
+		poolDif: poolDifficulty(j.Target),
 		created: now,
 		ntime:   j.NTime,
 	}

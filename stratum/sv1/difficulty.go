@@ -3,6 +3,7 @@ package sv1
 import (
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 )
 
 // SetDifficulty is the params of mining.set_difficulty (sv1.md section 3.6):
@@ -28,6 +29,13 @@ func (s *SetDifficulty) UnmarshalJSON(raw []byte) error {
 // MarshalJSON implements Params.
 func (s SetDifficulty) MarshalJSON() ([]byte, error) {
 	return json.Marshal([1]json.Number{s.Difficulty})
+}
+
+// DifficultyNumber is d as set_difficulty carries it: the shortest plain decimal that parses
+// back to exactly d ("0.015625", "16384", never an exponent, which integer-only parsers
+// misread), so the difficulty a miner is told is the one its shares are judged by.
+func DifficultyNumber(d float64) json.Number {
+	return json.Number(strconv.FormatFloat(d, 'f', -1, 64))
 }
 
 // SuggestDifficulty is the params of mining.suggest_difficulty (sv1.md
