@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,6 +41,8 @@ type Config struct {
 	MerkleTxs int
 	// Seed makes templates reproducible.
 	Seed uint64
+	// Auth is how mining.authorize is treated (default AuthAny).
+	Auth Auth
 	// Logger (default: discard).
 	Logger *zerolog.Logger
 }
@@ -70,8 +73,33 @@ func (c *Config) Validate() error {
 	if c.MerkleTxs < 0 || c.MerkleTxs > 32 {
 		return errors.New("pool: merkle_txs out of range")
 	}
+	if c.Auth < AuthAny || c.Auth > AuthRefuseWorkers {
+		return errors.New("pool: unknown auth mode")
+	}
 	return nil
 }
+
+// Auth is how a pool treats mining.authorize. Real pool software differs, and a proxy that
+// passes worker names through meets all of these.
+type Auth int
+
+const (
+	// AuthAny authorizes every name sent on a connection, as public-pool does; a share is
+	// taken under any authorized name and refused as [24,"Unauthorized worker",null] under
+	// another.
+	AuthAny Auth = iota
+	// AuthFirstOnly is ckpool (0.9.9 stratifier.c): the first authorize binds the
+	// connection's worker name and is answered {"result":true,"error":null,"id":N}; later
+	// ones are ignored without a reply; a share under another name is answered
+	// {"result":false,"error":"Worker mismatch","id":N}. Shares are answered in ckpool's
+	// form too: a rejection as {"reject-reason":"Above target","result":false,"error":null,
+	// "id":N}.
+	AuthFirstOnly
+	// AuthRefuseWorkers answers the first authorize true and every later one with
+	// {"id":N,"result":false,"error":[24,"Unauthorized worker",null]}: a pool that takes
+	// only the account name.
+	AuthRefuseWorkers
+)
 
 // Mode is how the pool treats shares and connections.
 type Mode = simsrv.Mode
@@ -81,6 +109,8 @@ const (
 	Normal    = simsrv.Normal
 	RejectAll = simsrv.RejectAll // answer every share with [23,"Rejected by simulation",null]
 	Stall     = simsrv.Stall     // read but never answer or send anything
+	// SilentSubmits keeps sending jobs and answering everything but mining.submit.
+	SilentSubmits = simsrv.SilentSubmits
 )
 
 // Pool is a running simulated pool.
@@ -93,6 +123,10 @@ type Pool struct {
 	// DisconnectAll, Connections, Accepted, AcceptedBy, ...).
 	*simsrv.Server
 
+	// dropNext: the next mining.submit read on any connection closes that connection
+	// unanswered (DropAtNextSubmit).
+	dropNext atomic.Bool
+
 	mu      sync.Mutex
 	rng     *rand.Rand
 	tpl     *template.Template
@@ -100,6 +134,11 @@ type Pool struct {
 	conns   map[*conn]struct{}
 	nextEn1 uint64
 }
+
+// DropAtNextSubmit makes the pool close the connection that sends the next mining.submit,
+// without answering it or anything queued behind it: a pool shedding a client under load.
+// It happens once.
+func (p *Pool) DropAtNextSubmit() { p.dropNext.Store(true) }
 
 // New creates a pool; call Serve or Listen to accept miners.
 func New(cfg Config) (*Pool, error) {
@@ -215,6 +254,7 @@ type conn struct {
 	order   []string
 	seen    map[[32]byte]struct{}
 	authed  map[string]bool
+	authN   int // authorize requests seen
 	subbed  bool
 	lastTpl *template.Template
 }
@@ -255,6 +295,9 @@ func (p *Pool) serve(nc net.Conn) {
 		if err := sv1.DecodeInto(&m, line); err != nil {
 			c.send(sv1.AppendErrorResponse(nil, nil, sv1.NewError(20, "Parse error")))
 			continue
+		}
+		if m.Method == sv1.MethodSubmit && p.dropNext.CompareAndSwap(true, false) {
+			return
 		}
 		c.handle(&m)
 	}
@@ -302,10 +345,7 @@ func (c *conn) handle(m *sv1.Message) {
 			c.send(sv1.AppendErrorResponse(nil, m.ID, sv1.NewError(20, "Invalid params")))
 			return
 		}
-		c.mu.Lock()
-		c.authed[a.Username] = true
-		c.mu.Unlock()
-		c.send(sv1.AppendBoolResponse(nil, m.ID, true))
+		c.authorize(m.ID, a.Username)
 	case sv1.MethodExtranonceSubscribe:
 		c.send(sv1.AppendBoolResponse(nil, m.ID, true))
 	case sv1.MethodSubmit:
@@ -315,6 +355,51 @@ func (c *conn) handle(m *sv1.Message) {
 			c.send(sv1.AppendErrorResponse(nil, m.ID, sv1.StandardError(20)))
 		}
 	}
+}
+
+// authorize answers mining.authorize as the configured pool software does.
+func (c *conn) authorize(id json.RawMessage, name string) {
+	c.mu.Lock()
+	c.authN++
+	first := c.authN == 1
+	if first || c.p.cfg.Auth == AuthAny {
+		c.authed[name] = true
+	}
+	c.mu.Unlock()
+	switch {
+	case c.p.cfg.Auth == AuthFirstOnly && first:
+		c.sendJSON(ckReply{Result: true, ID: id})
+	case c.p.cfg.Auth == AuthFirstOnly:
+		// ckpool: "Client %s %s trying to authorise twice", and nothing goes back.
+	case c.p.cfg.Auth == AuthRefuseWorkers && !first:
+		c.sendJSON(falseReply{ID: id, Error: []any{24, "Unauthorized worker", nil}})
+	default:
+		c.send(sv1.AppendBoolResponse(nil, id, true))
+	}
+}
+
+// ckReply is a response in ckpool's member order: jansson keeps insertion order, and
+// ckpool sets reject-reason while judging, then result, error and id.
+type ckReply struct {
+	RejectReason string          `json:"reject-reason,omitempty"`
+	Result       bool            `json:"result"`
+	Error        any             `json:"error"` // null or a bare string
+	ID           json.RawMessage `json:"id"`
+}
+
+// falseReply is a refusal carrying both result false and an error.
+type falseReply struct {
+	ID     json.RawMessage `json:"id"`
+	Result bool            `json:"result"`
+	Error  any             `json:"error"`
+}
+
+func (c *conn) sendJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	c.send(append(b, '\n'))
 }
 
 func (c *conn) sendJob(clean bool) {
@@ -352,13 +437,44 @@ func (c *conn) sendJob(clean bool) {
 	c.send(sv1.AppendNotify(nil, &n))
 }
 
+// reject refuses a share: [code,"msg",null] in the common form; under AuthFirstOnly the way
+// ckpool does it, result false with the reason in "reject-reason", or, for what ckpool
+// answers before judging the share (a worker mismatch, a bad version mask), in "error" as a
+// bare string.
 func (c *conn) reject(id json.RawMessage, code int, msg string) {
 	c.p.CountRejected()
+	if c.p.cfg.Auth == AuthFirstOnly {
+		switch ck := ckReason(code, msg); ck {
+		case "Worker mismatch", "Invalid version mask":
+			c.sendJSON(ckReply{Error: ck, ID: id})
+		default:
+			c.sendJSON(ckReply{RejectReason: ck, ID: id})
+		}
+		return
+	}
 	c.send(sv1.AppendErrorResponse(nil, id, sv1.NewError(code, msg)))
+}
+
+// ckReason is ckpool's text (its share_errs table) for a reject.
+func ckReason(code int, msg string) string {
+	switch {
+	case code == 24:
+		return "Worker mismatch"
+	case code == 21:
+		return "Invalid JobID"
+	case code == 22:
+		return "Duplicate"
+	case code == 23:
+		return "Above target"
+	}
+	return msg
 }
 
 func (c *conn) submit(m *sv1.Message) {
 	p := c.p
+	if p.Mode() == SilentSubmits {
+		return
+	}
 	var s sv1.Submit
 	if err := m.UnmarshalParams(&s); err != nil {
 		c.reject(m.ID, 20, "Invalid params")
@@ -373,8 +489,11 @@ func (c *conn) submit(m *sv1.Message) {
 	authed := c.authed[s.Worker]
 	c.mu.Unlock()
 	switch {
-	case !authed:
+	case !authed && p.cfg.Auth == AuthFirstOnly:
 		c.reject(m.ID, 24, "Worker mismatch")
+		return
+	case !authed:
+		c.reject(m.ID, 24, "Unauthorized worker")
 		return
 	case j == nil:
 		c.reject(m.ID, 21, "Job not found (=stale)")
@@ -409,14 +528,21 @@ func (c *conn) submit(m *sv1.Message) {
 		c.reject(m.ID, 22, "Duplicate share")
 		return
 	}
+	// A solved block goes to the node before the share is judged: on a test network whose
+	// target is easier than the pool's share target, the block counts while the share is
+	// refused for its difficulty.
+	if j.NetworkTarget().Met(&hash) {
+		p.log.Info().Str("worker", s.Worker).Msg("block found")
+		p.CountBlock()
+	}
 	if !p.target.Met(&hash) {
 		c.reject(m.ID, 23, fmt.Sprintf("Low difficulty share (%.6g)", work.HashDifficulty(&hash)))
 		return
 	}
-	block := j.NetworkTarget().Met(&hash)
-	if block {
-		p.log.Info().Str("worker", s.Worker).Msg("block found")
+	p.CountAccepted(s.Worker, false)
+	if p.cfg.Auth == AuthFirstOnly {
+		c.sendJSON(ckReply{Result: true, ID: m.ID})
+		return
 	}
-	p.CountAccepted(s.Worker, block)
 	c.send(sv1.AppendBoolResponse(nil, m.ID, true))
 }

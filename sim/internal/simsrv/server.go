@@ -21,6 +21,10 @@ const (
 	Normal    Mode = iota
 	RejectAll      // answer every share with a low-difficulty reject
 	Stall          // read but never answer or send anything
+	// SilentSubmits keeps sending work and answering everything but shares, which are read
+	// and never answered: a pool whose share path is stuck while its job feed is not.
+	// sim/pool implements it; sim/pool2 treats it as Normal.
+	SilentSubmits
 )
 
 // Server tracks a pool's listeners, connections and goroutines. The zero value is not
@@ -40,6 +44,7 @@ type Server struct {
 	accepted atomic.Uint64
 	rejected atomic.Uint64
 	blocks   atomic.Uint64
+	sessions atomic.Uint64
 	byName   sync.Map // worker or user identity -> *atomic.Uint64 (accepted)
 }
 
@@ -82,6 +87,7 @@ func (s *Server) Accept(l net.Listener, handle func(net.Conn)) {
 			}
 			s.conns[c] = struct{}{}
 			s.mu.Unlock()
+			s.sessions.Add(1)
 			s.Go(func() {
 				defer func() {
 					s.mu.Lock()
@@ -124,6 +130,9 @@ func (s *Server) DisconnectAll() {
 	}
 }
 
+// Sessions counts the connections ever accepted: a client that reconnects shows here.
+func (s *Server) Sessions() uint64 { return s.sessions.Load() }
+
 // Connections is the number of connected clients.
 func (s *Server) Connections() int {
 	s.mu.Lock()
@@ -146,6 +155,11 @@ func (s *Server) CountAccepted(name string, block bool) {
 	v, _ := s.byName.LoadOrStore(name, new(atomic.Uint64))
 	v.(*atomic.Uint64).Add(1)
 }
+
+// CountBlock records a block solve whatever the share's own verdict: a pool submits a
+// solved block to its node even when the share misses the client's difficulty (ckpool
+// tests every share for a block before it judges the share).
+func (s *Server) CountBlock() { s.blocks.Add(1) }
 
 // CountRejected records a rejected share.
 func (s *Server) CountRejected() { s.rejected.Add(1) }
