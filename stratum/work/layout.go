@@ -3,6 +3,7 @@ package work
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Layout is how hashgate splits an upstream extranonce2 region among downstream miners.
@@ -47,8 +48,14 @@ func (l Layout) Fits(n int) bool { return n >= l.PrefixSize+l.MinerSize }
 // PadSize is how many bytes of an n-byte upstream region the proxy fills itself.
 func (l Layout) PadSize(n int) int { return n - l.PrefixSize - l.MinerSize }
 
-// Capacity is how many miners one upstream channel can carry.
-func (l Layout) Capacity() int { return 1 << (8 * l.PrefixSize) }
+// Capacity is how many miners one upstream channel can carry: 256^PrefixSize, saturating at
+// math.MaxInt for an 8-byte prefix (2^64 does not fit an int; a plain shift gave 0).
+func (l Layout) Capacity() int {
+	if l.PrefixSize >= 8 {
+		return math.MaxInt
+	}
+	return 1 << (8 * l.PrefixSize)
+}
 
 // ChooseLayout picks a layout for an upstream region of n bytes: prefixSize bytes of prefix
 // and up to 4 bytes for the miner (at least MinMinerSize).
