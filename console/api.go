@@ -60,6 +60,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", maxBody))
+			return false
+		}
 		writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
 		return false
 	}
@@ -81,10 +85,6 @@ func (s *Server) backendError(w http.ResponseWriter, err error) {
 		s.log.Warn().Err(err).Msg("console backend call failed")
 		writeError(w, http.StatusInternalServerError, "backend error")
 	}
-}
-
-func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // loginRequest is the body of POST /api/v1/login.
@@ -127,10 +127,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	id, sess, ok := s.auth.login(req.Name, req.Password)
-	if !ok {
-		s.log.Info().Str("ip", ip).Str("user", req.Name).Msg("console login failed")
-		writeError(w, http.StatusUnauthorized, "wrong name or password")
+	id, sess, err := s.auth.login(req.Name, req.Password)
+	if err != nil {
+		s.log.Info().Err(err).Str("ip", ip).Str("user", req.Name).Msg("console login failed")
+		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,

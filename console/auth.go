@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -192,18 +194,22 @@ func (a *auth) pruneLimiters(now time.Time) {
 	}
 }
 
+// errNoUsers is the login answer when no [[console.user]] is configured: there is no
+// password to check (and no hash whose timing could hide a name).
+var errNoUsers = errors.New("password login is not enabled: no [[console.user]] is configured; use an API token")
+
 // login checks a password and opens a session, returning its ID.
-func (a *auth) login(name, password string) (string, *session, bool) {
+func (a *auth) login(name, password string) (string, *session, error) {
+	if len(a.users) == 0 {
+		return "", nil, errNoUsers
+	}
 	u, known := a.users[name]
 	h := a.dummy
 	if known {
 		h = u.hash
 	}
-	a.verifier <- struct{}{}
-	ok := h.verify(password) && known
-	<-a.verifier
-	if !ok {
-		return "", nil, false
+	if !a.verify(&h, password) || !known {
+		return "", nil, errBadLogin
 	}
 	id, csrf := randomToken(), randomToken()
 	now := a.now()
@@ -214,7 +220,18 @@ func (a *auth) login(name, password string) (string, *session, bool) {
 		a.evictSessions(now)
 	}
 	a.sessions[sessionKey(id)] = s
-	return id, s, true
+	return id, s, nil
+}
+
+// errBadLogin is the one answer for an unknown name and a wrong password alike.
+var errBadLogin = errors.New("wrong name or password")
+
+// verify checks password against h in one of the verifySlots; the slot is released however
+// the check ends, so one failure cannot lock every later login out.
+func (a *auth) verify(h *passwordHash, password string) bool {
+	a.verifier <- struct{}{}
+	defer func() { <-a.verifier }()
+	return h.verify(password)
 }
 
 func (a *auth) evictSessions(now time.Time) {
@@ -258,8 +275,33 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// hostAllowed reports whether the console answers to hostport (a Host header or an Origin's
+// host) when it runs without accounts: localhost, a loopback address or one of allowed_hosts,
+// on any port.
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return true
+	}
+	for _, h := range s.cfg.AllowedHosts {
+		if strings.EqualFold(strings.Trim(h, "[]"), host) {
+			return true
+		}
+	}
+	return false
+}
+
 // originAllowed accepts requests without an Origin header (non-browser clients, which must
-// still authenticate), the console's own origin and the configured extra origins.
+// still authenticate), the console's own origin and the configured extra origins. Without
+// accounts the console's own origin must also be a host it serves (see hostGuard): a page
+// on a rebound name is the same origin as its request, but not an allowed one.
 func (s *Server) originAllowed(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
@@ -269,7 +311,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if strings.EqualFold(u.Host, r.Host) && (s.auth.configured() || s.hostAllowed(u.Host)) {
 		return true
 	}
 	origin := strings.ToLower(u.Scheme + "://" + u.Host)

@@ -99,12 +99,23 @@ type Config struct {
 	// LoginsPerMinute is how many login attempts one client IP may make per minute (the
 	// burst is the same number).
 	LoginsPerMinute int `toml:"logins_per_minute"`
+	// ReadTimeout is how long a client may take to send one request, headers and body; a
+	// slower one is disconnected, so a trickling client cannot hold connections open.
+	// Websocket connections are exempt after the upgrade (they have their own ping deadline).
+	ReadTimeout Duration `toml:"read_timeout"`
+	// AllowedHosts lists extra host names (without port) the console answers to when it runs
+	// without users or tokens. Without accounts it otherwise answers only to localhost and
+	// loopback addresses: a web page whose name resolves to 127.0.0.1 (DNS rebinding) must
+	// not be able to read the console. With accounts configured any Host is served.
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // Limits enforced by Validate.
 const (
 	minUpdateInterval = 100 * time.Millisecond
 	maxMetricsWorkers = 10000
+	minReadTimeout    = time.Second
+	maxReadTimeout    = 10 * time.Minute
 )
 
 // DefaultConfig returns the defaults: loopback, no accounts (read-only), 12 h sessions.
@@ -116,6 +127,7 @@ func DefaultConfig() Config {
 		ClientQueue:     32,
 		MaxClients:      200,
 		LoginsPerMinute: 10,
+		ReadTimeout:     Duration(20 * time.Second),
 	}
 }
 
@@ -180,6 +192,11 @@ func (c *Config) Validate() error {
 			return cfgErr(fmt.Sprintf("allowed_origins[%d]", i), "want scheme://host[:port], got %q", o)
 		}
 	}
+	for i, h := range c.AllowedHosts {
+		if !validHostName(h) {
+			return cfgErr(fmt.Sprintf("allowed_hosts[%d]", i), "want a host name or IP address without scheme or port, got %q", h)
+		}
+	}
 	switch {
 	case c.SessionTTL.D() < time.Minute:
 		return cfgErr("session_ttl", "must be at least 1m")
@@ -193,6 +210,8 @@ func (c *Config) Validate() error {
 		return cfgErr("logins_per_minute", "must be at least 1")
 	case c.MetricsWorkerCap < 0 || c.MetricsWorkerCap > maxMetricsWorkers:
 		return cfgErr("metrics_worker_cap", "must be within 0..%d", maxMetricsWorkers)
+	case c.ReadTimeout.D() < minReadTimeout || c.ReadTimeout.D() > maxReadTimeout:
+		return cfgErr("read_timeout", "must be within %v..%v", minReadTimeout, maxReadTimeout)
 	}
 	return nil
 }
@@ -205,4 +224,20 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// validHostName accepts an IP address or a DNS name (letters, digits, hyphens, dots).
+func validHostName(h string) bool {
+	if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 || strings.HasPrefix(h, ".") || strings.HasPrefix(h, "-") {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

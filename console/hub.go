@@ -86,6 +86,7 @@ type hub struct {
 	unregister chan *client
 	watch      chan watchReq
 	refresh    chan chan struct{}
+	ping       chan struct{} // received by the loop: the liveness check's proof it is not stuck
 	done       chan struct{}
 
 	// Owned by the run goroutine.
@@ -114,7 +115,7 @@ func newHub(b Reader, clk clock.Clock, log zerolog.Logger, interval time.Duratio
 	return &hub{
 		b: b, clk: clk, log: log, interval: interval, queue: queue, events: newRing(eventRingLen),
 		register: make(chan *client), unregister: make(chan *client), watch: make(chan watchReq),
-		refresh: make(chan chan struct{}), done: make(chan struct{}),
+		refresh: make(chan chan struct{}), ping: make(chan struct{}), done: make(chan struct{}),
 		clients: make(map[*client]struct{}),
 	}
 }
@@ -145,6 +146,7 @@ func (h *hub) run(ctx context.Context) {
 		case ack := <-h.refresh:
 			h.tick()
 			close(ack)
+		case <-h.ping:
 		case c := <-h.register:
 			h.clients[c] = struct{}{}
 			h.nclients.Store(int64(len(h.clients)))

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +51,8 @@ type Server struct {
 	handler http.Handler
 
 	dropCounts dropCounter
+	probe      storeProbe  // the store check of /readyz
+	ready      atomic.Bool // the last /readyz answer, to log changes
 
 	startOnce sync.Once
 	stop      context.CancelFunc
@@ -135,9 +140,14 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.Start(ctx)
 	defer s.Close()
+	// ReadTimeout bounds headers and body together: a client trickling a body a byte at a
+	// time is cut off. gorilla/websocket clears the deadlines when it takes the connection
+	// over, and the websocket read loop sets its own.
+	rt := s.cfg.ReadTimeout.D()
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(rt, maxHeaderWait),
+		ReadTimeout:       rt,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -162,6 +172,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close() // a client still silent after the grace period is cut off
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
@@ -181,6 +192,7 @@ func (s *Server) routes() http.Handler {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
 
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
 	if s.cfg.PublicMetrics {
@@ -215,7 +227,49 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v1/workers/{name}/resume", s.control(s.handleWorkerGate(false)))
 
 	mux.HandleFunc("POST /api/v1/meters/{name}/push", s.handleMeterPush)
-	return securityHeaders(mux)
+	return s.recoverPanics(s.hostGuard(securityHeaders(mux)))
+}
+
+// maxHeaderWait bounds the wait for request headers when read_timeout is longer.
+const maxHeaderWait = 10 * time.Second
+
+// hostGuard answers 421 to a request whose Host the console does not serve. Without accounts
+// anyone who reaches the port may read the console, which Validate allows on loopback only;
+// a browser that loads evil.example, re-resolved to 127.0.0.1, would still send
+// "Host: evil.example", so only loopback names and allowed_hosts are served then.
+func (s *Server) hostGuard(next http.Handler) http.Handler {
+	if s.auth.configured() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			s.log.Info().Str("remote", r.RemoteAddr).Str("host", r.Host).Msg("console request refused: host not served")
+			writeError(w, http.StatusMisdirectedRequest, "host "+strconv.Quote(r.Host)+
+				" is not served: without console users or tokens only localhost, loopback addresses and allowed_hosts are")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a handler's panic into a 500 and a log line. net/http would recover
+// too, but silently and by dropping the connection; here the client gets an answer.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v) // the handler's way to abort a response: net/http handles it
+			}
+			s.log.Error().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
+				Interface("panic", v).Bytes("stack", debug.Stack()).Msg("console handler panicked")
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders forbids framing, sniffing and every script or connection not from the

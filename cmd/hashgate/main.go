@@ -5,25 +5,22 @@
 //	hashgate demo                   run everything against simulated pools, miners and a site
 //	hashgate keygen                 make Stratum V2 authority and server keys
 //	hashgate simulate               judge the power policy on a simulated site
+//	hashgate health -c FILE         ask the console whether hashgate is ready (container health checks)
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/app"
 	"github.com/hashgate/hashgate/internal/config"
 )
@@ -39,6 +36,8 @@ usage:
   hashgate demo             run with simulated pools, miners and site on embedded defaults
   hashgate keygen [-dir D]  make Stratum V2 authority and server keys
   hashgate hash-password    read a password on stdin, print its hash for [[console.user]]
+                            (-token: make an API token and its token_hash for [[console.token]])
+  hashgate health [-c FILE] ask the console whether hashgate is ready (-live: alive); exit 0 or 1
   hashgate simulate         run the power policy on a simulated site beside a baseline (-list, -scenario, -seeds)
   hashgate version
 `
@@ -59,7 +58,9 @@ func main() {
 	case "keygen":
 		err = cmdKeygen(args, os.Stdout)
 	case "hash-password":
-		err = cmdHashPassword(os.Stdin, os.Stdout)
+		err = cmdHashPassword(args, os.Stdin, os.Stdout)
+	case "health":
+		err = cmdHealth(args, os.Stdout)
 	case "simulate":
 		err = cmdSimulate(args, os.Stdout)
 	case "version", "-version", "--version":
@@ -133,22 +134,4 @@ func cmdRun(args []string) error {
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	return a.Close()
-}
-
-// cmdHashPassword prints the argon2id hash of the password read from stdin.
-func cmdHashPassword(in io.Reader, out io.Writer) error {
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if len(pw) < 8 {
-		return errors.New("password: at least 8 characters")
-	}
-	h, err := console.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, h)
-	return nil
 }

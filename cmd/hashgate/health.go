@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/hashgate/hashgate/internal/config"
+)
+
+// maxHealthBody caps what the health command reads of an answer.
+const maxHealthBody = 64 << 10
+
+// errNotHealthy makes the health command exit 1 after it has printed why.
+var errNotHealthy = errors.New("not healthy")
+
+// cmdHealth asks a running hashgate's console whether it is ready (/readyz) or, with -live,
+// alive (/healthz), prints the answer and fails unless it is 200. It is the container health
+// check: the image has no shell and no curl.
+func cmdHealth(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	path := fs.String("c", "hashgate.toml", "config file whose [console] address to ask")
+	rawURL := fs.String("url", "", "console base URL (instead of -c), e.g. http://127.0.0.1:8080")
+	live := fs.Bool("live", false, "check liveness (/healthz) instead of readiness (/readyz)")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("health: unexpected argument %q", fs.Arg(0))
+	}
+	base, local := *rawURL, false
+	if base == "" {
+		f, err := config.Load(*path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *path, err)
+		}
+		if base, err = consoleURL(f.Console.Address, f.Console.TLS()); err != nil {
+			return fmt.Errorf("%s: console.address: %w", *path, err)
+		}
+		local = true
+	}
+	endpoint := strings.TrimSuffix(base, "/") + "/readyz"
+	if *live {
+		endpoint = strings.TrimSuffix(base, "/") + "/healthz"
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if local {
+		// The console's own certificate names its public host, not the loopback address
+		// asked here; the probe sends no credentials and trusts nothing but the status.
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	c := &http.Client{Transport: tr, Timeout: *timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxHealthBody))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d %s\n", endpoint, res.StatusCode, summarize(body))
+	if res.StatusCode != http.StatusOK {
+		return errNotHealthy
+	}
+	return nil
+}
+
+// consoleURL is where a process on this host reaches a console listening on addr: a
+// wildcard address is asked on loopback.
+func consoleURL(addr string, tlsOn bool) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if a, err := netip.ParseAddr(host); host == "" || err == nil && a.IsUnspecified() {
+		host = "127.0.0.1"
+		if err == nil && a.Is6() {
+			host = "::1"
+		}
+	}
+	scheme := "http"
+	if tlsOn {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// summarize turns a /readyz or /healthz body into one line: the status and each check.
+func summarize(body []byte) string {
+	var r struct {
+		Status string `json:"status"`
+		Detail string `json:"detail"`
+		Checks []struct {
+			Name   string `json:"name"`
+			OK     bool   `json:"ok"`
+			Detail string `json:"detail"`
+		} `json:"checks"`
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return strings.TrimSpace(string(body))
+	}
+	parts := []string{r.Status}
+	if r.Detail != "" {
+		parts = append(parts, r.Detail)
+	}
+	if r.Error != "" {
+		parts = append(parts, r.Error)
+	}
+	for _, c := range r.Checks {
+		verdict := "ok"
+		if !c.OK {
+			verdict = "FAIL"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", c.Name, verdict, c.Detail))
+	}
+	return strings.Join(parts, "; ")
+}
