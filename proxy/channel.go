@@ -513,7 +513,7 @@ func (c *channel) rejectPaused(is *issued, pl *pool, worker string, now time.Tim
 	c.p.record(c, pl, ShareEvent{Time: now, Worker: worker, Pool: pl.cfg.Name, JobID: is.pj.job.ID,
 		Difficulty: is.diff, ShareDiff: shareDiff, Result: ResultPaused, Reason: msg})
 	if c.pauseNoted.CompareAndSwap(false, true) {
-		c.log.Info().Str("worker", worker).
+		c.log.Info().
 			Msg("paused miner still hashing: its shares are answered as rejected and not forwarded (only firmware sleep or a power target cuts its power)")
 	}
 	reply(codePaused, msg)

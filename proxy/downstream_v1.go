@@ -56,12 +56,19 @@ type v1Conn struct {
 	tokens     float64
 	tokensAt   time.Time
 	strikes    int
+	// nameLogged: a refused worker name was logged; later ones on this connection are only
+	// answered, so one miner retrying cannot flood the log.
+	nameLogged bool
 
 	outMu      sync.Mutex
 	outq       [][]byte
 	closeAfter bool
 	wake       chan struct{}
 	flushed    chan struct{} // closed by the writer once a closeAfter queue is written
+	// slow: the send queue overflowed and the miner is being disconnected; slowRepeats counts
+	// the replies dropped after that, reported once when the connection ends. Both under outMu.
+	slow        bool
+	slowRepeats int
 }
 
 func (p *Proxy) serveMinerV1(nc net.Conn) {
@@ -102,7 +109,13 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 		nc.Close()
 		wg.Wait()
 		p.removeChannel(s.ch)
-		s.log.Debug().Str("worker", s.ch.workerName()).Msg("miner disconnected")
+		s.outMu.Lock()
+		dropped := s.slowRepeats
+		s.outMu.Unlock()
+		if dropped > 0 {
+			s.log.Info().Int("dropped_replies", dropped).Msg("slow miner gone; replies dropped after its send queue filled")
+		}
+		s.log.Debug().Msg("miner disconnected")
 	}()
 	s.readLoop(ctx)
 }
@@ -299,8 +312,18 @@ func (s *v1Conn) subID() string { return strconv.FormatUint(s.ch.id, 16) }
 
 func (s *v1Conn) handleAuthorize(m *sv1.Message) {
 	var a sv1.Authorize
-	if err := m.UnmarshalParams(&a); err != nil || a.Username == "" {
+	if err := m.UnmarshalParams(&a); err != nil {
 		s.replyErr(m.ID, sv1.NewError(codeOther, "Invalid params"))
+		return
+	}
+	if err := checkWorkerName(a.Username); err != nil {
+		// Refused before it reaches a pool, a log line or the console.
+		if !s.nameLogged {
+			s.nameLogged = true
+			s.log.Info().Str("name", loggableName(a.Username)).Int("bytes", len(a.Username)).Err(err).Msg("worker name refused")
+		}
+		line, _ := sv1.AppendResponse(nil, m.ID, false, sv1.NewError(codeUnauthorized, err.Error()))
+		s.send(line)
 		return
 	}
 	c := s.ch
@@ -401,14 +424,24 @@ func (s *v1Conn) replyErr(id json.RawMessage, e *sv1.Error) {
 }
 
 // send queues a line. A miner whose queue is full is not reading: it is disconnected (the
-// named drop policy for replies), so it cannot hold memory or delay anyone.
+// named drop policy for replies), so it cannot hold memory or delay anyone. That is counted and
+// logged once; replies still coming (pool verdicts, answers to lines already read) are dropped
+// and counted for the connection's last log line.
 func (s *v1Conn) send(line []byte) {
 	s.outMu.Lock()
-	if len(s.outq) >= s.p.cfg.SendQueue {
+	if s.slow || len(s.outq) >= s.p.cfg.SendQueue {
+		first := !s.slow
+		if first {
+			s.slow = true
+		} else {
+			s.slowRepeats++
+		}
 		s.outMu.Unlock()
-		s.p.drops.slowMiner.Add(1)
-		s.log.Warn().Msg("miner is not reading its replies; disconnecting")
-		s.cancel()
+		if first {
+			s.p.drops.slowMiner.Add(1)
+			s.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading its replies; disconnecting")
+			s.cancel()
+		}
 		return
 	}
 	s.outq = append(s.outq, line)

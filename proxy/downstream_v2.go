@@ -146,9 +146,15 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 	}
 	h := float64(hashrate)
 	maxT := targetFromU256(maxTarget)
-	switch {
-	case user == "":
+	if err := checkWorkerName(user); err != nil {
+		// Refused before it reaches a pool, a log line or the console.
+		if !s.nameLogged {
+			s.nameLogged = true
+			s.log.Info().Str("name", loggableName(user)).Int("bytes", len(user)).Err(err).Msg("user_identity refused")
+		}
 		return fail("invalid-user-identity")
+	}
+	switch {
 	case math.IsNaN(h) || math.IsInf(h, 0) || h < 0:
 		return fail("invalid-nominal-hashrate")
 	case maxT == work.Target{}:

@@ -97,6 +97,8 @@ type v2Conn struct {
 	flags     uint32
 	agent     string
 	strikes   int
+	// nameLogged: a refused user_identity was logged; later ones are only answered.
+	nameLogged bool
 
 	mu     sync.Mutex
 	chans  map[uint32]*v2Chan
@@ -107,6 +109,10 @@ type v2Conn struct {
 	oks        map[*v2Chan]*okBatch
 	closeAfter bool
 	wake       chan struct{}
+	// slow: the send queue overflowed and the miner is being disconnected; slowRepeats counts
+	// the frames dropped after that, reported once when the connection ends. Both under outMu.
+	slow        bool
+	slowRepeats int
 }
 
 // v2Group is the group channel id every channel of a connection belongs to; channel ids
@@ -146,6 +152,12 @@ func (p *Proxy) serveMinerV2(nc *noise.Conn) {
 		<-writerDone
 		nc.Close()
 		s.closeAll()
+		s.outMu.Lock()
+		dropped := s.slowRepeats
+		s.outMu.Unlock()
+		if dropped > 0 {
+			s.log.Info().Int("dropped_frames", dropped).Msg("slow miner gone; frames dropped after its send queue filled")
+		}
 		s.log.Debug().Msg("miner disconnected")
 	}()
 	s.readLoop(ctx)
@@ -189,7 +201,9 @@ func (s *v2Conn) readLoop(ctx context.Context) {
 }
 
 // send queues an encoded frame. A miner whose queue is full is not reading: it is
-// disconnected (the named drop policy), so it can neither hold memory nor delay anyone.
+// disconnected (the named drop policy), so it can neither hold memory nor delay anyone. That is
+// counted and logged once; frames still coming are dropped and counted for the connection's
+// last log line.
 func (s *v2Conn) send(m sv2.Message) {
 	b, err := sv2.AppendFrame(nil, m)
 	if err != nil {
@@ -197,11 +211,19 @@ func (s *v2Conn) send(m sv2.Message) {
 		return
 	}
 	s.outMu.Lock()
-	if len(s.outq) >= s.p.cfg.SendQueue {
+	if s.slow || len(s.outq) >= s.p.cfg.SendQueue {
+		first := !s.slow
+		if first {
+			s.slow = true
+		} else {
+			s.slowRepeats++
+		}
 		s.outMu.Unlock()
-		s.p.drops.slowMiner.Add(1)
-		s.log.Warn().Msg("miner is not reading; disconnecting")
-		s.cancel()
+		if first {
+			s.p.drops.slowMiner.Add(1)
+			s.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading; disconnecting")
+			s.cancel()
+		}
 		return
 	}
 	s.outq = append(s.outq, b)
