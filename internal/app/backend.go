@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hashgate/hashgate/console"
@@ -100,6 +101,11 @@ func (b backend) Subscribe(capacity int) console.Subscription {
 	return r.Subscribe(capacity)
 }
 
+// StoreHealth is the store's write probe, for the console's /readyz.
+func (b backend) StoreHealth(ctx context.Context) error { return b.a.Store.Health(ctx) }
+
+var _ console.StoreChecker = backend{}
+
 func (b backend) MeterPush(name string) http.Handler {
 	for _, m := range b.a.Power.Meters() {
 		if h, ok := m.(http.Handler); ok && m.Name() == name {
@@ -125,7 +131,12 @@ func (b backend) SetCap(ctx context.Context, actor string, kw float64, until tim
 	return consoleErr(b.a.Power.SetCap(ctx, actor, kw, until))
 }
 
+// ClearCap answers ErrNotFound when no operator cap is set: there is nothing to clear, and
+// nothing goes into the audit trail.
 func (b backend) ClearCap(ctx context.Context, actor string) error {
+	if r := b.a.Power.Runner(); r != nil && r.Snapshot().Manual.CapUntil.IsZero() {
+		return fmt.Errorf("%w: no operator cap is set", console.ErrNotFound)
+	}
 	return consoleErr(b.a.Power.ClearCap(ctx, actor))
 }
 
@@ -141,7 +152,12 @@ func (b backend) ScheduleDR(ctx context.Context, actor string, ev policy.DREvent
 	return consoleErr(b.a.Power.ScheduleDR(ctx, actor, ev))
 }
 
+// CancelDR answers ErrNotFound for an event the runner does not hold, rather than recording
+// the cancellation of nothing.
 func (b backend) CancelDR(ctx context.Context, actor, id string) error {
+	if r := b.a.Power.Runner(); r != nil && !slices.ContainsFunc(r.Snapshot().Manual.DR, func(e policy.DREvent) bool { return e.ID == id }) {
+		return fmt.Errorf("%w: no demand-response event %q", console.ErrNotFound, id)
+	}
 	return consoleErr(b.a.Power.CancelDR(ctx, actor, id))
 }
 
