@@ -31,6 +31,7 @@ type collector struct {
 	fwCommands                                                               *prometheus.Desc
 	workerHR, workerShares, workerDiff, workersOmitted                       *prometheus.Desc
 	consoleClients, consoleUpdates                                           *prometheus.Desc
+	stratumConns, stratumCap, stratumRefused, stratumClosed                  *prometheus.Desc
 }
 
 // Share results tracked per group and per worker.
@@ -97,6 +98,11 @@ func newCollector(s *Server) *collector {
 
 		consoleClients: d("console_clients", "Connected websocket clients."),
 		consoleUpdates: d("console_updates_total", "Live update rounds sent to clients."),
+
+		stratumConns:   d("stratum_connections", "Miner connections open across the stratum listeners, handshaking or mining."),
+		stratumCap:     d("stratum_connections_cap", "Most miner connections the file-descriptor reserve allows (0: no limit known)."),
+		stratumRefused: d("stratum_connections_refused_total", "Miner connections closed at accept, by reason.", "reason"),
+		stratumClosed:  d("stratum_connections_closed_total", "Miner connections closed for not setting up in time, by reason.", "reason"),
 	}
 }
 
@@ -106,7 +112,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.groupWorkers, c.groupDiff, c.poolShares, c.poolUp, c.poolActive, c.poolConns, c.poolLatency, c.poolDiff, c.poolHR,
 		c.drops, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
 		c.polPausedGroups, c.polDRActive, c.meterValue, c.meterAge, c.meterStale, c.meterReadings, c.fwCommands,
-		c.workerHR, c.workerShares, c.workerDiff, c.workersOmitted, c.consoleClients, c.consoleUpdates} {
+		c.workerHR, c.workerShares, c.workerDiff, c.workersOmitted, c.consoleClients, c.consoleUpdates,
+		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed} {
 		ch <- d
 	}
 }
@@ -232,6 +239,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.consoleClients, float64(s.hub.nclients.Load()))
 	counter(c.consoleUpdates, float64(s.hub.sent.Load()))
+
+	gauge(c.stratumConns, float64(v.conns.Open))
+	gauge(c.stratumCap, float64(v.conns.Cap))
+	for _, r := range sortedKeys(v.conns.Refused) {
+		counter(c.stratumRefused, float64(v.conns.Refused[r]), r)
+	}
+	for _, r := range sortedKeys(v.conns.Closed) {
+		counter(c.stratumClosed, float64(v.conns.Closed[r]), r)
+	}
 }
 
 // accumulate adds each connection's new shares since the last call to its group's totals, so

@@ -228,6 +228,7 @@ type view struct {
 	policy   PolicyView
 	workers  []WorkerRow // sorted by ID
 	groups   map[string]*groupTally
+	conns    proxy.ConnStats // miner connections across the stratum listeners, for /metrics
 }
 
 // groupTally aggregates workers of one group for /metrics.
@@ -269,6 +270,7 @@ func buildView(b Reader, now time.Time) *view {
 	o.At, o.Started = now, st.Started
 	st.Hashrate = fin(st.Hashrate)
 	o.Hashrate, o.Shares, o.Blocks, o.ActivePool, o.Drops = st.Hashrate, st.Shares, st.Blocks, st.ActivePool, st.Drops
+	v.conns = st.Conns
 	o.Accepted, o.Rejected = acceptedRejected(st.Shares)
 	o.Pools = len(ps)
 

@@ -18,12 +18,18 @@ type Duration = tomltime.Duration
 
 // ListenerConfig is one `[[listener]]`.
 type ListenerConfig struct {
-	// Protocol is "sv1" (Stratum V1 over TCP) or "sv2" (Stratum V2 over Noise).
+	// Protocol is "sv1" (Stratum V1 over TCP, or over TLS with TLSCertFile and TLSKeyFile) or
+	// "sv2" (Stratum V2 over Noise).
 	Protocol string `toml:"protocol"`
 	// Address is host:port to listen on.
 	Address string `toml:"address"`
 	// KeyFile is the SV2 static key + certificate made by `hashgate keygen` (sv2 only).
 	KeyFile string `toml:"key_file"`
+	// TLSCertFile and TLSKeyFile make an sv1 listener speak TLS (miners use
+	// stratum+ssl://host:port): a PEM certificate chain and its key, read again when they
+	// change so a renewal needs no restart.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
 }
 
 // PoolConfig is one `[[pool]]`.
@@ -113,6 +119,8 @@ type Config struct {
 	Pools      []PoolConfig     `toml:"pool"`
 	Difficulty DifficultyConfig `toml:"difficulty"`
 	Extranonce ExtranonceConfig `toml:"extranonce"`
+	// Limits bounds miner connections on every listener.
+	Limits LimitsConfig `toml:"limits"`
 
 	// WorkerNames is "passthrough" (authorize and submit as <pool user>.<worker>) or
 	// "pool_user_only" (everything under the pool user).
@@ -155,6 +163,7 @@ func DefaultConfig() Config {
 			RetargetEvery:   Duration(30 * time.Second),
 		},
 		Extranonce:     ExtranonceConfig{PrefixBytes: 2},
+		Limits:         DefaultLimitsConfig(),
 		WorkerNames:    "passthrough",
 		JobTimeout:     Duration(120 * time.Second),
 		Reannounce:     Duration(45 * time.Second),
@@ -200,7 +209,19 @@ func (c *Config) Validate() error {
 		key := fmt.Sprintf("listener[%d]", i)
 		switch l.Protocol {
 		case "sv1":
+			if l.KeyFile != "" {
+				return fmt.Errorf("%s.key_file: only sv2 listeners have a Noise key file; TLS takes tls_cert_file and tls_key_file", key)
+			}
+			if l.TLSCertFile == "" && l.TLSKeyFile != "" {
+				return fmt.Errorf("%s.tls_cert_file: must be set with tls_key_file", key)
+			}
+			if l.TLSCertFile != "" && l.TLSKeyFile == "" {
+				return fmt.Errorf("%s.tls_key_file: must be set with tls_cert_file", key)
+			}
 		case "sv2":
+			if l.TLSCertFile != "" || l.TLSKeyFile != "" {
+				return fmt.Errorf("%s.tls_cert_file: sv2 is encrypted by Noise (key_file); TLS is for sv1 listeners", key)
+			}
 			if l.KeyFile == "" {
 				return fmt.Errorf("%s.key_file: an sv2 listener needs a key file (hashgate keygen)", key)
 			}
@@ -273,6 +294,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SubmitRate <= 0 {
 		return errors.New("submit_rate: must be > 0")
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -50,7 +50,8 @@ type v1Conn struct {
 	ch     *channel
 	cancel context.CancelFunc
 
-	subscribed bool // reader-only
+	subscribed bool   // reader-only
+	head       []byte // the first bytes, read to tell the protocol; the line reader gets them first
 	msg        sv1.Message
 	sub        sv1.Submit
 	tokens     float64
@@ -76,7 +77,18 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 	s := &v1Conn{p: p, conn: nc, cancel: cancel, wake: make(chan struct{}, 1), flushed: make(chan struct{}), tokens: 2 * p.cfg.SubmitRate, tokensAt: p.clk.Now()}
 	s.log = p.log.With().Str("remote", nc.RemoteAddr().String()).Logger()
 	s.ch = p.newChannel("sv1", nc.RemoteAddr().String(), s.log, s.signal)
-	if tc, ok := nc.(*net.TCPConn); ok {
+	stopClose := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stopClose()
+	setup := p.armSetup(ctx, cancel, nc.RemoteAddr(), s.log, s.ready)
+	defer setup.Stop()
+	head, ok := p.openV1(ctx, nc, s.log)
+	if !ok {
+		cancel()
+		nc.Close()
+		return
+	}
+	s.head = head
+	if tc := tcpConn(nc); tc != nil {
 		tc.SetNoDelay(true)
 		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 10 * time.Second, Count: 3})
 	}
@@ -87,8 +99,6 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 		defer wg.Done()
 		s.writeLoop(ctx)
 	}()
-	stopClose := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stopClose()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
@@ -122,7 +132,7 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 
 func (s *v1Conn) readLoop(ctx context.Context) {
 	p := s.p
-	lr := sv1.NewLineReader(s.conn, p.cfg.MaxLine)
+	lr := sv1.NewLineReader(s.input(), p.cfg.MaxLine)
 	bad := 0
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(15 * time.Minute))
@@ -515,7 +525,7 @@ func (s *v1Conn) writeLoop(ctx context.Context) {
 // lingerClose half-closes a connection and discards what the peer still sends for a moment,
 // so our last words arrive instead of a TCP reset for unread data.
 func lingerClose(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc := tcpConn(c); tc != nil {
 		tc.CloseWrite()
 		tc.SetReadDeadline(time.Now().Add(time.Second))
 		io.CopyN(io.Discard, tc, 1<<20)

@@ -35,18 +35,25 @@ func (p *Proxy) ListenV2(addr string, static *noise.KeyPair, cert noise.Certific
 }
 
 // ServeV2 accepts SV2 miners on l in the background until Close. Handshakes run off the accept
-// loop, bounded in number and time, so a peer that stalls its handshake delays nobody. ncfg
-// tunes them; nil means noise.DefaultConfig with the proxy's logger and an 8 KiB frame cap.
+// loop, bounded in number and time, so a peer that stalls its handshake delays nobody, and one
+// remote address gets at most handshake_slots_per_ip of the slots. ncfg tunes them; nil means
+// noise.DefaultConfig with [limits] handshake_slots and handshake_timeout, the proxy's logger
+// and an 8 KiB frame cap. Connections count against [limits] from accept.
 func (p *Proxy) ServeV2(l net.Listener, static *noise.KeyPair, cert noise.Certificate, ncfg *noise.Config) error {
+	lim := p.cfg.Limits
 	if ncfg == nil {
 		ncfg = noise.DefaultConfig()
 		ncfg.Logger = p.log
 		ncfg.MaxPayload = maxMinerFrame
+		ncfg.MaxHandshakes = lim.HandshakeSlots
+		ncfg.HandshakeTimeout = lim.HandshakeTimeout.D()
 	}
-	nl, err := noise.NewListener(l, static, cert, ncfg)
+	fair := noise.Fairness{PerIP: lim.HandshakeSlotsPerIP, Backlog: 4 * ncfg.MaxHandshakes}
+	nl, err := noise.NewFairListener(p.guard.listener(l, nil), static, cert, ncfg, fair)
 	if err != nil {
 		return err
 	}
+	p.guard.addNoise(nl)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -132,6 +139,8 @@ func (p *Proxy) serveMinerV2(nc *noise.Conn) {
 		wake:   make(chan struct{}, 1),
 	}
 	s.log = p.log.With().Str("remote", s.remote).Str("proto", "sv2").Logger()
+	setup := p.armSetup(ctx, cancel, nc.RemoteAddr(), s.log, s.hasChannels)
+	defer setup.Stop()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

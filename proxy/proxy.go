@@ -67,6 +67,7 @@ type Proxy struct {
 	counters Counters
 	rate     rateWindow
 	drops    dropCounters
+	guard    *connGuard // admits and counts miner connections on every listener
 }
 
 // dropCounters count what bounded queues dropped, by reason.
@@ -181,6 +182,7 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		p.dial = d.DialContext
 	}
+	p.guard = newConnGuard(cfg.Limits, p.log, p.clk)
 	p.rate.bucket = 30 * time.Second
 	perConn := 1 << (8 * cfg.Extranonce.PrefixBytes)
 	if m := cfg.Extranonce.MaxMinersPerUpstream; m > 0 && m < perConn {
@@ -243,8 +245,11 @@ func (p *Proxy) ListenV1(addr string) (net.Addr, error) {
 	return l.Addr(), nil
 }
 
-// ServeV1 accepts Stratum V1 miners on l in the background until Close.
-func (p *Proxy) ServeV1(l net.Listener) {
+// ServeV1 accepts Stratum V1 miners on l in the background until Close. Its connections
+// count against [limits]; one refused over a limit is told so in JSON and closed.
+func (p *Proxy) ServeV1(l net.Listener) { p.serveV1(p.guard.listener(l, refusedLineV1)) }
+
+func (p *Proxy) serveV1(l net.Listener) {
 	p.mu.Lock()
 	p.listeners = append(p.listeners, l)
 	p.mu.Unlock()
@@ -771,6 +776,7 @@ func (p *Proxy) Status() Status {
 	st.Shares = p.counters.Map()
 	st.Blocks = p.counters.Get(ResultBlock)
 	st.Drops = p.drops.snapshot()
+	st.Conns = p.guard.stats()
 	return st
 }
 

@@ -163,5 +163,6 @@ type Status struct {
 	Shares     map[string]uint64 `json:"shares"`
 	Blocks     uint64            `json:"block_candidates"`
 	Drops      map[string]uint64 `json:"drops"`
+	Conns      ConnStats         `json:"connections"`
 	Started    time.Time         `json:"started"`
 }

@@ -86,12 +86,18 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 	for i, l := range cfg.Listener {
 		switch l.Protocol {
 		case "sv1":
-			addr, err := px.ListenV1(l.Address)
+			var addr net.Addr
+			var err error
+			if l.TLSCertFile != "" {
+				addr, err = px.ListenV1TLS(l.Address, l.TLSCertFile, l.TLSKeyFile)
+			} else {
+				addr, err = px.ListenV1(l.Address)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("listener[%d]: %w", i, err)
 			}
 			a.Addrs = append(a.Addrs, addr)
-			log.Info().Str("protocol", "sv1").Str("address", addr.String()).Msg("listening for miners")
+			log.Info().Str("protocol", "sv1").Bool("tls", l.TLSCertFile != "").Str("address", addr.String()).Msg("listening for miners")
 		case "sv2":
 			kf, err := noise.ReadKeyFile(l.KeyFile)
 			if err != nil {

@@ -27,6 +27,8 @@ type File struct {
 	Pool       []proxy.PoolConfig     `toml:"pool"`
 	Difficulty proxy.DifficultyConfig `toml:"difficulty"`
 	Extranonce proxy.ExtranonceConfig `toml:"extranonce"`
+	// Limits is [limits]: miner connection limits on every listener.
+	Limits proxy.LimitsConfig `toml:"limits"`
 	// Proxy holds the proxy's remaining keys ([proxy] worker_names, job_timeout, ...).
 	Proxy proxyKeys    `toml:"proxy"`
 	Store store.Config `toml:"store"`
@@ -71,6 +73,7 @@ func Default() File {
 	return File{
 		Difficulty: pc.Difficulty,
 		Extranonce: pc.Extranonce,
+		Limits:     pc.Limits,
 		Proxy: proxyKeys{
 			WorkerNames: pc.WorkerNames, JobTimeout: pc.JobTimeout, Reannounce: pc.Reannounce, VerdictWait: pc.VerdictWait,
 			RejectFailover: pc.RejectFailover, RejectWindow: pc.RejectWindow, MaxLine: pc.MaxLine, WriteTimeout: pc.WriteTimeout,
@@ -87,7 +90,7 @@ func Default() File {
 func (f *File) ProxyConfig() proxy.Config {
 	k := f.Proxy
 	return proxy.Config{
-		Listeners: f.Listener, Pools: f.Pool, Difficulty: f.Difficulty, Extranonce: f.Extranonce,
+		Listeners: f.Listener, Pools: f.Pool, Difficulty: f.Difficulty, Extranonce: f.Extranonce, Limits: f.Limits,
 		WorkerNames: k.WorkerNames, JobTimeout: k.JobTimeout, Reannounce: k.Reannounce, VerdictWait: k.VerdictWait,
 		RejectFailover: k.RejectFailover, RejectWindow: k.RejectWindow, MaxLine: k.MaxLine, WriteTimeout: k.WriteTimeout,
 		SendQueue: k.SendQueue, SubmitRate: k.SubmitRate, BackoffMin: k.BackoffMin, BackoffMax: k.BackoffMax, UserAgent: k.UserAgent,
