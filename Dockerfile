@@ -22,5 +22,10 @@ WORKDIR /var/lib/hashgate
 USER 65532:65532
 # 3333: Stratum V1 for miners; 8080: console, REST API and /metrics.
 EXPOSE 3333 8080
+# Healthy when the console's /readyz says a pool is up, the site meter is fresh and the store
+# takes writes; `hashgate health` does the request (there is no shell or curl here). For
+# liveness only (restart when stuck, not when a pool is down) use "health", "-live".
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/hashgate", "health", "-c", "/etc/hashgate/hashgate.toml"]
 ENTRYPOINT ["/usr/local/bin/hashgate"]
 CMD ["run", "-c", "/etc/hashgate/hashgate.toml"]

@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/store"
 )
@@ -308,8 +311,16 @@ func getWithHost(t *testing.T, url, host string, hdr http.Header) (int, []byte) 
 	return res.StatusCode, b
 }
 
-// TestAllowedHostsConfig: allowed_hosts is read from TOML and its entries are checked.
+// TestAllowedHostsConfig: allowed_hosts and read_timeout are read from TOML and checked.
 func TestAllowedHostsConfig(t *testing.T) {
+	dec := DefaultConfig()
+	md, err := toml.Decode("read_timeout = \"3s\"\nallowed_hosts = [\"hashgate.lan\"]\n", &dec)
+	if err != nil || len(md.Undecoded()) > 0 || dec.ReadTimeout.D() != 3*time.Second || !slices.Equal(dec.AllowedHosts, []string{"hashgate.lan"}) {
+		t.Fatalf("decoded %v %v: %+v", err, md.Undecoded(), dec)
+	}
+	if DefaultConfig().ReadTimeout.D() != 20*time.Second {
+		t.Fatalf("default read_timeout %v", DefaultConfig().ReadTimeout)
+	}
 	for _, bad := range []string{"http://hashgate.lan", "hashgate.lan:8080", "", "ops/console", "-x", "a b"} {
 		cfg := DefaultConfig()
 		cfg.AllowedHosts = []string{"ok.example", bad}
@@ -371,5 +382,56 @@ func TestBadRequestsAnsweredClearly(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("healthz after bad requests: %d", res.StatusCode)
+	}
+}
+
+// lockedBuffer is a log sink the server writes from its goroutines while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestConnectionErrorsAreLogged: a peer that sends garbage instead of a TLS handshake is
+// dropped, and net/http's complaint is a line in the console's log rather than on stderr.
+func TestConnectionErrorsAreLogged(t *testing.T) {
+	certFile, keyFile, _ := writeCert(t)
+	cfg := authConfig()
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	var logs lockedBuffer
+	s, err := New(cfg, newFleetBackend(1, true), Options{Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(serve(t, s), "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("\x16\x03\x01\x00\x05hello, not a handshake")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the server did not close the connection: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), `"message":"console connection error"`) || !strings.Contains(logs.String(), "TLS handshake error") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the failed handshake:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,6 +152,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadTimeout:       rt,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(serverErrorLog{s.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})}, "", 0),
 	}
 	if s.cfg.TLS() {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
@@ -228,6 +231,15 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("POST /api/v1/meters/{name}/push", s.handleMeterPush)
 	return s.recoverPanics(s.hostGuard(securityHeaders(mux)))
+}
+
+// serverErrorLog takes net/http's own complaints (failed TLS handshakes, malformed requests
+// it answers itself) into the console's log, sampled: a scanner can cause them at any rate.
+type serverErrorLog struct{ log zerolog.Logger }
+
+func (l serverErrorLog) Write(p []byte) (int, error) {
+	l.log.Info().Str("error", strings.TrimSpace(string(p))).Msg("console connection error")
+	return len(p), nil
 }
 
 // maxHeaderWait bounds the wait for request headers when read_timeout is longer.

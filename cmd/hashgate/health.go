@@ -27,40 +27,34 @@ var errNotHealthy = errors.New("not healthy")
 // alive (/healthz), prints the answer and fails unless it is 200. It is the container health
 // check: the image has no shell and no curl.
 func cmdHealth(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	path := fs.String("c", "hashgate.toml", "config file whose [console] address to ask")
-	rawURL := fs.String("url", "", "console base URL (instead of -c), e.g. http://127.0.0.1:8080")
-	live := fs.Bool("live", false, "check liveness (/healthz) instead of readiness (/readyz)")
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseHealthFlags(args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("health: unexpected argument %q", fs.Arg(0))
-	}
-	base, local := *rawURL, false
+	base, local := o.url, false
 	if base == "" {
-		f, err := config.Load(*path)
+		f, err := config.Load(o.config)
 		if err != nil {
-			return fmt.Errorf("%s: %w", *path, err)
+			return fmt.Errorf("%s: %w", o.config, err)
 		}
 		if base, err = consoleURL(f.Console.Address, f.Console.TLS()); err != nil {
-			return fmt.Errorf("%s: console.address: %w", *path, err)
+			return fmt.Errorf("%s: console.address: %w", o.config, err)
 		}
 		local = true
 	}
 	endpoint := strings.TrimSuffix(base, "/") + "/readyz"
-	if *live {
+	if o.live {
 		endpoint = strings.TrimSuffix(base, "/") + "/healthz"
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true // one request, then the process ends
 	if local {
 		// The console's own certificate names its public host, not the loopback address
 		// asked here; the probe sends no credentials and trusts nothing but the status.
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
-	c := &http.Client{Transport: tr, Timeout: *timeout}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	c := &http.Client{Transport: tr, Timeout: o.timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
@@ -80,6 +74,33 @@ func cmdHealth(args []string, out io.Writer) error {
 		return errNotHealthy
 	}
 	return nil
+}
+
+// healthOpts are the health command's flags.
+type healthOpts struct {
+	config  string
+	url     string
+	live    bool
+	timeout time.Duration
+}
+
+func parseHealthFlags(args []string) (healthOpts, error) {
+	var o healthOpts
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.StringVar(&o.config, "c", "hashgate.toml", "config file whose [console] address to ask")
+	fs.StringVar(&o.url, "url", "", "console base URL (instead of -c), e.g. http://127.0.0.1:8080")
+	fs.BoolVar(&o.live, "live", false, "check liveness (/healthz) instead of readiness (/readyz)")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("health: unexpected argument %q", fs.Arg(0))
+	}
+	if o.timeout <= 0 {
+		return o, errors.New("health: -timeout must be positive")
+	}
+	return o, nil
 }
 
 // consoleURL is where a process on this host reaches a console listening on addr: a

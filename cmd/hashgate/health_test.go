@@ -3,17 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
 
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/app"
@@ -204,4 +215,122 @@ func TestHashPasswordToken(t *testing.T) {
 	if err := cmdHashPassword([]string{"-nope"}, strings.NewReader(""), &out); err == nil {
 		t.Fatal("an unknown flag was accepted")
 	}
+}
+
+// TestHealthCommandOverTLS: with tls_cert set the command asks over HTTPS, without checking a
+// certificate issued for the console's public name; -url checks it as any client would.
+func TestHealthCommandOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir, "hashgate.example")
+	tlsKeys := fmt.Sprintf("tls_cert = %q\ntls_key = %q\n", certFile, keyFile)
+	a := startHashgate(t, siteConfig(dir, freeAddr(t), "127.0.0.1:0", tlsKeys))
+	path := filepath.Join(dir, "hashgate.toml")
+	if err := os.WriteFile(path, []byte(siteConfig(dir, freeAddr(t), a.ConsoleAddr.String(), tlsKeys)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := cmdHealth([]string{"-c", path, "-live"}, &out); err != nil || !strings.Contains(out.String(), "https://") {
+		t.Fatalf("-live over TLS: %v, printed %q", err, out.String())
+	}
+	err := cmdHealth([]string{"-url", "https://" + a.ConsoleAddr.String(), "-live"}, &out)
+	var unverified *tls.CertificateVerificationError
+	if !errors.As(err, &unverified) {
+		t.Fatalf("-url with an unknown certificate authority: %v", err)
+	}
+}
+
+// writeCert writes a self-signed certificate for name and its key.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "console.crt"), filepath.Join(dir, "console.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestContainerHealthChecksRunHealth: the Dockerfile's HEALTHCHECK and docker-compose.yml's
+// healthcheck run this binary's health command, with flags it takes, on the config file the
+// container runs with.
+func TestContainerHealthChecksRunHealth(t *testing.T) {
+	root := filepath.Join("..", "..")
+	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	instr := func(name string) []string {
+		for _, line := range strings.Split(text, "\n") {
+			if rest, ok := strings.CutPrefix(line, name+" "); ok {
+				if _, after, ok := strings.Cut(rest, "CMD "); ok && name == "HEALTHCHECK" {
+					rest = after
+				}
+				var args []string
+				if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &args); err != nil {
+					t.Fatalf("%s %s: %v", name, rest, err)
+				}
+				return args
+			}
+		}
+		t.Fatalf("Dockerfile has no %s", name)
+		return nil
+	}
+	entry, run, hc := instr("ENTRYPOINT"), instr("CMD"), instr("HEALTHCHECK")
+	runOpts, err := parseHealthFlags(run[1:]) // run takes -c too
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, argv []string) {
+		t.Helper()
+		if len(argv) < 2 || argv[0] != entry[0] || argv[1] != "health" {
+			t.Fatalf("%s: %q does not run %s health", where, argv, entry[0])
+		}
+		o, err := parseHealthFlags(argv[2:])
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if o.config != runOpts.config || o.url != "" {
+			t.Fatalf("%s asks the console of %q, the container runs %q", where, o.config, runOpts.config)
+		}
+	}
+	check("Dockerfile HEALTHCHECK", hc)
+
+	cb, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command     []string `yaml:"command"`
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(cb, &compose); err != nil {
+		t.Fatal(err)
+	}
+	hg := compose.Services["hashgate"]
+	if len(hg.Healthcheck.Test) < 1 || hg.Healthcheck.Test[0] != "CMD" || !slices.Equal(hg.Command, run) {
+		t.Fatalf("compose hashgate: command %q, healthcheck %q", hg.Command, hg.Healthcheck.Test)
+	}
+	check("docker-compose.yml healthcheck", hg.Healthcheck.Test[1:])
 }
