@@ -79,6 +79,16 @@ type writer struct {
 	carry map[rollupKey]rollupVal
 	retry time.Duration
 	args  []any // reused bind arguments
+	// ep is the write-failure episode in progress; its zero value means
+	// the last commit succeeded.
+	ep episode
+}
+
+// episode is a run of failed commits, from the first failure to the next
+// success: it is logged once when it begins and once when it ends.
+type episode struct {
+	failures   uint64
+	shed, lost uint64 // the store's counters when it began
 }
 
 func (s *Store) runWriter() {
@@ -104,18 +114,28 @@ func (s *Store) runWriter() {
 				return
 			}
 		}
-		stop := false
-		if len(w.waiters) == 0 {
-			stop = w.collect()
+		// While commits fail, the batch kept for retry takes no more
+		// events: the queues hold them, and when they are full, local
+		// shares are shed and pool verdicts wait, as under overload.
+		drained := false
+		if w.ep.failures == 0 {
+			if len(w.waiters) == 0 && w.collect() {
+				w.final()
+				return
+			}
+			if len(w.waiters) > 0 {
+				w.drainQueued()
+				drained = true
+			}
 		}
-		if stop {
-			w.final()
-			return
-		}
-		if len(w.waiters) > 0 {
+		err := w.commit()
+		if err == nil && len(w.waiters) > 0 && !drained {
+			// A flush asked for while retrying covers what is queued too.
 			w.drainQueued()
+			err = w.commit()
 		}
-		if err := w.commit(); err != nil && w.backoff() {
+		w.reply(err)
+		if err != nil && w.backoff() {
 			w.final()
 			return
 		}
@@ -194,33 +214,27 @@ func (w *writer) final() {
 }
 
 // commit writes the batch in transactions of at most MaxBatch events. On
-// failure the lossless events (and rollup counts) not yet committed are kept
-// for the next attempt and the lossy ones are dropped and counted.
+// failure every event not yet committed, and the rollup counts carried, are
+// kept for the next attempt: a share is an audit record, and the error is
+// usually transient (disk full, another process holding the lock).
 func (w *writer) commit() error {
 	s := w.s
-	if taken := s.overflow.take(); len(taken) > 0 {
-		if w.carry == nil {
-			w.carry = taken
-		} else {
-			mergeRollup(w.carry, taken)
+	// While failing, shed counts stay in the overflow table, which bounds
+	// them by key; the carry takes them once a commit succeeds.
+	if w.ep.failures == 0 {
+		if taken := s.overflow.take(); len(taken) > 0 {
+			if w.carry == nil {
+				w.carry = taken
+			} else {
+				mergeRollup(w.carry, taken)
+			}
 		}
 	}
 	for len(w.batch) > 0 || len(w.carry) > 0 {
 		n := min(len(w.batch), s.cfg.MaxBatch)
 		if err := w.commitChunk(w.batch[:n]); err != nil {
 			s.stats.writeErrors.Add(1)
-			s.log.Warn().Err(err).Int("events", len(w.batch)).Msg("share batch commit failed")
-			kept := w.batch[:0]
-			for _, e := range w.batch {
-				if e.Result.Lossless() {
-					kept = append(kept, e)
-				} else {
-					s.stats.lost.Add(1)
-				}
-			}
-			clear(w.batch[len(kept):])
-			w.batch = kept
-			w.reply(err)
+			w.failed(err)
 			return err
 		}
 		s.stats.committed.Add(uint64(n))
@@ -230,10 +244,40 @@ func (w *writer) commit() error {
 		}
 		w.batch = append(w.batch[:0], w.batch[n:]...)
 		w.carry = nil
+		w.recovered()
 	}
 	w.retry = 0
-	w.reply(nil)
 	return nil
+}
+
+// failed records a failed commit: the first of an episode is logged at
+// error with its cause, the rest only counted.
+func (w *writer) failed(err error) {
+	s := w.s
+	if w.ep.failures == 0 {
+		w.ep = episode{shed: s.stats.shed.Load(), lost: s.stats.lost.Load()}
+		s.log.Error().Err(err).Int("events_kept", len(w.batch)).
+			Msg("store writes failing: share events kept and retried; further failures are not logged until writes recover")
+	} else {
+		s.log.Debug().Err(err).Uint64("failures", w.ep.failures+1).Msg("share batch commit failed again")
+	}
+	w.ep.failures++
+	s.setWriteState(w.ep.failures, err)
+}
+
+// recovered ends a failure episode after a successful commit, saying how
+// many share events the ledger missed meanwhile: rows shed (still counted in
+// the rollup) and events lost entirely.
+func (w *writer) recovered() {
+	if w.ep.failures == 0 {
+		return
+	}
+	s := w.s
+	shed, lost := s.stats.shed.Load()-w.ep.shed, s.stats.lost.Load()-w.ep.lost
+	s.log.Warn().Uint64("failures", w.ep.failures).Uint64("rows_shed", shed).Uint64("lost", lost).
+		Msg(fmt.Sprintf("store writes recovered after %d failures, %d shares lost", w.ep.failures, shed+lost))
+	w.ep = episode{}
+	s.setWriteState(0, nil)
 }
 
 // commitChunk writes events and their rollup, plus any carried rollup
@@ -256,6 +300,9 @@ func (w *writer) commitChunk(events []ShareEvent) error {
 		roll[k] = v
 	}
 	ctx := context.Background()
+	if s.hooks.beforeLock != nil {
+		s.hooks.beforeLock()
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.ledger.BeginTx(ctx, nil)
@@ -292,11 +339,15 @@ func (w *writer) commitChunk(events []ShareEvent) error {
 }
 
 // backoff waits before retrying a failed commit and reports whether the
-// store stopped meanwhile.
+// store stopped meanwhile. A flush request cuts the wait short: its caller
+// learns at once whether the retry went through.
 func (w *writer) backoff() (stop bool) {
 	w.retry = min(max(2*w.retry, minRetry), maxRetry)
 	select {
 	case <-w.s.clock.After(w.retry):
+		return false
+	case r := <-w.s.flushReq:
+		w.waiters = append(w.waiters, r)
 		return false
 	case <-w.s.stopped:
 		return true

@@ -55,6 +55,19 @@
 // Events still queued when the process is killed are lost; [Store.Flush]
 // waits until everything queued before it is committed.
 //
+// # Write failures
+//
+// A commit that fails (disk full, a lock held past the busy timeout) loses
+// nothing: the writer keeps the batch, lossy events included, and retries it
+// with a back-off of up to five seconds, taking no new events meanwhile. The
+// queues fill, then the policies above apply, so an outage costs ledger rows
+// only once the queues are full, and every one is counted. The first failure
+// of an episode is logged at error level with its cause and the rest only
+// counted; the first success logs how many failures there were and how many
+// shares the ledger missed. [Store.WriteState] says whether the writer is
+// failing. Drops while writes succeed (the store not keeping up) are logged
+// at most once a minute.
+//
 // # Schema
 //
 // Migrations are numbered, applied in order, each in its own transaction

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -82,6 +83,10 @@ func (e *ShareEvent) validate() error {
 		return fmt.Errorf("%w: share %v", ErrInvalidRecord, e.Result)
 	case e.Time.IsZero():
 		return fmt.Errorf("%w: share without time", ErrInvalidRecord)
+	case math.IsNaN(e.Difficulty) || math.IsNaN(e.ShareDifficulty):
+		// SQLite stores NaN as NULL, which the schema refuses: such a row
+		// would fail its batch on every retry.
+		return fmt.Errorf("%w: share difficulty is NaN", ErrInvalidRecord)
 	}
 	return nil
 }
@@ -89,8 +94,9 @@ func (e *ShareEvent) validate() error {
 // RecordShare queues a share event for the ledger. It never blocks for
 // lossy results (accepted_local, rejected): when their queue is full the row
 // is shed and ErrShareShed returned. For lossless results it blocks while
-// their queue is full, until ctx ends (returning ctx.Err()) or the store
-// closes (ErrClosed); a nil error means the event will be committed.
+// their queue is full, until ctx ends (returning ctx.Err(); the event counts
+// in Stats.SharesLost) or the store closes (ErrClosed); a nil error means
+// the event will be committed.
 func (s *Store) RecordShare(ctx context.Context, e ShareEvent) error {
 	if err := e.validate(); err != nil {
 		return err
@@ -112,6 +118,7 @@ func (s *Store) RecordShare(ctx context.Context, e ShareEvent) error {
 		} else {
 			s.stats.lost.Add(1)
 		}
+		s.noteDropped()
 		return ErrShareShed
 	}
 	select {
@@ -125,6 +132,8 @@ func (s *Store) RecordShare(ctx context.Context, e ShareEvent) error {
 		s.stats.enqueued.Add(1)
 		return nil
 	case <-ctx.Done():
+		s.stats.lost.Add(1)
+		s.noteDropped()
 		return ctx.Err()
 	case <-s.closing:
 		return ErrClosed

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -60,6 +61,14 @@ type Store struct {
 	overflow overflowTable
 
 	stats counters
+
+	wsMu    sync.Mutex
+	wstate  WriteState
+	failing atomic.Bool // wstate.Err != nil, read without the lock
+
+	// lossLogAt is when share events dropped outside a write-failure
+	// episode may next be logged (Unix nanoseconds on the store's clock).
+	lossLogAt atomic.Int64
 }
 
 type counters struct {
@@ -73,12 +82,16 @@ type Stats struct {
 	SharesCommitted uint64 // share ledger rows committed
 	Batches         uint64 // share transactions committed
 	SharesShed      uint64 // lossy events whose ledger row was dropped (still in the rollup)
-	SharesLost      uint64 // lossy events dropped from ledger and rollup
-	WriteErrors     uint64 // share batches that failed to commit
-	LossyQueued     int    // current depth of the lossy queue
-	LosslessQueued  int    // current depth of the lossless queue
-	Prunes          uint64 // completed Prune runs
-	RowsPruned      uint64 // rows deleted by Prune
+	// SharesLost counts events in neither ledger nor rollup: lossy events
+	// shed with the overflow table full, pool verdicts whose caller gave
+	// up waiting for room, and events a failing store could not commit at
+	// Close.
+	SharesLost     uint64
+	WriteErrors    uint64 // share commits that failed (each is retried)
+	LossyQueued    int    // current depth of the lossy queue
+	LosslessQueued int    // current depth of the lossless queue
+	Prunes         uint64 // completed Prune runs
+	RowsPruned     uint64 // rows deleted by Prune
 }
 
 // Stats returns the current counters.
@@ -97,6 +110,65 @@ func (s *Store) Stats() Stats {
 	}
 }
 
+// WriteState is the share writer's health. A failed commit starts an
+// episode that lasts until a commit succeeds; the events are kept and
+// retried meanwhile.
+type WriteState struct {
+	// Err is the latest commit error of the episode; nil when the last
+	// commit succeeded.
+	Err error
+	// Failures counts the failed commits of the episode.
+	Failures uint64
+	// Since is when the episode began, on the store's clock.
+	Since time.Time
+}
+
+// WriteState returns the share writer's health, for readiness checks and
+// the console.
+func (s *Store) WriteState() WriteState {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	return s.wstate
+}
+
+// setWriteState is called by the writer after each failed commit and at the
+// first success after them.
+func (s *Store) setWriteState(failures uint64, err error) {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	s.failing.Store(err != nil)
+	switch {
+	case err == nil:
+		s.wstate = WriteState{}
+	case s.wstate.Err == nil:
+		s.wstate = WriteState{Err: err, Failures: failures, Since: s.clock.Now()}
+	default:
+		s.wstate.Err, s.wstate.Failures = err, failures
+	}
+}
+
+// lossLogEvery spaces the log lines about share events dropped while
+// writes succeed (the store is not keeping up): the counters say how many,
+// the log that it happens.
+const lossLogEvery = time.Minute
+
+// noteDropped logs, at most once per lossLogEvery, that share events were
+// shed or lost. A write-failure episode has its own log lines.
+func (s *Store) noteDropped() {
+	now := s.clock.Now().UnixNano()
+	next := s.lossLogAt.Load()
+	if now < next || s.failing.Load() || !s.lossLogAt.CompareAndSwap(next, now+int64(lossLogEvery)) {
+		return
+	}
+	shed, lost := s.stats.shed.Load(), s.stats.lost.Load()
+	ev := s.log.Warn()
+	if lost > 0 {
+		ev = s.log.Error()
+	}
+	ev.Uint64("rows_shed_total", shed).Uint64("lost_total", lost).
+		Msg("share events dropped: the store is not keeping up (logged at most once a minute)")
+}
+
 // Open opens (creating if needed) the database at cfg.Path, applies pending
 // migrations and starts the share writer and, if configured, the pruner.
 func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Store, error) {
@@ -106,6 +178,9 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Store, error) {
 // hooks let tests observe the writer without polling.
 type hooks struct {
 	afterCommit func(events int) // called by the writer after each committed batch
+	// beforeLock is called by the writer before a commit waits for the write
+	// lock, once it has taken the overflow table.
+	beforeLock func()
 }
 
 func open(ctx context.Context, cfg Config, log zerolog.Logger, h hooks) (*Store, error) {

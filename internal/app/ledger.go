@@ -64,14 +64,21 @@ func (l ledger) RecordShare(ev proxy.ShareEvent) {
 	}
 	// Lossy events never block in the store, so the per-share path needs no timer. Lossless
 	// ones wait for room in the store's queue, but boundedly: this runs on share and verdict
-	// paths, and a stuck disk must not stall the fleet. Losing one is an error.
+	// paths, and a stuck disk must not stall the fleet.
 	ctx := context.Background()
 	if r.Lossless() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ledgerWait)
 		defer cancel()
 	}
-	if err := l.st.RecordShare(ctx, se); err != nil && !errors.Is(err, store.ErrShareShed) {
-		l.log.Error().Err(err).Str("result", r.String()).Str("worker", se.Worker).Msg("share event not recorded: the store is not keeping up")
+	// A shed row, or a verdict that waited in vain, is counted by the store (Stats, /metrics)
+	// and logged there once per minute or per write-failure episode: a line per share here
+	// would flood the log when the disk fills.
+	switch err := l.st.RecordShare(ctx, se); {
+	case err == nil, errors.Is(err, store.ErrShareShed), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrClosed):
+		l.log.Debug().Str("result", r.String()).Str("worker", se.Worker).Msg("share event after the store closed")
+	default:
+		l.log.Warn().Err(err).Str("result", r.String()).Str("worker", se.Worker).Msg("share event not recorded")
 	}
 }
