@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -88,10 +89,21 @@ func TestRecordShareRejectsInvalid(t *testing.T) {
 		{Time: t0, Result: 0},
 		{Time: t0, Result: ResultNotForwarded + 1},
 		{Result: ResultForwarded},
+		// SQLite stores NaN as NULL: the row would fail its batch forever.
+		{Time: t0, Result: ResultPoolAccepted, Difficulty: math.NaN()},
+		{Time: t0, Result: ResultAcceptedLocal, Difficulty: 1, ShareDifficulty: math.NaN()},
 	} {
 		if err := s.RecordShare(ctx, e); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("RecordShare(%+v) = %v, want ErrInvalidRecord", e, err)
 		}
+	}
+	// Nothing invalid reached the writer: a valid share still goes through.
+	if err := s.RecordShare(ctx, share("rig1", ResultPoolAccepted, t0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, s)
+	if n := countRows(t, s, "shares"); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
 	}
 }
 
