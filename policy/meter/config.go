@@ -135,10 +135,11 @@ type Config struct {
 	Map       MapName    `toml:"map"`       // sunspec (default), eastron_sdm630, janitza or custom
 	Registers []Register `toml:"registers"` // map = "custom" only; at most 16
 
-	// MQTT.
+	// MQTT. A broker closes the older session when a client connects with an id in use, so
+	// client_id must be unique on the broker; unset, every start makes one.
 	Broker   string `toml:"broker"`    // tcp://host:1883, ssl://host:8883, ws://…
 	Topic    string `toml:"topic"`     // e.g. shellypro3em-abc/status/em:0 or tele/meter/SENSOR
-	ClientID string `toml:"client_id"` // default hashgate-meter-<name>
+	ClientID string `toml:"client_id"` // default hashgate-<hostname>-<name>-<6 random hex digits>
 	Username string `toml:"username"`
 	Password string `toml:"password"`
 
@@ -219,9 +220,6 @@ func (c Config) WithDefaults() Config {
 		if _, _, err := net.SplitHostPort(c.Address); err != nil {
 			c.Address = net.JoinHostPort(strings.Trim(c.Address, "[]"), defaultModbusTCP)
 		}
-	}
-	if c.ClientID == "" && c.Name != "" {
-		c.ClientID = "hashgate-meter-" + c.Name
 	}
 	for i := range c.Registers {
 		r := &c.Registers[i]

@@ -2,8 +2,11 @@ package meter
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +25,10 @@ const (
 
 type mqttSource struct {
 	base
+	// clientID is the client_id key, or one made unique to this process: a broker closes the
+	// older session when a second client connects with its id, so two hashgate instances
+	// sharing a fixed default would knock each other off in turn.
+	clientID string
 	// paho calls handlers on its own goroutines, possibly while Run is returning; stopped
 	// (under mu) keeps them from sending on out once Run has returned, when the consumer may
 	// already have closed it.
@@ -39,7 +46,63 @@ func (s *mqttSource) send(out chan<- Reading, r Reading) {
 }
 
 func newMQTTSource(b base) (*mqttSource, error) {
-	return &mqttSource{base: b}, nil
+	id := b.cfg.ClientID
+	if id == "" {
+		var err error
+		if id, err = uniqueClientID(b.cfg.Name); err != nil {
+			return nil, err
+		}
+	}
+	return &mqttSource{base: b, clientID: id}, nil
+}
+
+// uniqueClientID is hashgate-<hostname>-<meter name>-<6 random hex digits>: the host tells an
+// operator reading the broker's log whose it is, the random part keeps two processes on one
+// host (or two hosts of one name) apart.
+func uniqueClientID(meter string) (string, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("meter %q: client id: %w", meter, err)
+	}
+	return "hashgate-" + host + "-" + meter + "-" + hex.EncodeToString(b[:]), nil
+}
+
+// Flapping: a broker that closes the connection within mqttFlapWindow of the connect, for
+// mqttFlapCount connections in a row, most likely saw another client take our id.
+const (
+	mqttFlapWindow = 30 * time.Second
+	mqttFlapCount  = 3
+)
+
+// flapWatch counts connections the broker closed soon after connecting. paho calls its
+// handlers from its own goroutines, one connection at a time, so a mutex suffices.
+type flapWatch struct {
+	mu        sync.Mutex
+	connected time.Time
+	short     int
+}
+
+func (f *flapWatch) up(now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connected = now
+}
+
+// down records a lost connection and reports how many in a row were short, when that just
+// reached mqttFlapCount (so the warning is logged once per streak).
+func (f *flapWatch) down(now time.Time) (streak int, warn bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.connected.IsZero() || now.Sub(f.connected) >= mqttFlapWindow {
+		f.short = 0
+		return 0, false
+	}
+	f.short++
+	return f.short, f.short == mqttFlapCount
 }
 
 // Run connects to the broker (retrying until ctx ends), subscribes to the topic on every
@@ -47,9 +110,10 @@ func newMQTTSource(b base) (*mqttSource, error) {
 // reading; paho reconnects on its own with backoff capped at 5 s.
 func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 	var connects atomic.Int64
+	var flaps flapWatch
 	opts := mqtt.NewClientOptions().
 		AddBroker(s.cfg.Broker).
-		SetClientID(s.cfg.ClientID).
+		SetClientID(s.clientID).
 		SetUsername(s.cfg.Username).
 		SetPassword(s.cfg.Password).
 		SetCleanSession(true).
@@ -65,7 +129,8 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 		if connects.Add(1) > 1 {
 			s.reconnects.Add(1)
 		}
-		s.log.Info().Str("topic", s.cfg.Topic).Msg("mqtt connected, subscribing")
+		flaps.up(s.clock.Now())
+		s.log.Info().Str("topic", s.cfg.Topic).Str("client_id", s.clientID).Msg("mqtt connected, subscribing")
 		tok := c.Subscribe(s.cfg.Topic, mqttQoS, func(_ mqtt.Client, m mqtt.Message) {
 			s.handle(out, m.Payload())
 		})
@@ -84,6 +149,10 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.log.Info().Err(err).Msg("mqtt connection lost")
+		if n, warn := flaps.down(s.clock.Now()); warn {
+			s.log.Warn().Str("client_id", s.clientID).Int("connections", n).Dur("within", mqttFlapWindow).
+				Msg("mqtt broker keeps closing the connection right after connect: another client is probably using this client id; give each meter and each hashgate instance its own client_id, or leave it unset")
+		}
 		s.send(out, s.failed(QualityUnavailable, fmt.Errorf("%w: broker connection lost: %w", ErrUnavailable, err), s.clock.Now()))
 	})
 	client := mqtt.NewClient(opts)
