@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,36 @@ func TestHealthProbesADurableWrite(t *testing.T) {
 	s.Close()
 	if err := s.Health(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closed store: %v", err)
+	}
+}
+
+// TestHealthReportsFailingShareWrites: while the share writer cannot commit (the disk full
+// for the ledger connection only, so the audit probe itself would pass), Health says so with
+// the writer's error; once a retry goes through it passes again.
+func TestHealthReportsFailingShareWrites(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.MaxBatch = 16
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	if err := s.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	diskFull(t, s)
+	for i := range 600 { // enough rows to need pages the file no longer has
+		if err := s.RecordShare(ctx, share("rig1", ResultAcceptedLocal, t0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "a commit to fail on the full disk", func() bool { return s.WriteState().Err != nil })
+	err := s.Health(ctx)
+	if err == nil || !strings.Contains(err.Error(), "share writes failing since "+t0.Format(time.RFC3339)) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("Health with share writes failing: %v", err)
+	}
+	diskFreed(t, s)
+	advanceUntil(t, clock, "the retry to go through", func() bool { return s.WriteState().Err == nil })
+	if err := s.Health(ctx); err != nil {
+		t.Fatalf("after recovery: %v", err)
 	}
 }
