@@ -82,6 +82,15 @@ func throttle(m *Miner) (lo, hi float64, ok bool) {
 	return t.MinKW, min(t.MaxKW, m.RatedKW), t.MinKW < min(t.MaxKW, m.RatedKW)
 }
 
+// fullPower is the most a miner may be given: a run, or for a group whose max_kw is below
+// rated_kw, a throttle at max_kw (a run would put the firmware back to rated_kw).
+func fullPower(m *Miner) (Action, float64) {
+	if _, hi, ok := throttle(m); ok && hi < m.RatedKW {
+		return ActionThrottle, hi
+	}
+	return ActionRun, m.RatedKW
+}
+
 // commandedKW is what a miner draws under its current command; an unknown miner is assumed at
 // full power, because that is what a miner does when nobody told it otherwise.
 func commandedKW(m *Miner) float64 {
@@ -259,8 +268,9 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, restoreBudge
 	}
 
 	for _, i := range b.order { // proven miners of unknown state that keep running become known
-		if fleet[i].Commanded.Action == ActionUnknown && !b.mark[i] {
-			a.set(int(i), ActionRun, fleet[i].RatedKW, ReasonAdopt)
+		if m := &fleet[i]; m.Commanded.Action == ActionUnknown && !b.mark[i] {
+			act, kw := fullPower(m)
+			a.set(int(i), act, kw, ReasonAdopt)
 		}
 	}
 	a.emit()
@@ -361,10 +371,10 @@ func (a *allocator) restore(budget float64) {
 				allow = min(allow, room)
 				continue
 			}
-			p := m.RatedKW
+			act, p := fullPower(m)
 			switch {
 			case p <= allow || (first && p <= room):
-				a.set(i, ActionRun, p, ReasonRestore)
+				a.set(i, act, p, ReasonRestore)
 			case canThrottle && allow >= lo:
 				p = min(allow, hi)
 				a.set(i, ActionThrottle, p, ReasonRestore)

@@ -158,6 +158,7 @@ func TestFleetValidateAndMatch(t *testing.T) {
 		{"fleet[0].rated_kw", func(g *policy.FleetGroup) { g.RatedKW = 0 }},
 		{"fleet[0].efficiency_j_th", func(g *policy.FleetGroup) { g.EfficiencyJTH = math.NaN() }},
 		{"fleet[0].max_kw", func(g *policy.FleetGroup) { g.MaxKW = 4 }},
+		{"fleet[0].max_kw", func(g *policy.FleetGroup) { g.MaxKW = 2.5 }}, // no min_kw: it would do nothing
 		{"fleet[0].min_kw", func(g *policy.FleetGroup) { g.MinKW = 3 }},
 		{"fleet[0].min_kw", func(g *policy.FleetGroup) { g.Firmware, g.MinKW = policy.FirmwareAntminer, 1 }},
 		{"fleet[0].port", func(g *policy.FleetGroup) { g.Port = 70000 }},

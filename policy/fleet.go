@@ -91,7 +91,8 @@ type FleetGroup struct {
 	// Priority orders shedding: lower sheds first.
 	Priority int `toml:"priority"`
 	// MinKW and MaxKW bound power targets where the firmware supports them. Zero MinKW means
-	// on/off only; zero MaxKW means RatedKW.
+	// on/off only (then MaxKW must be zero too); zero MaxKW means RatedKW. Below RatedKW,
+	// MaxKW is the most a miner is ever given: restored or adopted, it is throttled to MaxKW.
 	MinKW float64 `toml:"min_kw"`
 	MaxKW float64 `toml:"max_kw"`
 	// Ramp is how long this hardware takes from a command to its new draw (sleep, wake or a
@@ -163,6 +164,9 @@ func (g *FleetGroup) Validate(i int) error {
 		return cfgErr(key("min_kw"), "firmware %q has no power target", g.Firmware)
 	case g.MinKW > 0 && g.MinKW >= max(g.MaxKW, g.RatedKW):
 		return cfgErr(key("min_kw"), "must be below max_kw")
+	case g.MaxKW > 0 && g.MinKW == 0:
+		// Without a power-target range the miner is on/off: max_kw would do nothing.
+		return cfgErr(key("max_kw"), "caps power targets, so it needs min_kw; an on/off miner (min_kw 0) runs at rated_kw")
 	case g.Ramp < 0:
 		return cfgErr(key("ramp"), "must be >= 0 (0 takes the firmware's default)")
 	case g.Port < 0 || g.Port > 65535:
