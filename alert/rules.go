@@ -42,7 +42,7 @@ type Meter struct {
 // Policy is the policy's last step.
 type Policy struct {
 	// Mode is normal, over_limit, safe_floor or trip.
-	Mode                       string
+	Mode                        string
 	ImportKW, LimitKW, BudgetKW float64
 	// Faults names the meters the policy does not trust ("site_import,ai_load" or "none").
 	Faults string
