@@ -29,10 +29,20 @@ type Config struct {
 	// the newest interval is dropped and counted (drop reason power_energy_full): a slow disk
 	// never delays a meter reading.
 	EnergyQueue int `toml:"energy_queue"`
+	// OfflineTTL is how long the inventory keeps a disconnected worker that no hold pins (its
+	// last command, its evidence, the warnings about it) and the store its last decided state,
+	// counted from when its last connection closed. A held worker is kept until the hold goes:
+	// an operator's pause is never forgotten while it stands.
+	OfflineTTL tomltime.Duration `toml:"offline_ttl"`
+	// MaxOffline bounds the disconnected, hold-free workers kept within OfflineTTL; beyond it
+	// the longest-disconnected are forgotten first (a client churning worker names cannot grow
+	// the inventory).
+	MaxOffline int `toml:"max_offline"`
 }
 
 // DefaultConfig returns the settings used for keys absent from [power]: telemetry as
-// DefaultPollerConfig, a 10-minute proven window and a day of energy intervals queued.
+// DefaultPollerConfig, a 10-minute proven window, a day of energy intervals queued, and
+// disconnected workers kept for a day (10,000 at most) so an operator sees who went offline.
 func DefaultConfig() Config {
 	pc := DefaultPollerConfig()
 	return Config{
@@ -42,6 +52,8 @@ func DefaultConfig() Config {
 		TelemetryBackoffMax: tomltime.Duration(pc.BackoffMax),
 		ProvenWindow:        tomltime.Duration(10 * time.Minute),
 		EnergyQueue:         1440,
+		OfflineTTL:          tomltime.Duration(24 * time.Hour),
+		MaxOffline:          10000,
 	}
 }
 
@@ -62,6 +74,12 @@ func (c Config) Validate() error {
 	}
 	if c.EnergyQueue < 1 {
 		errs = append(errs, fmt.Errorf("power.energy_queue: %d must be >= 1", c.EnergyQueue))
+	}
+	if c.OfflineTTL.D() < time.Minute {
+		errs = append(errs, fmt.Errorf("power.offline_ttl: %v must be >= 1m", c.OfflineTTL.D()))
+	}
+	if c.MaxOffline < 1 {
+		errs = append(errs, fmt.Errorf("power.max_offline: %d must be >= 1", c.MaxOffline))
 	}
 	return errors.Join(errs...)
 }

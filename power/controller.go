@@ -87,8 +87,15 @@ type Controller struct {
 	meterS map[string]*meterState
 	fwRes  map[fwKey]uint64
 	// warned remembers what was already warned about (a worker matching no fleet group,
-	// workers sharing an IP).
-	warned map[string]bool
+	// workers sharing an IP) and when its worker was last seen connected, for pruning.
+	warned map[string]time.Time
+
+	// forgotten are workers the inventory forgot whose stored last state the store writer has
+	// yet to delete (at most forgetQueue; beyond it a worker is dropped and counted,
+	// power_forget_full, and its row is forgotten after the next start instead).
+	forgotten   []store.Forget
+	forgetWake  chan struct{}
+	forgetDrops atomic.Uint64
 }
 
 var (
@@ -123,7 +130,8 @@ func New(ctx context.Context, cfg Config, o Options) (*Controller, error) {
 	c := &Controller{
 		cfg: cfg, px: o.Proxy, st: o.Store, groups: o.Fleet, fw: o.Firmware, clk: o.Clock, log: log,
 		energy: make(chan store.EnergyInterval, cfg.EnergyQueue),
-		miners: map[string]*miner{}, meterS: map[string]*meterState{}, fwRes: map[fwKey]uint64{}, warned: map[string]bool{},
+		miners: map[string]*miner{}, meterS: map[string]*meterState{}, fwRes: map[fwKey]uint64{}, warned: map[string]time.Time{},
+		forgetWake: make(chan struct{}, 1),
 	}
 	if o.Policy != nil {
 		ro := policy.RunnerOptions{Actuator: c, Clock: policyClock{o.Clock}, Logger: o.Logger}
@@ -176,6 +184,9 @@ func (c *Controller) resume(ctx context.Context) error {
 		c.mu.Lock()
 		paused := 0
 		for id, s := range last {
+			// Every stored state gets an entry, used or not, so offline_ttl forgets the
+			// state of a worker that does not come back.
+			m := c.minerLocked(id)
 			a, err := parseAction(s.Action)
 			if err != nil {
 				continue
@@ -195,7 +206,6 @@ func (c *Controller) resume(ctx context.Context) error {
 				}
 				cmd = policy.Command{Action: a, TargetKW: d.TargetKW, Since: ev.Time}
 			}
-			m := c.minerLocked(id)
 			m.restored = &cmd
 			if a == policy.ActionPause {
 				c.setHoldsLocked(id, m, m.holds|HoldRestart, now)
@@ -244,6 +254,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	if c.st != nil {
 		spawn(func() { c.writeEnergy(ctx) })
+		spawn(func() { c.writeForgets(ctx) })
 	}
 	if c.runner != nil {
 		spawn(func() {
@@ -306,5 +317,5 @@ func (c *Controller) Stats() Stats {
 
 // Drops returns the Controller's queue drops by reason, for hashgate_queue_drops_total.
 func (c *Controller) Drops() map[string]uint64 {
-	return map[string]uint64{"power_energy_full": c.energyDrops.Load()}
+	return map[string]uint64{"power_energy_full": c.energyDrops.Load(), "power_forget_full": c.forgetDrops.Load()}
 }

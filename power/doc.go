@@ -15,7 +15,9 @@
 // a run or throttle opens one only after the firmware confirmed it. Commands
 // in flight stay in the Runner. No disk I/O runs on a control path: the
 // energy ledger reaches the store through a bounded queue with a counted
-// drop policy, the audit trail through the Runner's own writer.
+// drop policy, the audit trail through the Runner's own writer. A worker
+// that disconnected is forgotten offline_ttl later, with its stored last
+// state, unless a hold pins it; at most max_offline such workers are kept.
 //
 // [Poller] reads the miners' side from the miners themselves: every miner
 // with a control channel is asked for its status through its firmware driver

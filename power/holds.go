@@ -61,7 +61,8 @@ func (h Hold) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 const provenBy = HoldPolicy | HoldOperator | HoldRestart | HoldSafety
 
 // miner is the Controller's state for one worker name. Holds outlive the connection (they
-// are by name, like the proxy's gate); the inventory part is valid while connected.
+// are by name, like the proxy's gate) for as long as they stand, the rest for offline_ttl
+// (prune.go); the inventory part is valid while connected.
 type miner struct {
 	holds Hold
 	// want is the policy's latest decision for the miner (Plan): a confirmation of an older
@@ -83,6 +84,10 @@ type miner struct {
 	hasApplied bool
 	restored   *policy.Command
 
+	// offSince is when its last connection closed, or when the state was made for a worker
+	// not connected (restored, or an operator control replayed): what offline_ttl counts from.
+	offSince time.Time
+
 	// Evidence for Proven.
 	lastShare time.Time // the latest valid share of any of its sessions
 	firmware  time.Time // the latest firmware answer saying it runs or sleeps
@@ -99,7 +104,7 @@ func (m *miner) controllable() bool {
 func (c *Controller) minerLocked(id string) *miner {
 	m := c.miners[id]
 	if m == nil {
-		m = &miner{}
+		m = &miner{offSince: c.clk.Now()}
 		c.miners[id] = m
 	}
 	return m
@@ -217,9 +222,8 @@ type Gate struct {
 func (g Gate) Proven() bool { return g.Proof != ProofNone }
 
 // Gates returns the gate of every worker the Controller keeps state for, by worker name: the
-// connected workers that match a [[fleet]] group, and workers held or commanded before they
-// disconnected. A
-// worker absent from the map has an open gate and no proof. One pass under the lock with no
+// connected workers that match a [[fleet]] group, those that disconnected less than
+// offline_ttl ago, and held ones. A worker absent from the map has an open gate and no proof. One pass under the lock with no
 // allocation but the map's, for the console's snapshot of every worker each second.
 func (c *Controller) Gates() map[string]Gate {
 	now := c.clk.Now()

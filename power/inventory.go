@@ -27,8 +27,8 @@ func (c *Controller) syncFleet(ctx context.Context) {
 }
 
 // syncOnce reconciles the inventory with the proxy's connected workers: new miners go to the
-// Runner with the command they were last given, changes of Proven follow their evidence, and
-// miners that left are removed.
+// Runner with the command they were last given, changes of Proven follow their evidence,
+// miners that left are removed, and workers gone longer than offline_ttl are forgotten.
 func (c *Controller) syncOnce() {
 	workers := c.px.Identities()
 	now := c.clk.Now()
@@ -54,10 +54,10 @@ func (c *Controller) syncOnce() {
 		if !ok {
 			// Not controlled: it mines at whatever power it draws. Say so once, loudly
 			// enough that a mistyped worker name is found.
-			if !c.warned["fleet:"+w.Worker] {
-				c.warned["fleet:"+w.Worker] = true
+			if _, ok := c.warned["fleet:"+w.Worker]; !ok {
 				c.log.Warn().Str("worker", w.Worker).Str("remote", w.Remote).Msg("worker matches no [[fleet]] group: the power policy does not control it")
 			}
+			c.warned["fleet:"+w.Worker] = now
 			continue
 		}
 		m := c.minerLocked(w.Worker)
@@ -70,9 +70,11 @@ func (c *Controller) syncOnce() {
 		seen[w.Worker] = true
 		_, explicit := g.Addresses[w.Worker]
 		m.sharedIP = perIP[host] > 1 && !explicit
-		if m.sharedIP && !c.warned["nat:"+w.Worker] {
-			c.warned["nat:"+w.Worker] = true
+		if _, ok := c.warned["nat:"+w.Worker]; m.sharedIP && !ok {
 			c.log.Warn().Str("worker", w.Worker).Str("ip", host).Msg("several workers connect from this IP: firmware control needs an explicit [fleet.addresses] entry; gating only")
+		}
+		if m.sharedIP {
+			c.warned["nat:"+w.Worker] = now
 		}
 		m.group, m.host = g, host
 		if m.connected {
@@ -99,14 +101,12 @@ func (c *Controller) syncOnce() {
 		if !m.connected || seen[id] {
 			continue
 		}
-		m.connected, m.group = false, nil
+		m.connected, m.group, m.offSince = false, nil, now
 		if c.runner != nil {
 			c.runner.RemoveMiner(id)
 		}
-		if m.holds == 0 && !m.hasApplied && m.restored == nil {
-			delete(c.miners, id)
-		}
 	}
+	c.pruneLocked(now)
 }
 
 // address is where the miner's firmware API listens: a configured address, else the IP its

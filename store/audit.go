@@ -110,13 +110,52 @@ func (s *Store) LatestEvents(ctx context.Context, kind string) (map[string]Event
 	return out, rows.Err()
 }
 
-// ForgetMiner deletes a miner's last state, for a miner removed from the
-// fleet. Its decisions stay until retention removes them.
-func (s *Store) ForgetMiner(ctx context.Context, minerID string) error {
-	return s.auditTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM miner_state WHERE miner = ?`, minerID)
-		return err
-	})
+// Forget names a miner whose last state is no longer wanted, and the time it was given up: a
+// state decided after Before (the miner came back meanwhile) is kept.
+type Forget struct {
+	MinerID string
+	Before  time.Time
+}
+
+// ForgetMiners deletes the last state of miners gone for good (the power inventory's offline
+// TTL), in one transaction, and returns how many rows went. Their decisions stay until
+// retention removes them. It is not synced to disk before it returns: a state that reappears
+// after a power cut is restored and forgotten again.
+func (s *Store) ForgetMiners(ctx context.Context, fs []Forget) (int64, error) {
+	s.senders.RLock() // Close waits for a write in progress
+	defer s.senders.RUnlock()
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	// On the ledger writer, like Prune: no fsync for a delete that may be redone.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.ledger.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM miner_state WHERE miner = ? AND ts <= ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer del.Close()
+	var n int64
+	for _, f := range fs {
+		res, err := del.ExecContext(ctx, f.MinerID, f.Before.UnixNano())
+		if err != nil {
+			return 0, fmt.Errorf("store: forget miner: %w", err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: commit: %w", err)
+	}
+	return n, nil
 }
 
 // RecordEvent stores an audit event; it is on disk when the call returns.

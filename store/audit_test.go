@@ -68,12 +68,13 @@ func TestDecisionsAndLastStates(t *testing.T) {
 		t.Fatalf("empty inputs stored as %q", got[0].Inputs)
 	}
 
-	if err := s.ForgetMiner(ctx, "m2"); err != nil {
-		t.Fatal(err)
+	// m1's state is newer than the time it is forgotten for (it came back): it stays.
+	if n, err := s.ForgetMiners(ctx, []Forget{{MinerID: "m2", Before: t0}, {MinerID: "m1", Before: t0}, {MinerID: "gone", Before: t0}}); err != nil || n != 1 {
+		t.Fatalf("ForgetMiners: %d rows, %v", n, err)
 	}
 	states, _ = s.LastStates(ctx)
 	if _, ok := states["m2"]; ok || len(states) != 1 {
-		t.Fatalf("after ForgetMiner: %+v", states)
+		t.Fatalf("after ForgetMiners: %+v", states)
 	}
 }
 
