@@ -94,8 +94,6 @@ type Config struct {
 	MaxParallel int `toml:"max_parallel"`
 	// ApplyTimeout bounds one Actuator call (stock Antminer firmware takes ~21 s to answer).
 	ApplyTimeout Duration `toml:"apply_timeout"`
-	// EventBuffer is the default capacity of an event subscription and of the audit queue.
-	EventBuffer int `toml:"event_buffer"`
 }
 
 // DefaultConfig returns the defaults for every key except import_limit_kw, which is site
@@ -118,7 +116,6 @@ func DefaultConfig() Config {
 		Interval:           Duration(time.Second),
 		MaxParallel:        1024,
 		ApplyTimeout:       Duration(30 * time.Second),
-		EventBuffer:        256,
 	}
 }
 
@@ -201,8 +198,6 @@ func (c *Config) Validate() error {
 		return cfgErr("policy.max_parallel", "must be > 0")
 	case c.ApplyTimeout <= 0:
 		return cfgErr("policy.apply_timeout", "must be > 0")
-	case c.EventBuffer <= 0:
-		return cfgErr("policy.event_buffer", "must be > 0")
 	}
 	return nil
 }

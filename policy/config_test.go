@@ -132,7 +132,6 @@ func TestConfigValidateNamesKey(t *testing.T) {
 		{"policy.interval", func(c *policy.Config) { c.Interval = policy.Duration(time.Minute) }},
 		{"policy.max_parallel", func(c *policy.Config) { c.MaxParallel = 0 }},
 		{"policy.apply_timeout", func(c *policy.Config) { c.ApplyTimeout = 0 }},
-		{"policy.event_buffer", func(c *policy.Config) { c.EventBuffer = 0 }},
 	}
 	for _, tc := range cases {
 		c := valid()

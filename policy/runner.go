@@ -236,11 +236,15 @@ func (r *Runner) RemoveDREvent(id string) {
 	r.trigger()
 }
 
-// Subscribe returns a stream of events with room for capacity events (zero: event_buffer).
-// A consumer that falls behind loses the oldest events, counted by Dropped.
+// DefaultSubscription is the capacity Subscribe gives a stream asked for with none.
+const DefaultSubscription = 256
+
+// Subscribe returns a stream of events with room for capacity events (zero or less:
+// DefaultSubscription). Each consumer picks its own: the console's feed keeps 1024. A
+// consumer that falls behind loses the oldest events, counted by Dropped.
 func (r *Runner) Subscribe(capacity int) *Subscription {
 	if capacity <= 0 {
-		capacity = r.cfg.EventBuffer
+		capacity = DefaultSubscription
 	}
 	return r.hub.subscribe(capacity)
 }

@@ -40,8 +40,6 @@ type PoolConfig struct {
 	Password string `toml:"password"`
 	// Priority orders failover: the lowest healthy priority mines.
 	Priority int `toml:"priority"`
-	// Weight is reserved for hashrate splitting between pools of equal priority.
-	Weight int `toml:"weight"`
 }
 
 // Endpoint is a parsed pool URL.
@@ -200,9 +198,6 @@ func (c *Config) Validate() error {
 		}
 		if p.User == "" {
 			return fmt.Errorf("%s.user: must be set", key)
-		}
-		if p.Weight < 0 {
-			return fmt.Errorf("%s.weight: must be >= 0", key)
 		}
 	}
 	for i, l := range c.Listeners {
