@@ -25,6 +25,7 @@ type collector struct {
 	groupShares, groupHashrate, groupWorkers, groupDiff                      *prometheus.Desc
 	poolShares, poolUp, poolActive, poolConns, poolLatency, poolDiff, poolHR *prometheus.Desc
 	drops                                                                    *prometheus.Desc
+	poolUnknown, poolUnforwarded                                             *prometheus.Desc
 	polEnabled, polKW, polMode, polCap, polSteps, polApplied, polFailed      *prometheus.Desc
 	polDecisions, polPausedGroups, polDRActive                               *prometheus.Desc
 	meterValue, meterAge, meterStale, meterReadings                          *prometheus.Desc
@@ -71,6 +72,9 @@ func newCollector(s *Server) *collector {
 		poolDiff:    d("pool_difficulty", "Difficulty the pool set.", "pool"),
 		poolHR:      d("pool_hashrate_hs", "Hashrate sent to the pool, hashes per second.", "pool"),
 
+		poolUnknown:     d("pool_unknown_total", "Forwarded shares the pool did not answer within submit_timeout.", "pool"),
+		poolUnforwarded: d("pool_unforwarded_total", "Shares that met the pool's target but never reached it (no connection, or lost with it).", "pool"),
+
 		drops: d("queue_drops_total", "Items dropped from bounded queues, by reason.", "reason"),
 
 		polEnabled:      d("policy_enabled", "1 when a power policy is configured."),
@@ -110,7 +114,7 @@ func newCollector(s *Server) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.miners, c.hashrate, c.shares, c.blocks, c.groupShares, c.groupHashrate,
 		c.groupWorkers, c.groupDiff, c.poolShares, c.poolUp, c.poolActive, c.poolConns, c.poolLatency, c.poolDiff, c.poolHR,
-		c.drops, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
+		c.drops, c.poolUnknown, c.poolUnforwarded, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
 		c.polPausedGroups, c.polDRActive, c.meterValue, c.meterAge, c.meterStale, c.meterReadings, c.fwCommands,
 		c.workerHR, c.workerShares, c.workerDiff, c.workersOmitted, c.consoleClients, c.consoleUpdates,
 		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed} {
@@ -170,6 +174,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.poolLatency, p.LatencyMs/1000, p.Name)
 		gauge(c.poolDiff, p.Difficulty, p.Name)
 		gauge(c.poolHR, p.Hashrate, p.Name)
+		counter(c.poolUnknown, float64(p.Unknown), p.Name)
+		counter(c.poolUnforwarded, float64(p.Unforwarded), p.Name)
 	}
 
 	drops := make(map[string]uint64, len(o.Drops)+2)

@@ -435,19 +435,28 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		c.log.Warn().Str("hash", hex.EncodeToString(disp[:])).Float64("share_difficulty", shareDiff).
 			Str("pool", pl.cfg.Name).Msg("BLOCK CANDIDATE found; forwarding to the pool now")
 	}
-	if !block && !j.Target.Met(&hash) {
+	poolMet := j.Target.Met(&hash)
+	if !block && !poolMet {
 		reply(0, "")
 		return
 	}
 	if !is.pj.up.up() {
 		ev.Result, ev.Reason = ResultNotForwarded, "pool down"
 		p.record(c, pl, ev)
+		pl.lost(1, "pool down")
 		reply(0, "")
 		return
 	}
 	ev.Result = ResultForwarded
 	p.record(c, pl, ev)
 	var answered atomic.Bool
+	if !poolMet {
+		// A block candidate that misses the pool's share target (a test network easier than
+		// the pool) is judged on the miner's own target, which it met: the pool's verdict on
+		// it is recorded and logged, not passed to the miner.
+		answered.Store(true)
+		reply(0, "")
+	}
 	timer := p.clk.AfterFunc(p.cfg.VerdictWait.D(), func() {
 		// The pool is slow: answer from local validation; the verdict is recorded when it comes.
 		if answered.CompareAndSwap(false, true) {
@@ -462,6 +471,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		nonce:       r.nonce,
 		version:     version,
 		jobVersion:  j.Version,
+		belowPool:   !poolMet,
 	}
 	if r.hasVersionBits || version != j.Version {
 		share.mask = j.VersionMask
@@ -479,6 +489,9 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 			e.Result, e.Reason = ResultPoolRejected, v.message
 		}
 		p.record(c, pl, e)
+		if block {
+			c.candidateVerdict(pl, hash, !poolMet, v)
+		}
 		if !answered.CompareAndSwap(false, true) {
 			return
 		}

@@ -123,6 +123,12 @@ type Config struct {
 	// WorkerNames is "passthrough" (authorize and submit as <pool user>.<worker>) or
 	// "pool_user_only" (everything under the pool user).
 	WorkerNames string `toml:"worker_names"`
+	// WorkerAuthTimeout bounds the wait for a pool's answer to a passthrough worker's
+	// authorize. ckpool ignores every authorize after a connection's first, so no answer
+	// means the pool takes only its user: that pool then gets every share under the pool
+	// user. Shares never wait for it: until a worker is authorized they go under the pool
+	// user.
+	WorkerAuthTimeout Duration `toml:"worker_auth_timeout"`
 	// JobTimeout: a pool that sends no job for this long is failed over.
 	JobTimeout Duration `toml:"job_timeout"`
 	// Reannounce: re-send work with a fresh job id when a miner has had no new job this long,
@@ -131,6 +137,11 @@ type Config struct {
 	// VerdictWait bounds how long a miner's forwarded share waits for the pool's verdict
 	// before it is answered from local validation.
 	VerdictWait Duration `toml:"verdict_wait"`
+	// SubmitTimeout is how long a forwarded share waits for the pool's answer before it is
+	// counted unknown. A working pool answers in well under a second even at a block
+	// change; this only has to outlast a pool's brief stall, and it bounds what a pool that
+	// stopped answering holds. Three in a row fail the pool over.
+	SubmitTimeout Duration `toml:"submit_timeout"`
 	// RejectFailover: this fraction of pool rejects over the last RejectWindow shares moves
 	// miners to the next pool.
 	RejectFailover float64 `toml:"reject_failover"`
@@ -144,7 +155,8 @@ type Config struct {
 	SendQueue int `toml:"send_queue"`
 	// SubmitRate caps a miner's submits per second (a flood gets errors, then a disconnect).
 	SubmitRate float64 `toml:"submit_rate"`
-	// BackoffMin and BackoffMax bound upstream reconnect backoff (with jitter).
+	// BackoffMin and BackoffMax bound upstream reconnect backoff (with jitter) after failed
+	// attempts; a connection that carried work for 10 s is made again at once when it drops.
 	BackoffMin Duration `toml:"backoff_min"`
 	BackoffMax Duration `toml:"backoff_max"`
 	// UserAgent is what hashgate calls itself upstream.
@@ -175,6 +187,9 @@ func DefaultConfig() Config {
 		BackoffMin:     Duration(time.Second),
 		BackoffMax:     Duration(60 * time.Second),
 		UserAgent:      "hashgate/0.1",
+
+		WorkerAuthTimeout: Duration(5 * time.Second),
+		SubmitTimeout:     Duration(30 * time.Second),
 	}
 }
 
@@ -267,7 +282,7 @@ func (c *Config) Validate() error {
 	for _, x := range []struct {
 		key string
 		d   Duration
-	}{{"job_timeout", c.JobTimeout}, {"reannounce", c.Reannounce}, {"verdict_wait", c.VerdictWait}, {"write_timeout", c.WriteTimeout}, {"backoff_min", c.BackoffMin}, {"backoff_max", c.BackoffMax}} {
+	}{{"job_timeout", c.JobTimeout}, {"reannounce", c.Reannounce}, {"verdict_wait", c.VerdictWait}, {"worker_auth_timeout", c.WorkerAuthTimeout}, {"submit_timeout", c.SubmitTimeout}, {"write_timeout", c.WriteTimeout}, {"backoff_min", c.BackoffMin}, {"backoff_max", c.BackoffMax}} {
 		if x.d <= 0 {
 			return fmt.Errorf("%s: must be a positive duration", x.key)
 		}

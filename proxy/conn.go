@@ -10,22 +10,27 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// reconnectLoop runs session until the proxy closes, reconnecting after each loss with
-// exponential backoff and full jitter (a fleet of proxies restarting together must not hammer
-// the pool in step). A session that lasted over a minute resets the backoff.
-func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
+// reconnectLoop runs session until the proxy closes. A session that carried work for
+// healthySession was the pool working: its loss is a drop (a restart, a load balancer, a
+// pool shedding clients under load), and the connection is made again at once so the
+// pool's work and its shares come back without a pause. Sessions that fail sooner are
+// retried with exponential backoff and full jitter up to backoff_max (a fleet of proxies
+// restarting together must not hammer the pool in step). session returns how long it had
+// work (0: never) and why it ended.
+func reconnectLoop(p *Proxy, log zerolog.Logger, session func() (time.Duration, error)) {
 	backoff := p.cfg.BackoffMin.D()
 	for p.ctx.Err() == nil {
-		start := p.clk.Now()
-		err := session()
+		upFor, err := session()
 		if p.ctx.Err() != nil {
 			return
 		}
-		if p.clk.Now().Sub(start) > time.Minute {
+		if upFor >= healthySession {
 			backoff = p.cfg.BackoffMin.D()
+			log.Warn().Err(err).Int64("up_for_ms", upFor.Milliseconds()).Int64("retry_in_ms", 0).Msg("pool connection lost")
+			continue
 		}
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("pool connection lost")
+		log.Warn().Err(err).Int64("up_for_ms", upFor.Milliseconds()).Int64("retry_in_ms", wait.Milliseconds()).Msg("pool connection lost")
 		select {
 		case <-p.ctx.Done():
 			return
@@ -34,6 +39,10 @@ func reconnectLoop(p *Proxy, log zerolog.Logger, session func() error) {
 		backoff = min(2*backoff, p.cfg.BackoffMax.D())
 	}
 }
+
+// healthySession is how long a session must have carried work for its loss to be a drop
+// rather than a failure: reconnected at once, backoff reset.
+const healthySession = 10 * time.Second
 
 // runWriter starts an upstream connection's writer and arranges the end of its session: when
 // ctx ends the connection closes, which unblocks the session's reader. The returned stop ends

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,12 +17,34 @@ type pool struct {
 	mu    sync.Mutex
 	conns []poolConn
 	since time.Time // when the pool last became healthy (zero while unhealthy)
-	// rejectCooldown: the pool failed for sustained rejects and stays down until then.
-	rejectCooldown time.Time
+	// cooldown: the pool failed (sustained rejects, unanswered submits) and stays down until
+	// then, for cooldownWhy.
+	cooldown    time.Time
+	cooldownWhy string
+	// timeouts counts submits in a row the pool left unanswered past submit_timeout (reset
+	// when it fails the pool over); silent says a run of them was logged.
+	timeouts int
+	silent   bool
+	// losing: shares are being lost (not forwarded) since the pool last answered one;
+	// lostRun counts them for the line that ends the episode.
+	losing  bool
+	lostRun uint64
+	// namesWhy says why every share goes under the pool user here although worker_names is
+	// passthrough (set once, with poolUser).
+	namesWhy string
 
-	counters Counters
-	rate     rateWindow
-	rejects  rejectWindow
+	// poolUser: this pool refused or ignored a worker's authorize, so no share goes under a
+	// worker name here again (until restart: it is how the pool software works).
+	poolUser atomic.Bool
+	// unknown counts forwarded shares the pool did not answer within submit_timeout;
+	// unforwarded those that met its target but never reached it.
+	unknown     atomic.Uint64
+	unforwarded atomic.Uint64
+
+	counters  Counters
+	rate      rateWindow
+	rejects   rejectWindow
+	rejectLog rejectLog
 }
 
 // poolConn is an upstream connection of any protocol with its lifecycle hooks.
@@ -107,16 +130,26 @@ func (pl *pool) check(now time.Time) (bool, string) {
 		return false, "no job within job_timeout"
 	}
 	pl.mu.Lock()
-	cooling := now.Before(pl.rejectCooldown)
+	cooling, why := now.Before(pl.cooldown), pl.cooldownWhy
+	silent := pl.timeouts >= submitTimeoutFailover
+	if silent {
+		// Failed over because submits go unanswered: none are sent while miners are
+		// elsewhere, so judge the pool again after a cool-down.
+		pl.timeouts = 0
+		pl.cooldown, pl.cooldownWhy = now.Add(rejectCooldown), "submits unanswered"
+	}
 	pl.mu.Unlock()
 	if cooling {
-		return false, "sustained rejects (cooling down)"
+		return false, why + " (cooling down)"
+	}
+	if silent {
+		return false, "submits unanswered"
 	}
 	if pl.rejects.ratio() >= pl.p.cfg.RejectFailover {
 		// Failed over for rejects: no verdicts arrive while miners are elsewhere, so judge the
 		// pool again after a cool-down rather than keep it down until its connection drops.
 		pl.mu.Lock()
-		pl.rejectCooldown = now.Add(rejectCooldown)
+		pl.cooldown, pl.cooldownWhy = now.Add(rejectCooldown), "sustained rejects"
 		pl.mu.Unlock()
 		pl.rejects.reset()
 		return false, "sustained rejects"
@@ -128,13 +161,111 @@ func (pl *pool) check(now time.Time) (bool, string) {
 func (pl *pool) freshSession() {
 	pl.rejects.reset()
 	pl.mu.Lock()
-	pl.rejectCooldown = time.Time{}
+	pl.cooldown, pl.cooldownWhy, pl.timeouts, pl.silent = time.Time{}, "", 0, false
 	pl.mu.Unlock()
 }
 
-// rejectCooldown is how long a pool failed over for rejects is left alone before miners may
-// return to it.
+// rejectCooldown is how long a pool failed over for rejects or unanswered submits is left
+// alone before miners may return to it.
 const rejectCooldown = 5 * time.Minute
+
+// submitTimeoutFailover is how many submits in a row a pool may leave unanswered past
+// submit_timeout before it is failed over: one lost answer is a glitch, three in a row
+// with none answered between is a share path that has stopped.
+const submitTimeoutFailover = 3
+
+// answered notes a submit the pool answered (accepted or rejected): it ends a run of
+// timeouts and an episode of unforwarded shares.
+func (pl *pool) answered() {
+	pl.mu.Lock()
+	losing, n := pl.losing, pl.lostRun
+	pl.timeouts, pl.silent, pl.losing, pl.lostRun = 0, false, false, 0
+	pl.mu.Unlock()
+	if losing {
+		pl.p.log.Info().Str("pool", pl.cfg.Name).Uint64("unforwarded", n).Msg("pool answers shares again")
+	}
+}
+
+// timedOut notes a submit the pool left unanswered past submit_timeout. The first of a run
+// is logged; the run ends when the pool answers a share again.
+func (pl *pool) timedOut() {
+	pl.unknown.Add(1)
+	pl.mu.Lock()
+	pl.timeouts++
+	first := !pl.silent
+	pl.silent = true
+	pl.mu.Unlock()
+	if first {
+		pl.p.log.Warn().Str("pool", pl.cfg.Name).Dur("submit_timeout", pl.p.cfg.SubmitTimeout.D()).
+			Msg("pool left a share unanswered; counted unknown")
+	}
+}
+
+// lost counts shares that met the pool's target but never reached it (no connection, or
+// the connection dropped with them in flight). The first of an episode is logged; the
+// episode ends when the pool answers a share again.
+func (pl *pool) lost(n int, why string) {
+	if n <= 0 {
+		return
+	}
+	pl.unforwarded.Add(uint64(n))
+	pl.mu.Lock()
+	first := !pl.losing
+	pl.losing = true
+	pl.lostRun += uint64(n)
+	pl.mu.Unlock()
+	if first {
+		pl.p.log.Warn().Str("pool", pl.cfg.Name).Str("why", why).
+			Msg("shares that met the pool's target could not be forwarded; counted unforwarded until the pool answers again")
+	}
+}
+
+// passthrough says whether shares go to this pool under <pool user>.<worker>.
+func (pl *pool) passthrough() bool {
+	return pl.p.cfg.WorkerNames == "passthrough" && !pl.ep.V2 && !pl.poolUser.Load()
+}
+
+// fallBack sends every later share to this pool under the pool user: it refused or ignored
+// a worker's authorize, or rejected a share for its worker name. Logged once per pool.
+func (pl *pool) fallBack(why string) {
+	pl.mu.Lock()
+	if pl.poolUser.Load() {
+		pl.mu.Unlock()
+		return
+	}
+	pl.namesWhy = why
+	pl.poolUser.Store(true)
+	pl.mu.Unlock()
+	pl.p.log.Warn().Str("pool", pl.cfg.Name).Str("user", pl.cfg.User).Str("why", why).
+		Msg("pool does not take per-worker names: every share goes to it under the pool user from now on")
+}
+
+// naming is how shares are named at this pool, for its stats row.
+func (pl *pool) naming() (mode, why string) {
+	switch {
+	case pl.p.cfg.WorkerNames != "passthrough":
+		return "pool_user", "worker_names = " + pl.p.cfg.WorkerNames
+	case pl.ep.V2:
+		return "pool_user", "one SV2 channel under the pool user carries every worker"
+	case pl.poolUser.Load():
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		return "pool_user", pl.namesWhy
+	}
+	return "passthrough", ""
+}
+
+// logReject logs a pool's reject, at most once per reason per rejectLogEvery with the count
+// left out since.
+func (pl *pool) logReject(worker, job, reason string) {
+	reason = clipReason(reason)
+	ok, left := pl.rejectLog.allow(pl.p.clk.Now(), reason)
+	if !ok {
+		return
+	}
+	pl.p.log.Info().Str("pool", pl.cfg.Name).Str("worker", worker).Str("job", job).Str("reason", reason).
+		Uint64("suppressed", left).Msg("pool rejected a share")
+}
 
 func (pl *pool) healthySince() time.Time {
 	pl.mu.Lock()
@@ -157,6 +288,8 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	if !ok {
 		st.State = "down"
 	}
+	st.WorkerNames, st.WorkerNamesReason = pl.naming()
+	st.Unknown, st.Unforwarded = pl.unknown.Load(), pl.unforwarded.Load()
 	pl.mu.Lock()
 	conns := append([]poolConn(nil), pl.conns...)
 	pl.mu.Unlock()

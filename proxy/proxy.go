@@ -145,6 +145,9 @@ type upShare struct {
 	version     uint32 // the merged header version
 	jobVersion  uint32
 	mask        uint32
+	// belowPool: a block candidate that missed the pool's share target (a test network
+	// easier than the pool): the pool's verdict on it does not judge the pool.
+	belowPool bool
 }
 
 // verdict is the pool's answer to one forwarded share.

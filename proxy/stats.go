@@ -151,6 +151,16 @@ type PoolStats struct {
 	LatencyMs   float64           `json:"latency_ms"`
 	Hashrate    float64           `json:"hashrate_hs"`
 	Reason      string            `json:"reason,omitempty"`
+	// WorkerNames is how shares are named at the pool: "passthrough" (<pool user>.<worker>)
+	// or "pool_user" (all under the pool user), with the reason for pool_user.
+	WorkerNames       string `json:"worker_names"`
+	WorkerNamesReason string `json:"worker_names_reason,omitempty"`
+	// Unknown counts forwarded shares the pool did not answer within submit_timeout.
+	Unknown uint64 `json:"unknown"`
+	// Unforwarded counts shares that met the pool's target but never reached it: no
+	// connection, or the connection dropped while they were in flight. Their miners were
+	// answered from local validation.
+	Unforwarded uint64 `json:"unforwarded"`
 }
 
 // Status is the proxy-wide summary.

@@ -36,10 +36,11 @@ type upstreamV1 struct {
 	last      time.Time
 	lat       time.Duration
 	pending   map[int64]*pendingReq
-	workers   map[string]workerAuth
-	out       chan []byte // the current connection's bounded send queue
-	noConfig  bool        // the pool dropped us after mining.configure: retry without it
-	subscribe bool        // subscribe answered on this connection
+	workers   map[string]workerAuth // per connection: what the pool said to each worker name
+	upSince   time.Time             // when this session got its subscribe answer (zero: not yet)
+	out       chan []byte           // the current connection's bounded send queue
+	noConfig  bool                  // the pool dropped us after mining.configure: retry without it
+	subscribe bool                  // subscribe answered on this connection
 	kill      context.CancelFunc
 	fresh     bool // no job yet on this session
 	early     []*sv1.Message
@@ -55,11 +56,19 @@ const (
 	authFailed
 )
 
+// pendingReq is a request awaiting the pool's answer.
 type pendingReq struct {
-	kind   string
+	kind string
+	// worker is, for an authorize, the name authorized (empty: the pool user); for a
+	// submit, the name the share went under.
 	worker string
-	sent   time.Time
-	done   func(verdict)
+	miner  string // submit: the downstream worker, for the reject log
+	job    string // submit: the pool's job id
+	// belowPool: a block candidate that missed the pool's share target; the pool's verdict
+	// on it says nothing about the pool's health.
+	belowPool bool
+	sent      time.Time
+	done      func(verdict)
 }
 
 const upstreamQueue = 4096
@@ -94,6 +103,71 @@ func (u *upstreamV1) difficulty() float64    { u.mu.Lock(); defer u.mu.Unlock();
 // run keeps the connection up until the proxy closes.
 func (u *upstreamV1) run() { reconnectLoop(u.pl.p, u.log, u.session) }
 
+// sweepEvery is how often a connection looks for requests the pool left unanswered: a
+// fraction of the shortest timeout, at most a second.
+func sweepEvery(cfg *Config) time.Duration {
+	return min(time.Second, max(10*time.Millisecond, min(cfg.SubmitTimeout.D(), cfg.WorkerAuthTimeout.D())/4))
+}
+
+// sweepLoop runs sweep on the proxy's clock until ctx ends.
+func sweepLoop(ctx context.Context, p *Proxy, sweep func(now time.Time)) {
+	t := p.clk.NewTicker(sweepEvery(&p.cfg))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C():
+			sweep(now)
+		}
+	}
+}
+
+// sweep ends every request the pool has left unanswered too long. A submit past
+// submit_timeout is counted unknown; a worker's authorize past worker_auth_timeout means the
+// pool does not answer them (ckpool ignores all but a connection's first), so the pool gets
+// every share under its user; a subscribe never answered leaves the connection useless, so
+// it is closed and made again.
+func (u *upstreamV1) sweep(now time.Time) {
+	cfg := &u.pl.p.cfg
+	var late []*pendingReq
+	u.mu.Lock()
+	for id, r := range u.pending {
+		limit := cfg.SubmitTimeout.D()
+		if r.kind == "authorize" && r.worker != "" {
+			limit = cfg.WorkerAuthTimeout.D()
+		}
+		if now.Sub(r.sent) < limit {
+			continue
+		}
+		delete(u.pending, id)
+		if r.kind == "authorize" && r.worker != "" {
+			u.workers[r.worker] = authFailed
+		}
+		late = append(late, r)
+	}
+	kill := u.kill
+	u.mu.Unlock()
+	for _, r := range late {
+		switch r.kind {
+		case "submit":
+			u.pl.timedOut()
+			if r.done != nil {
+				r.done(verdict{known: false, message: "no answer within submit_timeout"})
+			}
+		case "authorize":
+			if r.worker != "" {
+				u.pl.fallBack("no answer to the authorize of " + r.worker + " within worker_auth_timeout")
+			}
+		case "subscribe":
+			u.log.Warn().Msg("pool did not answer subscribe; reconnecting")
+			if kill != nil {
+				kill()
+			}
+		}
+	}
+}
+
 // afterChan is a channel that fires after d on the proxy's clock.
 func afterChan(p *Proxy, d time.Duration) <-chan struct{} {
 	ch := make(chan struct{})
@@ -104,16 +178,24 @@ func afterChan(p *Proxy, d time.Duration) <-chan struct{} {
 var errPoolClosed = errors.New("pool closed the connection")
 
 // session runs one connection: dial, pipelined handshake, then the read loop; the writer runs
-// beside it. It returns why the connection ended.
-func (u *upstreamV1) session() error {
+// beside it. It returns how long the connection carried work and why it ended.
+func (u *upstreamV1) session() (upFor time.Duration, err error) {
 	p := u.pl.p
+	defer func() {
+		u.mu.Lock()
+		if !u.upSince.IsZero() {
+			upFor = p.clk.Now().Sub(u.upSince)
+		}
+		u.upSince = time.Time{}
+		u.mu.Unlock()
+	}()
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
 	conn, err := p.dial(dctx, "tcp", u.pl.ep.Host)
 	dcancel()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if u.pl.ep.TLS {
 		host, _, _ := net.SplitHostPort(u.pl.ep.Host)
@@ -121,7 +203,7 @@ func (u *upstreamV1) session() error {
 		tc.SetDeadline(time.Now().Add(15 * time.Second))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return err
+			return 0, err
 		}
 		tc.SetDeadline(time.Time{})
 		conn = tc
@@ -139,19 +221,20 @@ func (u *upstreamV1) session() error {
 	u.pl.freshSession()
 
 	defer runWriter(ctx, cancel, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
+	go sweepLoop(ctx, p, u.sweep)
 
 	// Pipelined handshake, as firmware does it: configure, subscribe, authorize.
 	if !noConfig {
-		u.request("configure", "", &sv1.Configure{
+		u.request(&pendingReq{kind: "configure"}, &sv1.Configure{
 			Extensions:                []string{"version-rolling"},
 			VersionRollingMask:        0x1fffe000,
 			HasVersionRollingMask:     true,
 			VersionRollingMinBitCount: 2,
 			HasMinBitCount:            true,
-		}, nil)
+		})
 	}
-	u.request("subscribe", "", &sv1.Subscribe{UserAgent: p.cfg.UserAgent}, nil)
-	u.request("authorize", "", &sv1.Authorize{Username: u.pl.cfg.User, Password: u.pl.cfg.Password}, nil)
+	u.request(&pendingReq{kind: "subscribe"}, &sv1.Subscribe{UserAgent: p.cfg.UserAgent})
+	u.request(&pendingReq{kind: "authorize"}, &sv1.Authorize{Username: u.pl.cfg.User, Password: u.pl.cfg.Password})
 
 	lr := sv1.NewLineReader(conn, p.cfg.MaxLine)
 	var m sv1.Message
@@ -168,7 +251,7 @@ func (u *upstreamV1) session() error {
 				u.noConfig = true
 			}
 			u.mu.Unlock()
-			return err
+			return 0, err
 		}
 		if err := sv1.DecodeInto(&m, line); err != nil {
 			u.log.Warn().Err(err).Msg("malformed line from pool")
@@ -178,7 +261,8 @@ func (u *upstreamV1) session() error {
 	}
 }
 
-// teardown fails every request still waiting on the lost connection.
+// teardown fails every request still waiting on the lost connection; its shares are counted
+// unforwarded (whether the pool read them is unknowable, and it will never say).
 func (u *upstreamV1) teardown() {
 	u.mu.Lock()
 	u.connected = false
@@ -187,6 +271,13 @@ func (u *upstreamV1) teardown() {
 	pend := u.pending
 	u.pending = map[int64]*pendingReq{}
 	u.mu.Unlock()
+	n := 0
+	for _, r := range pend {
+		if r.kind == "submit" {
+			n++
+		}
+	}
+	u.pl.lost(n, "connection lost with shares in flight")
 	for _, r := range pend {
 		if r.done != nil {
 			r.done(verdict{known: false, message: "pool connection lost"})
@@ -194,12 +285,12 @@ func (u *upstreamV1) teardown() {
 	}
 }
 
-// request queues a request; done (may be nil) gets the response.
-func (u *upstreamV1) request(kind, worker string, params sv1.Params, done func(verdict)) bool {
+// request queues a request; r.done (may be nil) gets the response.
+func (u *upstreamV1) request(r *pendingReq, params sv1.Params) bool {
 	id := u.nextID.Add(1)
 	line, err := sv1.AppendRequest(nil, sv1.IntID(id), params)
 	if err != nil {
-		u.log.Error().Err(err).Str("kind", kind).Msg("encoding request")
+		u.log.Error().Err(err).Str("kind", r.kind).Msg("encoding request")
 		return false
 	}
 	u.mu.Lock()
@@ -213,7 +304,8 @@ func (u *upstreamV1) request(kind, worker string, params sv1.Params, done func(v
 		}
 		return false
 	}
-	u.pending[id] = &pendingReq{kind: kind, worker: worker, sent: u.pl.p.clk.Now(), done: done}
+	r.sent = u.pl.p.clk.Now()
+	u.pending[id] = r
 	select {
 	case out <- line:
 		u.mu.Unlock()
@@ -357,6 +449,7 @@ func (u *upstreamV1) handleResponse(m *sv1.Message) {
 		}
 		u.mu.Lock()
 		u.en1, u.n2, u.subscribe, u.connected = sr.Extranonce1, sr.Extranonce2Size, true, true
+		u.upSince = u.pl.p.clk.Now()
 		early := u.early
 		u.early = nil
 		u.mu.Unlock()
@@ -384,6 +477,9 @@ func (u *upstreamV1) handleResponse(m *sv1.Message) {
 			u.workers[r.worker] = authFailed
 		}
 		u.mu.Unlock()
+		if !ok {
+			u.pl.fallBack("pool refused the authorize of " + r.worker + ": " + clipReason(errText(m)))
+		}
 	case "submit":
 		v := verdict{known: true, accepted: m.Error == nil && m.Accepted(), latency: u.pl.p.clk.Now().Sub(r.sent)}
 		if !v.accepted {
@@ -394,11 +490,30 @@ func (u *upstreamV1) handleResponse(m *sv1.Message) {
 				v.code, v.message = sv1.ClassifyReason(m.RejectReason), m.RejectReason
 			}
 		}
-		u.pl.rejects.add(!v.accepted)
+		u.pl.answered()
+		if !r.belowPool {
+			u.pl.rejects.add(!v.accepted)
+			if !v.accepted {
+				u.pl.logReject(r.miner, r.job, v.message)
+			}
+		}
+		if !v.accepted && r.worker != u.pl.cfg.User && workerRefused(v) {
+			// Authorized, yet its shares are refused for the name (ckpool's "Worker
+			// mismatch"): nothing more goes to this pool under a worker name.
+			u.mu.Lock()
+			u.workers[r.worker] = authFailed
+			u.mu.Unlock()
+			u.pl.fallBack("pool rejected a share under " + r.worker + ": " + clipReason(v.message))
+		}
 		if r.done != nil {
 			r.done(v)
 		}
 	}
+}
+
+// workerRefused says whether a reject is about the name the share went under.
+func workerRefused(v verdict) bool {
+	return v.code == sv1.CodeUnauthorized || sv1.ClassifyReason(v.message) == sv1.CodeUnauthorized
 }
 
 func errText(m *sv1.Message) string {
@@ -453,8 +568,9 @@ func (u *upstreamV1) handleNotify(m *sv1.Message) {
 }
 
 // ensureWorker authorizes <pool user>.<worker> once on this connection (passthrough names).
+// The pool has worker_auth_timeout to answer; sweep handles its silence.
 func (u *upstreamV1) ensureWorker(worker string) {
-	if u.pl.p.cfg.WorkerNames != "passthrough" || worker == "" {
+	if worker == "" || !u.pl.passthrough() {
 		return
 	}
 	name := u.pl.cfg.User + "." + worker
@@ -465,27 +581,34 @@ func (u *upstreamV1) ensureWorker(worker string) {
 	}
 	u.workers[name] = authPending
 	u.mu.Unlock()
-	u.request("authorize", name, &sv1.Authorize{Username: name, Password: u.pl.cfg.Password}, nil)
+	if !u.request(&pendingReq{kind: "authorize", worker: name}, &sv1.Authorize{Username: name, Password: u.pl.cfg.Password}) {
+		u.mu.Lock()
+		delete(u.workers, name) // not sent: ask again when the worker next needs it
+		u.mu.Unlock()
+	}
 }
 
-// submitName is the name a share goes upstream under.
+// submitName is the name a share goes upstream under: the worker's own once the pool has
+// authorized it on this connection, else the pool user. A share never waits for an
+// authorize, and never goes under a name the pool has not accepted.
 func (u *upstreamV1) submitName(worker string) string {
-	if u.pl.p.cfg.WorkerNames != "passthrough" || worker == "" {
+	if worker == "" || !u.pl.passthrough() {
 		return u.pl.cfg.User
 	}
 	name := u.pl.cfg.User + "." + worker
 	u.mu.Lock()
 	st := u.workers[name]
 	u.mu.Unlock()
-	if st == authOK || st == authPending {
+	if st == authOK {
 		return name
 	}
 	return u.pl.cfg.User
 }
 
 func (u *upstreamV1) submit(s *upShare, done func(verdict)) {
+	name := u.submitName(s.worker)
 	params := &sv1.Submit{
-		Worker:      u.submitName(s.worker),
+		Worker:      name,
 		JobID:       s.jobID,
 		Extranonce2: s.extranonce2,
 		NTime:       s.ntime,
@@ -494,7 +617,8 @@ func (u *upstreamV1) submit(s *upShare, done func(verdict)) {
 	if s.mask != 0 {
 		params.VersionBits, params.HasVersionBits = s.version&s.mask, true
 	}
-	if !u.request("submit", "", params, done) {
+	if !u.request(&pendingReq{kind: "submit", worker: name, miner: s.worker, job: s.jobID, belowPool: s.belowPool, done: done}, params) {
+		u.pl.lost(1, "no connection to the pool, or its send queue is full")
 		done(verdict{known: false, message: "pool unavailable"})
 	}
 }

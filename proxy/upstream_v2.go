@@ -46,11 +46,15 @@ type upstreamV2 struct {
 	out       chan []byte
 	sentRate  float32
 	rateAt    time.Time
+	upSince   time.Time // when this session's channel got its first job (zero: not yet)
 }
 
 type v2Pending struct {
-	sent time.Time
-	done func(verdict)
+	sent      time.Time
+	miner     string // the downstream worker, for the reject log
+	job       string
+	belowPool bool // a block candidate under the pool's target: its verdict does not judge the pool
+	done      func(verdict)
 }
 
 // maxFutureJobs bounds the future jobs kept while waiting for their SetNewPrevHash.
@@ -101,11 +105,38 @@ func (u *upstreamV2) versionMask() uint32 {
 }
 
 // ensureWorker does nothing: every miner's shares travel on the one aggregated channel,
-// opened under the pool user.
+// opened under the pool user, so there is no per-worker authorization to wait for or fall
+// back from.
 func (u *upstreamV2) ensureWorker(string) {}
 
 // run keeps the connection up until the proxy closes.
 func (u *upstreamV2) run() { reconnectLoop(u.pl.p, u.log, u.session) }
+
+// sweep counts unknown every share the pool has left unanswered past submit_timeout. Shares
+// are pending in the order sent, so only the oldest are looked at.
+func (u *upstreamV2) sweep(now time.Time) {
+	limit := u.pl.p.cfg.SubmitTimeout.D()
+	var late []*v2Pending
+	u.mu.Lock()
+	n := 0
+	for _, seq := range u.order {
+		r := u.pending[seq]
+		if r != nil && now.Sub(r.sent) < limit {
+			break
+		}
+		n++
+		if r != nil {
+			delete(u.pending, seq)
+			late = append(late, r)
+		}
+	}
+	u.order = u.order[n:]
+	u.mu.Unlock()
+	for _, r := range late {
+		u.pl.timedOut()
+		r.done(verdict{known: false, message: "no answer within submit_timeout"})
+	}
+}
 
 var (
 	errPoolRefused       = errors.New("pool refused the connection")
@@ -114,12 +145,21 @@ var (
 )
 
 // session runs one connection: dial, Noise handshake, SetupConnection, OpenExtendedMiningChannel,
-// then the read loop; the writer runs beside it. It returns why the connection ended.
-func (u *upstreamV2) session() error {
+// then the read loop; the writer runs beside it. It returns how long the connection carried
+// work and why it ended.
+func (u *upstreamV2) session() (upFor time.Duration, err error) {
 	p := u.pl.p
+	defer func() {
+		u.mu.Lock()
+		if !u.upSince.IsZero() {
+			upFor = p.clk.Now().Sub(u.upSince)
+		}
+		u.upSince = time.Time{}
+		u.mu.Unlock()
+	}()
 	authority, err := noise.DecodeAuthorityKey(u.pl.ep.AuthorityKey)
 	if err != nil {
-		return fmt.Errorf("pool authority key: %w", err)
+		return 0, fmt.Errorf("pool authority key: %w", err)
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
@@ -127,7 +167,7 @@ func (u *upstreamV2) session() error {
 	raw, err := p.dial(dctx, "tcp", u.pl.ep.Host)
 	dcancel()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ncfg := noise.DefaultConfig()
 	ncfg.HandshakeTimeout = 15 * time.Second
@@ -136,7 +176,7 @@ func (u *upstreamV2) session() error {
 	nc, err := noise.Client(raw, authority, ncfg)
 	if err != nil {
 		raw.Close()
-		return fmt.Errorf("noise handshake: %w", err)
+		return 0, fmt.Errorf("noise handshake: %w", err)
 	}
 	out := make(chan []byte, upstreamQueue)
 	u.mu.Lock()
@@ -147,6 +187,7 @@ func (u *upstreamV2) session() error {
 	u.pl.freshSession()
 
 	defer runWriter(ctx, cancel, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
+	go sweepLoop(ctx, p, u.sweep)
 
 	host, port, _ := net.SplitHostPort(u.pl.ep.Host)
 	pn, _ := strconv.ParseUint(port, 10, 16)
@@ -182,24 +223,24 @@ func (u *upstreamV2) session() error {
 			if errors.Is(err, io.EOF) {
 				err = errPoolClosed
 			}
-			return err
+			return 0, err
 		}
 		h, _ := sv2.ParseHeader(hdr[:])
 		m, err := sv2.DecodeMessage(h, payload)
 		if err != nil {
-			return err // malformed: the stream cannot be trusted any more
+			return 0, err // malformed: the stream cannot be trusted any more
 		}
 		switch m := m.(type) {
 		case *sv2.SetupConnectionSuccess:
 			setup = true
 		case *sv2.SetupConnectionError:
-			return fmt.Errorf("%w: SetupConnection: %s (flags %#x)", errPoolRefused, m.ErrorCode, m.Flags)
+			return 0, fmt.Errorf("%w: SetupConnection: %s (flags %#x)", errPoolRefused, m.ErrorCode, m.Flags)
 		default:
 			if !setup {
-				return fmt.Errorf("pool sent %s before SetupConnection.Success", sv2.MessageName(m.ExtensionType(), m.MsgType()))
+				return 0, fmt.Errorf("pool sent %s before SetupConnection.Success", sv2.MessageName(m.ExtensionType(), m.MsgType()))
 			}
 			if err := u.handle(m); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
@@ -348,6 +389,9 @@ func (u *upstreamV2) activate(nj *sv2.NewExtendedMiningJob, tip *v2Tip, clean bo
 	now := p.clk.Now()
 	j.Clean, j.Received = clean, now
 	u.cur, u.last, u.connected, u.rolling = j, now, true, nj.VersionRollingAllowed
+	if u.upSince.IsZero() {
+		u.upSince = now
+	}
 	u.mu.Unlock()
 	if !nj.VersionRollingAllowed {
 		u.log.Warn().Msg("pool job forbids version rolling; miners roll only the nonce")
@@ -386,6 +430,7 @@ func (u *upstreamV2) submit(s *upShare, done func(verdict)) {
 	u.mu.Lock()
 	if u.out == nil || !u.connected {
 		u.mu.Unlock()
+		u.pl.lost(1, "no connection to the pool")
 		done(verdict{known: false, message: "pool unavailable"})
 		return
 	}
@@ -405,12 +450,13 @@ func (u *upstreamV2) submit(s *upShare, done func(verdict)) {
 	}
 	select {
 	case u.out <- b:
-		u.pending[u.seq] = &v2Pending{sent: u.pl.p.clk.Now(), done: done}
+		u.pending[u.seq] = &v2Pending{sent: u.pl.p.clk.Now(), miner: s.worker, job: s.jobID, belowPool: s.belowPool, done: done}
 		u.order = append(u.order, u.seq)
 		u.mu.Unlock()
 	default:
 		u.mu.Unlock()
 		u.pl.p.drops.upstreamQueue.Add(1)
+		u.pl.lost(1, "upstream send queue full")
 		done(verdict{known: false, message: "upstream queue full"})
 	}
 	if evicted != nil {
@@ -446,8 +492,13 @@ func (u *upstreamV2) settled(last uint32) {
 	}
 	u.order = u.order[n:]
 	u.mu.Unlock()
+	if len(done) > 0 {
+		u.pl.answered()
+	}
 	for _, r := range done {
-		u.pl.rejects.add(false)
+		if !r.belowPool {
+			u.pl.rejects.add(false)
+		}
 		r.done(verdict{known: true, accepted: true, latency: now.Sub(r.sent)})
 	}
 }
@@ -461,7 +512,11 @@ func (u *upstreamV2) rejected(seq uint32, code string) {
 	if r == nil {
 		return
 	}
-	u.pl.rejects.add(true)
+	u.pl.answered()
+	if !r.belowPool {
+		u.pl.rejects.add(true)
+		u.pl.logReject(r.miner, r.job, code)
+	}
 	r.done(verdict{known: true, code: codeFromV2Error(code), message: code, latency: now.Sub(r.sent)})
 }
 
@@ -473,6 +528,7 @@ func (u *upstreamV2) teardown() {
 	pend := u.pending
 	u.pending, u.order = map[uint32]*v2Pending{}, nil
 	u.mu.Unlock()
+	u.pl.lost(len(pend), "connection lost with shares in flight")
 	for _, r := range pend {
 		r.done(verdict{known: false, message: "pool connection lost"})
 	}

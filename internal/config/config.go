@@ -57,6 +57,9 @@ type proxyKeys struct {
 	BackoffMin     proxy.Duration `toml:"backoff_min"`
 	BackoffMax     proxy.Duration `toml:"backoff_max"`
 	UserAgent      string         `toml:"user_agent"`
+
+	WorkerAuthTimeout proxy.Duration `toml:"worker_auth_timeout"`
+	SubmitTimeout     proxy.Duration `toml:"submit_timeout"`
 }
 
 // LogConfig is [log].
@@ -78,6 +81,7 @@ func Default() File {
 			WorkerNames: pc.WorkerNames, JobTimeout: pc.JobTimeout, Reannounce: pc.Reannounce, VerdictWait: pc.VerdictWait,
 			RejectFailover: pc.RejectFailover, RejectWindow: pc.RejectWindow, MaxLine: pc.MaxLine, WriteTimeout: pc.WriteTimeout,
 			SendQueue: pc.SendQueue, SubmitRate: pc.SubmitRate, BackoffMin: pc.BackoffMin, BackoffMax: pc.BackoffMax, UserAgent: pc.UserAgent,
+			WorkerAuthTimeout: pc.WorkerAuthTimeout, SubmitTimeout: pc.SubmitTimeout,
 		},
 		Store:   store.DefaultConfig(),
 		Power:   power.DefaultConfig(),
@@ -94,6 +98,7 @@ func (f *File) ProxyConfig() proxy.Config {
 		WorkerNames: k.WorkerNames, JobTimeout: k.JobTimeout, Reannounce: k.Reannounce, VerdictWait: k.VerdictWait,
 		RejectFailover: k.RejectFailover, RejectWindow: k.RejectWindow, MaxLine: k.MaxLine, WriteTimeout: k.WriteTimeout,
 		SendQueue: k.SendQueue, SubmitRate: k.SubmitRate, BackoffMin: k.BackoffMin, BackoffMax: k.BackoffMax, UserAgent: k.UserAgent,
+		WorkerAuthTimeout: k.WorkerAuthTimeout, SubmitTimeout: k.SubmitTimeout,
 	}
 }
 

@@ -62,7 +62,7 @@ func (s *modbusSource) Run(ctx context.Context, out chan<- Reading) error {
 	for {
 		if !s.open {
 			if err := s.client.Open(); err != nil {
-				s.log.Info().Err(err).Dur("retry_in", backoff).Msg("modbus connect failed")
+				s.log.Info().Err(err).Int64("retry_in_ms", backoff.Milliseconds()).Msg("modbus connect failed")
 				s.emit(out, s.failed(QualityUnavailable, describe(err), s.clock.Now()))
 				if !sleep(ctx, s.clock, backoff) {
 					return nil
