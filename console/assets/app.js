@@ -456,7 +456,9 @@
       bar.firstChild.style.width = Math.min(100, p.split_pct) + '%';
       return el('tr', null,
         el('td', null, el('div', { text: p.name }), el('div', { class: 'muted mono', text: p.url })),
-        el('td', null, badge(p.state), p.reason ? el('div', { class: 'muted', text: p.reason }) : null),
+        el('td', null, badge(p.state), p.reason ? el('div', { class: 'muted', text: p.reason }) : null,
+          p.worker_names === 'pool_user' ? el('div', { class: 'muted', text: 'shares under the pool user: ' + p.worker_names_reason }) : null,
+          p.unknown || p.unforwarded ? el('div', { class: 'muted', text: `unanswered ${int(p.unknown)} · not forwarded ${int(p.unforwarded)}` }) : null),
         el('td', null, p.active ? badge('active') : badge('backup', 'paused')),
         el('td', { class: 'num', text: p.priority }),
         el('td', { class: 'num', text: p.connections }),
