@@ -17,7 +17,7 @@ func TestPoolsSilentSubmitsFailOver(t *testing.T) {
 	backup, a2 := startPool(t, func(c *simpool.Config) { c.Seed = 2 })
 	logs, log := logSink()
 	cfg := testConfig(a1, a2)
-	cfg.SubmitTimeout = Duration(time.Second)
+	cfg.SubmitTimeout = Duration(2 * time.Second)
 	px, addr := startProxy(t, cfg, Options{Logger: log})
 	ms := startMiners(t, addr, 3, "rackS", nil)
 	eventually(t, "mining on the primary", func() bool { return primary.Accepted() > 5 })

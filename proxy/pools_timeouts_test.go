@@ -16,7 +16,7 @@ func TestPoolsUnansweredSubscribeReconnects(t *testing.T) {
 	sp, paddr := startPool(t, nil)
 	sp.SetMode(simpool.Stall)
 	cfg := testConfig(paddr)
-	cfg.SubmitTimeout = Duration(200 * time.Millisecond)
+	cfg.SubmitTimeout = Duration(time.Second)
 	px, _ := startProxy(t, cfg, Options{})
 	eventually(t, "the proxy to give up on the silent connection and connect again", func() bool { return sp.Sessions() >= 3 })
 	if row := px.Pools()[0]; row.State != "down" || row.Reason != "disconnected" {
