@@ -33,6 +33,8 @@ type collector struct {
 	workerHR, workerShares, workerDiff, workersOmitted                       *prometheus.Desc
 	consoleClients, consoleUpdates                                           *prometheus.Desc
 	stratumConns, stratumCap, stratumRefused, stratumClosed                  *prometheus.Desc
+
+	counters counterDescs // series of the Backend's CounterReader
 }
 
 // Share results tracked per group and per worker.
@@ -107,6 +109,8 @@ func newCollector(s *Server) *collector {
 		stratumCap:     d("stratum_connections_cap", "Most miner connections the file-descriptor reserve allows (0: no limit known)."),
 		stratumRefused: d("stratum_connections_refused_total", "Miner connections closed at accept, by reason.", "reason"),
 		stratumClosed:  d("stratum_connections_closed_total", "Miner connections closed for not setting up in time, by reason.", "reason"),
+
+		counters: newCounterDescs(d),
 	}
 }
 
@@ -120,6 +124,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed} {
 		ch <- d
 	}
+	c.counters.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -254,6 +259,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range sortedKeys(v.conns.Closed) {
 		counter(c.stratumClosed, float64(v.conns.Closed[r]), r)
 	}
+	c.counters.collect(s.b, gauge, counter)
 }
 
 // accumulate adds each connection's new shares since the last call to its group's totals, so

@@ -615,6 +615,10 @@ type Snapshot struct {
 	AuditDropped uint64
 }
 
+// AuditDropped counts audit records dropped because the backlog was full (the store stopped
+// answering for long), for /metrics, without copying the fleet as Snapshot does.
+func (r *Runner) AuditDropped() uint64 { return r.auditDr.Load() }
+
 // Basis returns the inputs of the latest step (budget, import, mode) without copying the
 // fleet, for callers that poll it often.
 func (r *Runner) Basis() Basis {

@@ -77,7 +77,6 @@ type dropCounters struct {
 	floodedMiner   atomic.Uint64 // submits over the rate limit
 	oversizedLines atomic.Uint64
 	malformed      atomic.Uint64
-	ledgerOverflow atomic.Uint64
 }
 
 func (d *dropCounters) snapshot() map[string]uint64 {
@@ -87,7 +86,6 @@ func (d *dropCounters) snapshot() map[string]uint64 {
 		"submit_rate_limited":     d.floodedMiner.Load(),
 		"oversized_line":          d.oversizedLines.Load(),
 		"malformed_message":       d.malformed.Load(),
-		"ledger_overflow":         d.ledgerOverflow.Load(),
 	}
 }
 
