@@ -157,6 +157,17 @@ func (p *Proxy) serveMinerV2(nc *noise.Conn) {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
 		}
+		s.outMu.Lock()
+		closing := s.closeAfter
+		s.outMu.Unlock()
+		if closing {
+			// Let the writer deliver the last frame (the error that ends the connection)
+			// before cancel: a writer that saw both at once could pick the cancel.
+			select {
+			case <-writerDone:
+			case <-time.After(s.p.cfg.WriteTimeout.D()):
+			}
+		}
 		cancel()
 		<-writerDone
 		nc.Close()

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -230,4 +231,39 @@ func TestListenV1TLSNamesTheBadFile(t *testing.T) {
 	if _, err := px.ListenV1TLS("127.0.0.1:0", cf, other); err == nil || !strings.Contains(err.Error(), "tls_key_file") {
 		t.Fatalf("key of another certificate: %v", err)
 	}
+}
+
+// TestTLSStalledHandshakeDelaysNobody: a peer that opens the TLS port and says nothing (or a
+// partial ClientHello) does not delay another miner's handshake, and is closed when
+// setup_timeout passes.
+func TestTLSStalledHandshakeDelaysNobody(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	clk := clock.NewManual(time.Now())
+	px, _ := startProxy(t, testConfig(paddr), Options{Clock: clk})
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "stratum.crt"), filepath.Join(dir, "stratum.key")
+	ca.issue(t, cf, kf, 1)
+	addr, err := px.ListenV1TLS("127.0.0.1:0", cf, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := dialFrom(t, "127.0.0.1", addr.String())
+	partial := dialFrom(t, "127.0.0.1", addr.String())
+	partial.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01}) // a record header and one byte of 512
+	eventually(t, "both accepted", func() bool { return px.Status().Conns.Open == 2 })
+	tc, _ := ca.dial(t, addr.String())
+	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	tc.Write([]byte(`{"id":1,"method":"mining.extranonce.subscribe","params":[]}` + "\n"))
+	if line, err := bufio.NewReader(tc).ReadString('\n'); err != nil || line != `{"id":1,"result":true,"error":null}`+"\n" {
+		t.Fatalf("miner behind two stalled handshakes: %q %v", line, err)
+	}
+	clk.Advance(31 * time.Second)
+	wantClosedSilently(t, silent)
+	partial.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadAll(partial); isTimeout(err) {
+		t.Fatal("partial ClientHello not closed after setup_timeout")
+	}
+	// The third never authorized either.
+	eventually(t, "counted", func() bool { return px.Status().Conns.Closed["setup_timeout"] == 3 })
 }
