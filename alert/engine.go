@@ -69,7 +69,7 @@ type Engine struct {
 
 	conds  conditions
 	state  map[string]*instance
-	active atomic.Pointer[[]Alert]
+	latest atomic.Pointer[Report]
 
 	runOnce sync.Once
 }
@@ -94,7 +94,7 @@ func New(cfg Config, src Source, opts Options) (*Engine, error) {
 	for i, w := range cfg.Webhooks {
 		e.hooks = append(e.hooks, newWebhook(w.withDefaults(i), cfg.Queue, e.clk, e.log))
 	}
-	e.active.Store(&[]Alert{})
+	e.latest.Store(&Report{Firing: []Alert{}})
 	return e, nil
 }
 
@@ -168,7 +168,7 @@ func (e *Engine) check(ctx context.Context) {
 			e.notify(notification{Status: statusResolved, Alert: in.alert})
 		}
 	}
-	e.publish()
+	e.publish(now)
 }
 
 func (e *Engine) logAlert(a Alert, msg string) {
@@ -195,8 +195,17 @@ func (e *Engine) notify(n notification) {
 	}
 }
 
-// publish stores the firing alerts for Active: most severe first, then by name and labels.
-func (e *Engine) publish() {
+// Report is the outcome of the latest check.
+type Report struct {
+	// At is when the check ran; zero before the first. A console can tell from it that
+	// checks stopped.
+	At time.Time `json:"checked_at"`
+	// Firing are the firing alerts, most severe first, then by name and labels.
+	Firing []Alert `json:"alerts"`
+}
+
+// publish stores the check's outcome for Latest.
+func (e *Engine) publish(now time.Time) {
 	keys := make([]string, 0, len(e.state))
 	for k, in := range e.state {
 		if in.firing {
@@ -211,17 +220,17 @@ func (e *Engine) publish() {
 		out[i] = e.state[k].alert
 		out[i].Labels = maps.Clone(out[i].Labels)
 	}
-	e.active.Store(&out)
+	e.latest.Store(&Report{At: now, Firing: out})
 }
 
-// Active returns the firing alerts, most severe first. The result is the caller's.
-func (e *Engine) Active() []Alert {
-	a := *e.active.Load()
-	out := slices.Clone(a)
-	for i := range out {
-		out[i].Labels = maps.Clone(out[i].Labels)
+// Latest returns the latest check's outcome. The result is the caller's.
+func (e *Engine) Latest() Report {
+	r := *e.latest.Load()
+	r.Firing = slices.Clone(r.Firing)
+	for i := range r.Firing {
+		r.Firing[i].Labels = maps.Clone(r.Firing[i].Labels)
 	}
-	return out
+	return r
 }
 
 // Drops returns the notifications dropped from full webhook queues, for

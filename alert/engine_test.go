@@ -146,18 +146,22 @@ func TestEngineFiresRepeatsResolves(t *testing.T) {
 		clk.Advance(tick)
 		e.check(ctx)
 	}
-	if a := e.Active(); len(a) != 0 || len(e.hooks[0].queue) != 0 {
+	if a := e.Latest().Firing; len(a) != 0 || len(e.hooks[0].queue) != 0 {
 		t.Fatalf("fired before pool_down_for: %+v", a)
 	}
 	clk.Advance(tick)
 	e.check(ctx) // 60 s
-	a := e.Active()
+	rep := e.Latest()
+	if !rep.At.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("checked at %v", rep.At)
+	}
+	a := rep.Firing
 	if len(a) != 1 || a[0].Name != NameNoPoolUp || a[0].Severity != SeverityCritical || !a[0].Since.Equal(t0) ||
 		!a[0].FiringSince.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("active %+v", a)
 	}
 	a[0].Name = "changed by the caller"
-	if e.Active()[0].Name != NameNoPoolUp {
+	if e.Latest().Firing[0].Name != NameNoPoolUp {
 		t.Fatal("Active shares its slice with the caller")
 	}
 
@@ -190,8 +194,8 @@ func TestEngineFiresRepeatsResolves(t *testing.T) {
 		!r.p.Alert.Ended.Equal(t0.Add(61*time.Minute+15*time.Second)) {
 		t.Fatalf("resolved %+v", r.p)
 	}
-	if len(e.Active()) != 0 {
-		t.Fatalf("still active %+v", e.Active())
+	if len(e.Latest().Firing) != 0 {
+		t.Fatalf("still active %+v", e.Latest().Firing)
 	}
 	clk.Advance(2 * time.Hour)
 	e.check(ctx)
@@ -256,7 +260,7 @@ func TestEngineHangingReceiverDoesNotBlock(t *testing.T) {
 	stale := Snapshot{Store: &Store{ProbeErr: errDisk}}
 	for i := 0; i < 6; i++ {
 		src.set(stale)
-		eventually(t, clk, tick, "store_failing to fire", func() bool { return len(e.Active()) == 1 })
+		eventually(t, clk, tick, "store_failing to fire", func() bool { return len(e.Latest().Firing) == 1 })
 		if r := ok.next(t); r.p.Status != statusFiring {
 			t.Fatalf("round %d: %+v", i, r.p)
 		}
@@ -264,7 +268,7 @@ func TestEngineHangingReceiverDoesNotBlock(t *testing.T) {
 			eventually(t, clk, 0, "the stuck webhook's first request", func() bool { return hung.Load() == 1 })
 		}
 		src.set(Snapshot{Store: &Store{}})
-		eventually(t, clk, tick, "store_failing to resolve", func() bool { return len(e.Active()) == 0 })
+		eventually(t, clk, tick, "store_failing to resolve", func() bool { return len(e.Latest().Firing) == 0 })
 		if r := ok.next(t); r.p.Status != statusResolved {
 			t.Fatalf("round %d: %+v", i, r.p)
 		}

@@ -218,6 +218,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/meters", s.read(s.handleMeters))
 	mux.Handle("GET /api/v1/decisions", s.read(s.handleDecisions))
 	mux.Handle("GET /api/v1/events", s.read(s.handleEvents))
+	mux.Handle("GET /api/v1/alerts", s.read(s.handleAlerts))
 	mux.Handle("GET /api/v1/ws", s.read(s.serveWS))
 
 	mux.Handle("PUT /api/v1/policy/cap", s.control(s.handleSetCap))

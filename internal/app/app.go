@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/alert"
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/power"
@@ -37,7 +38,9 @@ type App struct {
 	// Power owns per-miner control state: the gate's holds, the inventory, the policy runner
 	// (nil without a [policy] table), meters and telemetry. Always set: operator holds work
 	// without a policy too.
-	Power   *power.Controller
+	Power *power.Controller
+	// Alerts checks for trouble an operator must hear about and notifies [[alert.webhook]].
+	Alerts  *alert.Engine
 	cancel  context.CancelFunc
 	closers []func() error
 	wg      sync.WaitGroup
@@ -121,6 +124,16 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 			return nil, fmt.Errorf("listener[%d].protocol: %q is not supported", i, l.Protocol)
 		}
 	}
+	ae, err := alert.New(cfg.Alert, alertSource{a}, alert.Options{Logger: log.With().Str("sub", "alert").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	a.Alerts = ae
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ae.Run(ctx)
+	}()
 	cs, err := console.New(cfg.Console, backend{a}, console.Options{Logger: log.With().Str("sub", "console").Logger(), Version: Version})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

@@ -23,12 +23,14 @@ type backend struct{ a *App }
 
 var _ console.Backend = backend{}
 
-// Status is the proxy's summary, with the power controller's queue drops among its drops.
+// Status is the proxy's summary, with the power controller's and the alert webhooks' queue
+// drops among its drops.
 func (b backend) Status() proxy.Status {
 	st := b.a.Proxy.Status()
 	drops := make(map[string]uint64, len(st.Drops)+1)
 	maps.Copy(drops, st.Drops)
 	maps.Copy(drops, b.a.Power.Drops())
+	maps.Copy(drops, b.a.Alerts.Drops())
 	st.Drops = drops
 	return st
 }

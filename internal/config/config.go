@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hashgate/hashgate/alert"
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
@@ -40,6 +41,8 @@ type File struct {
 	Power   power.Config   `toml:"power"`
 	Console console.Config `toml:"console"`
 	Log     LogConfig      `toml:"log"`
+	// Alert is [alert]: in-process alert checks and [[alert.webhook]] notifications.
+	Alert alert.Config `toml:"alert"`
 }
 
 // proxyKeys are the [proxy] table: proxy.Config without the sections that live at the top.
@@ -87,6 +90,7 @@ func Default() File {
 		Power:   power.DefaultConfig(),
 		Console: console.DefaultConfig(),
 		Log:     LogConfig{Level: "info"},
+		Alert:   alert.DefaultConfig(),
 	}
 }
 
@@ -210,5 +214,5 @@ func (f *File) Validate() error {
 	default:
 		return fmt.Errorf("log.format: %q is not json or pretty", f.Log.Format)
 	}
-	return nil
+	return f.Alert.Validate()
 }
