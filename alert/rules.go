@@ -52,6 +52,9 @@ type Policy struct {
 type Store struct {
 	// ProbeErr is the write probe's error; nil when a durable write went through.
 	ProbeErr error
+	// WriteErr is the share writer's latest commit error while its commits fail and are
+	// retried; nil when the last commit succeeded.
+	WriteErr error
 	// WriteErrors and SharesLost are the store's counters since start (store.Stats).
 	WriteErrors, SharesLost uint64
 }
@@ -249,6 +252,9 @@ func (c *conditions) store(out []finding, now time.Time, s *Store) []finding {
 	var desc []string
 	if s.ProbeErr != nil {
 		desc = append(desc, "The store does not take writes: "+s.ProbeErr.Error()+".")
+	}
+	if s.WriteErr != nil {
+		desc = append(desc, "Share commits are failing and being retried: "+s.WriteErr.Error()+".")
 	}
 	if now.Before(c.storeBadUntil) {
 		desc = append(desc, "Within the last "+storeWindow.String()+": "+c.storeWhy+".")

@@ -134,6 +134,11 @@ func TestConditionsStore(t *testing.T) {
 	if len(fs) != 1 || fs[0].name != NameStoreFailing || !strings.Contains(fs[0].description, "database is locked") {
 		t.Fatalf("probe failing: %+v", fs)
 	}
+	st = &Store{WriteErr: errors.New("disk full")}
+	fs = c.evaluate(t0, &Snapshot{Store: st})
+	if len(fs) != 1 || fs[0].description != "Share commits are failing and being retried: disk full." {
+		t.Fatalf("writer failing: %+v", fs)
+	}
 	// Counters rising hold the alert for storeWindow even when the probe passes between.
 	st = &Store{WriteErrors: 3, SharesLost: 7}
 	fs = c.evaluate(t0.Add(time.Minute), &Snapshot{Store: st})

@@ -10,7 +10,7 @@ import (
 
 // alertSource reads what the alert engine checks from the accessors the console uses: the
 // proxy's pools and miners, the power controller's meters and policy step, the store's write
-// probe and counters.
+// probe, writer state and counters.
 type alertSource struct{ a *App }
 
 var _ alert.Source = alertSource{}
@@ -34,7 +34,8 @@ func (s alertSource) Snapshot(ctx context.Context) alert.Snapshot {
 	}
 	snap.Miners = a.Proxy.Status().Miners
 	st := a.Store.Stats()
-	snap.Store = &alert.Store{ProbeErr: a.Store.Health(ctx), WriteErrors: st.WriteErrors, SharesLost: st.SharesLost}
+	snap.Store = &alert.Store{ProbeErr: a.Store.Health(ctx), WriteErr: a.Store.WriteState().Err,
+		WriteErrors: st.WriteErrors, SharesLost: st.SharesLost}
 	return snap
 }
 

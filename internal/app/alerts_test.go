@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -244,4 +245,47 @@ func TestAlertsMeterPolicyAndMinersThroughTheWiring(t *testing.T) {
 	if gone.Alert.Severity != alert.SeverityCritical || !strings.Contains(gone.Alert.Description, "1 were connected") {
 		t.Fatalf("no_miners %+v", gone)
 	}
+}
+
+// TestAlertsStoreLockedThroughTheWiring: while another process holds the database's write
+// lock the store's write probe fails and store_failing fires; once the lock is released it
+// resolves.
+func TestAlertsStoreLockedThroughTheWiring(t *testing.T) {
+	_, paddr := startTestPool(t)
+	hook, got := alertReceiver(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	f.Store.BusyTimeout = 200 * time.Millisecond
+	f.Alert.CheckInterval = alert.Duration(time.Second)
+	f.Alert.Webhooks = []alert.WebhookConfig{{URL: hook}}
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(context.Background(), &f, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	other, err := sql.Open("sqlite", "file:"+f.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	locked := time.Now()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	p := got.await(t, alert.NameStoreFailing, "firing", locked.Add(-time.Second))
+	if p.Alert.Severity != alert.SeverityWarning || !strings.Contains(p.Alert.Description, "The store does not take writes: store: write probe:") {
+		t.Fatalf("store_failing %+v", p)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	got.await(t, alert.NameStoreFailing, "resolved", p.Alert.Since)
 }
