@@ -139,8 +139,8 @@ type connGuard struct {
 func newConnGuard(cfg LimitsConfig, log zerolog.Logger, clk clock.Clock) *connGuard {
 	g := &connGuard{cfg: cfg, log: log, clk: clk, byIP: map[netip.Addr]int{}}
 	g.notes.seen = map[string]time.Time{}
-	// Go (1.19 on) raised the soft RLIMIT_NOFILE to the hard limit at start-up; what is left
-	// to do is keep miners from taking all of it.
+	// Go (1.19 on) raised the soft RLIMIT_NOFILE to (one below) the hard limit at start-up;
+	// what is left to do is keep miners from taking all of it.
 	limit := fileLimit()
 	g.cap = stratumCap(limit, cfg.FDReserve)
 	if g.cap > 0 {
@@ -238,6 +238,14 @@ func (g *connGuard) note(log *zerolog.Logger, level zerolog.Level, reason string
 func (g *connGuard) refuse(log *zerolog.Logger, r connRefusal, level zerolog.Level, ip netip.Addr) *zerolog.Event {
 	g.refused[r].Add(1)
 	return g.note(log, level, refusalNames[r], ip).Str("reason", refusalNames[r])
+}
+
+// handshakeRefused logs a connection an sv2 listener closed because its address already had
+// its share of handshake slots and of the queue (the listener counts it).
+func (g *connGuard) handshakeRefused(remote net.Addr) {
+	g.note(&g.log, zerolog.WarnLevel, "handshake_queue_full", remoteIP(remote)).Str("remote", remote.String()).
+		Str("reason", "handshake_queue_full").Int("handshake_slots_per_ip", g.cfg.HandshakeSlotsPerIP).
+		Msg("miner connection refused: its address holds its share of SV2 handshake slots and queue")
 }
 
 func (g *connGuard) stats() ConnStats {

@@ -278,3 +278,32 @@ func TestSilentSV2FloodDoesNotLockOutMiners(t *testing.T) {
 		t.Fatalf("conns %+v", st)
 	}
 }
+
+// TestSV2HandshakeQueueFullIsRefused: with 4 handshake slots and 1 per address, one host's
+// 20 silent connections get 1 slot and 8 places in the queue (half of 4 × 4); the other 11 are
+// closed at once, counted and logged once.
+func TestSV2HandshakeQueueFullIsRefused(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	cfg := testConfig(paddr)
+	cfg.Limits.HandshakeSlots, cfg.Limits.HandshakeSlotsPerIP = 4, 1
+	cfg.Limits.HandshakeTimeout = Duration(2 * time.Minute)
+	buf, log := levelBuffer()
+	k := newV2Keys(t)
+	px, _ := startProxy(t, cfg, Options{Logger: log})
+	a, err := px.ListenV2("127.0.0.1:0", k.static, k.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	for range 20 {
+		conns = append(conns, dialFrom(t, "127.0.0.1", a.String()))
+	}
+	eventually(t, "the refusals", func() bool { return px.Status().Conns.Refused["handshake_queue_full"] == 11 })
+	for _, c := range conns[9:] {
+		wantClosedSilently(t, c)
+	}
+	eventually(t, "the refused places given back", func() bool { return px.Status().Conns.Open == 9 })
+	if n := buf.count("its address holds its share of SV2 handshake slots"); n != 1 {
+		t.Fatalf("%d refusal lines at info or above, want 1 a minute", n)
+	}
+}

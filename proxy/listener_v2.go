@@ -48,7 +48,7 @@ func (p *Proxy) ServeV2(l net.Listener, static *noise.KeyPair, cert noise.Certif
 		ncfg.MaxHandshakes = lim.HandshakeSlots
 		ncfg.HandshakeTimeout = lim.HandshakeTimeout.D()
 	}
-	fair := noise.Fairness{PerIP: lim.HandshakeSlotsPerIP, Backlog: 4 * ncfg.MaxHandshakes}
+	fair := noise.Fairness{PerIP: lim.HandshakeSlotsPerIP, Backlog: 4 * ncfg.MaxHandshakes, Refused: p.guard.handshakeRefused}
 	nl, err := noise.NewFairListener(p.guard.listener(l, nil), static, cert, ncfg, fair)
 	if err != nil {
 		return err

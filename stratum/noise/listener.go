@@ -60,6 +60,10 @@ type Fairness struct {
 	// that waited HandshakeTimeout is closed when its turn comes. 0: none
 	// wait.
 	Backlog int
+	// Refused, when set, is told of every connection closed because its
+	// address had its share of slots and of the backlog, so the caller can
+	// log it as it logs other limits (nil: a Debug line only).
+	Refused func(remote net.Addr)
 }
 
 // addrState is one remote address's share: its running handshakes and its
@@ -244,8 +248,12 @@ func (l *Listener) admit(c net.Conn) bool {
 		l.forget(addr, st)
 		c.Close()
 		<-l.slots
-		l.log.Debug().Str("remote", c.RemoteAddr().String()).Int("running", st.running).
-			Msg("handshake refused: the address has its share of slots and of the backlog")
+		if l.fair.Refused != nil {
+			l.fair.Refused(c.RemoteAddr())
+		} else {
+			l.log.Debug().Str("remote", c.RemoteAddr().String()).Int("running", st.running).
+				Msg("handshake refused: the address has its share of slots and of the backlog")
+		}
 		return true
 	}
 	l.inFlight[c] = struct{}{}
