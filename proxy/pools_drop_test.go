@@ -22,6 +22,7 @@ func TestPoolsDropUnderLoadReconnectsAtOnce(t *testing.T) {
 	logs, log := logSink()
 	cfg := testConfig(paddr)
 	cfg.BackoffMin, cfg.BackoffMax = Duration(30*time.Second), Duration(time.Minute)
+	cfg.SubmitRate = 1e6 // the submit limiter refills on the proxy's clock, which stands still here
 	clk := clock.NewManual(time.Now())
 	px, addr := startProxy(t, cfg, Options{Logger: log, Clock: clk})
 	ms := startMiners(t, addr, 4, "rackD", func(c *miner.Config) { c.HashRate = 300000 })
@@ -34,6 +35,11 @@ func TestPoolsDropUnderLoadReconnectsAtOnce(t *testing.T) {
 		return sp.Sessions() == before+1 && sp.Connections() == 1 && px.Pools()[0].Unforwarded > 0
 	})
 	acc := sp.Accepted()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("accepted %d (was %d), pool %+v\nworkers %+v\n%s", sp.Accepted(), acc, px.Pools()[0], px.Workers(), logs.b.String())
+		}
+	})
 	eventually(t, "mining on the new connection", func() bool { return sp.Accepted() > acc+20 })
 	if n := logs.count(`"retry_in_ms":0`); n != 1 {
 		t.Fatalf("%d immediate reconnects logged, want 1", n)

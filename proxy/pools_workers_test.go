@@ -127,7 +127,9 @@ func TestPoolsSharesDoNotWaitForWorkerAuthorize(t *testing.T) {
 	sp, paddr := startPool(t, func(c *simpool.Config) { c.Auth = simpool.AuthFirstOnly })
 	logs, log := logSink()
 	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, testConfig(paddr), Options{Logger: log, Clock: clk})
+	cfg := testConfig(paddr)
+	cfg.SubmitRate = 1e6 // the submit limiter refills on the proxy's clock, which stands still here
+	px, addr := startProxy(t, cfg, Options{Logger: log, Clock: clk})
 	ms := startMiners(t, addr, 3, "rackB", nil)
 	eventually(t, "shares accepted under the pool user while authorizes are pending", func() bool {
 		return allMinersAccepted(ms, 5) && sp.AcceptedBy("acct") >= 15

@@ -109,17 +109,26 @@ func sweepEvery(cfg *Config) time.Duration {
 	return min(time.Second, max(10*time.Millisecond, min(cfg.SubmitTimeout.D(), cfg.WorkerAuthTimeout.D())/4))
 }
 
-// sweepLoop runs sweep on the proxy's clock until ctx ends.
-func sweepLoop(ctx context.Context, p *Proxy, sweep func(now time.Time)) {
+// startSweep runs sweep on the proxy's clock until ctx ends; the returned stop ends it and
+// waits for it, so no sweep outlives its session.
+func startSweep(ctx context.Context, cancel context.CancelFunc, p *Proxy, sweep func(now time.Time)) (stop func()) {
+	done := make(chan struct{})
 	t := p.clk.NewTicker(sweepEvery(&p.cfg))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C():
-			sweep(now)
+	go func() {
+		defer close(done)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C():
+				sweep(now)
+			}
 		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 
@@ -221,7 +230,7 @@ func (u *upstreamV1) session() (upFor time.Duration, err error) {
 	u.pl.freshSession()
 
 	defer runWriter(ctx, cancel, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
-	go sweepLoop(ctx, p, u.sweep)
+	defer startSweep(ctx, cancel, p, u.sweep)()
 
 	// Pipelined handshake, as firmware does it: configure, subscribe, authorize.
 	if !noConfig {
@@ -246,8 +255,10 @@ func (u *upstreamV1) session() (upFor time.Duration, err error) {
 				err = errPoolClosed
 			}
 			u.mu.Lock()
-			if !u.subscribe && !u.noConfig {
-				// Some pools drop a client that sends mining.configure: try without it.
+			if !u.subscribe && !u.noConfig && ctx.Err() == nil {
+				// Some pools drop a client that sends mining.configure: try without it. (A
+				// connection we closed ourselves, for an unanswered subscribe, says nothing
+				// about configure.)
 				u.noConfig = true
 			}
 			u.mu.Unlock()

@@ -187,7 +187,7 @@ func (u *upstreamV2) session() (upFor time.Duration, err error) {
 	u.pl.freshSession()
 
 	defer runWriter(ctx, cancel, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
-	go sweepLoop(ctx, p, u.sweep)
+	defer startSweep(ctx, cancel, p, u.sweep)()
 
 	host, port, _ := net.SplitHostPort(u.pl.ep.Host)
 	pn, _ := strconv.ParseUint(port, 10, 16)
