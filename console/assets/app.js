@@ -110,6 +110,7 @@
   // ---------- login ----------
   function showLogin() {
     if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+    clearTimeout(loadAlerts.timer);
     $('app').classList.add('hidden');
     $('login').classList.remove('hidden');
     $('login-name').focus();
@@ -151,6 +152,27 @@
     $('logout').classList.toggle('hidden', state.me.kind !== 'user');
     route();
     connect();
+    loadAlerts();
+  }
+
+  // ---------- alert banner ----------
+  const ALERTS_EVERY = 15000;
+  async function loadAlerts() {
+    clearTimeout(loadAlerts.timer);
+    try {
+      renderAlerts(await api('GET', '/api/v1/alerts'));
+    } catch (_) { /* signed out (the login shows), or the console is restarting: retried */ }
+    if (!$('app').classList.contains('hidden')) loadAlerts.timer = setTimeout(loadAlerts, ALERTS_EVERY);
+  }
+
+  function renderAlerts(r) {
+    const box = $('alerts');
+    const list = r?.alerts || [];
+    box.replaceChildren(...list.map(a => el('div', { class: 'alert-item ' + a.severity, dataset: { alert: a.name } },
+      el('span', { class: 'sev', text: a.severity }),
+      el('span', { class: 'sum', text: a.summary }),
+      el('span', { class: 'desc', text: a.description }))));
+    box.classList.toggle('hidden', list.length === 0);
   }
 
   // ---------- live stream ----------
