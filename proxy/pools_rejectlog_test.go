@@ -41,7 +41,7 @@ func TestPoolsRejectsLoggedRateLimited(t *testing.T) {
 	clk := clock.NewManual(time.Now())
 	cfg := testConfig(paddr)
 	cfg.RejectWindow = 100000 // only one pool: keep it active through the storm
-	cfg.SubmitRate = 1e6 // the submit limiter refills on the proxy's clock, which stands still here
+	cfg.SubmitRate = 1e6      // the submit limiter refills on the proxy's clock, which stands still here
 	px, addr := startProxy(t, cfg, Options{Logger: log, Clock: clk})
 	startMiners(t, addr, 2, "rackR", nil)
 	eventually(t, "mining", func() bool { return sp.Accepted() > 3 })
