@@ -266,7 +266,8 @@ func TestAlertsStoreLockedThroughTheWiring(t *testing.T) {
 	}
 	defer a.Close()
 	ctx := context.Background()
-	other, err := sql.Open("sqlite", "file:"+f.Store.Path)
+	// The store writes too (its probe, the audit trail): wait for its lock to take ours.
+	other, err := sql.Open("sqlite", "file:"+f.Store.Path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
