@@ -207,6 +207,7 @@ func TestEngineMinSeverity(t *testing.T) {
 	clk := clock.NewManual(t0)
 	all, crit := newReceiver(t, nil), newReceiver(t, nil)
 	cfg := DefaultConfig()
+	cfg.RepeatInterval = 0 // eventually advances the clock freely
 	cfg.Webhooks = []WebhookConfig{{URL: all.URL}, {URL: crit.URL, MinSeverity: SeverityCritical}}
 	src := &settable{}
 	src.set(Snapshot{Meters: []Meter{{Name: "ai", Role: "ai_load", Stale: true}}})
@@ -253,6 +254,7 @@ func TestEngineHangingReceiverDoesNotBlock(t *testing.T) {
 	ok := newReceiver(t, nil)
 	cfg := DefaultConfig()
 	cfg.Queue = 2
+	cfg.RepeatInterval = 0 // eventually advances the clock freely
 	cfg.Webhooks = []WebhookConfig{{Name: "stuck", URL: hang.URL, Timeout: Duration(5 * time.Minute)}, {Name: "ok", URL: ok.URL}}
 	src := &settable{}
 	e, cancel, done := startEngine(t, cfg, src, clk, zerolog.Nop())
