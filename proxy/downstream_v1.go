@@ -134,6 +134,15 @@ func (s *v1Conn) readLoop(ctx context.Context) {
 	p := s.p
 	lr := sv1.NewLineReader(s.input(), p.cfg.MaxLine)
 	bad := 0
+	// malformed counts the connection's bad lines. Only the first is logged and the total
+	// when the connection ends: bad counts only a run, so a miner mixing good lines with bad
+	// ones would otherwise log without end.
+	malformed := 0
+	defer func() {
+		if malformed > 1 {
+			s.log.Info().Int("malformed", malformed).Msg("miner gone; malformed messages after the first were answered, not logged")
+		}
+	}()
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(15 * time.Minute))
 		line, err := lr.ReadLine()
@@ -152,7 +161,9 @@ func (s *v1Conn) readLoop(ctx context.Context) {
 		if err := sv1.DecodeInto(&s.msg, line); err != nil {
 			p.drops.malformed.Add(1)
 			bad++
-			s.log.Info().Err(err).Msg("malformed message from miner")
+			if malformed++; malformed == 1 {
+				s.log.Info().Err(err).Msg("malformed message from miner; later ones on this connection are counted, not logged")
+			}
 			s.send(sv1.AppendErrorResponse(nil, nil, sv1.NewError(-32700, "Parse error: "+err.Error())))
 			if bad > 20 {
 				s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Too many malformed messages")))
