@@ -131,14 +131,11 @@ func Parse(text string) (*File, error) {
 	}
 	md, err := toml.Decode(text, &f)
 	if err != nil {
-		return nil, describe(err)
+		// The text parsed above, so this is a value its key's type refused.
+		return nil, describeValue(err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return nil, fmt.Errorf("unknown key %s (check its spelling and section)", strings.Join(keys, ", "))
+		return nil, unknownKeys(und)
 	}
 	out := f
 	for i := range out.Meter {
@@ -158,6 +155,17 @@ func describe(err error) error {
 	return err
 }
 
+// describeValue names the key whose value failed to decode: a bare `missing unit in duration`
+// leaves the operator searching the file.
+func describeValue(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) && pe.LastKey != "" {
+		msg := strings.TrimPrefix(pe.Message, "time: ")
+		return fmt.Errorf("%s: %s (line %d)", pe.LastKey, msg, pe.Position.Line)
+	}
+	return describe(err)
+}
+
 // Validate checks every section and names the wrong key.
 func (f *File) Validate() error {
 	pc := f.ProxyConfig()
@@ -168,10 +176,10 @@ func (f *File) Validate() error {
 		return errors.New("listener: at least one [[listener]] is needed")
 	}
 	if err := f.Console.Validate(); err != nil {
-		return fmt.Errorf("console.%v", err)
+		return inSection("console", err)
 	}
 	if err := f.Store.Validate(); err != nil {
-		return fmt.Errorf("store.%v", err)
+		return inSection("store", err)
 	}
 	if f.Policy != nil {
 		if err := f.Policy.Validate(); err != nil {

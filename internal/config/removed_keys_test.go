@@ -31,9 +31,9 @@ efficiency_j_th = 17.5
 	}
 	for name, tc := range map[string]struct{ text, want string }{
 		// Hashrate splitting is not built: a weight split nothing.
-		"pool weight": {base + "weight = 1\n", "unknown key pool.weight"},
+		"pool weight": {base + "weight = 1\n", `unknown key "pool.weight"`},
 		// Every subscriber names its own capacity; the audit queue has its own bound.
-		"policy event_buffer": {base + policy + "event_buffer = 256\n", "unknown key policy.event_buffer"},
+		"policy event_buffer": {base + policy + "event_buffer = 256\n", `unknown key "policy.event_buffer"`},
 		// On/off miners run at rated_kw: max_kw without a power-target range did nothing.
 		"max_kw without min_kw": {base + policy + fleet + "max_kw = 3.0\n", "fleet[0].max_kw"},
 	} {
