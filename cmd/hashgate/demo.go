@@ -23,10 +23,10 @@ func cmdDemo(args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	measure := fs.Duration("measure", 0, "sample the simulated site every second for this long, print a report and exit")
 	level := fs.String("log", "warn", "log level")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log := newLogger(*level, "")
+	log := newLogger(os.Stderr, *level, "")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *measure > 0 {

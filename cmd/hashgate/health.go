@@ -91,7 +91,7 @@ func parseHealthFlags(args []string) (healthOpts, error) {
 	fs.StringVar(&o.url, "url", "", "console base URL (instead of -c), e.g. http://127.0.0.1:8080")
 	fs.BoolVar(&o.live, "live", false, "check liveness (/healthz) instead of readiness (/readyz)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {

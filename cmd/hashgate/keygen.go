@@ -18,7 +18,7 @@ func cmdKeygen(args []string, out io.Writer) error {
 	dir := fs.String("dir", ".", "directory for the key files")
 	validFor := fs.Duration("valid-for", 365*24*time.Hour, "certificate validity from now")
 	authorityFile := fs.String("authority", "", "reuse this authority key file instead of making a new one")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *validFor <= 0 {

@@ -1,6 +1,7 @@
 // Command hashgate is the mining proxy that makes a Bitcoin fleet follow a site's power.
 //
 //	hashgate run -c hashgate.toml   run the proxy (and policy, console) from a config file
+//	                                (-log-level, -log-format override [log])
 //	hashgate check -c hashgate.toml validate a config file and say which key is wrong
 //	hashgate demo                   run everything against simulated pools, miners and a site
 //	hashgate keygen                 make Stratum V2 authority and server keys
@@ -10,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +34,7 @@ const usage = `hashgate: the mining proxy that makes a fleet follow the site's p
 
 usage:
   hashgate run -c FILE      run from a config file (see hashgate.example.toml)
+                            (-log-level debug|info|warn|error, -log-format json|console override [log])
   hashgate check -c FILE    validate a config file
   hashgate demo             run with simulated pools, miners and site on embedded defaults
   hashgate keygen [-dir D]  make Stratum V2 authority and server keys
@@ -43,45 +46,90 @@ usage:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is hashgate with its arguments; it returns the exit code: 0 for done or for usage asked
+// for (-h, help), 1 for a failure, 2 for a command line that is wrong.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
 	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	switch cmd, args := args[0], args[1:]; cmd {
 	case "run":
-		err = cmdRun(args)
+		err = cmdRun(ctx, args, stderr)
 	case "check":
-		err = cmdCheck(args, os.Stdout)
+		err = cmdCheck(args, stdout)
 	case "demo":
 		err = cmdDemo(args)
 	case "keygen":
-		err = cmdKeygen(args, os.Stdout)
+		err = cmdKeygen(args, stdout)
 	case "hash-password":
-		err = cmdHashPassword(args, os.Stdin, os.Stdout)
+		err = cmdHashPassword(args, os.Stdin, stdout)
 	case "health":
-		err = cmdHealth(args, os.Stdout)
+		err = cmdHealth(args, stdout)
 	case "simulate":
-		err = cmdSimulate(args, os.Stdout)
+		err = cmdSimulate(args, stdout)
 	case "version", "-version", "--version":
-		fmt.Println("hashgate", version)
-	case "help", "-h", "--help":
-		fmt.Print(usage)
+		fmt.Fprintln(stdout, "hashgate", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(os.Stderr, "hashgate: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "hashgate: unknown command %q\n\n%s", cmd, usage)
+		return 2
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hashgate:", err)
-		os.Exit(1)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(ue.err, flag.ErrHelp):
+		ue.print(stdout)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "hashgate %s: %v\n", ue.fs.Name(), ue.err)
+		ue.print(stderr)
+		return 2
 	}
+	fmt.Fprintln(stderr, "hashgate:", err)
+	return 1
 }
 
-// newLogger writes JSON to stderr, or a readable form when stderr is a terminal.
-func newLogger(level, format string) zerolog.Logger {
-	var w io.Writer = os.Stderr
-	if format == "pretty" || format == "" && isatty.IsTerminal(os.Stderr.Fd()) {
-		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}
+// usageError is a command line its flag set refused, or -h: the caller prints the flags to
+// stdout when they were asked for and to stderr with the error otherwise.
+type usageError struct {
+	fs  *flag.FlagSet
+	err error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func (e *usageError) print(w io.Writer) {
+	fmt.Fprintf(w, "usage: hashgate %s [flags]\n", e.fs.Name())
+	e.fs.SetOutput(w)
+	e.fs.PrintDefaults()
+}
+
+// parseFlags parses a subcommand's flags, leaving what to print to run.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fs: fs, err: err}
+	}
+	return nil
+}
+
+// newLogger writes JSON to w, or a readable form (format console or pretty, or unset on a
+// terminal).
+func newLogger(w io.Writer, level, format string) zerolog.Logger {
+	if f, ok := w.(*os.File); format == "console" || format == "pretty" || format == "" && ok && isatty.IsTerminal(f.Fd()) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !ok}
 	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
@@ -93,7 +141,7 @@ func newLogger(level, format string) zerolog.Logger {
 func configFlag(name string, args []string) (string, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	path := fs.String("c", "hashgate.toml", "config file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", fs, err
 	}
 	return *path, fs, nil
@@ -113,18 +161,37 @@ func cmdCheck(args []string, out io.Writer) error {
 	return nil
 }
 
-func cmdRun(args []string) error {
-	path, _, err := configFlag("run", args)
-	if err != nil {
+// cmdRun runs hashgate until ctx ends. -log-level and -log-format override [log] for one run
+// (a debug session without editing the deployed file).
+func cmdRun(ctx context.Context, args []string, logOut io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("c", "hashgate.toml", "config file")
+	level := fs.String("log-level", "", "debug, info, warn or error (default: [log] level)")
+	format := fs.String("log-format", "", "json or console (default: [log] format, console on a terminal)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	f, err := config.Load(path)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	switch *level {
+	case "", "trace", "debug", "info", "warn", "error":
+	default:
+		return &usageError{fs: fs, err: fmt.Errorf("-log-level: %q is not debug, info, warn or error", *level)}
 	}
-	log := newLogger(f.Log.Level, f.Log.Format)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	switch *format {
+	case "", "json", "console":
+	default:
+		return &usageError{fs: fs, err: fmt.Errorf("-log-format: %q is not json or console", *format)}
+	}
+	f, err := config.Load(*path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	if *level != "" {
+		f.Log.Level = *level
+	}
+	if *format != "" {
+		f.Log.Format = *format
+	}
+	log := newLogger(logOut, f.Log.Level, f.Log.Format)
 	app.Version = version
 	a, err := app.Start(ctx, f, log)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 func cmdHashPassword(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
 	token := fs.Bool("token", false, "make a new API token and print it with its token_hash")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -17,7 +17,7 @@ func cmdSimulate(args []string, out io.Writer) error {
 	only := fs.String("scenario", "", "run only this named scenario")
 	seeds := fs.Int("seeds", 0, "also run this many seeded random sites (random_1 ...)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var scs []powersite.Scenario

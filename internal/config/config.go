@@ -69,7 +69,7 @@ type proxyKeys struct {
 type LogConfig struct {
 	// Level is trace, debug, info, warn or error.
 	Level string `toml:"level"`
-	// Format is json or pretty ("" chooses pretty on a terminal).
+	// Format is json or console (pretty is its older name; "" chooses console on a terminal).
 	Format string `toml:"format"`
 }
 
@@ -218,9 +218,9 @@ func (f *File) Validate() error {
 		return fmt.Errorf("log.level: %q is not trace, debug, info, warn or error", f.Log.Level)
 	}
 	switch f.Log.Format {
-	case "", "json", "pretty":
+	case "", "json", "pretty", "console":
 	default:
-		return fmt.Errorf("log.format: %q is not json or pretty", f.Log.Format)
+		return fmt.Errorf("log.format: %q is not json or console", f.Log.Format)
 	}
 	return f.Alert.Validate()
 }
