@@ -194,3 +194,49 @@ func TestRunLogFlags(t *testing.T) {
 		t.Errorf("[log] level warn without flags: got:\n%s", log)
 	}
 }
+
+// TestREADMEListsTheDemoFlags: every flag `hashgate demo -h` prints has its line in the README
+// beside the demo command, and the README lists none the demo does not take.
+func TestREADMEListsTheDemoFlags(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := hashgate(t, "demo", "-h")
+	flags := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(line, "  -") {
+			flags[f[0]] = true
+		}
+	}
+	if len(flags) < 5 {
+		t.Fatalf("demo -h listed %d flags:\n%s", len(flags), out)
+	}
+	section := string(readme)
+	start := strings.Index(section, "The demo's flags")
+	if start < 0 {
+		t.Fatal("README has no list of the demo's flags")
+	}
+	section = section[start:]
+	list := strings.Index(section, "\n- ")
+	if end := strings.Index(section[list:], "\n\n"); list >= 0 && end >= 0 {
+		section = section[:list+end]
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if rest, ok := strings.CutPrefix(line, "- `"); ok {
+			name, _, _ := strings.Cut(rest, "`")
+			listed[name] = true
+		}
+	}
+	for f := range flags {
+		if !listed[f] {
+			t.Errorf("README does not list the demo flag %s", f)
+		}
+	}
+	for f := range listed {
+		if !flags[f] {
+			t.Errorf("README lists %s, which the demo does not take", f)
+		}
+	}
+}
