@@ -37,6 +37,10 @@ type upstreamV1 struct {
 	lat       time.Duration
 	pending   map[int64]*pendingReq
 	workers   map[string]workerAuth // per connection: what the pool said to each worker name
+	maxNames  int                   // bound on workers (maxWorkerNames; tests lower it)
+	pruneAt   time.Time             // when sweep next forgets the names of departed workers
+	namesFull bool                  // workers is full of live names: new ones wait for a prune
+	namesLogd bool                  // namesFull was logged this session
 	upSince   time.Time             // when this session got its subscribe answer (zero: not yet)
 	out       chan []byte           // the current connection's bounded send queue
 	noConfig  bool                  // the pool dropped us after mining.configure: retry without it
@@ -76,13 +80,24 @@ const upstreamQueue = 4096
 // maxPending bounds requests awaiting the pool's answer on one connection.
 const maxPending = 16384
 
+// maxWorkerNames bounds the names one connection keeps the pool's authorize answers for.
+// Eviction policy: at the bound the names of workers no longer mining on the connection are
+// forgotten at once; if live names alone fill it (more miners than this on one connection,
+// prefix_bytes 3), a new name is not authorized and its shares go under the pool user.
+const maxWorkerNames = 65536
+
+// workerPruneEvery is how often a connection forgets the names of workers that left it, so
+// churned names do not pile up for the life of a session.
+const workerPruneEvery = 10 * time.Second
+
 func newUpstreamV1(pl *pool, idx int) *upstreamV1 {
 	return &upstreamV1{
-		pl:      pl,
-		idx:     idx,
-		log:     pl.p.log.With().Str("pool", pl.cfg.Name).Int("conn", idx).Logger(),
-		pending: map[int64]*pendingReq{},
-		workers: map[string]workerAuth{},
+		pl:       pl,
+		idx:      idx,
+		log:      pl.p.log.With().Str("pool", pl.cfg.Name).Int("conn", idx).Logger(),
+		pending:  map[int64]*pendingReq{},
+		workers:  map[string]workerAuth{},
+		maxNames: maxWorkerNames,
 	}
 }
 
@@ -156,7 +171,14 @@ func (u *upstreamV1) sweep(now time.Time) {
 		late = append(late, r)
 	}
 	kill := u.kill
+	prune := !now.Before(u.pruneAt)
+	if prune {
+		u.pruneAt = now.Add(workerPruneEvery)
+	}
 	u.mu.Unlock()
+	if prune {
+		u.pruneWorkers()
+	}
 	for _, r := range late {
 		switch r.kind {
 		case "submit":
@@ -224,7 +246,7 @@ func (u *upstreamV1) session() (upFor time.Duration, err error) {
 	// A new session: nothing negotiated on the last one carries over, and its first job
 	// retires the old session's work (its extranonce1 is gone).
 	u.mask, u.diff, u.fresh = 0, 0, true
-	u.workers = map[string]workerAuth{}
+	u.workers, u.namesFull, u.namesLogd = map[string]workerAuth{}, false, false
 	noConfig := u.noConfig
 	u.mu.Unlock()
 	u.pl.freshSession()
@@ -586,9 +608,28 @@ func (u *upstreamV1) ensureWorker(worker string) {
 	}
 	name := u.pl.cfg.User + "." + worker
 	u.mu.Lock()
-	if _, ok := u.workers[name]; ok || u.out == nil {
+	if _, ok := u.workers[name]; ok || u.out == nil || u.namesFull {
 		u.mu.Unlock()
 		return
+	}
+	if len(u.workers) >= u.maxNames {
+		u.mu.Unlock()
+		u.pruneWorkers()
+		u.mu.Lock()
+		if len(u.workers) >= u.maxNames {
+			first := !u.namesLogd
+			u.namesFull, u.namesLogd = true, true
+			u.mu.Unlock()
+			if !first {
+				return
+			}
+			u.log.Warn().Int("max", u.maxNames).Msg("more worker names on one pool connection than it keeps; new names mine under the pool user until workers leave")
+			return
+		}
+		if _, ok := u.workers[name]; ok || u.out == nil {
+			u.mu.Unlock()
+			return
+		}
 	}
 	u.workers[name] = authPending
 	u.mu.Unlock()
@@ -597,6 +638,24 @@ func (u *upstreamV1) ensureWorker(worker string) {
 		delete(u.workers, name) // not sent: ask again when the worker next needs it
 		u.mu.Unlock()
 	}
+}
+
+// pruneWorkers forgets the pool's answers for names no longer mining on this connection. A
+// worker that comes back is authorized again (submit asks for a name it finds missing).
+func (u *upstreamV1) pruneWorkers() {
+	live := u.pl.p.groupWorkers(u.idx)
+	keep := make(map[string]struct{}, len(live))
+	for _, w := range live {
+		keep[u.pl.cfg.User+"."+w] = struct{}{}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for name := range u.workers {
+		if _, ok := keep[name]; !ok {
+			delete(u.workers, name)
+		}
+	}
+	u.namesFull = false
 }
 
 // submitName is the name a share goes upstream under: the worker's own once the pool has
@@ -617,6 +676,9 @@ func (u *upstreamV1) submitName(worker string) string {
 }
 
 func (u *upstreamV1) submit(s *upShare, done func(verdict)) {
+	// A name pruned while its worker was starting (pruneWorkers raced its attach) is asked
+	// for again; this share goes under the pool user meanwhile.
+	u.ensureWorker(s.worker)
 	name := u.submitName(s.worker)
 	params := &sv1.Submit{
 		Worker:      name,
