@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -86,6 +87,9 @@ func New(cfg Config, b Backend, opts Options) (*Server, error) {
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newCollector(s)
 	s.reg.MustRegister(s.metrics)
+	// The runtime's series (goroutines, heap, GC, open fds, resident memory) tell a leak in
+	// hashgate from a change in the fleet on the same scrape.
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.handler = s.routes()
 	return s, nil
 }
