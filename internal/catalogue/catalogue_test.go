@@ -47,6 +47,10 @@ func TestCheckerFindsEachFault(t *testing.T) {
 	table := func(rows ...string) []byte {
 		return []byte("intro\n\n| # | Input or fault | Expected answer | Test |\n|---|---|---|---|\n" + strings.Join(rows, ""))
 	}
+	// sections splits rows into two sections after the first at, each with its own table.
+	sections := func(at int, rows ...string) []byte {
+		return append(table(rows[:at]...), table(rows[at:]...)...)
+	}
 	good := func(n int) string {
 		return row(n, "a line that is not JSON", "error -32700", "`stratum/sv1.TestDecodeErrors`")
 	}
@@ -57,19 +61,34 @@ func TestCheckerFindsEachFault(t *testing.T) {
 	if n, errs := check(table(full...), root); n != minRows || len(errs) != 0 {
 		t.Fatalf("a good table: %d rows, %v", n, errs)
 	}
+	if n, errs := check(sections(minRows/2, full...), root); n != minRows || len(errs) != 0 {
+		t.Fatalf("good sections: %d rows, %v", n, errs)
+	}
+	renumbered := append(full[:minRows/2:minRows/2], good(1))
+	for i := minRows/2 + 1; i < minRows; i++ {
+		renumbered = append(renumbered, good(i-minRows/2+1))
+	}
+	// Another table (not the catalogue's header) is not read as rows.
+	other := append([]byte("| a | b |\n|---|---|\n| x | y |\n\n"), table(full...)...)
+	if n, errs := check(other, root); n != minRows || len(errs) != 0 {
+		t.Fatalf("a table with another header before the catalogue: %d rows, %v", n, errs)
+	}
 	for name, tc := range map[string]struct {
 		doc  []byte
 		want string
 	}{
-		"missing test":    {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "`stratum/sv1.TestNoSuchThing`"))...), "TestNoSuchThing not found"},
-		"missing package": {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "`nowhere/pkg.TestDecodeErrors`"))...), "nowhere/pkg"},
-		"no answer":       {table(append(full[:minRows-1:minRows-1], row(minRows, "x", " ", "`stratum/sv1.TestDecodeErrors`"))...), "no expected answer"},
-		"no input":        {table(append(full[:minRows-1:minRows-1], row(minRows, "", "y", "`stratum/sv1.TestDecodeErrors`"))...), "no input"},
-		"not a test name": {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "the proxy tests"))...), "not package/path.TestName"},
-		"too few rows":    {table(full[:minRows-1]...), fmt.Sprintf("%d rows", minRows-1)},
-		"numbering":       {table(append(full[:minRows-1:minRows-1], good(minRows+1))...), "numbered"},
-		"missing cell":    {table(append(full[:minRows-1:minRows-1], "| 60 | x | `stratum/sv1.TestDecodeErrors` |\n")...), "3 cells, want 4"},
-		"no table":        {[]byte("# Hostile inputs\n\nnothing here\n"), "no table"},
+		"missing test":                    {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "`stratum/sv1.TestNoSuchThing`"))...), "TestNoSuchThing not found"},
+		"missing package":                 {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "`nowhere/pkg.TestDecodeErrors`"))...), "nowhere/pkg"},
+		"no answer":                       {table(append(full[:minRows-1:minRows-1], row(minRows, "x", " ", "`stratum/sv1.TestDecodeErrors`"))...), "no expected answer"},
+		"no input":                        {table(append(full[:minRows-1:minRows-1], row(minRows, "", "y", "`stratum/sv1.TestDecodeErrors`"))...), "no input"},
+		"not a test name":                 {table(append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "the proxy tests"))...), "not package/path.TestName"},
+		"too few rows":                    {table(full[:minRows-1]...), fmt.Sprintf("%d rows", minRows-1)},
+		"numbering":                       {table(append(full[:minRows-1:minRows-1], good(minRows+1))...), "numbered"},
+		"missing cell":                    {table(append(full[:minRows-1:minRows-1], "| 60 | x | `stratum/sv1.TestDecodeErrors` |\n")...), "3 cells, want 4"},
+		"no table":                        {[]byte("# Hostile inputs\n\nnothing here\n"), "no table"},
+		"numbering restarts in a section": {sections(minRows/2, renumbered...), "numbered \"1\", want 31"},
+		"missing test in a later section": {sections(minRows/2, append(full[:minRows-1:minRows-1], row(minRows, "x", "y", "`stratum/sv1.TestNoSuchThing`"))...), "TestNoSuchThing not found"},
+		"no answer in a later section":    {sections(minRows/2, append(full[:minRows-1:minRows-1], row(minRows, "x", "", "`stratum/sv1.TestDecodeErrors`"))...), "no expected answer"},
 	} {
 		_, errs := check(tc.doc, root)
 		found := false
@@ -83,27 +102,28 @@ func TestCheckerFindsEachFault(t *testing.T) {
 }
 
 // check parses the catalogue in doc and verifies every row against the test files under root.
-// It returns the number of rows and every problem found.
+// The catalogue is one table per section, each with the same header; rows are numbered on
+// through the sections, so a row's number stays a reference. It returns the number of rows
+// and every problem found.
 func check(doc []byte, root string) (int, []error) {
 	var errs []error
 	fail := func(line int, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("docs/hostile-inputs.md:%d: "+format, append([]any{line}, args...)...))
 	}
 	tests := map[string]map[string]bool{} // package path -> test functions, parsed once
-	rows, inTable := 0, false
+	rows, tables, inTable := 0, 0, false
 	sc := bufio.NewScanner(bytes.NewReader(doc))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break // the table ends at its first non-row line
-			}
+			inTable = false // a table ends at its first non-row line; the next section has its own
 			continue
 		}
 		cells := splitRow(line)
 		if !inTable {
 			if equal(cells, header) {
 				inTable = true
+				tables++
 			}
 			continue
 		}
@@ -145,7 +165,7 @@ func check(doc []byte, root string) (int, []error) {
 	if err := sc.Err(); err != nil {
 		errs = append(errs, err)
 	}
-	if !inTable {
+	if tables == 0 {
 		errs = append(errs, fmt.Errorf("docs/hostile-inputs.md: no table with the header %q", strings.Join(header, " | ")))
 	}
 	if rows < minRows {
