@@ -48,6 +48,11 @@ type benchConfig struct {
 	DialConcurrency int `json:"dial_concurrency"`
 	// CPUProfile, if set, is where the proxy child writes a CPU profile of the load window.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// HeapProfile and GoroutineProfile, if set, are where the proxy child writes its heap
+	// profile (after a GC) and its goroutines (text) with the fleet connected and idle: what
+	// each miner connection holds.
+	HeapProfile      string `json:"heap_profile,omitempty"`
+	GoroutineProfile string `json:"goroutine_profile,omitempty"`
 }
 
 func defaultBenchConfig() benchConfig {
@@ -99,6 +104,8 @@ func (c *benchConfig) validate() error {
 		return errors.New("-dial-concurrency must be >= 1")
 	case c.Protocol != protoSV1 && c.Protocol != protoSV2 && c.Protocol != protoMixed:
 		return errors.New("-protocol must be sv1, sv2 or mixed")
+	case (c.HeapProfile != "" || c.GoroutineProfile != "") && (c.InProc || c.Proxy != ""):
+		return errors.New("-memprofile and -goroutineprofile need the proxy in its child process")
 	case c.Proxy != "" && c.Protocol != protoSV1:
 		return errors.New("-proxy drives V1 miners only: the bench holds no external proxy's authority key")
 	}

@@ -15,6 +15,12 @@
 //   - the proxy's resident memory per connected miner (VmRSS of the child before and after
 //     the fleet connects, after a GC), with the Go heap, stack and goroutine figures behind it.
 //
+// Where that memory goes: -memprofile FILE writes the proxy child's heap profile (after a GC)
+// and -goroutineprofile FILE its goroutines as text, both once the fleet is connected and
+// idle (read them with go tool pprof FILE, or as text); -cpuprofile FILE profiles the load
+// window. The bench and its child raise RLIMIT_NOFILE, the hard limit too where allowed (root),
+// so fleets past the usual 20,000 or 65,536 descriptors connect.
+//
 // -protocol sv2 drives Stratum V2 miners instead (mixed: half of each, interleaved): the bench
 // makes a fresh authority key and a server key with its certificate in memory, hands the key
 // file to the proxy child on its stdin, the child opens an SV2 port with ListenV2, and every

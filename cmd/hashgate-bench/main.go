@@ -42,6 +42,8 @@ func runMain(args []string) int {
 	fs.DurationVar(&cfg.BlockTimeout, "block-timeout", cfg.BlockTimeout, "bound on one block reaching every miner")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", cfg.DialConcurrency, "connects in flight")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", cfg.CPUProfile, "write the proxy child's CPU profile of the load window here")
+	fs.StringVar(&cfg.HeapProfile, "memprofile", cfg.HeapProfile, "write the proxy child's heap profile (after a GC) with the fleet connected and idle here")
+	fs.StringVar(&cfg.GoroutineProfile, "goroutineprofile", cfg.GoroutineProfile, "write the proxy child's goroutines (text) with the fleet connected and idle here")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {

@@ -42,9 +42,12 @@ type childHello struct {
 
 // childCommand is one request on the child's stdin.
 type childCommand struct {
-	Op   string `json:"op"`   // "sample", "profile-start", "profile-stop"
+	Op   string `json:"op"`   // "sample", "profile-start", "profile-stop", "write-profile"
 	GC   bool   `json:"gc"`   // sample: collect garbage and return memory to the OS first
-	Path string `json:"path"` // profile-start: output file
+	Path string `json:"path"` // profile-start, write-profile: output file
+	// Name is write-profile's runtime/pprof profile: "heap" (after a GC, so it shows what
+	// is live) or "goroutine" (text, goroutines grouped by stack with their counts).
+	Name string `json:"name,omitempty"`
 }
 
 // proxySample is the proxy's side of a measurement point.
@@ -170,6 +173,8 @@ func runProxyRole(stdin io.Reader, stdout io.Writer) int {
 				s.Error = errString(profiling.Close())
 				profiling = nil
 			}
+		case "write-profile":
+			s.Error = errString(writeProfile(c.Name, c.Path))
 		default:
 			s.Error = "unknown op " + c.Op
 		}
@@ -201,6 +206,29 @@ func listen(p *proxy.Proxy, cc childConfig) (childHello, error) {
 	}
 	h.ListenV2 = a.String()
 	return h, nil
+}
+
+// writeProfile writes one of this process's runtime profiles to path: the heap after a
+// collection (live objects and where they were allocated), or the goroutines as text.
+func writeProfile(name, path string) error {
+	debugLevel := 0
+	switch name {
+	case "heap":
+		runtime.GC()
+	case "goroutine":
+		debugLevel = 1
+	default:
+		return fmt.Errorf("unknown profile %q", name)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, debugLevel); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func errString(err error) string {

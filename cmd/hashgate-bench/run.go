@@ -135,6 +135,14 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	if err != nil {
 		return rep, err
 	}
+	for _, pf := range []struct{ name, path string }{{"heap", cfg.HeapProfile}, {"goroutine", cfg.GoroutineProfile}} {
+		if pf.path == "" {
+			continue
+		}
+		if err := b.proxy.WriteProfile(pf.name, pf.path); err != nil {
+			return rep, fmt.Errorf("%s profile: %w", pf.name, err)
+		}
+	}
 
 	logf("timing %d blocks idle", cfg.IdleBlocks)
 	rep.Jobs.Idle = b.timeBlocks(ctx, cfg.IdleBlocks, nil)

@@ -26,6 +26,8 @@ type proxyUnderTest interface {
 	Sample(gc bool) (proxySample, error)
 	// Profile starts (path != "") or stops (path == "") a CPU profile, where supported.
 	Profile(path string) error
+	// WriteProfile writes the proxy's "heap" or "goroutine" profile to path, where supported.
+	WriteProfile(name, path string) error
 	// Mode names how the proxy runs, for the report.
 	Mode() string
 	Close() error
@@ -130,6 +132,11 @@ func (c *childProxy) Profile(path string) error {
 	return err
 }
 
+func (c *childProxy) WriteProfile(name, path string) error {
+	_, err := c.call(childCommand{Op: "write-profile", Name: name, Path: path})
+	return err
+}
+
 // Close ends the child by closing its stdin, and kills it if it does not exit in time.
 func (c *childProxy) Close() error {
 	c.stdin.Close()
@@ -177,7 +184,10 @@ func (i *inprocProxy) Sample(gc bool) (proxySample, error) {
 }
 
 func (i *inprocProxy) Profile(string) error { return errors.New("profiling needs the child mode") }
-func (i *inprocProxy) Close() error         { return i.p.Close() }
+func (i *inprocProxy) WriteProfile(string, string) error {
+	return errors.New("profiling needs the child mode")
+}
+func (i *inprocProxy) Close() error { return i.p.Close() }
 
 // externalProxy is a proxy someone else runs: only the fleet's and the pool's view exist.
 type externalProxy struct{ addr string }
@@ -187,4 +197,7 @@ func (e externalProxy) AddrV2() string                   { return "" }
 func (e externalProxy) Mode() string                     { return "external " + e.addr }
 func (e externalProxy) Sample(bool) (proxySample, error) { return proxySample{}, nil }
 func (e externalProxy) Profile(string) error             { return errors.New("profiling needs the child mode") }
-func (e externalProxy) Close() error                     { return nil }
+func (e externalProxy) WriteProfile(string, string) error {
+	return errors.New("profiling needs the child mode")
+}
+func (e externalProxy) Close() error { return nil }
