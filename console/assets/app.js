@@ -42,21 +42,47 @@
     if (n >= 1e4) return (n / 1e3).toFixed(1) + 'k';
     return String(Math.round(n * 100) / 100);
   }
+  // diff shows a difficulty in plain decimals below 10,000 (0.00002, 512, 4096) and with an SI
+  // suffix above (16.4K, 1.2M): an operator compares it with what the pool says, and 2.0e-5
+  // reads as a typo.
   function diff(n) {
-    if (!n) return '0';
-    if (n < 0.01) return n.toExponential(1);
-    return compact(n);
+    if (n == null || !Number.isFinite(n)) return '–';
+    if (n <= 0) return '0';
+    if (n >= 1e4) {
+      const si = ['K', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y'];
+      let i = -1;
+      while (n >= 999.5 && i < si.length - 1) { n /= 1e3; i++; }
+      return (n >= 100 ? n.toFixed(0) : n.toFixed(1).replace(/\.0$/, '')) + si[i];
+    }
+    // Three significant digits, as many decimals as that takes; toFixed never uses an exponent
+    // below 1e21.
+    const decimals = Math.min(100, Math.max(0, 2 - Math.floor(Math.log10(n))));
+    return n.toFixed(decimals).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  }
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  // iso is a local time in ISO 8601 with its offset (2026-12-07 14:03:12+01:00): the same on
+  // every browser, whatever its locale, and no day/month order to guess.
+  function iso(t) {
+    const d = new Date(t);
+    if (isNaN(d)) return '–';
+    const off = -d.getTimezoneOffset(), a = Math.abs(off);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
+      `${off < 0 ? '-' : '+'}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
   }
   function ago(ms) {
     if (!ms) return '–';
     const s = Math.max(0, (Date.now() - ms) / 1000);
-    if (s < 60) return Math.round(s) + 's ago';
-    if (s < 3600) return Math.round(s / 60) + 'm ago';
-    if (s < 86400) return Math.round(s / 3600) + 'h ago';
-    return Math.round(s / 86400) + 'd ago';
+    if (s < 60) return Math.round(s) + ' s ago';
+    if (s < 3600) return Math.round(s / 60) + ' min ago';
+    if (s < 86400) return Math.round(s / 3600) + ' h ago';
+    return Math.round(s / 86400) + ' d ago';
   }
-  const clock = t => { const d = new Date(t); return isNaN(d) ? '–' : d.toLocaleTimeString('en-GB'); };
-  const when = t => { const d = new Date(t); return isNaN(d) ? '–' : d.toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'medium' }); };
+  // agoCell is a table cell saying how long ago ms was, with the ISO time on hover.
+  const agoCell = (ms, cls) => el('td', { class: cls, text: ago(ms), title: ms ? iso(ms) : null });
+  const clock = t => { const d = new Date(t); return isNaN(d) ? '–' : `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; };
+  const when = iso;
+  // timeEl is a <time> showing the time of day, the full ISO value in its title and datetime.
+  const timeEl = t => { const d = new Date(t); return el('time', { text: clock(t), title: iso(t), datetime: isNaN(d) ? null : d.toISOString() }); };
   const badge = (text, cls) => el('span', { class: 'badge ' + (cls || text), text });
   function setText(id, v) { const e = $(id); if (e && e.textContent !== v) e.textContent = v; }
 
@@ -346,7 +372,7 @@
   function renderEventList(ul, evs) {
     if (!evs.length) { ul.replaceChildren(el('li', { class: 'muted' }, el('span'), el('span'), 'No events yet.')); return; }
     ul.replaceChildren(...evs.map(e => el('li', { class: e.level },
-      el('time', { text: clock(e.at) }), el('span', { class: 'kind', text: e.kind, title: e.kind }),
+      timeEl(e.at), el('span', { class: 'kind', text: e.kind }),
       el('span', { class: 'txt' }, e.text, e.actor ? el('span', { class: 'actor', text: '  · ' + e.actor }) : null))));
   }
 
@@ -407,7 +433,7 @@
         el('td', { text: w.pool || '–' }),
         el('td', { text: w.firmware || '–' }),
         el('td', { class: 'num', text: w.power_kw ? kw(w.power_kw) + ' kW' : '–' }),
-        el('td', { class: 'num', text: ago(w.last_seen_ms) })));
+        agoCell(w.last_seen_ms, 'num')));
     }
     if (state.detail != null) renderDetail();
   }
@@ -465,7 +491,7 @@
 
   function renderDecisions(ul, ds) {
     if (!ds?.length) { ul.replaceChildren(el('li', { class: 'muted' }, el('span'), 'No decisions recorded.')); return; }
-    ul.replaceChildren(...ds.map(d => el('li', null, el('time', { text: clock(d.at) }),
+    ul.replaceChildren(...ds.map(d => el('li', null, timeEl(d.at),
       el('span', null, badge(d.action), ` ${d.miner} → ${kw(d.target_kw)} kW: ${d.why}`))));
   }
 
@@ -490,7 +516,7 @@
         el('td', { class: 'num', text: int(p.rejected) }),
         el('td', { class: 'num', text: hashrate(p.hashrate_hs) }),
         el('td', null, el('div', { class: 'split-row' }, bar, el('span', { class: 'muted', text: p.split_pct.toFixed(0) + '%' }))),
-        el('td', { class: 'muted', text: p.last_job ? ago(Date.parse(p.last_job)) : '–' }));
+        agoCell(p.last_job ? Date.parse(p.last_job) : 0, 'muted'));
     });
   }
 
@@ -561,7 +587,7 @@
     else mb.replaceChildren(...p.meters.map(m => el('tr', null,
       el('td', { text: m.name }), el('td', { text: m.role }),
       el('td', { class: 'num', text: m.role === 'frequency' ? m.value.toFixed(3) + ' Hz' : m.role === 'price' ? m.value.toFixed(2) : kw(m.value) + ' kW' }),
-      el('td', { class: 'num', text: m.at && !m.at.startsWith('0001') ? ago(Date.parse(m.at)) : '–' }),
+      agoCell(m.at && !m.at.startsWith('0001') ? Date.parse(m.at) : 0, 'num'),
       el('td', null, m.stale ? badge('stale', 'bad') : !m.trusted && m.quality === 'good' ? badge('rejected by policy', 'bad')
         : badge(m.quality, m.quality === 'good' ? 'ok' : 'warn')))));
   }
