@@ -82,6 +82,9 @@ type writer struct {
 	// ep is the write-failure episode in progress; its zero value means
 	// the last commit succeeded.
 	ep episode
+	// sinceTrim counts rows committed since the writer last asked for a
+	// cap trim.
+	sinceTrim int64
 }
 
 // episode is a run of failed commits, from the first failure to the next
@@ -245,6 +248,12 @@ func (w *writer) commit() error {
 		w.batch = append(w.batch[:0], w.batch[n:]...)
 		w.carry = nil
 		w.recovered()
+		if s.cfg.ShareMaxRows > 0 {
+			if w.sinceTrim += int64(n); w.sinceTrim >= trimEvery(s.cfg.ShareMaxRows) {
+				w.sinceTrim = 0
+				s.requestTrim()
+			}
+		}
 	}
 	w.retry = 0
 	return nil

@@ -21,6 +21,16 @@ type Config struct {
 	// Zero keeps them forever.
 	ShareRetention time.Duration `toml:"share_retention"`
 
+	// ShareMaxRows caps the raw share-ledger rows, whatever their age, so
+	// that the file stays bounded at any share rate: past it the oldest
+	// rows go first, soon after the writer commits past it rather than at
+	// the next PruneInterval. Rows of block candidates, pool rejections and
+	// shares the pool never answered (block_candidate, pool_rejected,
+	// pool_unknown) are exempt and kept for ShareRetention: they are what a
+	// dispute with the pool or a lost block needs. The per-minute rollup
+	// counts every share either way. Zero means no cap.
+	ShareMaxRows int64 `toml:"share_max_rows"`
+
 	// PruneInterval makes the store run Prune itself at this period.
 	// Zero means the caller runs Prune.
 	PruneInterval time.Duration `toml:"prune_interval"`
@@ -61,6 +71,7 @@ func DefaultConfig() Config {
 		Path:           "hashgate.db",
 		Retention:      30 * 24 * time.Hour,
 		ShareRetention: 3 * 24 * time.Hour,
+		ShareMaxRows:   20_000_000,
 		PruneInterval:  time.Hour,
 		BusyTimeout:    5 * time.Second,
 		QueueSize:      65536,
@@ -88,6 +99,8 @@ func (c Config) Validate() error {
 		return bad("share_retention %v is negative", c.ShareRetention)
 	case c.Retention > 0 && c.ShareRetention > c.Retention:
 		return bad("share_retention %v exceeds retention %v", c.ShareRetention, c.Retention)
+	case c.ShareMaxRows < 0:
+		return bad("share_max_rows %d is negative", c.ShareMaxRows)
 	case c.PruneInterval < 0:
 		return bad("prune_interval %v is negative", c.PruneInterval)
 	case c.PruneInterval > 0 && c.PruneInterval < time.Second:

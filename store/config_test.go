@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,13 +27,14 @@ retention = "720h"
 share_retention = "48h"
 prune_interval = "30m"
 queue_size = 1000
+share_max_rows = 5_000_000
 `
 	if _, err := toml.Decode(doc, &file); err != nil {
 		t.Fatal(err)
 	}
 	c := file.Store
 	if c.Path != "/var/lib/hashgate/hashgate.db" || c.Retention != 720*time.Hour ||
-		c.ShareRetention != 48*time.Hour || c.PruneInterval != 30*time.Minute || c.QueueSize != 1000 {
+		c.ShareRetention != 48*time.Hour || c.PruneInterval != 30*time.Minute || c.QueueSize != 1000 || c.ShareMaxRows != 5_000_000 {
 		t.Fatalf("decoded %+v", c)
 	}
 	if c.MaxBatch != DefaultConfig().MaxBatch {
@@ -55,11 +57,17 @@ func TestConfigValidateRejects(t *testing.T) {
 		"negative overflow":    func(c *Config) { c.OverflowKeys = -1 },
 		"no read connections":  func(c *Config) { c.ReadConns = 0 },
 		"negative busy timout": func(c *Config) { c.BusyTimeout = -time.Second },
+		"negative share cap":   func(c *Config) { c.ShareMaxRows = -1 },
 	} {
 		c := DefaultConfig()
 		mut(&c)
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: Validate = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+	c := DefaultConfig()
+	c.ShareMaxRows = -20
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "share_max_rows -20") {
+		t.Errorf("Validate = %v, want it to name share_max_rows", err)
 	}
 }

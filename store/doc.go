@@ -74,10 +74,20 @@
 // together with PRAGMA user_version, so a crash mid-migration leaves the
 // previous version intact. A database newer than this code is refused.
 //
-// # Retention
+// # Retention and size
 //
 // [Store.Prune] deletes ledger rows older than Config.ShareRetention and
 // everything else older than Config.Retention, in small transactions so the
 // batcher is never held up for long. The caller may run it, or set
 // Config.PruneInterval and the store runs it on its [Clock].
+//
+// Time alone does not bound the raw ledger: at 10,000 shares a second three
+// days are 2.6 billion rows. Config.ShareMaxRows caps it by rows, oldest
+// first, block candidates, pool rejections and unanswered shares excepted.
+// The writer asks for a trim each time it has committed a 32nd of the cap,
+// so the cap holds between prunes at any rate the writer sustains. Pages
+// freed by deletes are reused, so once the cap binds the file stops growing
+// but for the rollup; lowering the cap does not shrink the file (VACUUM does,
+// offline). A reader holding a snapshot lets the WAL grow past its usual
+// ~4 MB; the next writer to restart it cuts it back to 8 MB.
 package store

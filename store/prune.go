@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,16 +15,37 @@ const pruneChunk = 5000
 // PruneResult counts the rows one Prune deleted, by table.
 type PruneResult struct {
 	Shares, Rollup, Decisions, Events, Energy int64
+	// SharesOverCap counts raw share rows deleted by Config.ShareMaxRows
+	// since the previous Prune: by this one and by the trims the writer
+	// asked for in between.
+	SharesOverCap int64
 }
 
 // Total is the number of rows deleted.
 func (r PruneResult) Total() int64 {
-	return r.Shares + r.Rollup + r.Decisions + r.Events + r.Energy
+	return r.Shares + r.Rollup + r.Decisions + r.Events + r.Energy + r.SharesOverCap
 }
 
+// capExempt lists, for SQL, the results whose raw rows the cap never deletes.
+var capExempt = func() string {
+	var codes []string
+	for r := ResultAcceptedLocal; r.Valid(); r++ {
+		if r.keptPastCap() {
+			codes = append(codes, strconv.Itoa(int(r)))
+		}
+	}
+	return strings.Join(codes, ", ")
+}()
+
+// trimEvery is how many rows the writer commits between two cap trims: the
+// cap's overshoot, a small fraction of it, traded against the fixed cost of
+// a trim.
+func trimEvery(maxRows int64) int64 { return max(maxRows/32, 1) }
+
 // Prune deletes ledger rows older than ShareRetention and other records
-// older than Retention, measured from the store's clock. A miner's last
-// state is never pruned; it loses only the link to its decision.
+// older than Retention, measured from the store's clock, then raw ledger
+// rows beyond ShareMaxRows. A miner's last state is never pruned; it loses
+// only the link to its decision.
 func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 	var r PruneResult
 	s.senders.RLock() // Close waits for a prune in progress
@@ -30,6 +53,8 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 	if s.isClosed() {
 		return r, ErrClosed
 	}
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
 	now := s.clock.Now()
 	cutoff := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
 	type job struct {
@@ -59,7 +84,7 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 				(SELECT DISTINCT minute FROM share_rollup WHERE minute < ? ORDER BY minute LIMIT %d)`, pruneChunk/100)
 		}
 		for {
-			n, err := s.pruneOnce(ctx, q, j.before)
+			n, err := s.pruneOnce(ctx, q, j.before, j.table == "shares")
 			*j.n += n
 			s.stats.pruned.Add(uint64(n))
 			if err != nil {
@@ -70,28 +95,141 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 			}
 		}
 	}
+	_, err := s.trimShares(ctx)
+	r.SharesOverCap, s.overCap = s.overCap, 0
+	if err != nil {
+		return r, err
+	}
 	s.stats.prunes.Add(1)
 	if r.Total() > 0 {
-		s.log.Info().Int64("shares", r.Shares).Int64("rollup", r.Rollup).Int64("decisions", r.Decisions).
-			Int64("events", r.Events).Int64("energy", r.Energy).Msg("pruned")
+		s.log.Info().Int64("shares", r.Shares).Int64("shares_over_cap", r.SharesOverCap).Int64("rollup", r.Rollup).
+			Int64("decisions", r.Decisions).Int64("events", r.Events).Int64("energy", r.Energy).Msg("pruned")
 	}
 	return r, nil
 }
 
 // pruneOnce runs one chunked delete in its own transaction on the ledger
 // writer (no fsync per chunk; a pruned row that reappears after a power cut
-// is pruned again).
-func (s *Store) pruneOnce(ctx context.Context, q string, before int64) (int64, error) {
+// is pruned again). Caller holds pruneMu.
+func (s *Store) pruneOnce(ctx context.Context, q string, before int64, shares bool) (int64, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	res, err := s.ledger.ExecContext(ctx, q, before)
+	tx, err := s.ledger.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, q, before)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if shares && n > 0 {
+		// SQLite gives a new row the highest rowid plus one, so deleting
+		// the newest rows hands their rowids out again, below trimmedTo.
+		// Read inside the delete's transaction, before the writer can
+		// insert.
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM shares`).Scan(&top); err != nil {
+			return 0, err
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		s.trimmedTo = min(s.trimmedTo, top)
+		return n, nil
+	}
+	return n, tx.Commit()
 }
 
-// runPruner runs Prune every PruneInterval on the store's clock until Close.
+// trim runs a cap trim the writer asked for.
+func (s *Store) trim(ctx context.Context) error {
+	s.senders.RLock()
+	defer s.senders.RUnlock()
+	if s.isClosed() {
+		return ErrClosed
+	}
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+	_, err := s.trimShares(ctx)
+	return err
+}
+
+// trimShares deletes raw ledger rows beyond ShareMaxRows, oldest first,
+// sparing the exempt results, in transactions of at most pruneChunk rows
+// looked at. Rowids follow commit order, so the rows to keep are the
+// ShareMaxRows highest. Caller holds pruneMu.
+func (s *Store) trimShares(ctx context.Context) (int64, error) {
+	if s.cfg.ShareMaxRows <= 0 {
+		return 0, nil
+	}
+	var top int64
+	if err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM shares`).Scan(&top); err != nil {
+		return 0, fmt.Errorf("store: share cap: %w", err)
+	}
+	cut := top - s.cfg.ShareMaxRows
+	var total int64
+	for s.trimmedTo < cut {
+		n, hi, err := s.trimChunk(ctx, s.trimmedTo, cut)
+		total += n
+		s.overCap += n
+		s.stats.pruned.Add(uint64(n))
+		if err != nil {
+			return total, fmt.Errorf("store: share cap: %w", err)
+		}
+		s.trimmedTo = hi
+	}
+	return total, nil
+}
+
+// trimChunk deletes the rows the cap may delete among the first pruneChunk
+// rows above rowid lo and at most cut, and returns how many it deleted and
+// the rowid it got to.
+func (s *Store) trimChunk(ctx context.Context, lo, cut int64) (n, hi int64, err error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.ledger.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, lo, err
+	}
+	defer tx.Rollback()
+	var seen int64
+	var last *int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MAX(rowid) FROM
+		(SELECT rowid FROM shares WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)`,
+		lo, cut, pruneChunk).Scan(&seen, &last); err != nil {
+		return 0, lo, err
+	}
+	hi = cut
+	if seen == pruneChunk && last != nil {
+		hi = *last
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE rowid > ? AND rowid <= ? AND result NOT IN (`+capExempt+`)`, lo, hi)
+	if err != nil {
+		return 0, lo, err
+	}
+	if n, err = res.RowsAffected(); err != nil {
+		return 0, lo, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, lo, err
+	}
+	return n, hi, nil
+}
+
+// requestTrim asks the pruner for a cap trim without waiting.
+func (s *Store) requestTrim() {
+	select {
+	case s.trimReq <- struct{}{}:
+	default: // one is pending; it will see these rows too
+	}
+}
+
+// runPruner runs Prune every PruneInterval on the store's clock, and a cap
+// trim whenever the writer asks, until Close.
 func (s *Store) runPruner() {
 	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,14 +241,23 @@ func (s *Store) runPruner() {
 		case <-ctx.Done():
 		}
 	}()
+	var tick <-chan time.Time
 	for {
+		if tick == nil && s.cfg.PruneInterval > 0 {
+			tick = s.clock.After(s.cfg.PruneInterval)
+		}
 		select {
-		case <-s.clock.After(s.cfg.PruneInterval):
+		case <-tick:
+			tick = nil
+			if _, err := s.Prune(ctx); err != nil && !s.isClosed() {
+				s.log.Warn().Err(err).Msg("prune failed")
+			}
+		case <-s.trimReq:
+			if err := s.trim(ctx); err != nil && !s.isClosed() {
+				s.log.Warn().Err(err).Msg("share cap trim failed")
+			}
 		case <-s.closing:
 			return
-		}
-		if _, err := s.Prune(ctx); err != nil && !s.isClosed() {
-			s.log.Warn().Err(err).Msg("prune failed")
 		}
 	}
 }

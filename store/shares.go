@@ -63,6 +63,13 @@ func (r Result) Lossless() bool {
 	return r != ResultAcceptedLocal && r != ResultRejected
 }
 
+// keptPastCap reports whether raw rows with this result are exempt from
+// Config.ShareMaxRows: a pool's rejection, its silence and a block candidate
+// are the evidence an operator takes to the pool.
+func (r Result) keptPastCap() bool {
+	return r == ResultPoolRejected || r == ResultPoolUnknown || r == ResultBlockCandidate
+}
+
 // ShareEvent is one row of the share ledger.
 type ShareEvent struct {
 	ID              int64 // assigned by the store; ignored by RecordShare

@@ -60,6 +60,19 @@ type Store struct {
 
 	overflow overflowTable
 
+	// pruneMu serialises Prune and the cap's trims, which own trimmedTo
+	// and overCap.
+	pruneMu sync.Mutex
+	// trimmedTo is a shares rowid at or below which every row the cap may
+	// delete is gone, so a trim need not look at the exempt rows below it
+	// again.
+	trimmedTo int64
+	// overCap counts rows the cap deleted since the last Prune reported.
+	overCap int64
+	// trimReq asks the pruner for a cap trim. Capacity one: a request
+	// already pending covers the next (coalesced, never blocks the writer).
+	trimReq chan struct{}
+
 	stats counters
 
 	wsMu    sync.Mutex
@@ -91,7 +104,7 @@ type Stats struct {
 	LossyQueued    int    // current depth of the lossy queue
 	LosslessQueued int    // current depth of the lossless queue
 	Prunes         uint64 // completed Prune runs
-	RowsPruned     uint64 // rows deleted by Prune
+	RowsPruned     uint64 // rows deleted by Prune and by the share cap's trims
 }
 
 // Stats returns the current counters.
@@ -196,6 +209,7 @@ func open(ctx context.Context, cfg Config, log zerolog.Logger, h hooks) (*Store,
 		lossy:    make(chan ShareEvent, cfg.QueueSize),
 		lossless: make(chan ShareEvent, cfg.QueueSize),
 		flushReq: make(chan chan error),
+		trimReq:  make(chan struct{}, 1),
 		overflow: overflowTable{max: cfg.OverflowKeys},
 		hooks:    h,
 	}
@@ -226,13 +240,22 @@ func open(ctx context.Context, cfg Config, log zerolog.Logger, h hooks) (*Store,
 	}
 	s.wg.Add(1)
 	go s.runWriter()
-	if cfg.PruneInterval > 0 {
+	if cfg.PruneInterval > 0 || cfg.ShareMaxRows > 0 {
+		if cfg.ShareMaxRows > 0 {
+			// A ledger left over the cap (by a lower share_max_rows, or
+			// a build without one) is trimmed at once.
+			s.requestTrim()
+		}
 		s.wg.Add(1)
 		go s.runPruner()
 	}
 	s.log.Info().Str("path", cfg.Path).Msg("store opened")
 	return s, nil
 }
+
+// walSizeLimit is the size the WAL file is cut back to when a checkpoint
+// lets it restart.
+const walSizeLimit = 8 << 20
 
 // openDB opens a pool of connections with the pragmas every hashgate
 // connection needs. Pragmas go in the DSN so that each new connection the
@@ -246,6 +269,12 @@ func openDB(cfg Config, synchronous string, readOnly bool, conns int) (*sql.DB, 
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// A reader holding a snapshot (a backup, a long query) stops
+		// checkpoints from recycling the WAL, which then grows with every
+		// commit and would keep that size for good: cut it back when it
+		// is next reset. Above the ~4 MB the default autocheckpoint lets
+		// it reach, so steady state never truncates.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 		// Writers take the lock at BEGIN, so a transaction never fails
 		// half-way when upgrading from a read lock.
 		q.Set("_txlock", "immediate")

@@ -1,0 +1,433 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// fileSize is the size of path, or 0 when it does not exist.
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// pollUntil polls cond; the deadline only keeps a broken store from hanging
+// the test on a loaded machine.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// queryInt runs a one-number query through the read pool.
+func queryInt(t testing.TB, s *Store, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := s.read.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// overCap counts the rows the cap should have deleted, allowing the rows the
+// writer commits before it asks for the next trim.
+func overCap(t testing.TB, s *Store, slack int64) int64 {
+	return queryInt(t, s, `SELECT COUNT(*) FROM shares WHERE result NOT IN (`+capExempt+`)
+		AND rowid <= (SELECT MAX(rowid) FROM shares) - ?`, s.cfg.ShareMaxRows+slack)
+}
+
+// Worst-case bytes on disk per row, about twice what the shapes below
+// measure (raw: ~125 B with its ts index, 190 B with a hash; rollup: ~110 B
+// with its worker index), so the bound holds on any page layout and fails
+// by far if the cap does not hold.
+const (
+	rawRowBound    = 400
+	rollupRowBound = 250
+)
+
+// TestLedgerBoundedOverDays writes three simulated days of shares at a
+// scaled-down rate, with the store's own pruner and the cap's trims at work:
+// the file (db + wal) stays under a bound derived from share_max_rows and
+// stops growing, the rollup still counts every share, and block candidates
+// and pool rejections are kept for share_retention.
+func TestLedgerBoundedOverDays(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.ShareMaxRows = 3000
+	cfg.ShareRetention = 12 * time.Hour
+	cfg.Retention = 0 // rollups forever: every share must still be counted at the end
+	cfg.PruneInterval = 30 * time.Minute
+	// Batches commit at max_batch or a flush, as under load, not one per
+	// share as an idle writer would.
+	cfg.FlushInterval = time.Hour
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+
+	const (
+		days      = 3
+		perMinute = 20
+		workers   = 2
+	)
+	type kept struct {
+		at   time.Time
+		r    Result
+		hash string
+	}
+	var exempt []kept
+	want := map[Result]int64{}
+	var peak, pagesDay2, rollupPagesDay2 int64
+	i := 0
+	for minute := 0; minute < days*24*60; minute++ {
+		job := fmt.Sprintf("%016x", minute)
+		for k := 0; k < perMinute; k++ {
+			i++
+			w := i % workers
+			e := ShareEvent{
+				Time:            clock.Now().Add(time.Duration(k) * time.Minute / perMinute),
+				Worker:          fmt.Sprintf("site-north.rack%02d.s19xp-%05d", w, w),
+				Pool:            "ckpool-eu-primary",
+				Job:             job,
+				Difficulty:      65536,
+				ShareDifficulty: 65536 + float64(i),
+			}
+			record := func(r Result, reason string) {
+				t.Helper()
+				e.Result, e.Reason, e.Hash = r, reason, ""
+				if r.Lossless() {
+					e.Hash = fmt.Sprintf("%064x", i)
+				}
+				if err := s.RecordShare(ctx, e); err != nil && r.Lossless() {
+					t.Fatal(err)
+				}
+				want[r]++
+				if r.keptPastCap() {
+					exempt = append(exempt, kept{e.Time, r, e.Hash})
+				}
+			}
+			switch {
+			case i%97 == 0:
+				record(ResultRejected, "stale")
+			case i%701 == 0: // a block candidate, forwarded, accepted
+				record(ResultAcceptedLocal, "")
+				record(ResultBlockCandidate, "")
+				record(ResultForwarded, "")
+				record(ResultPoolAccepted, "")
+			case i%101 == 0:
+				record(ResultAcceptedLocal, "")
+				record(ResultForwarded, "")
+				record(ResultPoolRejected, "job not found")
+			case i%499 == 0:
+				record(ResultAcceptedLocal, "")
+				record(ResultForwarded, "")
+				record(ResultPoolUnknown, "timeout")
+			case i%20 == 0:
+				record(ResultAcceptedLocal, "")
+				record(ResultForwarded, "")
+				record(ResultPoolAccepted, "")
+			default:
+				record(ResultAcceptedLocal, "")
+			}
+		}
+		clock.Advance(time.Minute)
+		if (minute+1)%60 != 0 {
+			continue
+		}
+		// Every simulated hour: wait for the trims the writer asked for,
+		// then the cap holds to within what the writer commits between
+		// two requests.
+		mustFlush(t, s)
+		slack := trimEvery(cfg.ShareMaxRows) + int64(cfg.MaxBatch)
+		pollUntil(t, "the cap's trims", func() bool { return overCap(t, s, slack) == 0 })
+		size := fileSize(t, cfg.Path) + fileSize(t, cfg.Path+"-wal")
+		peak = max(peak, size)
+		if minute+1 == 2*24*60 {
+			pagesDay2, rollupPagesDay2 = queryInt(t, s, `PRAGMA page_count`), rollupPages(t, s)
+		}
+	}
+	mustFlush(t, s)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.SharesShed != 0 || st.SharesLost != 0 {
+		t.Fatalf("the writer dropped events, the rollup check below would not hold: %+v", st)
+	}
+
+	// The rollup counts every share ever written, though most raw rows
+	// are gone.
+	for r, n := range want {
+		if got := queryInt(t, s, `SELECT COALESCE(SUM(n), 0) FROM share_rollup WHERE result = ?`, int64(r)); got != n {
+			t.Errorf("rollup counts %d %v events, %d were written", got, r, n)
+		}
+	}
+	raw := queryInt(t, s, `SELECT COUNT(*) FROM shares`)
+	var total int64
+	for _, n := range want {
+		total += n
+	}
+	if raw >= total/10 {
+		t.Fatalf("%d of %d raw rows kept: the cap did not hold", raw, total)
+	}
+
+	// Every exempt row younger than share_retention is kept, hash and all;
+	// older ones went with the retention.
+	cutoff := clock.Now().Add(-cfg.ShareRetention)
+	var young int
+	for _, k := range exempt {
+		n := queryInt(t, s, `SELECT COUNT(*) FROM shares WHERE ts = ? AND result = ? AND hash = ?`,
+			k.at.UnixNano(), int64(k.r), k.hash)
+		switch {
+		case !k.at.Before(cutoff) && n != 1:
+			t.Errorf("%v at %v (hash %s) lost to the cap", k.r, k.at, k.hash)
+		case k.at.Before(cutoff) && n != 0:
+			t.Errorf("%v at %v outlived share_retention", k.r, k.at)
+		}
+		if !k.at.Before(cutoff) {
+			young++
+		}
+	}
+	if young < 100 {
+		t.Fatalf("only %d exempt rows in the retention window: the test proves little", young)
+	}
+	// Of the rest, only the newest share_max_rows (plus what arrived after
+	// the last trim) remain.
+	if n := overCap(t, s, trimEvery(cfg.ShareMaxRows)); n != 0 {
+		t.Fatalf("%d rows over the cap after the last trim", n)
+	}
+
+	// The file: the raw rows the cap allows (with its slack, a batch, and
+	// an hour written while a trim runs), the exempt rows, the rollup, and
+	// a WAL the autocheckpoint and journal_size_limit keep to walSizeLimit.
+	rollupRows := queryInt(t, s, `SELECT COUNT(*) FROM share_rollup`)
+	rawBound := cfg.ShareMaxRows + trimEvery(cfg.ShareMaxRows) + int64(cfg.MaxBatch) + 60*perMinute*2 + int64(young)
+	dbBound := 256<<10 + rawBound*rawRowBound + rollupRows*rollupRowBound
+	db, wal := fileSize(t, cfg.Path), fileSize(t, cfg.Path+"-wal")
+	t.Logf("%d events over %d days: %d raw rows kept, %d rollup rows; db %d B (bound %d), wal %d B, peak db+wal %d B",
+		total, days, raw, rollupRows, db, dbBound, wal, peak)
+	if db > dbBound {
+		t.Errorf("db file %d B over the bound %d B derived from share_max_rows", db, dbBound)
+	}
+	if peak > dbBound+walSizeLimit {
+		t.Errorf("db + wal peaked at %d B, over %d B", peak, dbBound+walSizeLimit)
+	}
+	// Once the cap binds, the pages the trims free are used again: over the
+	// last day the database (WAL pages included) grew only by the pages
+	// its rollup rows took, give or take the raw rows in flight.
+	grown := queryInt(t, s, `PRAGMA page_count`) - pagesDay2
+	rollupGrown := rollupPages(t, s) - rollupPagesDay2
+	t.Logf("last day: database grew %d pages, the rollup %d", grown, rollupGrown)
+	if grown > rollupGrown+64 {
+		t.Errorf("database grew %d pages over the last day, its rollup rows took %d", grown, rollupGrown)
+	}
+}
+
+// rollupPages counts the pages the rollup and its index use.
+func rollupPages(t testing.TB, s *Store) int64 {
+	return queryInt(t, s, `SELECT COUNT(*) FROM dbstat WHERE name LIKE 'share_rollup%'`)
+}
+
+// TestShareCapKeepsNewestAndExempt: past share_max_rows the oldest rows go
+// first, whatever their time; pool rejections, unanswered shares and block
+// candidates stay, and a trim does not count them as deleted.
+func TestShareCapKeepsNewestAndExempt(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Clock = newManualClock(t0)
+	cfg.ShareMaxRows = 100
+	cfg.ShareRetention = 0
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	var exempt int64
+	for i := range 1000 {
+		r := ResultAcceptedLocal
+		switch i % 50 {
+		case 7:
+			r = ResultPoolRejected
+		case 19:
+			r = ResultBlockCandidate
+		case 31:
+			r = ResultPoolUnknown
+		case 43:
+			r = ResultPoolAccepted
+		}
+		if r.keptPastCap() {
+			exempt++
+		}
+		// Times run backwards: the cap goes by commit order, not by time.
+		if err := s.RecordShare(ctx, share("rig1", r, t0.Add(-time.Duration(i)*time.Second), i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			mustFlush(t, s) // rowids in recording order
+		}
+	}
+	mustFlush(t, s)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top := queryInt(t, s, `SELECT MAX(rowid) FROM shares`)
+	if n := queryInt(t, s, `SELECT COUNT(*) FROM shares WHERE rowid > ?`, top-100); n != 100 {
+		t.Fatalf("%d of the newest 100 rows kept", n)
+	}
+	old := queryInt(t, s, `SELECT COUNT(*) FROM shares WHERE rowid <= ?`, top-100)
+	oldExempt := queryInt(t, s, `SELECT COUNT(*) FROM shares WHERE rowid <= ? AND result IN (`+capExempt+`)`, top-100)
+	if old != oldExempt || oldExempt != exempt-3*2 { // the newest 100 rows hold 2 of each exempt kind
+		t.Fatalf("below the cap %d rows kept, %d exempt; want only the %d exempt", old, oldExempt, exempt-6)
+	}
+	if st := s.Stats(); st.RowsPruned != uint64(1000-100-old) {
+		t.Fatalf("RowsPruned %d, want %d", st.RowsPruned, 1000-100-old)
+	}
+	// The rollup still counts all of them.
+	if n := queryInt(t, s, `SELECT SUM(n) FROM share_rollup`); n != 1000 {
+		t.Fatalf("rollup counts %d shares", n)
+	}
+}
+
+// TestShareCapAfterRetentionEmptiedLedger: when retention deletes the newest
+// rows, SQLite hands their rowids out again; the cap must still trim the new
+// rows that get them.
+func TestShareCapAfterRetentionEmptiedLedger(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.ShareMaxRows = 10
+	cfg.ShareRetention = time.Hour
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	write := func(n int) {
+		t.Helper()
+		for i := range n {
+			if err := s.RecordShare(ctx, share("rig1", ResultPoolAccepted, clock.Now(), i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustFlush(t, s)
+	}
+	write(200)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "shares"); n != 10 {
+		t.Fatalf("%d rows after the first trim", n)
+	}
+	clock.Advance(2 * time.Hour)
+	r, err := s.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "shares"); n != 0 || r.Shares != 10 {
+		t.Fatalf("retention left %d rows, pruned %+v", n, r)
+	}
+	write(150) // rowids from 1 again, below where the first trims got to
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "shares"); n != 10 {
+		t.Fatalf("%d rows after trimming reused rowids, want 10", n)
+	}
+}
+
+// TestShareCapTrimsAtOpenAndByItself: a ledger over a lowered cap is trimmed
+// when the store opens, and the writer keeps it there between prunes, with
+// no Prune call and no prune_interval.
+func TestShareCapTrimsAtOpenAndByItself(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShareMaxRows = 0
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	for i := range 3000 {
+		if err := s.RecordShare(ctx, share("rig1", ResultForwarded, t0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustFlush(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.ShareMaxRows = 500
+	s = openTest(t, cfg, hooks{})
+	pollUntil(t, "the trim at open", func() bool { return countRows(t, s, "shares") == 500 })
+	for round := range 5 {
+		for i := range 1000 {
+			if err := s.RecordShare(ctx, share("rig1", ResultForwarded, t0, round*1000+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustFlush(t, s)
+		slack := trimEvery(cfg.ShareMaxRows)
+		pollUntil(t, "the writer's trims", func() bool { return countRows(t, s, "shares") <= int(cfg.ShareMaxRows+slack) })
+	}
+	// Of the 8,000 rows this store saw, what is not left was trimmed (the
+	// counter moves just after each trim's commit), and no Prune ran.
+	pollUntil(t, "the trims counted", func() bool {
+		return uint64(countRows(t, s, "shares"))+s.Stats().RowsPruned == 8000
+	})
+	if st := s.Stats(); st.Prunes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestWALCutBackAfterLongReader: a reader holding a snapshot (a backup, a
+// long query) lets the WAL grow with every commit; once it is gone the WAL
+// is cut back to walSizeLimit instead of keeping its peak size for good.
+func TestWALCutBackAfterLongReader(t *testing.T) {
+	cfg := testConfig(t)
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	i := 0
+	write := func(n int) {
+		t.Helper()
+		for range n {
+			i++
+			e := share(fmt.Sprintf("site-north.rack%02d.s19xp-%05d", i%50, i%1000), ResultAcceptedLocal, t0.Add(time.Duration(i)*time.Millisecond), i)
+			if err := s.RecordShare(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if i%1000 == 0 {
+				mustFlush(t, s) // no shedding
+			}
+		}
+		mustFlush(t, s)
+	}
+	wal := func() int64 { return fileSize(t, cfg.Path+"-wal") }
+
+	conn, err := s.read.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("SELECT COUNT(*) FROM shares"); err != nil { // the snapshot starts here
+		t.Fatal(err)
+	}
+	for wal() <= walSizeLimit+walSizeLimit/2 {
+		write(2000)
+	}
+	peak := wal()
+	tx.Rollback()
+	conn.Close()
+	// The next checkpoint that gets through lets the WAL restart, and the
+	// writer that restarts it cuts it back.
+	pollUntil(t, "the WAL cut back", func() bool {
+		write(500)
+		return wal() <= walSizeLimit
+	})
+	t.Logf("WAL peaked at %d B under the reader, %d B after", peak, wal())
+}
