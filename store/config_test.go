@@ -28,13 +28,15 @@ share_retention = "48h"
 prune_interval = "30m"
 queue_size = 1000
 share_max_rows = 5_000_000
+minute_rollup_retention = "24h"
 `
 	if _, err := toml.Decode(doc, &file); err != nil {
 		t.Fatal(err)
 	}
 	c := file.Store
 	if c.Path != "/var/lib/hashgate/hashgate.db" || c.Retention != 720*time.Hour ||
-		c.ShareRetention != 48*time.Hour || c.PruneInterval != 30*time.Minute || c.QueueSize != 1000 || c.ShareMaxRows != 5_000_000 {
+		c.ShareRetention != 48*time.Hour || c.PruneInterval != 30*time.Minute || c.QueueSize != 1000 || c.ShareMaxRows != 5_000_000 ||
+		c.MinuteRollupRetention != 24*time.Hour {
 		t.Fatalf("decoded %+v", c)
 	}
 	if c.MaxBatch != DefaultConfig().MaxBatch {
@@ -58,6 +60,8 @@ func TestConfigValidateRejects(t *testing.T) {
 		"no read connections":  func(c *Config) { c.ReadConns = 0 },
 		"negative busy timout": func(c *Config) { c.BusyTimeout = -time.Second },
 		"negative share cap":   func(c *Config) { c.ShareMaxRows = -1 },
+		"negative minutes":     func(c *Config) { c.MinuteRollupRetention = -time.Hour },
+		"minutes outlive rest": func(c *Config) { c.MinuteRollupRetention = c.Retention + time.Hour },
 	} {
 		c := DefaultConfig()
 		mut(&c)
@@ -69,5 +73,10 @@ func TestConfigValidateRejects(t *testing.T) {
 	c.ShareMaxRows = -20
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "share_max_rows -20") {
 		t.Errorf("Validate = %v, want it to name share_max_rows", err)
+	}
+	c = DefaultConfig()
+	c.MinuteRollupRetention = 31 * 24 * time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "minute_rollup_retention 744h0m0s exceeds retention") {
+		t.Errorf("Validate = %v, want it to name minute_rollup_retention", err)
 	}
 }

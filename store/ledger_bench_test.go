@@ -176,3 +176,53 @@ func BenchmarkLedgerAtCap(b *testing.B) {
 	b.ReportMetric(float64(s.Stats().RowsPruned-pruned)/float64(n), "trimmed/event")
 	reportDisk(b, s, workers, time.Duration(n)*100*time.Microsecond)
 }
+
+// BenchmarkFoldMinute10kWorkers folds one minute of a 10,000-worker rollup
+// (two results per worker, as BenchmarkLedger10kMiners measures about) into
+// its hour: the time the share writer waits for each fold transaction.
+//
+//	go test -run '^$' -bench FoldMinute10kWorkers ./store/
+func BenchmarkFoldMinute10kWorkers(b *testing.B) {
+	const workers = 10_000
+	cfg := benchConfig(b)
+	s := openTest(b, cfg, hooks{})
+	f := newFleetShares(workers)
+	ctx := context.Background()
+	fill := func(minutes int) {
+		b.Helper()
+		for m := range minutes {
+			tx, err := s.ledger.Begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			up := tx.Stmt(s.stmts.upsertRollup)
+			for w, name := range f.workers {
+				minute := t0.Unix() + int64(m)*60
+				for _, r := range []Result{ResultAcceptedLocal, ResultRejected} {
+					if r == ResultRejected && w%4 != 0 {
+						continue
+					}
+					if _, err := up.Exec(minute, name, "ckpool-eu-primary", int64(r), "", 60, 60*65536.0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill(b.N)
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+	b.ResetTimer()
+	var rows int64
+	for range b.N {
+		n, err := s.foldMinute(ctx, t0.Unix()+int64(b.N)*60)
+		if err != nil || n == 0 {
+			b.Fatal(n, err)
+		}
+		rows += n
+	}
+	b.ReportMetric(float64(rows)/float64(b.N), "rows/minute")
+}

@@ -168,11 +168,16 @@ func TestLedgerBoundedOverDays(t *testing.T) {
 	}
 
 	// The rollup counts every share ever written, though most raw rows
-	// are gone.
+	// are gone and the minutes past minute_rollup_retention are hours.
 	for r, n := range want {
-		if got := queryInt(t, s, `SELECT COALESCE(SUM(n), 0) FROM share_rollup WHERE result = ?`, int64(r)); got != n {
+		if got := queryInt(t, s, `SELECT COALESCE(SUM(n), 0) FROM
+			(SELECT n FROM share_rollup WHERE result = ? UNION ALL SELECT n FROM share_rollup_hour WHERE result = ?)`,
+			int64(r), int64(r)); got != n {
 			t.Errorf("rollup counts %d %v events, %d were written", got, r, n)
 		}
+	}
+	if n := countRows(t, s, "share_rollup_hour"); n == 0 {
+		t.Fatal("no minute folded into hours")
 	}
 	raw := queryInt(t, s, `SELECT COUNT(*) FROM shares`)
 	var total int64
@@ -212,7 +217,7 @@ func TestLedgerBoundedOverDays(t *testing.T) {
 	// The file: the raw rows the cap allows (with its slack, a batch, and
 	// an hour written while a trim runs), the exempt rows, the rollup, and
 	// a WAL the autocheckpoint and journal_size_limit keep to walSizeLimit.
-	rollupRows := queryInt(t, s, `SELECT COUNT(*) FROM share_rollup`)
+	rollupRows := queryInt(t, s, `SELECT (SELECT COUNT(*) FROM share_rollup) + (SELECT COUNT(*) FROM share_rollup_hour)`)
 	rawBound := cfg.ShareMaxRows + trimEvery(cfg.ShareMaxRows) + int64(cfg.MaxBatch) + 60*perMinute*2 + int64(young)
 	dbBound := 256<<10 + rawBound*rawRowBound + rollupRows*rollupRowBound
 	db, wal := fileSize(t, cfg.Path), fileSize(t, cfg.Path+"-wal")
@@ -229,7 +234,7 @@ func TestLedgerBoundedOverDays(t *testing.T) {
 	// its rollup rows took, give or take the raw rows in flight.
 	grown := queryInt(t, s, `PRAGMA page_count`) - pagesDay2
 	rollupGrown := rollupPages(t, s) - rollupPagesDay2
-	t.Logf("last day: database grew %d pages, the rollup %d", grown, rollupGrown)
+	t.Logf("last day: database grew %d pages, the rollup %d; %d pages free", grown, rollupGrown, queryInt(t, s, `PRAGMA freelist_count`))
 	if grown > rollupGrown+64 {
 		t.Errorf("database grew %d pages over the last day, its rollup rows took %d", grown, rollupGrown)
 	}
@@ -430,4 +435,149 @@ func TestWALCutBackAfterLongReader(t *testing.T) {
 		return wal() <= walSizeLimit
 	})
 	t.Logf("WAL peaked at %d B under the reader, %d B after", peak, wal())
+}
+
+// TestRollupFoldsMinutesIntoHours: minutes older than minute_rollup_retention
+// become hours with the same totals; a late event for a folded minute is
+// folded into its hour at the next prune; a query over part of a folded hour
+// counts the whole hour.
+func TestRollupFoldsMinutesIntoHours(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.MinuteRollupRetention = 2 * time.Hour
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	record := func(e ShareEvent) {
+		t.Helper()
+		if err := s.RecordShare(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m := 0; m < 5*60; m += 7 {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		record(share("rig1", ResultAcceptedLocal, at, m))
+		record(share("rig2", ResultAcceptedLocal, at, m))
+		if m%3 == 0 {
+			record(share("rig1", ResultPoolRejected, at, m))
+		}
+	}
+	mustFlush(t, s)
+	clock.Advance(5 * time.Hour)
+	all := func() []WorkerStats {
+		t.Helper()
+		st, err := s.ShareStats(ctx, t0, clock.Now(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	before := all()
+	r, err := s.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Minutes before 3h after t0 are folded: 3 hours, rig1's and rig2's
+	// accepted shares and rig1's rejects.
+	if r.MinutesFolded == 0 || r.Total() != 0 {
+		t.Fatalf("prune %+v", r)
+	}
+	if n := queryInt(t, s, `SELECT COUNT(*) FROM share_rollup WHERE minute < ?`, t0.Add(3*time.Hour).Unix()); n != 0 {
+		t.Fatalf("%d minute rows older than minute_rollup_retention left", n)
+	}
+	if n := countRows(t, s, "share_rollup_hour"); n != 3*3 {
+		t.Fatalf("%d hour rows, want 9 (3 hours x rig1 accepted, rig1 rejected, rig2 accepted)", n)
+	}
+	if after := all(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("totals changed by folding:\nbefore %+v\n after %+v", before, after)
+	}
+
+	// A late event for the first, folded, minute joins its hour.
+	record(share("rig1", ResultAcceptedLocal, t0, 0))
+	mustFlush(t, s)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, s, `SELECT n FROM share_rollup_hour WHERE hour = ? AND worker = 'rig1' AND result = ?`,
+		t0.Unix(), int64(ResultAcceptedLocal)); n != 9+1 {
+		t.Fatalf("rig1's first hour counts %d accepted shares, want 10", n)
+	}
+	// Ten minutes of a folded hour count the whole hour; ten minutes of
+	// recent ones count those minutes.
+	part, err := s.ShareStats(ctx, t0.Add(10*time.Minute), t0.Add(20*time.Minute), "rig2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(part) != 1 || part[0].AcceptedLocal.Count != 9 {
+		t.Fatalf("a part of a folded hour: %+v", part)
+	}
+	recent, err := s.ShareStats(ctx, t0.Add(4*time.Hour), t0.Add(4*time.Hour+10*time.Minute), "rig2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recent) != 1 || recent[0].AcceptedLocal.Count != 1 { // minute 245 only
+		t.Fatalf("ten recent minutes: %+v", recent)
+	}
+}
+
+// TestMigrateFromSchema1KeepsLedger: a database written by the build before
+// the hourly rollup opens with every record readable, and its old minutes
+// fold like new ones.
+func TestMigrateFromSchema1KeepsLedger(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = saved[:1]
+	old := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	var sent int
+	for m := range 180 {
+		for _, r := range []Result{ResultAcceptedLocal, ResultForwarded, ResultPoolAccepted} {
+			if err := old.RecordShare(ctx, share(fmt.Sprintf("rig%d", m%4), r, t0.Add(time.Duration(m)*time.Minute), m)); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+	}
+	if _, err := old.RecordEvent(ctx, Event{Time: t0, Kind: "test.kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	migrations = saved
+	cfg.MinuteRollupRetention = time.Hour
+	s := openTest(t, cfg, hooks{})
+	if v := queryInt(t, s, `PRAGMA user_version`); v != int64(len(saved)) {
+		t.Fatalf("user_version %d after migrating", v)
+	}
+	got, err := s.Shares(ctx, ShareQuery{Page: Page{Limit: MaxPageLimit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != sent || got[0].Hash != "00000000000000000001aa" {
+		t.Fatalf("%d of %d shares read back after migrating", len(got), sent)
+	}
+	if ev, err := s.Events(ctx, EventQuery{}); err != nil || len(ev) != 1 {
+		t.Fatalf("events after migrating: %v %v", ev, err)
+	}
+	clock.Advance(4 * time.Hour)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ShareStats(ctx, t0, clock.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted int64
+	for _, w := range st {
+		accepted += w.PoolAccepted.Count
+	}
+	if accepted != 180 || countRows(t, s, "share_rollup_hour") == 0 || countRows(t, s, "share_rollup") != 0 {
+		t.Fatalf("after folding the old minutes: %d pool-accepted counted, %d hour rows, %d minute rows",
+			accepted, countRows(t, s, "share_rollup_hour"), countRows(t, s, "share_rollup"))
+	}
 }

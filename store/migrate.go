@@ -89,6 +89,22 @@ CREATE TABLE energy (
 	budget_kwh  REAL    NOT NULL
 );
 `,
+	// 2: minutes of the share rollup older than minute_rollup_retention are
+	// folded into hours: a day of minutes at 10,000 workers is ~30 million
+	// rows.
+	`
+CREATE TABLE share_rollup_hour (
+	hour       INTEGER NOT NULL, -- Unix seconds, multiple of 3600
+	worker     TEXT    NOT NULL,
+	pool       TEXT    NOT NULL,
+	result     INTEGER NOT NULL,
+	reason     TEXT    NOT NULL,
+	n          INTEGER NOT NULL,
+	diff_sum   REAL    NOT NULL,
+	PRIMARY KEY (hour, worker, pool, result, reason)
+) WITHOUT ROWID;
+CREATE INDEX share_rollup_hour_worker ON share_rollup_hour(worker, hour);
+`,
 }
 
 // migrate applies every pending migration, each in its own transaction.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,6 +20,10 @@ type PruneResult struct {
 	// since the previous Prune: by this one and by the trims the writer
 	// asked for in between.
 	SharesOverCap int64
+	// MinutesFolded counts per-minute rollup rows folded into per-hour
+	// rows (Config.MinuteRollupRetention); their counts are kept, so they
+	// are not in Total.
+	MinutesFolded int64
 }
 
 // Total is the number of rows deleted.
@@ -62,6 +67,13 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 		before     int64
 		n          *int64
 	}
+	if d := s.cfg.MinuteRollupRetention; d > 0 {
+		n, err := s.foldMinutes(ctx, now.Add(-d).Unix())
+		r.MinutesFolded = n
+		if err != nil {
+			return r, fmt.Errorf("store: fold rollup minutes: %w", err)
+		}
+	}
 	var jobs []job
 	if d := s.cfg.ShareRetention; d > 0 {
 		jobs = append(jobs, job{"shares", "ts", cutoff(d), &r.Shares})
@@ -69,19 +81,21 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 	if d := s.cfg.Retention; d > 0 {
 		jobs = append(jobs,
 			job{"share_rollup", "minute", now.Add(-d).Unix(), &r.Rollup},
+			job{"share_rollup_hour", "hour", now.Add(-d).Unix(), &r.Rollup},
 			job{"decisions", "ts", cutoff(d), &r.Decisions},
 			job{"events", "ts", cutoff(d), &r.Events},
 			job{"energy", "start", cutoff(d), &r.Energy},
 		)
 	}
 	for _, j := range jobs {
-		// Rowid tables delete by rowid; the rollup has none, so it deletes
-		// by its leading key column, which its primary key indexes.
+		// Rowid tables delete by rowid; the rollups have none, so they
+		// delete by their leading key column, which their primary key
+		// indexes.
 		q := fmt.Sprintf(`DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE %s < ? LIMIT %d)`,
 			j.table, j.col, pruneChunk)
-		if j.table == "share_rollup" {
-			q = fmt.Sprintf(`DELETE FROM share_rollup WHERE minute IN
-				(SELECT DISTINCT minute FROM share_rollup WHERE minute < ? ORDER BY minute LIMIT %d)`, pruneChunk/100)
+		if strings.HasPrefix(j.table, "share_rollup") {
+			q = fmt.Sprintf(`DELETE FROM %s WHERE %s IN
+				(SELECT DISTINCT %[2]s FROM %[1]s WHERE %[2]s < ? ORDER BY %[2]s LIMIT %d)`, j.table, j.col, pruneChunk/100)
 		}
 		for {
 			n, err := s.pruneOnce(ctx, q, j.before, j.table == "shares")
@@ -101,11 +115,63 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 		return r, err
 	}
 	s.stats.prunes.Add(1)
-	if r.Total() > 0 {
+	if r.Total() > 0 || r.MinutesFolded > 0 {
 		s.log.Info().Int64("shares", r.Shares).Int64("shares_over_cap", r.SharesOverCap).Int64("rollup", r.Rollup).
-			Int64("decisions", r.Decisions).Int64("events", r.Events).Int64("energy", r.Energy).Msg("pruned")
+			Int64("rollup_minutes_folded", r.MinutesFolded).Int64("decisions", r.Decisions).Int64("events", r.Events).
+			Int64("energy", r.Energy).Msg("pruned")
 	}
 	return r, nil
+}
+
+// foldMinutes folds per-minute rollup rows of minutes before the given Unix
+// second into per-hour rows, oldest minute first, one minute per
+// transaction: a transaction holds as many rows as workers that minute.
+// A late share event for a folded minute makes a minute row again, folded
+// at the next Prune. Caller holds pruneMu.
+func (s *Store) foldMinutes(ctx context.Context, before int64) (int64, error) {
+	var total int64
+	for {
+		n, err := s.foldMinute(ctx, before)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// foldMinute folds the oldest minute, if it is before the given Unix second,
+// and returns how many minute rows it folded.
+func (s *Store) foldMinute(ctx context.Context, before int64) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.ledger.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var m sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(minute) FROM share_rollup`).Scan(&m); err != nil {
+		return 0, err
+	}
+	if !m.Valid || m.Int64 >= before {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO share_rollup_hour (hour, worker, pool, result, reason, n, diff_sum)
+		SELECT ?, worker, pool, result, reason, n, diff_sum FROM share_rollup WHERE minute = ?
+		ON CONFLICT (hour, worker, pool, result, reason)
+		DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum`,
+		m.Int64-mod(m.Int64, 3600), m.Int64); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM share_rollup WHERE minute = ?`, m.Int64)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // pruneOnce runs one chunked delete in its own transaction on the ledger

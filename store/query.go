@@ -197,17 +197,29 @@ func (w *WorkerStats) tally(r Result) *Tally {
 }
 
 // ShareStats returns per-worker, per-pool totals over the minutes that
-// overlap [from, to), read from the per-minute rollup; an empty worker means
-// every worker. Results are ordered by worker, then pool.
+// overlap [from, to), read from the rollup; an empty worker means every
+// worker. Minutes older than Config.MinuteRollupRetention are kept as hours,
+// so there it counts the hours that overlap [from, to). Results are ordered
+// by worker, then pool.
 func (s *Store) ShareStats(ctx context.Context, from, to time.Time, worker string) ([]WorkerStats, error) {
-	q := `SELECT worker, pool, result, reason, SUM(n), SUM(diff_sum) FROM share_rollup
-		WHERE minute >= ? AND minute < ?`
-	args := []any{from.Unix() - mod(from.Unix(), 60), to.Unix()}
+	f, t := from.Unix(), to.Unix()
+	cond := ""
+	args := []any{f - mod(f, 60), t}
 	if worker != "" {
-		q += " AND worker = ?"
+		cond = " AND worker = ?"
 		args = append(args, worker)
 	}
-	q += " GROUP BY worker, pool, result, reason ORDER BY worker, pool"
+	args = append(args, f-mod(f, 3600), t)
+	if worker != "" {
+		args = append(args, worker)
+	}
+	q := `SELECT worker, pool, result, reason, SUM(n), SUM(diff_sum) FROM (
+		SELECT worker, pool, result, reason, n, diff_sum FROM share_rollup
+		WHERE minute >= ? AND minute < ?` + cond + `
+		UNION ALL
+		SELECT worker, pool, result, reason, n, diff_sum FROM share_rollup_hour
+		WHERE hour >= ? AND hour < ?` + cond + `
+	) GROUP BY worker, pool, result, reason ORDER BY worker, pool`
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
