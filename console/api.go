@@ -171,18 +171,20 @@ func (s *Server) handleHistory(w http.ResponseWriter, _ *http.Request, _ identit
 	writeJSON(w, http.StatusOK, s.hub.historyCopy())
 }
 
-// workersResponse is GET /api/v1/workers.
+// workersResponse is GET /api/v1/workers: one page of the miners table.
 type workersResponse struct {
-	At      time.Time   `json:"at"`
-	Total   int         `json:"total"`
-	Workers []WorkerRow `json:"workers"`
+	At time.Time `json:"at"`
+	workerPage
 }
 
 func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request, _ identity) {
+	q, err := parseWorkerQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	v := s.hub.view()
-	q := r.URL.Query()
-	rows := filterWorkers(v.workers, q.Get("state"), q.Get("group"), q.Get("q"))
-	writeJSON(w, http.StatusOK, workersResponse{At: v.overview.At, Total: len(v.workers), Workers: nonNil(rows)})
+	writeJSON(w, http.StatusOK, workersResponse{At: v.overview.At, workerPage: q.page(v.workers)})
 }
 
 // workerDetail is GET /api/v1/workers/{id}.

@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkSnapshot10k builds the view of 10,000 workers and encodes the full snapshot plus
-// the worker table: what a new console tab on the miners page costs.
+// the first page of the miners table: what a new console tab on the miners page costs.
 func BenchmarkSnapshot10k(b *testing.B) {
 	be := newFleetBackend(10000, true)
 	h := newHub(be, nil, zerolog.Nop(), time.Second, 8)
@@ -26,21 +26,24 @@ func BenchmarkSnapshot10k(b *testing.B) {
 	for b.Loop() {
 		v := buildView(be, time.Now())
 		s := mustJSON(snapshotMsg{Type: "snapshot", Overview: v.overview, Pools: v.pools, Policy: v.policy, Events: h.events.since(0, snapshotEvents)})
-		w := mustJSON(workersMsg{Type: "workers", Workers: v.workers})
+		w := mustJSON(pageMsg{Type: "page", Page: workerQuery{Limit: defaultPageLimit, Sort: "worker", Order: "asc"}.page(v.workers)})
 		size = len(s) + len(w)
 	}
 	b.ReportMetric(float64(size), "bytes")
 }
 
-// BenchmarkDiff10k compares two 10,000-row tables where every row changed.
-func BenchmarkDiff10k(b *testing.B) {
+// BenchmarkPage10k filters and sorts 10,000 rows by hashrate for one page: the hub's cost
+// per distinct followed page and round.
+func BenchmarkPage10k(b *testing.B) {
 	be := newFleetBackend(10000, true)
-	prev := buildView(be, time.Now()).workers
-	be.setHashrate(5e13)
-	next := buildView(be, time.Now()).workers
+	rows := buildView(be, time.Now()).workers
+	q, err := workerQuery{Sort: "hashrate_hs", Order: "desc", State: "running"}.normalize()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		if d, _ := diffWorkers(prev, next, true); len(d.Workers) != 10000 {
-			b.Fatal(len(d.Workers))
+		if p := q.page(rows); len(p.Workers) != defaultPageLimit {
+			b.Fatal(len(p.Workers))
 		}
 	}
 }
@@ -49,7 +52,7 @@ func BenchmarkClients50Overview(b *testing.B) { benchClients(b, 50, false) }
 func BenchmarkClients50Miners(b *testing.B)   { benchClients(b, 50, true) }
 
 // benchClients runs update rounds over 10,000 workers with n websocket clients connected and
-// reading (watching the worker table or not), every row changing each round. It reports the
+// reading (following the first page of the miners table or not), every row changing each round. It reports the
 // process CPU per round (server and the in-process clients together, so an upper bound) and
 // what that is as a share of one core at the default one-second interval.
 func benchClients(b *testing.B, n int, watch bool) {

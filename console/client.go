@@ -22,11 +22,10 @@ const (
 // client is one websocket connection. The hub owns membership and closes gone when it drops
 // the client; the send loop is the only writer.
 type client struct {
-	conn     *websocket.Conn
-	send     chan *websocket.PreparedMessage
-	gone     chan struct{} // closed by the hub
-	log      zerolog.Logger
-	watching bool // hub-owned
+	conn *websocket.Conn
+	send chan *websocket.PreparedMessage
+	gone chan struct{} // closed by the hub
+	log  zerolog.Logger
 }
 
 // serveWS upgrades an authorized request and runs the client until either side ends.
@@ -90,7 +89,7 @@ func (s *Server) readLoop(c *client) {
 			continue // unknown messages are ignored, as a newer page might send them
 		}
 		select {
-		case s.hub.watch <- watchReq{c: c, on: m.Workers}:
+		case s.hub.watch <- watchReq{c: c, on: m.Workers, q: m.Page}:
 		case <-c.gone:
 			return
 		case <-s.hub.done:

@@ -86,9 +86,13 @@ func TestWorkerRowsSayWhyGatedAndWhetherProven(t *testing.T) {
 // change of state, not held back for the next full round.
 func TestHoldChangesAreSentAtOnce(t *testing.T) {
 	prev := []WorkerRow{{ID: 1, State: "paused", Holds: "policy", Proof: "held"}, {ID: 2, State: "running", Proof: "none"}}
-	next := []WorkerRow{{ID: 1, State: "paused", Holds: "policy,operator", Proof: "held"}, {ID: 2, State: "running", Proof: "share", Proven: true}}
-	if d, _ := diffWorkers(prev, next, false); len(d.Workers) != 2 {
-		t.Fatalf("delta has %d rows, want both", len(d.Workers))
+	for i, next := range [][]WorkerRow{
+		{{ID: 1, State: "paused", Holds: "policy,operator", Proof: "held"}, prev[1]},
+		{prev[0], {ID: 2, State: "running", Proof: "share", Proven: true}},
+	} {
+		if !pageChanged(&workerPage{Total: 2, Workers: prev}, &workerPage{Total: 2, Workers: next}, false) {
+			t.Fatalf("change %d is held back for the next full round", i)
+		}
 	}
 }
 

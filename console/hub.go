@@ -19,10 +19,9 @@ const (
 	eventRingLen   = 500 // events kept in memory for the log and new clients
 	snapshotEvents = 200 // events sent in a snapshot
 	deltaEvents    = 200 // events sent in one delta at most
-	// workerRefresh is how often rows whose only change is in counters or rates are sent to
-	// clients watching the worker table; a changed state, a new or a gone worker goes out with
-	// the next delta. With 10,000 miners nearly every row changes every second, and the table
-	// is read by people.
+	// workerRefresh is how often a followed page whose only change is in counters or rates is
+	// sent again; a changed state, order or count goes out with the next delta. With 10,000
+	// miners nearly every row changes every second, and the table is read by people.
 	workerRefresh = 5 * time.Second
 )
 
@@ -48,27 +47,41 @@ type deltaMsg struct {
 	Events   []EventView     `json:"events,omitempty"` // new since the last delta
 }
 
-// workerDelta is appended to a delta for clients watching workers.
-type workerDelta struct {
-	Workers []WorkerRow `json:"workers"` // rows that changed or appeared
-	Removed []uint64    `json:"removed"` // IDs that disconnected
+// pageMsg is sent to a client when it starts following a page (or changes it); later
+// versions of the page come with deltas, as "page", only when the page changed.
+type pageMsg struct {
+	Type    string     `json:"type"` // "page"
+	Version uint64     `json:"version"`
+	Page    workerPage `json:"page"`
 }
 
-type workersMsg struct {
-	Type    string      `json:"type"` // "workers": the full table, sent when a client starts watching
-	Version uint64      `json:"version"`
-	Workers []WorkerRow `json:"workers"`
+// errorMsg answers a client message the hub cannot follow.
+type errorMsg struct {
+	Type  string `json:"type"` // "error"
+	Error string `json:"error"`
 }
 
-// clientMsg is what a client may send: {"type":"watch","workers":true}.
+// clientMsg is what a client may send: {"type":"watch","workers":true,"page":{...}} follows
+// one page of the miners table (the default page when "page" is absent); "workers":false
+// stops.
 type clientMsg struct {
-	Type    string `json:"type"`
-	Workers bool   `json:"workers"`
+	Type    string       `json:"type"`
+	Workers bool         `json:"workers"`
+	Page    *workerQuery `json:"page,omitempty"`
 }
 
 type watchReq struct {
 	c  *client
 	on bool
+	q  *workerQuery
+}
+
+// pageState is one distinct page query that clients follow, as they hold it.
+type pageState struct {
+	page      workerPage
+	followers int
+	msg       *websocket.PreparedMessage // pageMsg at msgV, for new followers
+	msgV      uint64
 }
 
 // hub owns the live state: one goroutine builds a view per interval, computes one delta,
@@ -90,18 +103,16 @@ type hub struct {
 	done       chan struct{}
 
 	// Owned by the run goroutine.
-	clients  map[*client]struct{}
-	watchers int
-	version  uint64
-	cur      *view
-	history  []Point
-	sentSeq  uint64
-	pools    []byte
-	policy   []byte
-	rows     []WorkerRow                // the worker table as watching clients have it
-	ticks    uint64                     // for the worker refresh cadence
-	workers  *websocket.PreparedMessage // rows encoded at version workersV
-	workersV uint64
+	clients map[*client]struct{}
+	subs    map[*client]workerQuery // clients following a page of the miners table
+	pages   map[workerQuery]*pageState
+	version uint64
+	cur     *view
+	history []Point
+	sentSeq uint64
+	pools   []byte
+	policy  []byte
+	ticks   uint64 // for the worker refresh cadence
 
 	latest   atomic.Pointer[view]
 	hist     atomic.Pointer[[]Point]
@@ -116,7 +127,7 @@ func newHub(b Reader, clk clock.Clock, log zerolog.Logger, interval time.Duratio
 		b: b, clk: clk, log: log, interval: interval, queue: queue, events: newRing(eventRingLen),
 		register: make(chan *client), unregister: make(chan *client), watch: make(chan watchReq),
 		refresh: make(chan chan struct{}), ping: make(chan struct{}), done: make(chan struct{}),
-		clients: make(map[*client]struct{}),
+		clients: make(map[*client]struct{}), subs: make(map[*client]workerQuery), pages: make(map[workerQuery]*pageState),
 	}
 }
 
@@ -154,16 +165,7 @@ func (h *hub) run(ctx context.Context) {
 		case c := <-h.unregister:
 			h.drop(c)
 		case w := <-h.watch:
-			if _, ok := h.clients[w.c]; !ok || w.c.watching == w.on {
-				continue
-			}
-			w.c.watching = w.on
-			if w.on {
-				h.watchers++
-				h.offer(w.c, h.workerTable())
-			} else {
-				h.watchers--
-			}
+			h.follow(w)
 		}
 	}
 }
@@ -174,9 +176,7 @@ func (h *hub) drop(c *client) {
 		return
 	}
 	delete(h.clients, c)
-	if c.watching {
-		h.watchers--
-	}
+	h.unfollow(c)
 	h.nclients.Store(int64(len(h.clients)))
 	close(c.gone)
 	_ = c.conn.Close()
@@ -219,37 +219,35 @@ func (h *hub) tick() {
 	}
 	d.Events = h.events.since(h.sentSeq, deltaEvents)
 	h.sentSeq = h.events.last()
-	if h.watchers == 0 {
-		h.rows = nv.workers // nobody holds a table: the next watcher starts from now
-	}
 	if len(h.clients) == 0 {
 		return
 	}
 	base := mustJSON(d)
 	plain := prepare(base)
-	var withWorkers *websocket.PreparedMessage
-	if h.watchers > 0 {
-		every := max(uint64(workerRefresh/h.interval), 1)
-		var wd workerDelta
-		wd, h.rows = diffWorkers(h.rows, nv.workers, h.ticks%every == 0)
-		if len(wd.Workers) == 0 && len(wd.Removed) == 0 {
-			withWorkers = plain
-		} else {
-			extra := mustJSON(wd)
-			// {"type":...} + {"workers":...} → {"type":...,"workers":...}
-			merged := make([]byte, 0, len(base)+len(extra))
-			merged = append(merged, base[:len(base)-1]...)
-			merged = append(merged, ',')
-			merged = append(merged, extra[1:]...)
-			withWorkers = prepare(merged)
+	every := max(uint64(workerRefresh/h.interval), 1)
+	withPage := make(map[workerQuery]*websocket.PreparedMessage, len(h.pages))
+	for q, ps := range h.pages {
+		next := q.page(nv.workers)
+		if !pageChanged(&ps.page, &next, h.ticks%every == 0) {
+			continue
 		}
+		ps.page = next
+		extra := mustJSON(struct {
+			Page *workerPage `json:"page"`
+		}{&ps.page})
+		// {"type":...} + {"page":...} → {"type":...,"page":...}
+		merged := make([]byte, 0, len(base)+len(extra))
+		merged = append(merged, base[:len(base)-1]...)
+		merged = append(merged, ',')
+		merged = append(merged, extra[1:]...)
+		withPage[q] = prepare(merged)
 	}
 	for c := range h.clients {
-		if c.watching {
-			h.offer(c, withWorkers)
-		} else {
-			h.offer(c, plain)
+		m := plain
+		if q, ok := h.subs[c]; ok && withPage[q] != nil {
+			m = withPage[q]
 		}
+		h.offer(c, m)
 	}
 	h.sent.Add(1)
 }
@@ -264,50 +262,62 @@ func (h *hub) snapshot() *websocket.PreparedMessage {
 	return prepare(mustJSON(s))
 }
 
-// workerTable encodes the worker table as watching clients have it, once per version, so a
-// new watcher and the deltas that follow agree.
-func (h *hub) workerTable() *websocket.PreparedMessage {
-	if h.workers == nil || h.workersV != h.version {
-		h.workers = prepare(mustJSON(workersMsg{Type: "workers", Version: h.version, Workers: nonNil(h.rows)}))
-		h.workersV = h.version
+// follow starts, changes or stops the page a client follows. A query the hub cannot follow
+// is answered with an error message and logged; the client's previous page stays.
+func (h *hub) follow(w watchReq) {
+	if _, ok := h.clients[w.c]; !ok {
+		return
 	}
-	return h.workers
+	if !w.on {
+		h.unfollow(w.c)
+		return
+	}
+	var q workerQuery
+	if w.q != nil {
+		q = *w.q
+	}
+	q, err := q.normalize()
+	if err != nil {
+		w.c.log.Info().Err(err).Msg("console client page query refused")
+		h.offer(w.c, prepare(mustJSON(errorMsg{Type: "error", Error: err.Error()})))
+		return
+	}
+	if old, ok := h.subs[w.c]; ok && old == q {
+		return
+	}
+	h.unfollow(w.c)
+	h.subs[w.c] = q
+	ps := h.pages[q]
+	if ps == nil {
+		ps = &pageState{page: q.page(h.cur.workers)}
+		h.pages[q] = ps
+	}
+	ps.followers++
+	if ps.msg == nil || ps.msgV != h.version {
+		ps.msg = prepare(mustJSON(pageMsg{Type: "page", Version: h.version, Page: ps.page}))
+		ps.msgV = h.version
+	}
+	h.offer(w.c, ps.msg)
+}
+
+// unfollow ends c's page subscription, forgetting a page nobody follows any more.
+func (h *hub) unfollow(c *client) {
+	q, ok := h.subs[c]
+	if !ok {
+		return
+	}
+	delete(h.subs, c)
+	if ps := h.pages[q]; ps != nil {
+		if ps.followers--; ps.followers <= 0 {
+			delete(h.pages, q)
+		}
+	}
 }
 
 // controlChanged reports a change an operator acts on, sent with the next delta: the state,
 // the gate's holds, the proof.
 func controlChanged(a, b *WorkerRow) bool {
 	return a.State != b.State || a.Holds != b.Holds || a.Proof != b.Proof
-}
-
-// diffWorkers walks the table clients hold (prev) and the new one (next), both sorted by ID.
-// It returns the rows to send and the table clients will hold after applying them: new and
-// removed workers and changed states, holds and proofs always, other changes only when full.
-func diffWorkers(prev, next []WorkerRow, full bool) (workerDelta, []WorkerRow) {
-	d := workerDelta{Workers: []WorkerRow{}, Removed: []uint64{}}
-	held := make([]WorkerRow, 0, len(next))
-	i, j := 0, 0
-	for i < len(prev) || j < len(next) {
-		switch {
-		case j == len(next) || (i < len(prev) && prev[i].ID < next[j].ID):
-			d.Removed = append(d.Removed, prev[i].ID)
-			i++
-		case i == len(prev) || next[j].ID < prev[i].ID:
-			d.Workers = append(d.Workers, next[j])
-			held = append(held, next[j])
-			j++
-		default:
-			if prev[i] != next[j] && (full || controlChanged(&prev[i], &next[j])) {
-				d.Workers = append(d.Workers, next[j])
-				held = append(held, next[j])
-			} else {
-				held = append(held, prev[i])
-			}
-			i++
-			j++
-		}
-	}
-	return d, held
 }
 
 // consume feeds policy events into the event ring and the decision counters until the

@@ -15,19 +15,24 @@ import (
 
 // Overview is the site at a glance: the first page of the console and GET /api/v1/overview.
 type Overview struct {
-	At         time.Time         `json:"at"`
-	Started    time.Time         `json:"started"`
-	Site       *Site             `json:"site,omitempty"` // nil without a policy
-	Miners     MinerCounts       `json:"miners"`
-	Hashrate   float64           `json:"hashrate_hs"`
-	Accepted   uint64            `json:"accepted"`
-	Rejected   uint64            `json:"rejected"`
-	Shares     map[string]uint64 `json:"shares"`
-	Blocks     uint64            `json:"block_candidates"`
-	ActivePool string            `json:"active_pool"`
-	PoolsUp    int               `json:"pools_up"`
-	Pools      int               `json:"pools"`
-	Drops      map[string]uint64 `json:"drops"`
+	At      time.Time   `json:"at"`
+	Started time.Time   `json:"started"`
+	Site    *Site       `json:"site,omitempty"` // nil without a policy
+	Miners  MinerCounts `json:"miners"`
+	// Hashrate is the "now" view: the 5 min windows of connected miners not paused (by the
+	// gate or a policy pause). The windows are every share counted toward a pool.
+	Hashrate    float64           `json:"hashrate_hs"`
+	Hashrate5m  float64           `json:"hashrate_5m_hs"`
+	Hashrate1h  float64           `json:"hashrate_1h_hs"`
+	Hashrate24h float64           `json:"hashrate_24h_hs"`
+	Accepted    uint64            `json:"accepted"`
+	Rejected    uint64            `json:"rejected"`
+	Shares      map[string]uint64 `json:"shares"`
+	Blocks      uint64            `json:"block_candidates"`
+	ActivePool  string            `json:"active_pool"`
+	PoolsUp     int               `json:"pools_up"`
+	Pools       int               `json:"pools"`
+	Drops       map[string]uint64 `json:"drops"`
 }
 
 // Site is the power picture from the policy's last step, in kW.
@@ -107,11 +112,15 @@ type WorkerRow struct {
 	Firmware   string  `json:"firmware"`
 	Pool       string  `json:"pool"`
 	Difficulty float64 `json:"difficulty"`
-	Hashrate   float64 `json:"hashrate_hs"`
-	Accepted   uint64  `json:"accepted"`
-	Rejected   uint64  `json:"rejected"`
-	Rejects    Rejects `json:"rejects"`
-	PowerKW    float64 `json:"power_kw"`
+	// Hashrate is 0 while paused; the windows are what its shares prove, paused or not.
+	Hashrate    float64 `json:"hashrate_hs"`
+	Hashrate5m  float64 `json:"hashrate_5m_hs"`
+	Hashrate1h  float64 `json:"hashrate_1h_hs"`
+	Hashrate24h float64 `json:"hashrate_24h_hs"`
+	Accepted    uint64  `json:"accepted"`
+	Rejected    uint64  `json:"rejected"`
+	Rejects     Rejects `json:"rejects"`
+	PowerKW     float64 `json:"power_kw"`
 	// PowerSource says where PowerKW comes from: "measured" (the miner's fresh telemetry) or
 	// "commanded" (what the policy commanded); empty for a worker the policy does not control.
 	PowerSource string  `json:"power_source,omitempty"`
@@ -205,7 +214,11 @@ type GroupView struct {
 	Stopped  int     `json:"paused"`
 	Throttle int     `json:"throttled"`
 	PowerKW  float64 `json:"power_kw"`
-	Hashrate float64 `json:"hashrate_hs"`
+	// Hashrate counts the group's miners that are not paused; the windows all its miners.
+	Hashrate    float64 `json:"hashrate_hs"`
+	Hashrate5m  float64 `json:"hashrate_5m_hs"`
+	Hashrate1h  float64 `json:"hashrate_1h_hs"`
+	Hashrate24h float64 `json:"hashrate_24h_hs"`
 }
 
 // DecisionView is one policy decision.
@@ -268,8 +281,8 @@ func buildView(b Reader, now time.Time) *view {
 
 	o := &v.overview
 	o.At, o.Started = now, st.Started
-	st.Hashrate = fin(st.Hashrate)
-	o.Hashrate, o.Shares, o.Blocks, o.ActivePool, o.Drops = st.Hashrate, st.Shares, st.Blocks, st.ActivePool, st.Drops
+	o.Hashrate5m, o.Hashrate1h, o.Hashrate24h = round3(fin(st.Hashrate5m)), round3(fin(st.Hashrate1h)), round3(fin(st.Hashrate24h))
+	o.Shares, o.Blocks, o.ActivePool, o.Drops = st.Shares, st.Blocks, st.ActivePool, st.Drops
 	v.conns = st.Conns
 	o.Accepted, o.Rejected = acceptedRejected(st.Shares)
 	o.Pools = len(ps)
@@ -278,7 +291,8 @@ func buildView(b Reader, now time.Time) *view {
 	for i := range ws {
 		w := &ws[i]
 		r := WorkerRow{ID: w.ID, Worker: w.Worker, Remote: w.Remote, Protocol: w.Protocol, UserAgent: w.UserAgent,
-			State: w.State, Pool: w.Pool, Difficulty: fin(w.Difficulty), Hashrate: round3(w.Hashrate),
+			State: w.State, Pool: w.Pool, Difficulty: fin(w.Difficulty), Hashrate: round3(fin(w.Hashrate)),
+			Hashrate5m: round3(fin(w.Hashrate5m)), Hashrate1h: round3(fin(w.Hashrate1h)), Hashrate24h: round3(fin(w.Hashrate24h)),
 			Connected: ms(w.Connected), LastSeen: ms(w.LastShare)}
 		r.Accepted = w.Shares[proxy.ResultAccepted.String()]
 		r.Rejects = Rejects{Stale: w.Shares[proxy.ResultStale.String()], Duplicate: w.Shares[proxy.ResultDuplicate.String()],
@@ -314,6 +328,11 @@ func buildView(b Reader, now time.Time) *view {
 			}
 		}
 		r.Proven = r.Proof != "none"
+		now := fin(w.Hashrate)
+		if r.State == "paused" { // paused by policy command too: not mining for the site now
+			now, r.Hashrate = 0, 0
+		}
+		o.Hashrate += now
 		switch r.State {
 		case "running":
 			o.Miners.Running++
@@ -331,12 +350,15 @@ func buildView(b Reader, now time.Time) *view {
 			v.groups[g] = t
 		}
 		t.workers++
-		t.hashrate += w.Hashrate
+		t.hashrate += now
 		t.difficulty += w.Difficulty
 		if x := gv[r.Group]; x != nil {
 			x.Miners++
 			x.PowerKW += r.PowerKW
-			x.Hashrate += w.Hashrate
+			x.Hashrate += now
+			x.Hashrate5m += r.Hashrate5m
+			x.Hashrate1h += r.Hashrate1h
+			x.Hashrate24h += r.Hashrate24h
 			switch r.State {
 			case "running":
 				x.Running++
@@ -360,6 +382,7 @@ func buildView(b Reader, now time.Time) *view {
 	v.pools = make([]PoolView, len(ps))
 	for i, p := range ps {
 		p.Difficulty, p.LatencyMs, p.Hashrate = fin(p.Difficulty), fin(p.LatencyMs), fin(p.Hashrate)
+		p.Hashrate5m, p.Hashrate1h, p.Hashrate24h = fin(p.Hashrate5m), fin(p.Hashrate1h), fin(p.Hashrate24h)
 		pv := PoolView{PoolStats: p}
 		pv.Accepted = p.Shares[proxy.ResultPoolAccepted.String()]
 		pv.Rejected = p.Shares[proxy.ResultPoolRejected.String()]
@@ -400,12 +423,13 @@ func buildView(b Reader, now time.Time) *view {
 	pv.Groups = make([]GroupView, 0, len(fleet))
 	for _, g := range fleet {
 		x := gv[g.Name]
-		x.Hashrate = round3(x.Hashrate)
+		x.Hashrate, x.Hashrate5m, x.Hashrate1h, x.Hashrate24h = round3(x.Hashrate), round3(x.Hashrate5m), round3(x.Hashrate1h), round3(x.Hashrate24h)
 		x.PowerKW = math.Round(x.PowerKW*1000) / 1000
 		pv.Groups = append(pv.Groups, *x)
 	}
 
-	v.point = Point{T: now.UnixMilli(), Hashrate: st.Hashrate, Accepted: o.Accepted, Rejected: o.Rejected}
+	o.Hashrate = round3(o.Hashrate)
+	v.point = Point{T: now.UnixMilli(), Hashrate: o.Hashrate, Accepted: o.Accepted, Rejected: o.Rejected}
 	if s := o.Site; s != nil {
 		v.point.ImportKW, v.point.LimitKW, v.point.AIKW = s.ImportKW, s.LimitKW, s.AILoadKW
 		v.point.MiningKW, v.point.BudgetKW = s.MiningLoadKW, s.BudgetKW
@@ -515,20 +539,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// filterWorkers applies the REST API's query filters.
-func filterWorkers(rows []WorkerRow, state, group, q string) []WorkerRow {
-	if state == "" && group == "" && q == "" {
-		return rows
-	}
-	q = strings.ToLower(q)
-	out := make([]WorkerRow, 0, len(rows))
-	for _, r := range rows {
-		if (state == "" || r.State == state) && (group == "" || r.Group == group) &&
-			(q == "" || strings.Contains(strings.ToLower(r.Worker), q) || strings.Contains(r.Remote, q)) {
-			out = append(out, r)
-		}
-	}
-	return out
 }

@@ -19,7 +19,8 @@ type wsMsg struct {
 	Version  uint64          `json:"version"`
 	Overview *Overview       `json:"overview"`
 	Workers  []WorkerRow     `json:"workers"`
-	Removed  []uint64        `json:"removed"`
+	Page     *workerPage     `json:"page"`
+	Error    string          `json:"error"`
 	Events   []EventView     `json:"events"`
 	Policy   json.RawMessage `json:"policy"`
 	History  []Point         `json:"history"`
@@ -85,63 +86,69 @@ func TestWebsocketSnapshotThenDeltas(t *testing.T) {
 		t.Fatalf("delta after snapshot v%d: %s v%d", snap.Version, d.Type, d.Version)
 	}
 
-	// Watching workers brings the full table, then only changed rows.
-	if err := c.WriteJSON(clientMsg{Type: "watch", Workers: true}); err != nil {
+	// Following a page brings that page, then the page again only when it changed.
+	if err := c.WriteJSON(clientMsg{Type: "watch", Workers: true, Page: &workerQuery{Limit: 4, Sort: "accepted", Order: "desc"}}); err != nil {
 		t.Fatal(err)
 	}
-	tbl := readUntil(t, c, "workers", 0)
-	if len(tbl.Workers) != 10 {
-		t.Fatalf("worker table has %d rows", len(tbl.Workers))
+	pg := readUntil(t, c, "page", 0)
+	if p := pg.Page; p == nil || p.Total != 10 || p.Matched != 10 || len(p.Workers) != 4 || p.Workers[0].ID != 10 || p.Query.Sort != "accepted" {
+		t.Fatalf("first page: %+v", pg.Page)
+	}
+	s.hub.forceTick()
+	if m := readUntil(t, c, "delta", pg.Version+1); m.Page != nil {
+		t.Fatalf("an unchanged page was sent again: %+v", m.Page)
 	}
 	b.mu.Lock()
 	b.workers[3].Shares = map[string]uint64{"accepted": 5000}
 	b.workers = b.workers[:9] // worker 10 disconnects
 	b.mu.Unlock()
 	b.publish(policy.Event{At: time.Now(), Kind: policy.EventNote, Note: policy.Note{Kind: policy.NoteModeChanged, Mode: policy.ModeSafeFloor}})
-	// The removal goes out with the next delta, the counter change with the next periodic
-	// refresh of the table, the event as soon as the hub has consumed it.
-	var removed []uint64
-	var changed []WorkerRow
+	// The new order and count go out with the next delta, the event as soon as the hub has
+	// consumed it.
+	var page *workerPage
 	var events []EventView
-	for v := tbl.Version + 1; removed == nil || changed == nil || len(events) == 0; v++ {
+	for v := pg.Version + 2; page == nil || len(events) == 0; v++ {
 		s.hub.forceTick()
 		m := readUntil(t, c, "delta", v)
-		if len(m.Removed) > 0 {
-			if removed != nil {
-				t.Fatalf("removal sent twice: %v then %v", removed, m.Removed)
+		if m.Page != nil {
+			if page != nil {
+				t.Fatalf("page sent twice: %+v then %+v", page, m.Page)
 			}
-			removed = m.Removed
-		}
-		if len(m.Workers) > 0 {
-			if changed != nil {
-				t.Fatalf("row sent twice: %+v then %+v", changed, m.Workers)
-			}
-			changed = m.Workers
+			page = m.Page
 		}
 		events = append(events, m.Events...)
 		v = m.Version
 	}
-	if len(changed) != 1 || changed[0].ID != 4 || changed[0].Accepted != 5000 || len(removed) != 1 || removed[0] != 10 {
-		t.Fatalf("worker delta: changed %+v removed %v", changed, removed)
+	if page.Total != 9 || len(page.Workers) != 4 || page.Workers[0].ID != 4 || page.Workers[0].Accepted != 5000 || page.Workers[1].ID != 9 {
+		t.Fatalf("page after the change: %+v", page)
 	}
 	if len(events) != 1 || events[0].Kind != "policy.note.mode_changed" || events[0].Level != "warn" {
 		t.Fatalf("events in deltas: %+v", events)
 	}
 }
 
-func TestDiffWorkersSendsStateAtOnce(t *testing.T) {
-	prev := []WorkerRow{{ID: 1, State: "running"}, {ID: 2, State: "running"}, {ID: 3, State: "running"}}
-	next := []WorkerRow{{ID: 1, State: "paused"}, {ID: 2, State: "running", Accepted: 7}, {ID: 4, State: "connecting"}}
-	d, held := diffWorkers(prev, next, false)
-	if len(d.Workers) != 2 || d.Workers[0].ID != 1 || d.Workers[1].ID != 4 || len(d.Removed) != 1 || d.Removed[0] != 3 {
-		t.Fatalf("partial delta %+v", d)
+func TestPageChangedSendsStateAtOnce(t *testing.T) {
+	page := func(rows ...WorkerRow) *workerPage {
+		return &workerPage{Total: len(rows), Matched: len(rows), Workers: rows}
 	}
-	if len(held) != 3 || held[1].Accepted != 0 {
-		t.Fatalf("held table %+v", held)
-	}
-	d, held = diffWorkers(held, next, true)
-	if len(d.Workers) != 1 || d.Workers[0].ID != 2 || len(d.Removed) != 0 || held[1].Accepted != 7 {
-		t.Fatalf("full delta %+v, held %+v", d, held)
+	prev := page(WorkerRow{ID: 1, State: "running"}, WorkerRow{ID: 2, State: "running"})
+	for _, tc := range []struct {
+		name string
+		next *workerPage
+		full bool
+		want bool
+	}{
+		{"same", page(WorkerRow{ID: 1, State: "running"}, WorkerRow{ID: 2, State: "running"}), false, false},
+		{"counter only", page(WorkerRow{ID: 1, State: "running", Accepted: 7}, WorkerRow{ID: 2, State: "running"}), false, false},
+		{"counter on a full round", page(WorkerRow{ID: 1, State: "running", Accepted: 7}, WorkerRow{ID: 2, State: "running"}), true, true},
+		{"state", page(WorkerRow{ID: 1, State: "paused"}, WorkerRow{ID: 2, State: "running"}), false, true},
+		{"order", page(WorkerRow{ID: 2, State: "running"}, WorkerRow{ID: 1, State: "running"}), false, true},
+		{"row gone", page(WorkerRow{ID: 1, State: "running"}), false, true},
+		{"total", &workerPage{Total: 3, Matched: 2, Workers: prev.Workers}, false, true},
+	} {
+		if got := pageChanged(prev, tc.next, tc.full); got != tc.want {
+			t.Errorf("%s: changed %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -167,6 +174,7 @@ func TestSendFreeze(t *testing.T) {
 	b := newFleetBackend(10000, true) // ~3 MB per worker delta fills socket buffers quickly
 	cfg := authConfig()
 	cfg.ClientQueue = 2
+	cfg.UpdateInterval = Duration(time.Hour) // rounds only by forceTick: each delta is one round's
 	s := newServer(t, cfg, b)
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
@@ -175,23 +183,27 @@ func TestSendFreeze(t *testing.T) {
 	frozen := dialWS(t, ts, tokenHeader(viewerToken))
 	for _, c := range []*websocket.Conn{healthy, frozen} {
 		readMsg(t, c) // snapshot
-		if err := c.WriteJSON(clientMsg{Type: "watch", Workers: true}); err != nil {
+		if err := c.WriteJSON(clientMsg{Type: "watch", Workers: true, Page: &workerQuery{Limit: maxPageLimit}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	readUntil(t, healthy, "workers", 0)
+	readUntil(t, healthy, "page", 0)
 	// From here on the frozen client reads nothing.
 
 	var last uint64
 	for round := 1; s.hub.evicted.Load() == 0; round++ {
-		if round > 200 {
+		if round > 400 {
 			t.Fatal("the frozen client was never evicted")
 		}
-		b.setHashrate(float64(round) * 1e12) // every row changes
+		b.mu.Lock() // every row changes state: the followed page goes out with every delta
+		for i := range b.workers {
+			b.workers[i].State = []string{"running", "connecting"}[round%2]
+		}
+		b.mu.Unlock()
 		s.hub.forceTick()
 		m := readUntil(t, healthy, "delta", last+1)
-		if len(m.Workers) != 0 && len(m.Workers) != 10000 {
-			t.Fatalf("round %d: delta has %d rows", round, len(m.Workers))
+		if m.Page == nil || len(m.Page.Workers) != maxPageLimit {
+			t.Fatalf("round %d: delta has page %+v", round, m.Page)
 		}
 		last = m.Version
 	}
