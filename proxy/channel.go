@@ -85,7 +85,7 @@ type channel struct {
 	en2    []byte
 
 	counters Counters
-	rate     rateWindow
+	rate     hashMeter
 }
 
 func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()) *channel {
@@ -101,7 +101,6 @@ func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()
 		dups:      map[*work.Job]map[uint64]struct{}{},
 		vd:        newVardiff(p.cfg.Difficulty, p.cfg.Difficulty.Initial, now),
 	}
-	c.rate.bucket = 30 * time.Second
 	c.log = log.With().Uint64("chan", c.id).Logger()
 	return c
 }
@@ -563,7 +562,11 @@ func (c *channel) stats(now time.Time) WorkerStats {
 	default:
 		st.State = "connecting"
 	}
-	st.Hashrate = c.rate.hashrate(now)
+	r := c.rate.rates(now, st.Connected)
+	st.Hashrate5m, st.Hashrate1h, st.Hashrate24h = r.H5m, r.H1h, r.H24h
+	if st.State != "paused" {
+		st.Hashrate = r.H5m
+	}
 	st.Shares = c.counters.Map()
 	return st
 }

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"errors"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,9 @@ type pool struct {
 	// lostRun counts them for the line that ends the episode.
 	losing  bool
 	lostRun uint64
+	// lastErr is why the first connection's last session ended (dial, TLS, handshake,
+	// subscribe or read error): a down pool shows it instead of a bare "disconnected".
+	lastErr string
 	// namesWhy says why every share goes under the pool user here although worker_names is
 	// passthrough (set once, with poolUser).
 	namesWhy string
@@ -40,9 +46,12 @@ type pool struct {
 	// unforwarded those that met its target but never reached it.
 	unknown     atomic.Uint64
 	unforwarded atomic.Uint64
+	// stale counts the pool's rejections of shares for a job it no longer takes.
+	stale atomic.Uint64
 
 	counters  Counters
-	rate      rateWindow
+	rate      hashMeter
+	created   time.Time // start of the rate windows
 	rejects   rejectWindow
 	rejectLog rejectLog
 }
@@ -58,8 +67,7 @@ type poolConn interface {
 }
 
 func newPool(p *Proxy, cfg PoolConfig, ep Endpoint) *pool {
-	pl := &pool{p: p, cfg: cfg, ep: ep}
-	pl.rate.bucket = 30 * time.Second
+	pl := &pool{p: p, cfg: cfg, ep: ep, created: p.clk.Now()}
 	pl.rejects.size = p.cfg.RejectWindow
 	return pl
 }
@@ -117,6 +125,11 @@ func (pl *pool) healthy(now time.Time) (bool, string) {
 func (pl *pool) check(now time.Time) (bool, string) {
 	c := pl.conn(0)
 	if c == nil || !c.up() {
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		if pl.lastErr != "" {
+			return false, pl.lastErr
+		}
 		return false, "disconnected"
 	}
 	j := c.current()
@@ -255,9 +268,12 @@ func (pl *pool) naming() (mode, why string) {
 	return "passthrough", ""
 }
 
-// logReject logs a pool's reject, at most once per reason per rejectLogEvery with the count
-// left out since.
+// logReject counts a pool's reject (stale or not) and logs it, at most once per reason per
+// rejectLogEvery with the count left out since.
 func (pl *pool) logReject(worker, job, reason string) {
+	if staleReason(reason) {
+		pl.stale.Add(1)
+	}
 	reason = clipReason(reason)
 	ok, left := pl.rejectLog.allow(pl.p.clk.Now(), reason)
 	if !ok {
@@ -282,14 +298,15 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 		Active:   active,
 		State:    "up",
 		Shares:   pl.counters.Map(),
-		Hashrate: pl.rate.hashrate(now),
 		Reason:   why,
 	}
+	r := pl.rate.rates(now, pl.created)
+	st.Hashrate, st.Hashrate5m, st.Hashrate1h, st.Hashrate24h = r.H5m, r.H5m, r.H1h, r.H24h
 	if !ok {
 		st.State = "down"
 	}
 	st.WorkerNames, st.WorkerNamesReason = pl.naming()
-	st.Unknown, st.Unforwarded = pl.unknown.Load(), pl.unforwarded.Load()
+	st.Unknown, st.Unforwarded, st.Stale = pl.unknown.Load(), pl.unforwarded.Load(), pl.stale.Load()
 	pl.mu.Lock()
 	conns := append([]poolConn(nil), pl.conns...)
 	pl.mu.Unlock()
@@ -300,11 +317,49 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	}
 	if len(conns) > 0 {
 		c := conns[0]
-		st.LastJob = c.lastJob()
+		if t := c.lastJob(); !t.IsZero() {
+			st.LastJob = &t
+		}
 		st.LatencyMs = float64(c.latency().Microseconds()) / 1000
 		st.Difficulty = c.difficulty()
 	}
 	return st
+}
+
+// tracked wraps an upstream connection's session so the first connection's failures become
+// the pool's down reason (the others share its endpoint and fail alike).
+func (pl *pool) tracked(idx int, session func() (time.Duration, error)) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		upFor, err := session()
+		// A connection the proxy closed itself says why through noteDown first; its
+		// read error (use of closed network connection) would hide that.
+		if idx == 0 && pl.p.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			why := ""
+			if err != nil {
+				why = clipReason(err.Error())
+			}
+			pl.mu.Lock()
+			pl.lastErr = why
+			pl.mu.Unlock()
+		}
+		return upFor, err
+	}
+}
+
+// noteDown records why the proxy is closing the pool's first connection, for its row.
+func (pl *pool) noteDown(idx int, why string) {
+	if idx == 0 {
+		pl.mu.Lock()
+		pl.lastErr = why
+		pl.mu.Unlock()
+	}
+}
+
+// staleReason says whether a pool's reject reason is for a stale job: V1 code 21's "Job not
+// found (=stale)" and its variants, SV2's "stale-share".
+func staleReason(reason string) bool {
+	r := strings.ToLower(reason)
+	return strings.Contains(r, "stale") || strings.Contains(r, "job not found")
 }
 
 // rejectWindow tracks the last size verdicts of a pool.

@@ -36,7 +36,7 @@ func TestPoolsSilentSubmitsFailOver(t *testing.T) {
 		t.Fatalf("silent pool row: unknown %d, state %s, reason %q", row.Unknown, row.State, row.Reason)
 	}
 	// The pool still sends work: it is down for its share path alone.
-	if row.Connections != 1 || time.Since(row.LastJob) > time.Minute {
+	if row.Connections != 1 || row.LastJob == nil || time.Since(*row.LastJob) > time.Minute {
 		t.Fatalf("silent pool lost its connection or its jobs: %+v", row)
 	}
 	eventually(t, "every held share to end as unknown", func() bool {

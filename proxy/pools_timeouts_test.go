@@ -19,7 +19,7 @@ func TestPoolsUnansweredSubscribeReconnects(t *testing.T) {
 	cfg.SubmitTimeout = Duration(time.Second)
 	px, _ := startProxy(t, cfg, Options{})
 	eventually(t, "the proxy to give up on the silent connection and connect again", func() bool { return sp.Sessions() >= 3 })
-	if row := px.Pools()[0]; row.State != "down" || row.Reason != "disconnected" {
+	if row := px.Pools()[0]; row.State != "down" || row.Reason != "no answer to mining.subscribe within submit_timeout" {
 		t.Fatalf("pool row %+v", row)
 	}
 	sp.SetMode(simpool.Normal)

@@ -65,7 +65,7 @@ type Proxy struct {
 	started     time.Time
 
 	counters Counters
-	rate     rateWindow
+	rate     hashMeter
 	drops    dropCounters
 	guard    *connGuard // admits and counts miner connections on every listener
 }
@@ -184,7 +184,6 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		p.dial = d.DialContext
 	}
 	p.guard = newConnGuard(cfg.Limits, p.log, p.clk)
-	p.rate.bucket = 30 * time.Second
 	perConn := 1 << (8 * cfg.Extranonce.PrefixBytes)
 	if m := cfg.Extranonce.MaxMinersPerUpstream; m > 0 && m < perConn {
 		perConn = m
@@ -762,18 +761,26 @@ func (p *Proxy) Status() Status {
 	now := p.clk.Now()
 	p.mu.Lock()
 	st := Status{Miners: len(p.channels), Started: p.started}
+	live := make([]*channel, 0, len(p.channels))
 	for _, s := range p.channels {
 		if s.paused.Load() {
 			st.Paused++
-		} else if s.isRunning() {
+			continue
+		}
+		if s.isRunning() {
 			st.Running++
 		}
+		live = append(live, s)
 	}
 	if p.active != nil {
 		st.ActivePool = p.active.cfg.Name
 	}
 	p.mu.Unlock()
-	st.Hashrate = p.rate.hashrate(now)
+	for _, s := range live {
+		st.Hashrate += s.rate.rates(now, s.connected).H5m // connected is set at birth
+	}
+	r := p.rate.rates(now, p.started)
+	st.Hashrate5m, st.Hashrate1h, st.Hashrate24h = r.H5m, r.H1h, r.H24h
 	st.Shares = p.counters.Map()
 	st.Blocks = p.counters.Get(ResultBlock)
 	st.Drops = p.drops.snapshot()

@@ -54,50 +54,88 @@ func (c *Counters) Map() map[string]uint64 {
 	return m
 }
 
-// rateWindow estimates hashrate from accepted difficulty over a sliding window of buckets.
-type rateWindow struct {
-	mu      sync.Mutex
-	bucket  time.Duration
-	sums    [10]float64
-	stamp   [10]int64 // bucket number each sum belongs to
-	started time.Time
+// Hashrate windows. A meter keeps accepted difficulty in coarse buckets aligned to absolute
+// time, as pools show it: 10 × 30 s for 5 min, 12 × 5 min for 1 h, 24 × 1 h for 24 h. That
+// is 46 fixed slots (736 bytes) per miner, whatever its share rate.
+const (
+	bucket5m  = 30 * time.Second
+	bucket1h  = 5 * time.Minute
+	bucket24h = time.Hour
+)
+
+// Rates is a hashrate estimate over the three windows, in hashes per second.
+type Rates struct {
+	H5m  float64
+	H1h  float64
+	H24h float64
 }
 
-func (w *rateWindow) add(now time.Time, diff float64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started.IsZero() {
-		w.started = now
-	}
-	b := now.UnixNano() / int64(w.bucket)
-	i := b % int64(len(w.sums))
-	if w.stamp[i] != b {
-		w.stamp[i], w.sums[i] = b, 0
-	}
-	w.sums[i] += diff
+// rateSlot is the difficulty accepted in one bucket, n being the bucket's number since the
+// Unix epoch: a slot whose n is out of the window is old and counts as zero.
+type rateSlot struct {
+	n   int64
+	sum float64
 }
 
-// hashrate returns hashes per second over the window ending at now.
-func (w *rateWindow) hashrate(now time.Time) float64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started.IsZero() {
-		return 0
+// hashMeter estimates hashrate from accepted share difficulty (diff × 2^32 hashes each).
+// Safe for concurrent use; the zero value is ready.
+type hashMeter struct {
+	mu  sync.Mutex
+	m5  [10]rateSlot
+	h1  [12]rateSlot
+	d24 [24]rateSlot
+}
+
+func (m *hashMeter) add(now time.Time, diff float64) {
+	m.mu.Lock()
+	addSlot(m.m5[:], bucket5m, now, diff)
+	addSlot(m.h1[:], bucket1h, now, diff)
+	addSlot(m.d24[:], bucket24h, now, diff)
+	m.mu.Unlock()
+}
+
+// rates estimates each window ending at now. since is when observation began (the miner's
+// connect, the proxy's start): a window longer than that is estimated over the time
+// actually observed, so a miner 2 minutes old reads its true rate, not 2/5 of it. A window
+// with no share reads 0.
+func (m *hashMeter) rates(now, since time.Time) Rates {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Rates{
+		H5m:  slotRate(m.m5[:], bucket5m, now, since),
+		H1h:  slotRate(m.h1[:], bucket1h, now, since),
+		H24h: slotRate(m.d24[:], bucket24h, now, since),
 	}
-	b := now.UnixNano() / int64(w.bucket)
+}
+
+func addSlot(s []rateSlot, d time.Duration, now time.Time, diff float64) {
+	b := now.UnixNano() / int64(d)
+	i := b % int64(len(s))
+	if s[i].n != b {
+		s[i] = rateSlot{n: b}
+	}
+	s[i].sum += diff
+}
+
+// slotRate sums the current bucket and the len-1 before it, and divides by the time they
+// cover: len-1 whole buckets plus the elapsed part of the current one (so between 9/10 and
+// all of the nominal window), or less when observation began later.
+func slotRate(s []rateSlot, d time.Duration, now, since time.Time) float64 {
+	b := now.UnixNano() / int64(d)
 	var sum float64
-	for i := range w.sums {
-		if b-w.stamp[i] < int64(len(w.sums)) {
-			sum += w.sums[i]
+	for _, x := range s {
+		if age := b - x.n; age >= 0 && age < int64(len(s)) {
+			sum += x.sum
 		}
 	}
-	span := time.Duration(len(w.sums)) * w.bucket
-	if age := now.Sub(w.started); age < span {
-		span = age
+	if sum == 0 {
+		return 0
 	}
-	if span < time.Second {
-		span = time.Second
+	span := time.Duration(len(s)-1)*d + time.Duration(now.UnixNano()-b*int64(d))
+	if !since.IsZero() {
+		span = min(span, now.Sub(since))
 	}
+	span = max(span, time.Second)
 	return sum * 4294967296 / span.Seconds()
 }
 
@@ -122,15 +160,22 @@ type ShareSink interface {
 
 // WorkerStats is one miner's row in a snapshot.
 type WorkerStats struct {
-	ID          uint64            `json:"id"`
-	Worker      string            `json:"worker"`
-	Remote      string            `json:"remote"`
-	UserAgent   string            `json:"user_agent"`
-	Protocol    string            `json:"protocol"`
-	State       string            `json:"state"` // running | paused | connecting
-	Pool        string            `json:"pool"`
-	Difficulty  float64           `json:"difficulty"`
-	Hashrate    float64           `json:"hashrate_hs"`
+	ID         uint64  `json:"id"`
+	Worker     string  `json:"worker"`
+	Remote     string  `json:"remote"`
+	UserAgent  string  `json:"user_agent"`
+	Protocol   string  `json:"protocol"`
+	State      string  `json:"state"` // running | paused | connecting
+	Pool       string  `json:"pool"`
+	Difficulty float64 `json:"difficulty"`
+	// Hashrate is the "now" view: the 5 min window, 0 while paused (a paused miner's
+	// last shares are history, not what it mines now).
+	Hashrate float64 `json:"hashrate_hs"`
+	// Hashrate5m, Hashrate1h and Hashrate24h are what the miner's accepted shares prove
+	// over each window, paused or not.
+	Hashrate5m  float64           `json:"hashrate_5m_hs"`
+	Hashrate1h  float64           `json:"hashrate_1h_hs"`
+	Hashrate24h float64           `json:"hashrate_24h_hs"`
 	Shares      map[string]uint64 `json:"shares"`
 	Extranonce1 string            `json:"extranonce1"`
 	Connected   time.Time         `json:"connected"`
@@ -147,10 +192,15 @@ type PoolStats struct {
 	Connections int               `json:"connections"`
 	Difficulty  float64           `json:"difficulty"`
 	Shares      map[string]uint64 `json:"shares"`
-	LastJob     time.Time         `json:"last_job,omitempty"`
-	LatencyMs   float64           `json:"latency_ms"`
-	Hashrate    float64           `json:"hashrate_hs"`
-	Reason      string            `json:"reason,omitempty"`
+	// LastJob is when the pool last sent work; nil (absent) when it never has.
+	LastJob   *time.Time `json:"last_job,omitempty"`
+	LatencyMs float64    `json:"latency_ms"`
+	// Hashrate is the 5 min window of shares counted toward this pool; the windows follow.
+	Hashrate    float64 `json:"hashrate_hs"`
+	Hashrate5m  float64 `json:"hashrate_5m_hs"`
+	Hashrate1h  float64 `json:"hashrate_1h_hs"`
+	Hashrate24h float64 `json:"hashrate_24h_hs"`
+	Reason      string  `json:"reason,omitempty"`
 	// WorkerNames is how shares are named at the pool: "passthrough" (<pool user>.<worker>)
 	// or "pool_user" (all under the pool user), with the reason for pool_user.
 	WorkerNames       string `json:"worker_names"`
@@ -161,18 +211,26 @@ type PoolStats struct {
 	// connection, or the connection dropped while they were in flight. Their miners were
 	// answered from local validation.
 	Unforwarded uint64 `json:"unforwarded"`
+	// Stale counts shares the pool rejected as stale (for a job it no longer takes).
+	Stale uint64 `json:"stale"`
 }
 
 // Status is the proxy-wide summary.
 type Status struct {
-	Miners     int               `json:"miners"`
-	Running    int               `json:"running"`
-	Paused     int               `json:"paused"`
-	ActivePool string            `json:"active_pool"`
-	Hashrate   float64           `json:"hashrate_hs"`
-	Shares     map[string]uint64 `json:"shares"`
-	Blocks     uint64            `json:"block_candidates"`
-	Drops      map[string]uint64 `json:"drops"`
-	Conns      ConnStats         `json:"connections"`
-	Started    time.Time         `json:"started"`
+	Miners     int    `json:"miners"`
+	Running    int    `json:"running"`
+	Paused     int    `json:"paused"`
+	ActivePool string `json:"active_pool"`
+	// Hashrate is the "now" view: the 5 min windows of the connected miners that are not
+	// paused. Hashrate5m, 1h and 24h are every share counted toward a pool over each window,
+	// departed miners included.
+	Hashrate    float64           `json:"hashrate_hs"`
+	Hashrate5m  float64           `json:"hashrate_5m_hs"`
+	Hashrate1h  float64           `json:"hashrate_1h_hs"`
+	Hashrate24h float64           `json:"hashrate_24h_hs"`
+	Shares      map[string]uint64 `json:"shares"`
+	Blocks      uint64            `json:"block_candidates"`
+	Drops       map[string]uint64 `json:"drops"`
+	Conns       ConnStats         `json:"connections"`
+	Started     time.Time         `json:"started"`
 }

@@ -106,7 +106,7 @@ func (u *upstreamV1) latency() time.Duration { u.mu.Lock(); defer u.mu.Unlock();
 func (u *upstreamV1) difficulty() float64    { u.mu.Lock(); defer u.mu.Unlock(); return u.diff }
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV1) run() { reconnectLoop(u.pl.p, u.log, u.session) }
+func (u *upstreamV1) run() { reconnectLoop(u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
 
 // sweepEvery is how often a connection looks for requests the pool left unanswered: a
 // fraction of the shortest timeout, at most a second.
@@ -182,6 +182,7 @@ func (u *upstreamV1) sweep(now time.Time) {
 			}
 		case "subscribe":
 			u.log.Warn().Msg("pool did not answer subscribe; reconnecting")
+			u.pl.noteDown(u.idx, "no answer to mining.subscribe within submit_timeout")
 			if kill != nil {
 				kill()
 			}

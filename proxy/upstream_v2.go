@@ -110,7 +110,7 @@ func (u *upstreamV2) versionMask() uint32 {
 func (u *upstreamV2) ensureWorker(string) {}
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV2) run() { reconnectLoop(u.pl.p, u.log, u.session) }
+func (u *upstreamV2) run() { reconnectLoop(u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
 
 // sweep counts unknown every share the pool has left unanswered past submit_timeout. Shares
 // are pending in the order sent, so only the oldest are looked at.
@@ -534,8 +534,9 @@ func (u *upstreamV2) teardown() {
 	}
 }
 
-// hashrate is the measured hashrate of the miners riding on this connection index while
-// this pool is the one they mine for (0 for a standby pool).
+// hashrate is the measured 5 min hashrate of the running miners riding on this connection
+// index while this pool is the one they mine for (0 for a standby pool; a paused miner's
+// shares do not reach the pool).
 func (u *upstreamV2) hashrate() float32 {
 	p := u.pl.p
 	if p.activePool() != u.pl {
@@ -546,7 +547,9 @@ func (u *upstreamV2) hashrate() float32 {
 	g.mu.Lock()
 	var sum float64
 	for c := range g.miners {
-		sum += c.rate.hashrate(now)
+		if !c.paused.Load() {
+			sum += c.rate.rates(now, c.connected).H5m
+		}
 	}
 	g.mu.Unlock()
 	return float32(sum)
