@@ -5,7 +5,7 @@
   const $ = id => document.getElementById(id);
   const state = {
     me: null, version: 0, overview: null, history: [], pools: [], policy: null, events: [],
-    workers: new Map(), page: 'overview', ws: null, retry: 0, watching: false,
+    workers: new Map(), page: 'overview', ws: null, retry: 0, watching: '', minerCount: null, detailRow: null,
     sort: { key: 'worker', asc: true }, minerPage: 0, detail: null, eventLog: [], eventSource: '',
   };
   const PAGE_ROWS = 200;
@@ -212,7 +212,7 @@
     const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws');
     state.ws = ws;
     live('', 'connecting');
-    ws.onopen = () => { state.retry = 0; live('on', 'live'); state.watching = false; syncWatch(); };
+    ws.onopen = () => { state.retry = 0; live('on', 'live'); state.watching = ''; syncWatch(); };
     ws.onmessage = m => onMessage(JSON.parse(m.data));
     ws.onclose = () => {
       state.ws = null;
@@ -224,13 +224,31 @@
     };
   }
 
+  // minerQuery is the page of the miners table the controls ask for; the server filters, sorts
+  // and pages, and sends the page again only when it changed.
+  function minerQuery() {
+    return {
+      offset: state.minerPage * PAGE_ROWS, limit: PAGE_ROWS, sort: state.sort.key, order: state.sort.asc ? 'asc' : 'desc',
+      q: $('m-filter').value.trim(), state: $('m-state').value, group: $('m-group').value,
+    };
+  }
+  const queryKey = q => q ? [q.offset, q.limit, q.sort, q.order, q.q, q.state, q.group].join('\u0000') : '';
+
   function syncWatch() {
-    const want = state.page === 'miners';
+    const want = state.page === 'miners' ? queryKey(minerQuery()) : '';
     if (state.ws?.readyState === WebSocket.OPEN && want !== state.watching) {
-      state.ws.send(JSON.stringify({ type: 'watch', workers: want }));
+      state.ws.send(JSON.stringify(want ? { type: 'watch', workers: true, page: minerQuery() } : { type: 'watch', workers: false }));
       state.watching = want;
-      if (!want) state.workers.clear();
+      if (!want) { state.workers.clear(); state.minerCount = null; }
     }
+  }
+
+  // takePage keeps a page of the miners table if it answers the query followed now (a page
+  // for the previous query may still be on its way).
+  function takePage(p) {
+    if (!p || queryKey(p.query) !== state.watching) return;
+    state.workers = new Map(p.workers.map(w => [w.id, w]));
+    state.minerCount = { total: p.total, matched: p.matched };
   }
 
   function onMessage(m) {
@@ -256,12 +274,14 @@
           if (state.events.length > 300) state.events.splice(0, state.events.length - 300);
           if (state.page === 'events') { state.eventLog.unshift(...m.events.slice().reverse()); }
         }
-        if (m.workers) for (const w of m.workers) state.workers.set(w.id, w);
-        if (m.removed) for (const id of m.removed) state.workers.delete(id);
+        takePage(m.page);
         break;
-      case 'workers':
-        state.workers = new Map(m.workers.map(w => [w.id, w]));
+      case 'page':
+        takePage(m.page);
         break;
+      case 'error':
+        toast(m.error, true);
+        return;
       default:
         return;
     }
@@ -377,49 +397,44 @@
   }
 
   // ---------- miners ----------
+  const NUMERIC = new Set(['hashrate_hs', 'difficulty', 'accepted', 'rejected', 'power_kw', 'last_seen_ms']);
   for (const th of document.querySelectorAll('#miners-table th[data-sort]')) {
     th.addEventListener('click', () => {
       const k = th.dataset.sort;
-      state.sort = { key: k, asc: state.sort.key === k ? !state.sort.asc : typeof [...state.workers.values()][0]?.[k] !== 'number' };
+      state.sort = { key: k, asc: state.sort.key === k ? !state.sort.asc : !NUMERIC.has(k) };
+      state.minerPage = 0;
+      syncWatch();
       render();
     });
   }
-  for (const id of ['m-filter', 'm-state', 'm-group']) $(id).addEventListener('input', () => { state.minerPage = 0; render(); });
-  $('m-prev').addEventListener('click', () => { state.minerPage = Math.max(0, state.minerPage - 1); render(); });
-  $('m-next').addEventListener('click', () => { state.minerPage++; render(); });
+  for (const id of ['m-filter', 'm-state', 'm-group']) $(id).addEventListener('input', () => { state.minerPage = 0; syncWatch(); render(); });
+  $('m-prev').addEventListener('click', () => { state.minerPage = Math.max(0, state.minerPage - 1); syncWatch(); render(); });
+  $('m-next').addEventListener('click', () => { state.minerPage++; syncWatch(); render(); });
 
   function renderMiners() {
-    const q = $('m-filter').value.trim().toLowerCase(), st = $('m-state').value, gr = $('m-group').value;
-    const groups = [...new Set([...state.workers.values()].map(w => w.group).filter(Boolean))].sort();
+    const groups = (state.policy?.groups || []).map(g => g.name).sort();
     const gsel = $('m-group');
     if (gsel.options.length - 1 !== groups.length) {
       const cur = gsel.value;
       gsel.replaceChildren(el('option', { value: '', text: 'All groups' }), ...groups.map(g => el('option', { value: g, text: g })));
       gsel.value = cur;
     }
-    let rows = [...state.workers.values()].filter(w =>
-      (!st || w.state === st) && (!gr || w.group === gr) &&
-      (!q || w.worker.toLowerCase().includes(q) || w.remote.includes(q)));
     const { key, asc } = state.sort;
-    rows.sort((a, b) => {
-      const x = a[key], y = b[key];
-      const c = typeof x === 'number' ? x - y : String(x).localeCompare(String(y));
-      return (asc ? c : -c) || a.id - b.id;
-    });
     for (const th of document.querySelectorAll('#miners-table th[data-sort]')) {
       th.classList.toggle('sorted', th.dataset.sort === key);
       th.classList.toggle('asc', th.dataset.sort === key && asc);
     }
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
-    state.minerPage = Math.min(state.minerPage, pages - 1);
-    setText('m-count', `${int(rows.length)} of ${int(state.workers.size)} workers`);
+    const n = state.minerCount;
+    const rows = [...state.workers.values()];
+    const pages = Math.max(1, Math.ceil((n?.matched ?? 0) / PAGE_ROWS));
+    if (state.minerPage > pages - 1) { state.minerPage = pages - 1; syncWatch(); } // the page went past the end
+    setText('m-count', n ? `${int(n.matched)} of ${int(n.total)} workers` : 'loading…');
     setText('m-page', `page ${state.minerPage + 1} / ${pages}`);
     $('m-prev').disabled = state.minerPage === 0;
     $('m-next').disabled = state.minerPage >= pages - 1;
-    rows = rows.slice(state.minerPage * PAGE_ROWS, (state.minerPage + 1) * PAGE_ROWS);
     const body = $('miners-body');
     if (!rows.length) {
-      body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: state.workers.size ? 'No worker matches the filter.' : 'No miners connected.' })));
+      body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: !n ? 'Loading…' : n.total ? 'No worker matches the filter.' : 'No miners connected.' })));
     } else {
       patch(body, rows, w => w.id, w => el('tr', { class: 'clickable', dataset: { id: w.id }, onclick: () => openDetail(w.id) },
         el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
@@ -460,11 +475,14 @@
 
   async function openDetail(id) {
     state.detail = id;
+    state.detailRow = null;
     $('detail').classList.remove('hidden');
     renderDetail();
     try {
       const d = await api('GET', '/api/v1/workers/' + id);
       if (state.detail !== id) return;
+      state.detailRow = d.worker;
+      renderDetail();
       renderDecisions($('d-decisions'), d.decisions);
     } catch (e) {
       $('d-decisions').replaceChildren(el('li', { class: 'muted' }, el('span'), e.message));
@@ -473,7 +491,7 @@
   $('d-close').addEventListener('click', () => { state.detail = null; $('detail').classList.add('hidden'); });
 
   function renderDetail() {
-    const w = state.workers.get(state.detail);
+    const w = state.workers.get(state.detail) || (state.detailRow?.id === state.detail ? state.detailRow : null);
     if (!w) { setText('d-title', 'Disconnected'); return; }
     setText('d-title', w.worker || '(unauthorized)');
     const f = [['State', w.state], ['Gate', w.holds?.length ? 'held: ' + w.holds.join(', ') : 'open'],
