@@ -498,7 +498,12 @@ func round3(x float64) float64 {
 	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
 		return 0
 	}
-	p := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(x))))
+	e := 2 - math.Floor(math.Log10(math.Abs(x)))
+	if e < 0 { // multiply by a whole power of ten: 5e11 stays 5e11, not 4.9999999999999994e11
+		q := math.Pow(10, -e)
+		return math.Round(x/q) * q
+	}
+	p := math.Pow(10, e)
 	return math.Round(x*p) / p
 }
 
