@@ -20,10 +20,11 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // fleetShares makes the share events of a fleet of workers each submitting
-// one share in turn: accepted locally, one in a hundred also forwarded and
-// accepted by the pool (the bench's forward ratio), one in two hundred
-// rejected as stale instead. Worker and job ids look like a real site's and
-// ckpool's; i is the share's index, at one share every 100 µs (10,000/s).
+// one share in turn: accepted locally, one in a hundred (spread at random
+// over the workers) also forwarded and accepted by the pool (the bench's
+// forward ratio), one in two hundred rejected as stale instead. Worker and
+// job ids look like a real site's and ckpool's; i is the share's index, at
+// one share every 100 µs (10,000/s).
 type fleetShares struct {
 	workers []string
 	at      time.Time
@@ -49,11 +50,14 @@ func (f *fleetShares) events(i int, buf []ShareEvent) []ShareEvent {
 		Result:          ResultAcceptedLocal,
 	}
 	buf = buf[:0]
+	// A fixed scramble of i, so that which worker forwards or is rejected
+	// does not follow the round-robin.
+	p := (uint64(i) * 0x9E3779B97F4A7C15 >> 32) % 1000
 	switch {
-	case i%200 == 199:
+	case p < 5:
 		e.Result, e.Reason = ResultRejected, "stale"
 		return append(buf, e)
-	case i%100 == 0:
+	case p < 15:
 		buf = append(buf, e)
 		e.Hash = fmt.Sprintf("%064x", i)
 		e.Result = ResultForwarded
@@ -132,6 +136,22 @@ func BenchmarkLedger10kMiners(b *testing.B) {
 	b.ReportMetric(float64(events)/float64(i), "events/share")
 	b.ReportMetric(float64(st.SharesShed+st.SharesLost), "dropped")
 	reportDisk(b, s, workers, time.Duration(i)*time.Second/rate)
+	// The same rows folded into their hour: the shape the rollup keeps
+	// after minute_rollup_retention.
+	s.pruneMu.Lock()
+	_, err := s.foldMinutes(ctx, f.at.Add(time.Duration(i)*time.Second/rate+time.Minute).Unix())
+	s.pruneMu.Unlock()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bytes, rows float64
+	if err := s.read.QueryRow(`SELECT (SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'share_rollup_hour%'),
+		(SELECT COUNT(*) FROM share_rollup_hour)`).Scan(&bytes, &rows); err != nil {
+		b.Fatal(err)
+	}
+	if rows > 0 {
+		b.ReportMetric(bytes/rows, "hour-B/row")
+	}
 }
 
 // BenchmarkLedgerAtCap is the writer's ceiling once the cap binds: every
@@ -148,7 +168,8 @@ func BenchmarkLedgerAtCap(b *testing.B) {
 	s := openTest(b, cfg, hooks{})
 	f := newFleetShares(workers)
 	ctx := context.Background()
-	e := f.events(0, nil)[2]
+	e := f.events(0, nil)[0]
+	e.Result, e.Reason, e.Hash = ResultPoolAccepted, "", fmt.Sprintf("%064x", 1)
 	fill := func(from, n int) {
 		for i := from; i < from+n; i++ {
 			e.Time, e.Worker = f.at.Add(time.Duration(i)*100*time.Microsecond), f.workers[i%workers]
@@ -175,6 +196,13 @@ func BenchmarkLedgerAtCap(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/event")
 	b.ReportMetric(float64(s.Stats().RowsPruned-pruned)/float64(n), "trimmed/event")
 	reportDisk(b, s, workers, time.Duration(n)*100*time.Microsecond)
+	// The whole file at steady state (free pages and WAL included), per
+	// raw row the cap keeps.
+	var size int64
+	for _, p := range []string{cfg.Path, cfg.Path + "-wal"} {
+		size += fileSize(b, p)
+	}
+	b.ReportMetric(float64(size)/float64(cfg.ShareMaxRows), "file-B/capped-row")
 }
 
 // BenchmarkFoldMinute10kWorkers folds one minute of a 10,000-worker rollup
