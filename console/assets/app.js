@@ -34,6 +34,12 @@
     return (h >= 100 ? h.toFixed(0) : h >= 10 ? h.toFixed(1) : h.toFixed(2)) + ' ' + u[i];
   }
   const int = n => (n ?? 0).toLocaleString('en-US');
+  // A paused worker or group shows "paused", not a hashrate: its last shares are history, not
+  // what it mines now. windows is the 5 min, 1 h and 24 h estimates, for a hover or a field.
+  const windows = x => `5 min ${hashrate(x.hashrate_5m_hs)} · 1 h ${hashrate(x.hashrate_1h_hs)} · 24 h ${hashrate(x.hashrate_24h_hs)}`;
+  const rateCell = (x, paused) => el('td', paused ? { class: 'num muted', text: 'paused' } : { class: 'num', text: hashrate(x.hashrate_hs), title: windows(x) });
+  // rejectedPct is "rejected N (x%)" as the overview says it.
+  const rejectedPct = (acc, rej) => `${int(rej)} (${acc + rej ? (100 * rej / (acc + rej)).toFixed(2) : '0.00'}%)`;
   function compact(n) {
     if (n == null) return '–';
     if (n >= 1e12) return (n / 1e12).toFixed(1) + 'T';
@@ -330,10 +336,10 @@
     setText('v-mining', s ? kw(s.mining_load_kw) : '–');
     setText('v-budget', s ? `budget ${kw(s.budget_kw)} kW` : '–');
     setText('v-hashrate', hashrate(o.hashrate_hs));
+    $('v-hashrate').title = 'running miners now; all counted shares: ' + windows(o);
     setText('v-pool', o.active_pool ? `via ${o.active_pool} · ${o.pools_up}/${o.pools} pools up` : 'no pool up');
     setText('v-accepted', compact(o.accepted));
-    const rj = o.accepted + o.rejected ? (100 * o.rejected / (o.accepted + o.rejected)).toFixed(2) : '0.00';
-    setText('v-rejected', `rejected ${int(o.rejected)} (${rj}%)`);
+    setText('v-rejected', 'rejected ' + rejectedPct(o.accepted, o.rejected));
     setText('v-miners', int(o.miners.total));
     setText('v-states', `${o.miners.running} run · ${o.miners.paused} paused · ${o.miners.throttled} throttled`);
     const mode = $('why-mode');
@@ -440,7 +446,7 @@
         el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
         el('td', { class: 'badges' }, ...gateBadges(w)),
         el('td', { text: w.group || '–' }),
-        el('td', { class: 'num', text: hashrate(w.hashrate_hs) }),
+        rateCell(w, w.state === 'paused'),
         el('td', { class: 'num', text: diff(w.difficulty) }),
         el('td', { class: 'num', text: int(w.accepted) }),
         el('td', { class: 'num', text: int(w.rejected) }),
@@ -497,7 +503,8 @@
     const f = [['State', w.state], ['Gate', w.holds?.length ? 'held: ' + w.holds.join(', ') : 'open'],
       ['Proven', w.power_source ? (PROOF[w.proof] || 'no: no valid share or firmware answer within the proven window; the policy gives it no power') : 'not controlled by the policy'],
       ['Group', w.group || '–'], ['Firmware', w.firmware || '–'], ['Pool', w.pool || '–'],
-      ['Hashrate', hashrate(w.hashrate_hs)], ['Difficulty', diff(w.difficulty)], ['Accepted', int(w.accepted)],
+      ['Hashrate', w.state === 'paused' ? 'paused' : hashrate(w.hashrate_hs)],
+      ['Hashrate windows', w.state === 'paused' ? 'paused' : windows(w)], ['Difficulty', diff(w.difficulty)], ['Accepted', int(w.accepted)],
       ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)} · paused ${int(w.rejects.paused)})`],
       ['Power', w.power_kw ? kw(w.power_kw) + ' kW' : '–'], ['Rated', w.rated_kw ? kw(w.rated_kw) + ' kW' : '–'],
       ['Remote', w.remote], ['Protocol', w.protocol], ['User agent', w.user_agent || '–'],
@@ -516,8 +523,11 @@
   // ---------- pools ----------
   function renderPools() {
     const body = $('pools-body');
-    if (!state.pools.length) { body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: 'No pools configured.' }))); return; }
-    patch(body, state.pools, p => p.name, p => {
+    if (!state.pools.length) { body.replaceChildren(el('tr', null, el('td', { colspan: 13, class: 'empty', text: 'No pools configured.' }))); return; }
+    // The role is part of the row (so the row is rebuilt when a second pool appears).
+    const many = state.pools.length > 1;
+    const rows = state.pools.map((p, i) => ({ ...p, role: many ? (i === 0 ? 'primary' : 'backup') : '' }));
+    patch(body, rows, p => p.name, p => {
       const bar = el('div', { class: 'split' }, el('div'));
       bar.firstChild.style.width = Math.min(100, p.split_pct) + '%';
       return el('tr', null,
@@ -525,17 +535,25 @@
         el('td', null, badge(p.state), p.reason ? el('div', { class: 'muted', text: p.reason }) : null,
           p.worker_names === 'pool_user' ? el('div', { class: 'muted', text: 'shares under the pool user: ' + p.worker_names_reason }) : null,
           p.unknown || p.unforwarded ? el('div', { class: 'muted', text: `unanswered ${int(p.unknown)} · not forwarded ${int(p.unforwarded)}` }) : null),
-        el('td', null, p.active ? badge('active') : badge('backup', 'paused')),
+        el('td', null, ...poolRole(p)),
         el('td', { class: 'num', text: p.priority }),
         el('td', { class: 'num', text: p.connections }),
         el('td', { class: 'num', text: diff(p.difficulty) }),
         el('td', { class: 'num', text: p.state !== 'up' ? '–' : p.latency_ms < 1 ? '<1 ms' : p.latency_ms.toFixed(0) + ' ms' }),
         el('td', { class: 'num', text: int(p.accepted) }),
-        el('td', { class: 'num', text: int(p.rejected) }),
-        el('td', { class: 'num', text: hashrate(p.hashrate_hs) }),
+        el('td', { class: 'num', text: rejectedPct(p.accepted, p.rejected) }),
+        el('td', { class: 'num', text: int(p.stale) }),
+        rateCell(p, false),
         el('td', null, el('div', { class: 'split-row' }, bar, el('span', { class: 'muted', text: p.split_pct.toFixed(0) + '%' }))),
-        agoCell(p.last_job ? Date.parse(p.last_job) : 0, 'muted'));
+        p.last_job ? agoCell(Date.parse(p.last_job), 'muted') : el('td', { class: 'muted', text: 'never' }));
     });
+  }
+
+  // poolRole labels a pool by priority order (primary, backup: pools arrive in that order)
+  // only when there are several; the one carrying the miners is active, any other standby.
+  function poolRole(p) {
+    const now = p.active ? badge('active') : badge('standby', 'paused');
+    return p.role ? [badge(p.role, 'connecting'), ' ', now] : [now];
   }
 
   // ---------- policy ----------
@@ -588,7 +606,7 @@
       el('td', { text: g.name }), el('td', { text: g.firmware }), el('td', { class: 'mono', text: g.match }),
       el('td', { class: 'num', text: g.priority }), el('td', { class: 'num', text: g.miners }),
       el('td', { class: 'num', text: g.running }), el('td', { class: 'num', text: g.paused }), el('td', { class: 'num', text: g.throttled }),
-      el('td', { class: 'num', text: kw(g.power_kw) + ' kW' }), el('td', { class: 'num', text: hashrate(g.hashrate_hs) }),
+      el('td', { class: 'num', text: kw(g.power_kw) + ' kW' }), rateCell(g, g.paused_by_operator || (g.miners > 0 && g.paused === g.miners)),
       el('td', null, g.paused_by_operator ? badge('paused') : badge('auto', 'ok')),
       el('td', { class: 'admin-only' }, g.paused_by_operator
         ? el('button', { class: 'btn btn-sm', type: 'button', text: 'Resume', dataset: { action: 'resume' },
