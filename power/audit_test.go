@@ -44,7 +44,15 @@ func TestShedOf10kMinersKeepsEveryAuditRecord(t *testing.T) {
 	now := time.Now()
 	r.Observe(policy.Reading{Role: policy.RoleAILoad, Value: 39990, At: now})
 	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 39990 + 35000, At: now})
-	waitFor(t, "every command's result in", func() bool { return applied.Load() >= n && r.Snapshot().Applied >= n })
+	// 30,000 audit rows through SQLite under the race detector on a busy 2-core box take about
+	// a minute; the test is about losing none, not about speed, so it waits longer.
+	deadline := time.Now().Add(5 * time.Minute)
+	for !(applied.Load() >= n && r.Snapshot().Applied >= n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for every command's result: %d actuated, %d applied", applied.Load(), r.Snapshot().Applied)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	<-done // Run returns after the audit writer has drained
 	if d := r.Snapshot().AuditDropped; d != 0 {
