@@ -184,10 +184,10 @@ func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request, _ identit
 		return
 	}
 	v := s.hub.view()
-	writeJSON(w, http.StatusOK, workersResponse{At: v.overview.At, workerPage: q.page(v.workers)})
+	writeJSON(w, http.StatusOK, workersResponse{At: v.overview.At, workerPage: q.page(v.workers, v.offline)})
 }
 
-// workerDetail is GET /api/v1/workers/{id}.
+// workerDetail is GET /api/v1/workers/{id}, where id is a connection id or a worker name.
 type workerDetail struct {
 	Worker    WorkerRow           `json:"worker"`
 	Policy    *policy.MinerStatus `json:"policy,omitempty"`
@@ -195,18 +195,13 @@ type workerDetail struct {
 }
 
 func (s *Server) handleWorker(w http.ResponseWriter, r *http.Request, _ identity) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "worker id must be a number")
-		return
-	}
-	v := s.hub.view()
-	i, found := slices.BinarySearchFunc(v.workers, id, func(row WorkerRow, id uint64) int { return compareU64(row.ID, id) })
+	key := r.PathValue("id")
+	row, found := s.hub.view().findWorker(key)
 	if !found {
-		writeError(w, http.StatusNotFound, "no connected worker with that id")
+		writeError(w, http.StatusNotFound, "no connected or offline worker "+strconv.Quote(key))
 		return
 	}
-	d := workerDetail{Worker: v.workers[i], Decisions: []DecisionView{}}
+	d := workerDetail{Worker: row, Decisions: []DecisionView{}}
 	minerID := d.Worker.Worker
 	if snap, ok := s.b.Policy(); ok {
 		for k := range snap.Miners {

@@ -253,7 +253,7 @@ func TestControlsValidateInput(t *testing.T) {
 		{"POST", "/api/v1/dr", `{"id":"peak","start":"` + start + `","end":"` + end + `","target_kw":80}`, 200},
 		{"DELETE", "/api/v1/dr/peak", ``, 200},
 		{"POST", "/api/v1/workers/rack1.m00000/pause", ``, 200},
-		{"GET", "/api/v1/workers/abc", ``, 400},
+		{"GET", "/api/v1/workers/abc", ``, 404},
 		{"GET", "/api/v1/workers/999999", ``, 404},
 		{"GET", "/api/v1/workers/1", ``, 200},
 		{"GET", "/api/v1/events?limit=0", ``, 400},

@@ -26,7 +26,7 @@ func BenchmarkSnapshot10k(b *testing.B) {
 	for b.Loop() {
 		v := buildView(be, time.Now())
 		s := mustJSON(snapshotMsg{Type: "snapshot", Overview: v.overview, Pools: v.pools, Policy: v.policy, Events: h.events.since(0, snapshotEvents)})
-		w := mustJSON(pageMsg{Type: "page", Page: workerQuery{Limit: defaultPageLimit, Sort: "worker", Order: "asc"}.page(v.workers)})
+		w := mustJSON(pageMsg{Type: "page", Page: workerQuery{Limit: defaultPageLimit, Sort: "worker", Order: "asc"}.page(v.workers, v.offline)})
 		size = len(s) + len(w)
 	}
 	b.ReportMetric(float64(size), "bytes")
@@ -42,7 +42,7 @@ func BenchmarkPage10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if p := q.page(rows); len(p.Workers) != defaultPageLimit {
+		if p := q.page(rows, nil); len(p.Workers) != defaultPageLimit {
 			b.Fatal(len(p.Workers))
 		}
 	}

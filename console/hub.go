@@ -227,7 +227,7 @@ func (h *hub) tick() {
 	every := max(uint64(workerRefresh/h.interval), 1)
 	withPage := make(map[workerQuery]*websocket.PreparedMessage, len(h.pages))
 	for q, ps := range h.pages {
-		next := q.page(nv.workers)
+		next := q.page(nv.workers, nv.offline)
 		if !pageChanged(&ps.page, &next, h.ticks%every == 0) {
 			continue
 		}
@@ -289,7 +289,7 @@ func (h *hub) follow(w watchReq) {
 	h.subs[w.c] = q
 	ps := h.pages[q]
 	if ps == nil {
-		ps = &pageState{page: q.page(h.cur.workers)}
+		ps = &pageState{page: q.page(h.cur.workers, h.cur.offline)}
 		h.pages[q] = ps
 	}
 	ps.followers++

@@ -107,7 +107,7 @@ type WorkerRow struct {
 	Remote     string  `json:"remote"`
 	Protocol   string  `json:"protocol"`
 	UserAgent  string  `json:"user_agent"`
-	State      string  `json:"state"` // running | paused | throttled | connecting
+	State      string  `json:"state"` // running | paused | throttled | connecting | offline
 	Group      string  `json:"group"`
 	Firmware   string  `json:"firmware"`
 	Pool       string  `json:"pool"`
@@ -132,6 +132,8 @@ type WorkerRow struct {
 	Proof     string   `json:"proof"`
 	Connected int64    `json:"connected_ms"`
 	LastSeen  int64    `json:"last_seen_ms"`
+	// OfflineSince is when an offline worker's last connection closed (state "offline" only).
+	OfflineSince int64 `json:"offline_since_ms,omitempty"`
 }
 
 // HoldList is a set of gate hold reasons, comma-separated ("policy,operator"): a string, so
@@ -240,6 +242,7 @@ type view struct {
 	pools    []PoolView
 	policy   PolicyView
 	workers  []WorkerRow // sorted by ID
+	offline  []WorkerRow // remembered disconnected workers, by name (state "offline")
 	groups   map[string]*groupTally
 	conns    proxy.ConnStats // miner connections across the stratum listeners, for /metrics
 }
@@ -371,6 +374,7 @@ func buildView(b Reader, now time.Time) *view {
 		v.workers[i] = r
 	}
 	o.Miners.Total = len(ws)
+	v.offline = offlineRows(b, v.workers, fw)
 	if !slices.IsSortedFunc(v.workers, func(a, b WorkerRow) int { return compareU64(a.ID, b.ID) }) {
 		slices.SortFunc(v.workers, func(a, b WorkerRow) int { return compareU64(a.ID, b.ID) })
 	}

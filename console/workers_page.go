@@ -38,7 +38,7 @@ var workerSortKeys = map[string]func(a, b *WorkerRow) int{
 }
 
 // workerStates are the states a page may be filtered by.
-var workerStates = []string{"running", "paused", "throttled", "connecting"}
+var workerStates = []string{"running", "paused", "throttled", "connecting", stateOffline}
 
 // ErrBadQuery is wrapped by every worker page query error.
 var ErrBadQuery = errors.New("bad worker query")
@@ -140,33 +140,44 @@ func sortKeyNames() []string {
 // changed its page meanwhile can tell a late page from the one it asked for.
 type workerPage struct {
 	Query   workerQuery `json:"query"`
-	Total   int         `json:"total"`   // every worker
+	Total   int         `json:"total"`   // every worker, connected or offline
 	Matched int         `json:"matched"` // workers that pass the filter
 	Workers []WorkerRow `json:"workers"`
 }
 
-// page filters and sorts rows (sorted by ID) and returns the requested slice of them, ties
-// broken by ID so that a page is stable while nothing changes.
-func (q workerQuery) page(rows []WorkerRow) workerPage {
-	p := workerPage{Query: q, Total: len(rows)}
-	idx := make([]int32, 0, len(rows))
+// page filters and sorts the connected rows and the offline ones and returns the requested
+// slice of them, ties broken by ID, then name, so that a page is stable while nothing changes.
+func (q workerQuery) page(connected, offline []WorkerRow) workerPage {
+	at := func(i int32) *WorkerRow {
+		if int(i) < len(connected) {
+			return &connected[i]
+		}
+		return &offline[int(i)-len(connected)]
+	}
+	n := len(connected) + len(offline)
+	p := workerPage{Query: q, Total: n}
+	idx := make([]int32, 0, n)
 	needle := strings.ToLower(q.Q)
-	for i := range rows {
-		r := &rows[i]
+	for i := range int32(n) {
+		r := at(i)
 		if (q.State == "" || r.State == q.State) && (q.Group == "" || r.Group == q.Group) &&
 			(needle == "" || containsFold(r.Worker, needle) || strings.Contains(r.Remote, q.Q)) {
-			idx = append(idx, int32(i))
+			idx = append(idx, i)
 		}
 	}
 	p.Matched = len(idx)
 	by, desc := workerSortKeys[q.Sort], q.Order == "desc"
 	slices.SortFunc(idx, func(a, b int32) int {
-		c := by(&rows[a], &rows[b])
+		x, y := at(a), at(b)
+		c := by(x, y)
 		if desc {
 			c = -c
 		}
 		if c == 0 {
-			c = compareU64(rows[a].ID, rows[b].ID)
+			c = compareU64(x.ID, y.ID)
+		}
+		if c == 0 {
+			c = strings.Compare(x.Worker, y.Worker)
 		}
 		return c
 	})
@@ -174,7 +185,7 @@ func (q workerQuery) page(rows []WorkerRow) workerPage {
 	hi := min(lo+q.Limit, len(idx))
 	p.Workers = make([]WorkerRow, 0, hi-lo)
 	for _, i := range idx[lo:hi] {
-		p.Workers = append(p.Workers, rows[i])
+		p.Workers = append(p.Workers, *at(i))
 	}
 	return p
 }

@@ -75,6 +75,25 @@ func consoleGates(gs map[string]power.Gate) map[string]console.WorkerGate {
 	return out
 }
 
+// OfflineWorkers are the power controller's disconnected workers in the console's terms. A
+// worker the controller saw connected in this run (it has a group) was last seen when its
+// connection closed, unless a share came later.
+func (b backend) OfflineWorkers() []console.OfflineWorker {
+	off := b.a.Power.Offline()
+	out := make([]console.OfflineWorker, 0, len(off))
+	for _, o := range off {
+		w := console.OfflineWorker{Worker: o.Worker, Group: o.Group, Since: o.Since, LastSeen: o.LastShare}
+		if o.Group != "" && o.Since.After(w.LastSeen) {
+			w.LastSeen = o.Since
+		}
+		if o.Holds != 0 {
+			w.Holds = console.HoldList(o.Holds.String())
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
 func (b backend) FirmwareResults() []console.FirmwareResult {
 	rs := b.a.Power.FirmwareResults()
 	if len(rs) == 0 {
