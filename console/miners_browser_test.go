@@ -80,3 +80,33 @@ func dispatchInput(sel string) chromedp.Action[chromedp.Void] {
 		return v, err
 	}
 }
+
+// TestBrowserMinersOffline: the state filter's "offline" lists the remembered disconnected
+// workers with their state, and a click opens one's page with since when it is offline.
+func TestBrowserMinersOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	went := time.Now().Add(-90 * time.Minute)
+	b := &offlineBackend{fleetBackend: newFleetBackend(5, true), off: []OfflineWorker{
+		{Worker: "rack1.gone", Group: "rack1", Since: went, LastSeen: went},
+		{Worker: "rack2.gone", Group: "rack2", Since: went.Add(time.Minute), LastSeen: went},
+	}}
+	cfg := authConfig()
+	cfg.UpdateInterval = Duration(500 * time.Millisecond)
+	s := newServer(t, cfg, b)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	br := browsertest.New(t, ts.URL, artifacts+"/miners-offline")
+	br.SignIn("alice", adminPassword)
+	const rows = `document.querySelectorAll('#miners-body tr.clickable')`
+	br.Page("miners", rows+`.length === 7 && document.getElementById('m-count').textContent === '7 of 7 workers'`)
+	br.Do("offline filter", chromedp.SetValue(chromedp.CSS("#m-state"), "offline"), dispatchInput("#m-state"))
+	br.WaitFor("two offline rows", rows+`.length === 2 && [...`+rows+`].every(r => r.children[1].textContent.startsWith('offline')) && `+
+		rows+`[0].children[0].textContent === 'rack1.gone' && `+rows+`[0].lastChild.textContent === '2 h ago'`)
+	br.Shot("offline")
+	br.Click("open the offline worker", "#miners-body tr.clickable")
+	br.WaitFor("its page", `document.getElementById('d-title').textContent === 'rack1.gone' && `+
+		`[...document.querySelectorAll('#d-fields dt')].some(d => d.textContent === 'Offline since')`)
+	br.Shot("offline-detail")
+}

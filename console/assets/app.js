@@ -251,9 +251,12 @@
 
   // takePage keeps a page of the miners table if it answers the query followed now (a page
   // for the previous query may still be on its way).
+  // rowKey names a row: its connection id, or for an offline worker (no connection) its name.
+  const rowKey = w => w.id ? String(w.id) : 'offline:' + w.worker;
+
   function takePage(p) {
     if (!p || queryKey(p.query) !== state.watching) return;
-    state.workers = new Map(p.workers.map(w => [w.id, w]));
+    state.workers = new Map(p.workers.map(w => [rowKey(w), w]));
     state.minerCount = { total: p.total, matched: p.matched };
   }
 
@@ -442,7 +445,7 @@
     if (!rows.length) {
       body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: !n ? 'Loading…' : n.total ? 'No worker matches the filter.' : 'No miners connected.' })));
     } else {
-      patch(body, rows, w => w.id, w => el('tr', { class: 'clickable', dataset: { id: w.id }, onclick: () => openDetail(w.id) },
+      patch(body, rows, rowKey, w => el('tr', { class: 'clickable', dataset: { id: rowKey(w) }, onclick: () => openDetail(w) },
         el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
         el('td', { class: 'badges' }, ...gateBadges(w)),
         el('td', { text: w.group || '–' }),
@@ -479,13 +482,14 @@
     return parts.flatMap(([k, n], i) => [i ? ' · ' : '', k + ' ', el('b', { text: int(n) })]);
   }
 
-  async function openDetail(id) {
+  async function openDetail(row) {
+    const id = rowKey(row);
     state.detail = id;
     state.detailRow = null;
     $('detail').classList.remove('hidden');
     renderDetail();
     try {
-      const d = await api('GET', '/api/v1/workers/' + id);
+      const d = await api('GET', '/api/v1/workers/' + (row.id || encodeURIComponent(row.worker)));
       if (state.detail !== id) return;
       state.detailRow = d.worker;
       renderDetail();
@@ -497,7 +501,7 @@
   $('d-close').addEventListener('click', () => { state.detail = null; $('detail').classList.add('hidden'); });
 
   function renderDetail() {
-    const w = state.workers.get(state.detail) || (state.detailRow?.id === state.detail ? state.detailRow : null);
+    const w = state.workers.get(state.detail) || (state.detailRow && rowKey(state.detailRow) === state.detail ? state.detailRow : null);
     if (!w) { setText('d-title', 'Disconnected'); return; }
     setText('d-title', w.worker || '(unauthorized)');
     const f = [['State', w.state], ['Gate', w.holds?.length ? 'held: ' + w.holds.join(', ') : 'open'],
@@ -508,7 +512,8 @@
       ['Rejected', `${int(w.rejected)}  (stale ${int(w.rejects.stale)} · duplicate ${int(w.rejects.duplicate)} · low diff ${int(w.rejects.low_difficulty)} · invalid ${int(w.rejects.invalid)} · pool ${int(w.rejects.pool_rejected)} · paused ${int(w.rejects.paused)})`],
       ['Power', w.power_kw ? kw(w.power_kw) + ' kW' : '–'], ['Rated', w.rated_kw ? kw(w.rated_kw) + ' kW' : '–'],
       ['Remote', w.remote], ['Protocol', w.protocol], ['User agent', w.user_agent || '–'],
-      ['Connected', when(w.connected_ms)], ['Last seen', ago(w.last_seen_ms)], ['Connection', '#' + w.id]];
+      ...(w.state === 'offline' ? [['Offline since', when(w.offline_since_ms)], ['Last seen', w.last_seen_ms ? ago(w.last_seen_ms) : 'not in this run']]
+        : [['Connected', when(w.connected_ms)], ['Last seen', ago(w.last_seen_ms)], ['Connection', '#' + w.id]])];
     $('d-fields').replaceChildren(...f.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
     $('d-pause').onclick = () => control('POST', `/api/v1/workers/${encodeURIComponent(w.worker)}/pause`, undefined, `Paused ${w.worker}`);
     $('d-resume').onclick = () => control('POST', `/api/v1/workers/${encodeURIComponent(w.worker)}/resume`, undefined, `Resumed ${w.worker}`);
