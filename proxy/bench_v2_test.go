@@ -78,7 +78,9 @@ func resetDups(b *testing.B, c *channel, id string, i int) {
 
 func BenchmarkShareV1(b *testing.B) {
 	p, c, pj, is := benchChannel(b, "sv1")
-	s := &v1Conn{p: p, ch: c, wake: make(chan struct{}, 1), subscribed: true, tokens: 1e12, tokensAt: p.clk.Now(), cancel: func() {}}
+	// holding: replies stay queued as while the reader answers a burst; the loop below takes
+	// them as the write would.
+	s := &v1Conn{p: p, ch: c, subscribed: true, holding: true, tokens: 1e12, tokensAt: p.clk.Now()}
 	lines := make([][]byte, benchInputs)
 	for i := range lines {
 		lines[i] = fmt.Appendf(nil, `{"id":%d,"method":"mining.submit","params":["bench.w","%s","%08x","%08x","%08x","%08x"]}`,
@@ -94,7 +96,7 @@ func BenchmarkShareV1(b *testing.B) {
 		if err := s.handleSubmit(&s.msg); err != nil {
 			b.Fatal(err)
 		}
-		// The writer's share of the work: take the reply and write it out.
+		// The write's share of the work: take the reply and copy it out.
 		s.outMu.Lock()
 		q := s.outq
 		s.outq = q[:0]

@@ -89,6 +89,14 @@ type channel struct {
 }
 
 func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()) *channel {
+	c := p.newChannelBare(proto, remote, wake)
+	c.log = log.With().Uint64("chan", c.id).Logger()
+	return c
+}
+
+// newChannelBare is newChannel without a logger: the caller sets c.log (a V1 connection
+// puts its fields on at write time instead of holding a logger context per miner).
+func (p *Proxy) newChannelBare(proto, remote string, wake func()) *channel {
 	now := p.clk.Now()
 	c := &channel{
 		p:         p,
@@ -101,7 +109,6 @@ func (p *Proxy) newChannel(proto, remote string, log zerolog.Logger, wake func()
 		dups:      map[*work.Job]map[uint64]struct{}{},
 		vd:        newVardiff(p.cfg.Difficulty, p.cfg.Difficulty.Initial, now),
 	}
-	c.log = log.With().Uint64("chan", c.id).Logger()
 	return c
 }
 
@@ -136,13 +143,17 @@ func (c *channel) start() {
 }
 
 // offer hands the channel new work. Latest wins: a job not yet written is replaced, with its
-// flags kept, because a stale notify is worse than none.
+// flags kept, because a stale notify is worse than none; an older job offered late (two
+// publishers racing) never replaces a newer one. wake writes it at once for a V1 miner whose
+// socket takes it (writer_v1.go), or wakes the connection's writer.
 func (c *channel) offer(pj *proxyJob, flags int) {
 	if c.paused.Load() {
 		return
 	}
 	c.offerMu.Lock()
-	c.offerJob = pj
+	if c.offerJob == nil || pj.seq >= c.offerJob.seq {
+		c.offerJob = pj
+	}
 	c.offerFlags |= flags
 	c.offerMu.Unlock()
 	c.wake()

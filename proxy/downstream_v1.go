@@ -8,10 +8,13 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/internal/clock"
 	"github.com/hashgate/hashgate/stratum/sv1"
 	"github.com/hashgate/hashgate/stratum/work"
 )
@@ -41,14 +44,24 @@ func (pj *proxyJob) encodeV1() {
 	pj.v1.clean = sv1.AppendNotify(nil, &n)
 }
 
-// v1Conn is one Stratum V1 miner connection: one reader goroutine (this one) and one writer
-// goroutine, carrying one channel.
+// v1Conn is one Stratum V1 miner connection, carrying one channel. Its only goroutine is the
+// reader (this one); whoever produces bytes for the miner writes them (writer_v1.go), and a
+// flusher goroutine exists only while the socket refuses bytes.
 type v1Conn struct {
-	p      *Proxy
-	conn   net.Conn
-	log    zerolog.Logger
-	ch     *channel
-	cancel context.CancelFunc
+	p    *Proxy
+	conn net.Conn
+	ch   *channel
+	// raw is the socket for writes that never wait (plain TCP); nil for TLS.
+	raw syscall.RawConn
+	// setup is the setup_timeout timer, dropped once the miner is subscribed and authorized;
+	// stopKill undoes the close registered for the proxy's shutdown.
+	setup    clock.Timer
+	stopKill func() bool
+	// dead: the connection is closed (kill). stopWait ends a subscribe waiting for a pool.
+	dead     atomic.Bool
+	stopWait atomic.Pointer[context.CancelFunc]
+	// worker is the authorized name, for log lines (v1LogFields).
+	worker atomic.Pointer[string]
 
 	subscribed bool   // reader-only
 	head       []byte // the first bytes, read to tell the protocol; the line reader gets them first
@@ -57,133 +70,226 @@ type v1Conn struct {
 	tokens     float64
 	tokensAt   time.Time
 	strikes    int
+	bad        int32 // malformed lines in a row
+	malformed  int32 // malformed lines on this connection
 	// nameLogged: a refused worker name was logged; later ones on this connection are only
 	// answered, so one miner retrying cannot flood the log.
 	nameLogged bool
 
+	// The output (writer_v1.go), all under outMu.
 	outMu      sync.Mutex
 	outq       [][]byte
-	closeAfter bool
-	wake       chan struct{}
-	flushed    chan struct{} // closed by the writer once a closeAfter queue is written
+	writing    bool // a flusher goroutine owns the socket's write side
+	holding    bool // the reader is answering the lines of one read: replies wait for its next read
+	closeAfter bool // the last line is queued: nothing after it is written
+	outClosed  bool // the connection is ending: nothing more is written
+	finalDone  bool
+	flushed    chan struct{} // made with closeAfter, closed once the last line is written
 	// slow: the send queue overflowed and the miner is being disconnected; slowRepeats counts
-	// the replies dropped after that, reported once when the connection ends. Both under outMu.
+	// the replies dropped after that, reported once when the connection ends.
 	slow        bool
 	slowRepeats int
+	wg          sync.WaitGroup // the flusher, while one runs
 }
 
+// v1LogFields puts a V1 connection's remote address, channel and worker on each of its log
+// lines as the line is written: the connection keeps no logger context of its own.
+type v1LogFields struct{ s *v1Conn }
+
+func (h v1LogFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("remote", h.s.ch.remote).Uint64("chan", h.s.ch.id)
+	if w := h.s.worker.Load(); w != nil {
+		e.Str("worker", *w)
+	}
+}
+
+// serveMinerV1 runs one V1 connection on its reader goroutine. It is kept shallow, as is
+// readLoop: the reader parks in its read with little of its stack used, so the garbage
+// collector can shrink an idle miner's stack to 4 KiB.
 func (p *Proxy) serveMinerV1(nc net.Conn) {
-	ctx, cancel := context.WithCancel(p.ctx)
-	s := &v1Conn{p: p, conn: nc, cancel: cancel, wake: make(chan struct{}, 1), flushed: make(chan struct{}), tokens: 2 * p.cfg.SubmitRate, tokensAt: p.clk.Now()}
-	s.log = p.log.With().Str("remote", nc.RemoteAddr().String()).Logger()
-	s.ch = p.newChannel("sv1", nc.RemoteAddr().String(), s.log, s.signal)
-	stopClose := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stopClose()
-	setup := p.armSetup(ctx, cancel, nc.RemoteAddr(), s.log, s.ready)
-	defer setup.Stop()
-	head, ok := p.openV1(ctx, nc, s.log)
-	if !ok {
-		cancel()
-		nc.Close()
+	s := p.openMinerV1(nc)
+	if s == nil {
 		return
+	}
+	defer s.end()
+	s.readLoop()
+}
+
+// openMinerV1 sets a connection up: its channel, the close on shutdown and setup_timeout,
+// the TLS handshake or protocol sniff and the socket options. nil: it was closed.
+func (p *Proxy) openMinerV1(nc net.Conn) *v1Conn {
+	s := &v1Conn{p: p, conn: nc, raw: rawConnOf(nc), tokens: 2 * p.cfg.SubmitRate, tokensAt: p.clk.Now()}
+	s.ch = p.newChannelBare("sv1", nc.RemoteAddr().String(), s.wakeJob)
+	s.ch.log = p.log.Hook(v1LogFields{s})
+	s.stopKill = context.AfterFunc(p.ctx, s.kill)
+	s.setup = p.armSetup(p.ctx, s.kill, nc.RemoteAddr(), s.ch.log, s.readyOrGone)
+	head, ok := p.openV1(p.ctx, nc, s.ch.log)
+	if !ok {
+		s.setup.Stop()
+		s.stopKill()
+		s.kill()
+		return nil
 	}
 	s.head = head
 	if tc := tcpConn(nc); tc != nil {
 		tc.SetNoDelay(true)
 		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 10 * time.Second, Count: 3})
+		tc.SetWriteBuffer(minerSendBuffer)
 	}
 	p.addChannel(s.ch)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.writeLoop(ctx)
-	}()
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
-		}
-		s.outMu.Lock()
-		closing := s.closeAfter
-		s.outMu.Unlock()
-		if closing {
-			// Let the writer deliver the final error, then close gracefully so the miner
-			// reads it instead of a reset.
-			select {
-			case <-s.flushed:
-				lingerClose(nc)
-			case <-time.After(s.p.cfg.WriteTimeout.D()):
-			}
-		}
-		cancel()
-		nc.Close()
-		wg.Wait()
-		p.removeChannel(s.ch)
-		s.outMu.Lock()
-		dropped := s.slowRepeats
-		s.outMu.Unlock()
-		if dropped > 0 {
-			s.log.Info().Int("dropped_replies", dropped).Msg("slow miner gone; replies dropped after its send queue filled")
-		}
-		s.log.Debug().Msg("miner disconnected")
-	}()
-	s.readLoop(ctx)
+	return s
 }
 
-func (s *v1Conn) readLoop(ctx context.Context) {
-	p := s.p
-	lr := sv1.NewLineReader(s.input(), p.cfg.MaxLine)
-	bad := 0
-	// malformed counts the connection's bad lines. Only the first is logged and the total
-	// when the connection ends: bad counts only a run, so a miner mixing good lines with bad
-	// ones would otherwise log without end.
-	malformed := 0
-	defer func() {
-		if malformed > 1 {
-			s.log.Info().Int("malformed", malformed).Msg("miner gone; malformed messages after the first were answered, not logged")
+// end closes a connection whose reader returned (or crashed): the last line, if one is
+// queued, is written first and the close is graceful so the miner reads it instead of a reset.
+func (s *v1Conn) end() {
+	if r := recover(); r != nil {
+		s.ch.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
+	}
+	s.outMu.Lock()
+	closing, flushed := s.closeAfter, s.flushed
+	s.outMu.Unlock()
+	if closing {
+		t := time.NewTimer(s.p.cfg.WriteTimeout.D())
+		select {
+		case <-flushed:
+			lingerClose(s.conn)
+		case <-t.C:
 		}
-	}()
+		t.Stop()
+	}
+	s.kill()
+	s.closeOutput()
+	s.stopKill()
+	if s.setup != nil {
+		s.setup.Stop()
+	}
+	s.p.removeChannel(s.ch)
+	if s.malformed > 1 {
+		s.ch.log.Info().Int("malformed", int(s.malformed)).Msg("miner gone; malformed messages after the first were answered, not logged")
+	}
+	s.outMu.Lock()
+	dropped := s.slowRepeats
+	s.outMu.Unlock()
+	if dropped > 0 {
+		s.ch.log.Info().Int("dropped_replies", dropped).Msg("slow miner gone; replies dropped after its send queue filled")
+	}
+	s.ch.log.Debug().Msg("miner disconnected")
+}
+
+// minerSendBuffer is a V1 miner socket's send buffer (SO_SNDBUF; the kernel doubles it). A
+// miner reads a few KB a minute, a new block is one notify; left to autotuning a miner that
+// stops reading could park megabytes in the kernel before a write is refused, and the slow
+// miner rule (send_queue lines waiting on a refusing socket) would not see it for as long.
+const minerSendBuffer = 16 << 10
+
+// kill closes the connection, which ends its reader and any write; it is idempotent.
+func (s *v1Conn) kill() {
+	if !s.dead.CompareAndSwap(false, true) {
+		return
+	}
+	if s.raw == nil {
+		// A TLS close may write a close_notify alert to a peer that does not read: never
+		// on the caller's time (a fan-out worker, a pool verdict).
+		go s.conn.Close()
+	} else {
+		s.conn.Close()
+	}
+	if f := s.stopWait.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// readyOrGone is setup_timeout's test: nothing to do for a miner that is mining or gone.
+func (s *v1Conn) readyOrGone() bool { return s.dead.Load() || s.ready() }
+
+// v1Input is what the line reader reads: the sniffed head, then the connection. The line
+// reader reads only once it has handled every complete line it holds, so the replies to a
+// burst of requests are held until then and written together (writer_v1.go).
+type v1Input v1Conn
+
+func (in *v1Input) Read(b []byte) (int, error) {
+	s := (*v1Conn)(in)
+	s.releaseReplies()
+	var n int
+	var err error
+	if len(s.head) > 0 {
+		n = copy(b, s.head)
+		if s.head = s.head[n:]; len(s.head) == 0 {
+			s.head = nil
+		}
+	} else {
+		n, err = s.conn.Read(b)
+	}
+	s.holdReplies()
+	return n, err
+}
+
+func (s *v1Conn) readLoop() {
+	lr := sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(15 * time.Minute))
 		line, err := lr.ReadLine()
 		if err != nil {
-			if errors.Is(err, sv1.ErrLineTooLong) {
-				p.drops.oversizedLines.Add(1)
-				s.log.Warn().Int("max", p.cfg.MaxLine).Msg("line too long from miner; closing")
-				s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Line too long")))
-				return
-			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
-				s.log.Debug().Err(err).Msg("read from miner failed")
-			}
+			s.readFailed(err)
 			return
 		}
-		if err := sv1.DecodeInto(&s.msg, line); err != nil {
-			p.drops.malformed.Add(1)
-			bad++
-			if malformed++; malformed == 1 {
-				s.log.Info().Err(err).Msg("malformed message from miner; later ones on this connection are counted, not logged")
-			}
-			s.send(sv1.AppendErrorResponse(nil, nil, sv1.NewError(-32700, "Parse error: "+err.Error())))
-			if bad > 20 {
-				s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Too many malformed messages")))
-				return
-			}
-			continue
-		}
-		bad = 0
-		if err := s.handle(ctx, &s.msg); err != nil {
-			s.log.Info().Err(err).Msg("closing miner")
+		if !s.line(line) {
 			return
 		}
 	}
+}
+
+// readFailed ends the reader: an oversized line is answered before the close.
+func (s *v1Conn) readFailed(err error) {
+	p := s.p
+	if errors.Is(err, sv1.ErrLineTooLong) {
+		p.drops.oversizedLines.Add(1)
+		s.ch.log.Warn().Int("max", p.cfg.MaxLine).Msg("line too long from miner; closing")
+		s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Line too long")))
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !s.dead.Load() {
+		s.ch.log.Debug().Err(err).Msg("read from miner failed")
+	}
+}
+
+// line handles one line from the miner; false ends the connection. A malformed line is
+// answered with a parse error; only the connection's first is logged and the total when it
+// ends (bad counts only a run, so a miner mixing good lines with bad ones would otherwise
+// log without end).
+func (s *v1Conn) line(line []byte) bool {
+	p := s.p
+	if err := sv1.DecodeInto(&s.msg, line); err != nil {
+		p.drops.malformed.Add(1)
+		s.bad++
+		if s.malformed++; s.malformed == 1 {
+			s.ch.log.Info().Err(err).Msg("malformed message from miner; later ones on this connection are counted, not logged")
+		}
+		s.send(sv1.AppendErrorResponse(nil, nil, sv1.NewError(-32700, "Parse error: "+err.Error())))
+		if s.bad > 20 {
+			s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Too many malformed messages")))
+			return false
+		}
+		return true
+	}
+	s.bad = 0
+	if err := s.handle(&s.msg); err != nil {
+		s.ch.log.Info().Err(err).Msg("closing miner")
+		return false
+	}
+	if s.setup != nil && s.subscribed && s.ready() {
+		s.setup.Stop()
+		s.setup = nil
+	}
+	return true
 }
 
 var errFlood = errors.New("submit flood")
 
 var errNotSupported = sv1.NewError(codeOther, "Not supported.")
 
-func (s *v1Conn) handle(ctx context.Context, m *sv1.Message) error {
+func (s *v1Conn) handle(m *sv1.Message) error {
 	if m.IsResponse() {
 		return nil // a reply to our (rare) requests, or a pong
 	}
@@ -194,7 +300,7 @@ func (s *v1Conn) handle(ctx context.Context, m *sv1.Message) error {
 	case sv1.MethodConfigure:
 		s.handleConfigure(m)
 	case sv1.MethodSubscribe:
-		return s.handleSubscribe(ctx, m)
+		return s.handleSubscribe(m)
 	case sv1.MethodAuthorize:
 		s.handleAuthorize(m)
 	case sv1.MethodExtranonceSubscribe:
@@ -280,7 +386,7 @@ func (s *v1Conn) handleConfigure(m *sv1.Message) {
 	s.send(line)
 }
 
-func (s *v1Conn) handleSubscribe(ctx context.Context, m *sv1.Message) error {
+func (s *v1Conn) handleSubscribe(m *sv1.Message) error {
 	var sub sv1.Subscribe
 	if err := m.UnmarshalParams(&sub); err != nil {
 		s.replyErr(m.ID, sv1.NewError(codeOther, "Invalid params: "+err.Error()))
@@ -299,10 +405,7 @@ func (s *v1Conn) handleSubscribe(ctx context.Context, m *sv1.Message) error {
 	c.mu.Lock()
 	c.agent = sub.UserAgent
 	c.mu.Unlock()
-	// Miners may connect before any pool has answered: wait (bounded) for the layout.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	layout, err := s.p.waitLayout(wctx)
-	cancel()
+	layout, err := s.layout()
 	if err != nil {
 		s.sendAndClose(sv1.AppendErrorResponse(nil, m.ID, sv1.NewError(codeOther, "No pool available")))
 		return errors.New("no pool available for subscribe")
@@ -329,6 +432,24 @@ func (s *v1Conn) handleSubscribe(ctx context.Context, m *sv1.Message) error {
 	return nil
 }
 
+// layout is the miners' extranonce layout. Miners may connect before any pool has answered:
+// then it waits (bounded, and no longer than the connection lives), with the replies already
+// due written first.
+func (s *v1Conn) layout() (work.Layout, error) {
+	if l := s.p.fixedLayout.Load(); l != nil {
+		return *l, nil
+	}
+	s.releaseReplies()
+	wctx, cancel := context.WithTimeout(s.p.ctx, 30*time.Second)
+	defer cancel()
+	s.stopWait.Store(&cancel)
+	defer s.stopWait.Store(nil)
+	if s.dead.Load() {
+		cancel()
+	}
+	return s.p.waitLayout(wctx)
+}
+
 func (s *v1Conn) subID() string { return strconv.FormatUint(s.ch.id, 16) }
 
 func (s *v1Conn) handleAuthorize(m *sv1.Message) {
@@ -341,7 +462,7 @@ func (s *v1Conn) handleAuthorize(m *sv1.Message) {
 		// Refused before it reaches a pool, a log line or the console.
 		if !s.nameLogged {
 			s.nameLogged = true
-			s.log.Info().Str("name", loggableName(a.Username)).Int("bytes", len(a.Username)).Err(err).Msg("worker name refused")
+			s.ch.log.Info().Str("name", loggableName(a.Username)).Int("bytes", len(a.Username)).Err(err).Msg("worker name refused")
 		}
 		line, _ := sv1.AppendResponse(nil, m.ID, false, sv1.NewError(codeUnauthorized, err.Error()))
 		s.send(line)
@@ -357,9 +478,9 @@ func (s *v1Conn) handleAuthorize(m *sv1.Message) {
 	c.mu.Unlock()
 	s.reply(m.ID, true)
 	if first {
-		s.log = s.log.With().Str("worker", a.Username).Logger()
-		c.log = c.log.With().Str("worker", a.Username).Logger()
-		s.log.Info().Str("agent", c.agent).Msg("miner authorized")
+		name := a.Username
+		s.worker.Store(&name)
+		s.ch.log.Info().Str("agent", c.agent).Msg("miner authorized")
 		s.p.bindWorker(c, a.Username)
 		if s.subscribed {
 			c.start()
@@ -444,95 +565,6 @@ func (s *v1Conn) replyErr(id json.RawMessage, e *sv1.Error) {
 	s.send(sv1.AppendErrorResponse(nil, id, e))
 }
 
-// send queues a line. A miner whose queue is full is not reading: it is disconnected (the
-// named drop policy for replies), so it cannot hold memory or delay anyone. That is counted and
-// logged once; replies still coming (pool verdicts, answers to lines already read) are dropped
-// and counted for the connection's last log line.
-func (s *v1Conn) send(line []byte) {
-	s.outMu.Lock()
-	if s.slow || len(s.outq) >= s.p.cfg.SendQueue {
-		first := !s.slow
-		if first {
-			s.slow = true
-		} else {
-			s.slowRepeats++
-		}
-		s.outMu.Unlock()
-		if first {
-			s.p.drops.slowMiner.Add(1)
-			s.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading its replies; disconnecting")
-			s.cancel()
-		}
-		return
-	}
-	s.outq = append(s.outq, line)
-	s.outMu.Unlock()
-	s.signal()
-}
-
-func (s *v1Conn) sendAndClose(line []byte) {
-	s.outMu.Lock()
-	s.outq = append(s.outq, line)
-	s.closeAfter = true
-	s.outMu.Unlock()
-	s.signal()
-}
-
-func (s *v1Conn) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writeLoop writes what is queued and the latest job offer with one writev per wake-up. It
-// holds no buffer of its own between writes (lines are shared or already allocated), which
-// keeps an idle miner cheap.
-func (s *v1Conn) writeLoop(ctx context.Context) {
-	var spare [][]byte
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		}
-		s.outMu.Lock()
-		q := s.outq
-		s.outq = spare[:0]
-		closeAfter := s.closeAfter
-		s.outMu.Unlock()
-
-		bufs := q
-		if !closeAfter {
-			if pj, flags := s.ch.takeOffer(); pj != nil {
-				bufs = s.appendJob(bufs, pj, flags)
-			}
-		}
-		var err error
-		if len(bufs) > 0 {
-			s.conn.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.D()))
-			nb := net.Buffers(bufs)
-			_, err = nb.WriteTo(s.conn)
-		}
-		clear(bufs)
-		spare = bufs[:0]
-		if cap(spare) > 64 {
-			spare = nil // a burst is over: do not keep its slice
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Info().Err(err).Msg("write to miner failed; disconnecting")
-			}
-			s.cancel()
-			return
-		}
-		if closeAfter {
-			close(s.flushed)
-			return
-		}
-	}
-}
-
 // lingerClose half-closes a connection and discards what the peer still sends for a moment,
 // so our last words arrive instead of a TCP reset for unread data.
 func lingerClose(c net.Conn) {
@@ -559,7 +591,7 @@ func (s *v1Conn) appendJob(bufs [][]byte, pj *proxyJob, flags int) [][]byte {
 		}
 	}
 	if is.diffChanged {
-		line, err := sv1.AppendNotification(nil, &sv1.SetDifficulty{Difficulty: json.Number(strconv.FormatFloat(is.diff, 'f', -1, 64))})
+		line, err := sv1.AppendNotification(nil, &sv1.SetDifficulty{Difficulty: sv1.DifficultyNumber(is.diff)})
 		if err == nil {
 			bufs = append(bufs, line)
 		}

@@ -124,29 +124,6 @@ func (p *Proxy) openV1(ctx context.Context, nc net.Conn, log zerolog.Logger) (he
 	return append([]byte(nil), buf[:n]...), true
 }
 
-// input is what the line reader reads: the sniffed head, then the connection.
-func (s *v1Conn) input() io.Reader {
-	if len(s.head) == 0 {
-		return s.conn
-	}
-	return &replayReader{head: s.head, r: s.conn}
-}
-
-// replayReader returns head, then reads from r.
-type replayReader struct {
-	head []byte
-	r    io.Reader
-}
-
-func (rr *replayReader) Read(b []byte) (int, error) {
-	if len(rr.head) > 0 {
-		n := copy(b, rr.head)
-		rr.head = rr.head[n:]
-		return n, nil
-	}
-	return rr.r.Read(b)
-}
-
 // tcpConn is the TCP connection under c (through TLS and the connection guard), or nil.
 func tcpConn(c net.Conn) *net.TCPConn {
 	for {
