@@ -50,7 +50,6 @@ type Proxy struct {
 	layout     work.Layout
 	layoutSet  bool
 	knownN     map[*pool]int // extranonce2 size of each pool's first connection
-	anyKnown   chan struct{} // closed when the first pool answers
 	firstKnown time.Time
 	groups     []*group
 	channels   map[uint64]*channel
@@ -168,7 +167,6 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		clk:      clock.Real,
 		sink:     opts.Sink,
 		dial:     opts.Dial,
-		anyKnown: make(chan struct{}),
 		channels: map[uint64]*channel{},
 		paused:   map[string]bool{},
 		byWorker: map[string]map[*channel]struct{}{},
@@ -291,7 +289,6 @@ func (p *Proxy) noteExtranonce(pl *pool, n int) {
 		p.knownN[pl] = n
 		if len(p.knownN) == 1 {
 			p.firstKnown = p.clk.Now()
-			close(p.anyKnown)
 		}
 	}
 	if p.layoutSet && !p.layout.Fits(n) {
@@ -330,12 +327,17 @@ func (p *Proxy) layoutFits(n int) bool {
 
 // waitLayout returns the miners' extranonce layout, fixing it on first use. It waits until a
 // pool has answered and gives the highest-priority pool a few seconds to answer too.
+//
+// When no pool has answered within startupGrace of the proxy's start, it fixes a provisional
+// layout at once instead: a miner that connects while every pool is down has its subscribe
+// answered and mines as soon as a pool comes up. The alternative, an error to subscribe, makes
+// firmware with backup pool URLs fail over at once and move the fleet off hashgate for what
+// may be a short pool outage; silence until the 30 s wait ends does the same by timeout. The
+// provisional layout is [extranonce] prefix_bytes plus miner_bytes, or plus the 2-byte
+// minimum when miner_bytes is 0: 4 bytes in all by default, which every common pool's
+// extranonce2 carries, so the pool that comes up later can take the miners. It holds until
+// restart, like any fixed layout.
 func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
-	select {
-	case <-p.anyKnown:
-	case <-ctx.Done():
-		return work.Layout{}, ctx.Err()
-	}
 	for {
 		p.mu.Lock()
 		if p.layoutSet {
@@ -343,8 +345,22 @@ func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 			p.mu.Unlock()
 			return l, nil
 		}
-		_, primary := p.knownN[p.pools[0]]
-		if primary || p.clk.Now().Sub(p.firstKnown) > 5*time.Second {
+		now := p.clk.Now()
+		if len(p.knownN) == 0 {
+			if now.Sub(p.started) >= startupGrace {
+				l := work.Layout{PrefixSize: p.cfg.Extranonce.PrefixBytes, MinerSize: max(p.cfg.Extranonce.MinerBytes, work.MinMinerSize)}
+				if err := l.Validate(); err != nil {
+					p.mu.Unlock()
+					p.log.Error().Err(err).Int("prefix_bytes", l.PrefixSize).Msg("no usable extranonce layout")
+					return l, err
+				}
+				p.fixLayoutLocked(l)
+				p.mu.Unlock()
+				p.log.Warn().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
+					Msg("no pool answered: provisional extranonce layout fixed so miners can subscribe; they get work when a pool comes up")
+				return l, nil
+			}
+		} else if _, primary := p.knownN[p.pools[0]]; primary || now.Sub(p.firstKnown) > 5*time.Second {
 			n := 1 << 30
 			for _, v := range p.knownN {
 				n = min(n, v)
@@ -364,8 +380,7 @@ func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 				p.log.Error().Err(err).Int("prefix_bytes", p.cfg.Extranonce.PrefixBytes).Msg("no usable extranonce layout")
 				return l, err
 			}
-			p.layout, p.layoutSet = l, true
-			p.fixedLayout.Store(&l)
+			p.fixLayoutLocked(l)
 			p.mu.Unlock()
 			p.log.Info().Int("prefix_bytes", l.PrefixSize).Int("miner_extranonce2_size", l.MinerSize).
 				Int("miners_per_upstream", p.alloc.perConn).Msg("extranonce layout fixed")
@@ -378,6 +393,12 @@ func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// fixLayoutLocked fixes the miners' layout for the proxy's life; p.mu is held.
+func (p *Proxy) fixLayoutLocked(l work.Layout) {
+	p.layout, p.layoutSet = l, true
+	p.fixedLayout.Store(&l)
 }
 
 func (p *Proxy) groupFor(idx int) *group {
