@@ -1,6 +1,8 @@
 package console
 
 import (
+	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -54,5 +56,20 @@ func TestViewHashrateNowExcludesPaused(t *testing.T) {
 	}
 	if tl := v.groups["rack2"]; tl == nil || tl.hashrate != 0 {
 		t.Fatalf("rack2's hashrate series counts paused workers: %+v", tl)
+	}
+}
+
+// TestViewHashrateNotFinite: a NaN or infinite estimate (from a broken backend) reads 0, so
+// the JSON stays valid.
+func TestViewHashrateNotFinite(t *testing.T) {
+	b := newFleetBackend(2, false)
+	b.workers[0].Hashrate, b.workers[0].Hashrate5m, b.workers[0].Hashrate1h = math.NaN(), math.Inf(1), math.Inf(-1)
+	b.status.Hashrate24h = math.NaN()
+	v := buildView(b, time.Now())
+	if r := v.workers[0]; r.Hashrate != 0 || r.Hashrate5m != 0 || r.Hashrate1h != 0 || v.overview.Hashrate24h != 0 {
+		t.Fatalf("row %+v, overview 24h %v", r, v.overview.Hashrate24h)
+	}
+	if _, err := json.Marshal(v.overview); err != nil {
+		t.Fatal(err)
 	}
 }

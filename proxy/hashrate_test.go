@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hashgate/hashgate/internal/clock"
 	"github.com/hashgate/hashgate/stratum/work"
@@ -163,5 +164,18 @@ func TestHashrateTotalsPausedV1(t *testing.T) {
 	}
 	if w := workerRow(t, px, ms[5].worker); w.Hashrate5m != 0 || w.Hashrate1h == 0 {
 		t.Fatalf("paused worker after 5 quiet minutes: 5m %v (want 0), 1h %v", w.Hashrate5m, w.Hashrate1h)
+	}
+}
+
+// TestHashMeterSize: the meter is fixed arrays, no maps or slices: what a miner costs does
+// not grow with its share rate (issue 10 budgets 6 KiB per idle miner in all).
+func TestHashMeterSize(t *testing.T) {
+	if n := unsafe.Sizeof(hashMeter{}); n > 768 {
+		t.Fatalf("hashMeter is %d bytes, want <= 768", n)
+	}
+	var m hashMeter
+	now := time.Unix(1_800_000_000, 0)
+	if a := testing.AllocsPerRun(1000, func() { now = now.Add(time.Second); m.add(now, 1) }); a != 0 {
+		t.Fatalf("add allocates %v times", a)
 	}
 }
