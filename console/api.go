@@ -482,12 +482,21 @@ type actionResponse struct {
 // act runs a control call, logs it and adds it to the live event log; the Backend records
 // the durable audit entry.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, id identity, action, subject string, detail any, f func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(r.Context(), backendWait)
+	if err := s.apply(r.Context(), id, action, subject, detail, f); err != nil {
+		s.backendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, actionResponse{OK: true, Action: action, Subject: subject, Actor: id.actor()})
+}
+
+// apply runs one control call within backendWait, logs it and, done, adds it to the live
+// event log.
+func (s *Server) apply(ctx context.Context, id identity, action, subject string, detail any, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, backendWait)
 	defer cancel()
 	if err := f(ctx); err != nil {
 		s.log.Info().Err(err).Str("action", action).Str("subject", subject).Str("actor", id.actor()).Msg("console control refused")
-		s.backendError(w, err)
-		return
+		return err
 	}
 	s.log.Info().Str("action", action).Str("subject", subject).Str("actor", id.actor()).Msg("console control")
 	ev := EventView{At: s.clk.Now(), Kind: "control." + action, Level: levelInfo, Subject: subject, Actor: id.actor(),
@@ -498,7 +507,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, id identity, action
 		}
 	}
 	s.hub.events.add(ev)
-	writeJSON(w, http.StatusOK, actionResponse{OK: true, Action: action, Subject: subject, Actor: id.actor()})
+	return nil
 }
 
 func actionText(action, subject string) string {

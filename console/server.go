@@ -233,6 +233,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("DELETE /api/v1/dr/{id}", s.control(s.handleCancelDR))
 	mux.Handle("POST /api/v1/workers/{name}/pause", s.control(s.handleWorkerGate(true)))
 	mux.Handle("POST /api/v1/workers/{name}/resume", s.control(s.handleWorkerGate(false)))
+	mux.Handle("POST /api/v1/workers/bulk", s.control(s.handleBulk))
 
 	mux.HandleFunc("POST /api/v1/meters/{name}/push", s.handleMeterPush)
 	return s.recoverPanics(s.hostGuard(securityHeaders(mux)))
