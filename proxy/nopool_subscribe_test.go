@@ -54,3 +54,31 @@ func TestSubscribeAnsweredWithNoPoolThenMines(t *testing.T) {
 	}
 	eventually(t, "the pool to accept the miner's share", func() bool { return sp.AcceptedBy("acct."+worker) == 1 })
 }
+
+// TestV2ChannelOpenedWithNoPoolThenMines: SV2 miners (extended and standard channels) that
+// connect while the only pool is down get their channels opened on the provisional layout,
+// stay connected and have shares accepted once the pool comes up.
+func TestV2ChannelOpenedWithNoPoolThenMines(t *testing.T) {
+	k := newV2Keys(t)
+	dead := refusedAddr(t)
+	px, _, v2 := startProxyV2(t, testConfig(dead), k)
+	ms := startMiners2(t, v2, k.authority.PublicKey(), 2, "nopool", nil)
+	eventually(t, "the provisional layout with the pool down", func() bool {
+		return px.fixedLayout.Load() != nil && px.Status().Miners == 2
+	})
+	if row := px.Pools()[0]; row.State != "down" {
+		t.Fatalf("the pool came up first: %+v", row)
+	}
+	cfg := simpool.DefaultConfig()
+	cfg.Difficulty, cfg.JobInterval, cfg.BlockInterval = 1e-5, 0, 0
+	sp, err := simpool.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.Listen(dead); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	eventually(t, "both V2 miners to get a share accepted", func() bool { return allAccepted2(ms) })
+	noRejects2(t, ms)
+}
