@@ -40,7 +40,7 @@ const layoutChecks = `((page, phone) => {
     break;
   case 'pools':
     plain('pool difficulty', need('pool rows', all('#pools-body tr td:nth-child(6)').filter(c => c.textContent !== '0'), 1));
-    relative('last job', all('#pools-body tr td:nth-child(12)'));
+    relative('last job', all('#pools-body tr td:last-child'));
     break;
   case 'policy':
     need('groups', all('#groups-body tr[data-group]'), 1);
