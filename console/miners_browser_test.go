@@ -2,7 +2,9 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -109,4 +111,63 @@ func TestBrowserMinersOffline(t *testing.T) {
 	br.WaitFor("its page", `document.getElementById('d-title').textContent === 'rack1.gone' && `+
 		`[...document.querySelectorAll('#d-fields dt')].some(d => d.textContent === 'Offline since')`)
 	br.Shot("offline-detail")
+}
+
+// TestBrowserMinersBulk drives bulk actions on a real small site (simulated pool and miners
+// through the real proxy and power controller), on a desktop and a 390 px screen: three rows
+// selected by their checkboxes are paused together and show paused, held by the operator,
+// the others not; resumed together, the operator's hold is gone. Select page selects every
+// row of the page.
+func TestBrowserMinersBulk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1440, 900}, {"phone", 390, 844}} {
+		t.Run(size.name, func(t *testing.T) {
+			site := startSite(t)
+			cfg := authConfig()
+			cfg.UpdateInterval = Duration(500 * time.Millisecond)
+			s := newServer(t, cfg, site)
+			ts := httptest.NewServer(s.Handler())
+			defer ts.Close()
+			b := browsertest.New(t, ts.URL, artifacts+"/miners-bulk-"+size.name)
+			b.SignIn("alice", adminPassword)
+			b.Do("viewport", chromedp.EmulateViewport(size.w, size.h))
+			const rows = `[...document.querySelectorAll('#miners-body tr.clickable')]`
+			b.Page("miners", rows+`.length === 8`)
+			var names []string
+			for _, w := range site.px.Workers() {
+				names = append(names, w.Worker)
+			}
+			slices.Sort(names)
+			picked := names[:3] // the first three rows, sorted by name
+			for _, n := range picked {
+				b.Click("select "+n, `#miners-body input.sel[aria-label="select `+n+`"]`)
+			}
+			b.WaitFor("three selected", `document.getElementById('m-selected').textContent === '3 selected' && document.getElementById('detail').classList.contains('hidden')`)
+			b.Click("pause selected", "#m-pause")
+			quoted, _ := json.Marshal(picked)
+			held := `(r => r.children[1].textContent.includes('operator'))`
+			state := `(r => r.children[1].querySelector('.badge').textContent)`
+			b.WaitFor("the three paused, the others not", rows+`.every(r => `+string(quoted)+`.includes(r.children[0].textContent) === `+held+`(r)) && `+
+				rows+`.filter(`+held+`).every(r => `+state+`(r) === 'paused')`)
+			b.Shot("paused")
+			for _, w := range site.px.Workers() {
+				if slices.Contains(picked, w.Worker) && w.State != "paused" {
+					t.Fatalf("the proxy runs %s (%s) after the bulk pause", w.Worker, w.State)
+				}
+			}
+			b.Click("resume selected", "#m-resume")
+			b.WaitFor("no operator hold left", `!`+rows+`.some(`+held+`)`)
+			b.Click("select the page", "#m-all")
+			b.WaitFor("the page selected", `document.getElementById('m-selected').textContent === '8 selected' && `+
+				`[...document.querySelectorAll('#miners-body input.sel')].every(c => c.checked)`)
+			b.Click("clear", "#m-clear")
+			b.WaitFor("none selected", `document.getElementById('m-selected').textContent === '0 selected' && !document.getElementById('m-all').checked`)
+			b.Shot("resumed")
+		})
+	}
 }

@@ -5,7 +5,7 @@
   const $ = id => document.getElementById(id);
   const state = {
     me: null, version: 0, overview: null, history: [], pools: [], policy: null, events: [],
-    workers: new Map(), page: 'overview', ws: null, retry: 0, watching: '', minerCount: null, detailRow: null,
+    workers: new Map(), page: 'overview', ws: null, retry: 0, watching: '', minerCount: null, detailRow: null, selected: new Set(),
     sort: { key: 'worker', asc: true }, minerPage: 0, detail: null, eventLog: [], eventSource: '',
   };
   const PAGE_ROWS = 200;
@@ -446,7 +446,9 @@
       body.replaceChildren(el('tr', null, el('td', { colspan: 12, class: 'empty', text: !n ? 'Loading…' : n.total ? 'No worker matches the filter.' : 'No miners connected.' })));
     } else {
       patch(body, rows, rowKey, w => el('tr', { class: 'clickable', dataset: { id: rowKey(w) }, onclick: () => openDetail(w) },
-        el('td', { class: 'mono', text: w.worker || '(unauthorized)', title: w.remote }),
+        el('td', { class: 'mono', title: w.remote }, w.worker ? el('input', { type: 'checkbox', class: 'sel admin-only', 'aria-label': 'select ' + w.worker,
+          checked: state.selected.has(w.worker), onclick: e => e.stopPropagation(), onchange: e => select([w.worker], e.target.checked) }) : null,
+          w.worker || '(unauthorized)'),
         el('td', { class: 'badges' }, ...gateBadges(w)),
         el('td', { text: w.group || '–' }),
         rateCell(w, w.state === 'paused'),
@@ -459,8 +461,45 @@
         el('td', { class: 'num', text: w.power_kw ? kw(w.power_kw) + ' kW' : '–' }),
         agoCell(w.last_seen_ms, 'num')));
     }
+    renderSelection();
     if (state.detail != null) renderDetail();
   }
+
+  // ---------- bulk actions on selected miners (by worker name, kept across pages) ----------
+  const BULK_MAX = 200; // the server's bound on one request
+  function select(names, on) {
+    for (const n of names) on ? state.selected.add(n) : state.selected.delete(n);
+    renderSelection();
+  }
+  function renderSelection() {
+    const names = [...state.workers.values()].map(w => w.worker).filter(Boolean);
+    for (const cb of document.querySelectorAll('#miners-body input.sel')) cb.checked = state.selected.has(cb.closest('tr').querySelector('td').textContent);
+    $('m-all').checked = names.length > 0 && names.every(n => state.selected.has(n));
+    setText('m-selected', `${int(state.selected.size)} selected`);
+    $('m-pause').disabled = $('m-resume').disabled = $('m-clear').disabled = state.selected.size === 0;
+  }
+  $('m-all').addEventListener('change', e => select([...state.workers.values()].map(w => w.worker).filter(Boolean), e.target.checked));
+  $('m-clear').addEventListener('click', () => { state.selected.clear(); renderSelection(); });
+  async function bulk(action, verb) {
+    const names = [...state.selected];
+    let done = 0;
+    const failed = [];
+    $('control-error').textContent = '';
+    try {
+      for (let i = 0; i < names.length; i += BULK_MAX) {
+        const r = await api('POST', '/api/v1/workers/bulk', { action, workers: names.slice(i, i + BULK_MAX) });
+        done += r.done;
+        failed.push(...r.results.filter(x => !x.ok).map(x => `${x.worker}: ${x.error}`));
+      }
+    } catch (e) {
+      failed.push(e.message);
+    }
+    const msg = `${verb} ${int(done)} worker${done === 1 ? '' : 's'}` + (failed.length ? `; failed: ${failed.join('; ')}` : '');
+    $('control-error').textContent = failed.length ? msg : '';
+    toast(msg, failed.length > 0);
+  }
+  $('m-pause').addEventListener('click', () => bulk('pause', 'Paused'));
+  $('m-resume').addEventListener('click', () => bulk('resume', 'Resumed'));
 
   // gateBadges are the worker's state, why its gate is closed ("held: policy, operator") and,
   // for a worker the policy controls, whether it counts as a miner.
