@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,15 +18,20 @@ import (
 	"github.com/hashgate/hashgate/sim/miner"
 )
 
-// TestOfflineMinerListed runs hashgate with two simulated miners and reads the console over
-// HTTP: a miner that disconnects stays in the miners list as offline, with when it was last
-// seen and since when, and its page answers by name instead of 404; when it reconnects it
-// is listed as connected again and the offline list is empty.
-func TestOfflineMinerListed(t *testing.T) {
+// policyApp is hashgate with a policy over one fleet group rack1.* and a console token of
+// the given role, for tests that read and steer the console over HTTP.
+type policyApp struct {
+	t     *testing.T
+	a     *App
+	token string
+}
+
+func startPolicyApp(t *testing.T, role console.Role) *policyApp {
+	t.Helper()
 	_, paddr := startTestPool(t)
 	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	const token = "hg_e2e_viewer_token"
-	f.Console.Tokens = []console.TokenConfig{{Name: "e2e", TokenHash: console.HashToken(token), Role: console.RoleViewer}}
+	const token = "hg_e2e_token"
+	f.Console.Tokens = []console.TokenConfig{{Name: "e2e", TokenHash: console.HashToken(token), Role: role}}
 	f.Console.UpdateInterval = console.Duration(200 * time.Millisecond)
 	p := policy.DefaultConfig()
 	p.ImportLimitKW, p.MarginKW = 1000, 10
@@ -45,40 +51,61 @@ func TestOfflineMinerListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	t.Cleanup(func() { a.Close() })
 
-	run := func(name string) context.CancelFunc {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: name, HashRate: 50000}).Run(ctx)
-		}()
-		stop := func() { cancel(); <-done }
-		t.Cleanup(stop)
-		return stop
+	return &policyApp{t: t, a: a, token: token}
+}
+
+// miner runs a simulated miner under name until the returned stop (also at cleanup).
+func (p *policyApp) miner(name string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		miner.New(miner.Config{Addr: p.a.Addrs[0].String(), Username: name, HashRate: 50000}).Run(ctx)
+	}()
+	stop = func() { cancel(); <-done }
+	p.t.Cleanup(stop)
+	return stop
+}
+
+// call sends a request with the token and decodes a 200 answer into v; it returns the status.
+func (p *policyApp) call(method, path, body string, v any) int {
+	p.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
-	base := "http://" + a.ConsoleAddr.String()
-	get := func(path string, v any) int {
-		t.Helper()
-		req, err := http.NewRequest("GET", base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		if res.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(body, v); err != nil {
-				t.Fatalf("%s: %v: %s", path, err, body)
-			}
-		}
-		return res.StatusCode
+	req, err := http.NewRequest(method, "http://"+p.a.ConsoleAddr.String()+path, rd)
+	if err != nil {
+		p.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK && v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			p.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return res.StatusCode
+}
+
+// TestOfflineMinerListed runs hashgate with two simulated miners and reads the console over
+// HTTP: a miner that disconnects stays in the miners list as offline, with when it was last
+// seen and since when, and its page answers by name instead of 404; when it reconnects it
+// is listed as connected again and the offline list is empty.
+func TestOfflineMinerListed(t *testing.T) {
+	p := startPolicyApp(t, console.RoleViewer)
+	a, run := p.a, p.miner
+	get := func(path string, v any) int { t.Helper(); return p.call("GET", path, "", v) }
 	type row struct {
 		ID           uint64 `json:"id"`
 		Worker       string `json:"worker"`
