@@ -119,7 +119,8 @@ func (s *Store) runWriter() {
 		}
 		// While commits fail, the batch kept for retry takes no more
 		// events: the queues hold them, and when they are full, local
-		// shares are shed and pool verdicts wait, as under overload.
+		// shares are shed and pool verdicts are lost at once (counted), so the
+		// proxy's readers never wait on a disk that will not take them.
 		drained := false
 		if w.ep.failures == 0 {
 			if len(w.waiters) == 0 && w.collect() {

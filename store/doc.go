@@ -47,10 +47,12 @@
 //     entirely (Stats.SharesLost). The proxy never stalls on this path.
 //   - lossless (forwarded, pool_accepted, pool_rejected, block_candidate):
 //     events about work the pool has seen, far rarer than local shares. They
-//     are never dropped: when the queue is full the caller blocks until there
-//     is room, its context ends or the store closes, and an error says the
-//     event was not taken. Every event accepted before Close is committed by
-//     Close.
+//     are not dropped while writes succeed: when the queue is full the caller
+//     blocks until there is room, its context ends or the store closes, and
+//     an error says the event was not taken. During a write failure (below)
+//     a full queue refuses them at once (ErrShareLost, counted), because the
+//     callers are the proxy's pool and miner readers. Every event accepted
+//     before Close is committed by Close.
 //
 // Events still queued when the process is killed are lost; [Store.Flush]
 // waits until everything queued before it is committed.

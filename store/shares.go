@@ -102,7 +102,8 @@ func (e *ShareEvent) validate() error {
 // lossy results (accepted_local, rejected): when their queue is full the row
 // is shed and ErrShareShed returned. For lossless results it blocks while
 // their queue is full, until ctx ends (returning ctx.Err(); the event counts
-// in Stats.SharesLost) or the store closes (ErrClosed); a nil error means
+// in Stats.SharesLost) or the store closes (ErrClosed), except while writes
+// are failing, when a full queue refuses it at once (ErrShareLost); a nil error means
 // the event will be committed.
 func (s *Store) RecordShare(ctx context.Context, e ShareEvent) error {
 	if err := e.validate(); err != nil {
@@ -133,6 +134,15 @@ func (s *Store) RecordShare(ctx context.Context, e ShareEvent) error {
 		s.stats.enqueued.Add(1)
 		return nil
 	default:
+	}
+	if s.failing.Load() {
+		// The queue is full because commits fail, not because the writer is
+		// behind: room will not come within any wait a caller can afford, and
+		// these callers are the proxy's pool and miner readers. Waiting here
+		// stalled every pool answer and job behind it for ctx's whole bound.
+		s.stats.lost.Add(1)
+		s.noteDropped()
+		return ErrShareLost
 	}
 	select {
 	case s.lossless <- e:

@@ -24,6 +24,10 @@ var (
 	// because the queue was full; it still counts in the rollup unless
 	// Stats.SharesLost grew too. Callers on the hot path may ignore it.
 	ErrShareShed = errors.New("store: share queue full, ledger row shed")
+	// ErrShareLost is returned for a lossless share event refused at once
+	// because writes are failing and its queue is full; it counts in
+	// Stats.SharesLost and in the recovery line of the failure episode.
+	ErrShareLost = errors.New("store: writes failing and share queue full, event lost")
 	// ErrInvalidRecord wraps a record that cannot be stored as given.
 	ErrInvalidRecord = errors.New("store: invalid record")
 )

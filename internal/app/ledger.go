@@ -75,7 +75,7 @@ func (l ledger) RecordShare(ev proxy.ShareEvent) {
 	// and logged there once per minute or per write-failure episode: a line per share here
 	// would flood the log when the disk fills.
 	switch err := l.st.RecordShare(ctx, se); {
-	case err == nil, errors.Is(err, store.ErrShareShed), errors.Is(err, context.DeadlineExceeded):
+	case err == nil, errors.Is(err, store.ErrShareShed), errors.Is(err, store.ErrShareLost), errors.Is(err, context.DeadlineExceeded):
 	case errors.Is(err, store.ErrClosed):
 		l.log.Debug().Str("result", r.String()).Str("worker", se.Worker).Msg("share event after the store closed")
 	default:
