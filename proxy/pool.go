@@ -122,6 +122,17 @@ func (pl *pool) healthy(now time.Time) (bool, string) {
 	return ok, why
 }
 
+// hasWork says whether the pool is connected with current work miners can take, whatever
+// its verdicts: the last resort when no pool is healthy.
+func (pl *pool) hasWork(now time.Time) bool {
+	c := pl.conn(0)
+	if c == nil || !c.up() {
+		return false
+	}
+	j := c.current()
+	return j != nil && pl.p.layoutFits(j.Extranonce2Size) && now.Sub(c.lastJob()) <= pl.p.cfg.JobTimeout.D()
+}
+
 func (pl *pool) check(now time.Time) (bool, string) {
 	c := pl.conn(0)
 	if c == nil || !c.up() {
@@ -170,11 +181,18 @@ func (pl *pool) check(now time.Time) (bool, string) {
 	return true, ""
 }
 
-// freshSession forgets the verdicts of an earlier session: a reconnected pool is judged anew.
-func (pl *pool) freshSession() {
+// freshSession forgets the verdicts of an earlier session when connection idx redials: a
+// reconnected pool is judged anew on the shares it gets. Only connection 0, the one health is
+// judged on, counts, and a cool-down still running is kept: a pool that leaves subscribes
+// unanswered redials every submit_timeout, and clearing its cool-down on each dial brought
+// the fleet back to it every ~40 s instead of after rejectCooldown.
+func (pl *pool) freshSession(idx int) {
+	if idx != 0 {
+		return
+	}
 	pl.rejects.reset()
 	pl.mu.Lock()
-	pl.cooldown, pl.cooldownWhy, pl.timeouts, pl.silent = time.Time{}, "", 0, false
+	pl.timeouts, pl.silent = 0, false
 	pl.mu.Unlock()
 }
 

@@ -50,4 +50,18 @@ func TestPoolsSilentSubmitsFailOver(t *testing.T) {
 	if n := logs.count("pool left a share unanswered"); n != 1 {
 		t.Fatalf("timeouts logged %d times, want once for the run", n)
 	}
+
+	// A redial does not end the cool-down: a pool whose connections keep dropping (or whose
+	// subscribes go unanswered) would otherwise win the fleet back on every dial.
+	sessions := primary.Sessions()
+	primary.DisconnectAll()
+	eventually(t, "the silent pool redialled and sending work", func() bool {
+		r := px.Pools()[0]
+		return primary.Sessions() > sessions && r.Connections == 1 && primary.Connections() > 0
+	})
+	time.Sleep(300 * time.Millisecond) // a supervise round on the new session
+	row = px.Pools()[0]
+	if !strings.Contains(row.Reason, "cooling down") || px.Status().ActivePool != "pool1" {
+		t.Fatalf("after a redial the silent pool is %s (%q), active %s; want it cooling down", row.State, row.Reason, px.Status().ActivePool)
+	}
 }

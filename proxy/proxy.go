@@ -579,6 +579,17 @@ func (p *Proxy) maybeFailover() {
 			break
 		}
 	}
+	lastResort := false
+	if best == nil {
+		// No pool is healthy: one only cooling down after rejects or unanswered submits, but
+		// connected and sending work, is better than leaving the fleet on a pool with none.
+		for _, pl := range p.pools {
+			if pl.hasWork(now) {
+				best, lastResort = pl, true
+				break
+			}
+		}
+	}
 	p.mu.Lock()
 	cur := p.active
 	if best == nil || best == cur {
@@ -605,7 +616,11 @@ func (p *Proxy) maybeFailover() {
 	if cur != nil {
 		from = cur.cfg.Name
 	}
-	p.log.Warn().Str("from", from).Str("to", best.cfg.Name).Msg("switching pool")
+	ev := p.log.Warn().Str("from", from).Str("to", best.cfg.Name)
+	if lastResort {
+		ev = ev.Bool("cooling_down", true)
+	}
+	ev.Msg("switching pool")
 	for _, g := range groups {
 		if u := best.conn(g.idx); u != nil {
 			if j := u.current(); j != nil {

@@ -240,7 +240,7 @@ func (u *upstreamV1) session() (upFor time.Duration, err error) {
 	u.workers, u.namesFull, u.namesLogd = map[string]workerAuth{}, false, false
 	noConfig := u.noConfig
 	u.mu.Unlock()
-	u.pl.freshSession()
+	u.pl.freshSession(u.idx)
 
 	defer runWriter(ctx, cancel, conn, out, 8<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
 	defer startSweep(ctx, cancel, p, u.sweep)()

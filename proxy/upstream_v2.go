@@ -184,7 +184,7 @@ func (u *upstreamV2) session() (upFor time.Duration, err error) {
 	u.connected, u.tip, u.cur, u.prefix, u.size = false, nil, nil, nil, 0
 	clear(u.future)
 	u.mu.Unlock()
-	u.pl.freshSession()
+	u.pl.freshSession(u.idx)
 
 	defer runWriter(ctx, cancel, nc, out, 16<<10, u.pl.p.cfg.WriteTimeout.D(), u.teardown)()
 	defer startSweep(ctx, cancel, p, u.sweep)()
