@@ -210,10 +210,21 @@ func (c *channel) setPaused(paused bool) {
 func (c *channel) tick(now time.Time) {
 	c.mu.Lock()
 	_, changed := c.vd.tick(now)
+	changed = c.retargeted(changed)
 	c.mu.Unlock()
 	if changed {
 		c.resend()
 	}
+}
+
+// retargeted says whether a vardiff change moves the difficulty the miner would be sent. One
+// held at the pool's difficulty is capped back to what it has (issue caps it), and re-sending
+// its job clean for that made firmware drop its work at every retarget. Called under c.mu.
+func (c *channel) retargeted(changed bool) bool {
+	if !changed || c.lastSent == nil {
+		return changed
+	}
+	return c.vd.capAt(c.lastSent.poolDif) != c.sentDiff
 }
 
 // issuance is what a connection writes for one job.
@@ -421,6 +432,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	c.mu.Lock()
 	c.lastShare = now
 	_, changed := c.vd.share(now)
+	changed = c.retargeted(changed)
 	c.mu.Unlock()
 	if changed {
 		c.resend()

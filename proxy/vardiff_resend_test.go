@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	simpool "github.com/hashgate/hashgate/sim/pool"
+	"github.com/hashgate/hashgate/stratum/sv1"
+)
+
+// TestCappedMinerGetsNoJobPerRetarget: a miner far faster than vardiff wants, held at the
+// pool's difficulty, keeps asking vardiff for a harder difficulty that the pool's cap takes
+// back. Its job must not be re-sent (clean, so firmware drops its work) at every retarget.
+func TestCappedMinerGetsNoJobPerRetarget(t *testing.T) {
+	poolDiff := 1.52587890625e-05
+	_, paddr := startPool(t, func(c *simpool.Config) {
+		c.Difficulty, c.JobInterval, c.BlockInterval = poolDiff, 0, 0
+	})
+	cfg := testConfig(paddr)
+	cfg.Difficulty.Initial, cfg.Difficulty.Min = poolDiff, poolDiff/16
+	cfg.Difficulty.RetargetEvery, cfg.Difficulty.SharesPerMinute = Duration(time.Second), 60
+	_, addr := startProxy(t, cfg, Options{})
+	m := dialShareMiner(t, addr, "rack3.capped")
+
+	notifies, shares := 0, 0
+	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); {
+		s := m.find(func(*[32]byte) bool { return true })
+		m.id++
+		line, err := sv1.AppendRequest(nil, sv1.IntID(int64(m.id)), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.c.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		id := strconv.Itoa(m.id)
+		r := m.next(func(msg *sv1.Message) bool {
+			if msg.Method == sv1.MethodNotify {
+				notifies++
+			}
+			return msg.IsResponse() && string(msg.ID) == id
+		})
+		if !r.Accepted() {
+			t.Fatalf("share %d: %v", shares, r.Error)
+		}
+		shares++
+		time.Sleep(20 * time.Millisecond)
+	}
+	if shares < 20 {
+		t.Fatalf("only %d shares in the window: vardiff never had cause to retarget", shares)
+	}
+	if notifies != 0 {
+		t.Fatalf("%d jobs re-sent over %d shares to a miner held at the pool's difficulty", notifies, shares)
+	}
+}
