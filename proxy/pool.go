@@ -219,8 +219,14 @@ func (pl *pool) answered() {
 
 // timedOut notes a submit the pool left unanswered past submit_timeout. The first of a run
 // is logged; the run ends when the pool answers a share again.
-func (pl *pool) timedOut() {
+//
+// judges is false for a block candidate under the pool's share target (a test network): a
+// pool may rightly ignore it, so its silence says nothing about the pool's share path.
+func (pl *pool) timedOut(judges bool) {
 	pl.unknown.Add(1)
+	if !judges {
+		return
+	}
 	pl.mu.Lock()
 	pl.timeouts++
 	first := !pl.silent

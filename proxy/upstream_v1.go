@@ -172,7 +172,7 @@ func (u *upstreamV1) sweep(now time.Time) {
 	for _, r := range late {
 		switch r.kind {
 		case "submit":
-			u.pl.timedOut()
+			u.pl.timedOut(!r.belowPool)
 			if r.done != nil {
 				r.done(verdict{known: false, message: "no answer within submit_timeout"})
 			}

@@ -133,7 +133,7 @@ func (u *upstreamV2) sweep(now time.Time) {
 	u.order = u.order[n:]
 	u.mu.Unlock()
 	for _, r := range late {
-		u.pl.timedOut()
+		u.pl.timedOut(!r.belowPool)
 		r.done(verdict{known: false, message: "no answer within submit_timeout"})
 	}
 }
