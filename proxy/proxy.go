@@ -531,9 +531,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	if retire {
 		kind = offerRetire
 	}
-	for _, s := range miners {
-		s.offer(pj, kind)
-	}
+	fanOut(miners, pj, kind)
 }
 
 // reannounce re-sends every group's work under a fresh job id when it has gone stale in the

@@ -28,71 +28,78 @@ const maxHeld = 16
 // replies still coming (pool verdicts, answers to lines already read) are dropped and counted
 // for the connection's last log line.
 func (s *v1Conn) send(line []byte) {
-	s.outMu.Lock()
-	if s.outClosed || s.closeAfter {
-		s.outMu.Unlock()
-		return
+	slowNow, err := s.enqueue(line)
+	if slowNow {
+		s.p.drops.slowMiner.Add(1)
+		s.ch.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading its replies; disconnecting")
+		s.kill()
 	}
-	if s.slow || s.writing && len(s.outq) >= s.p.cfg.SendQueue {
-		first := !s.slow
-		if first {
-			s.slow = true
-		} else {
-			s.slowRepeats++
-		}
-		s.outMu.Unlock()
-		if first {
-			s.p.drops.slowMiner.Add(1)
-			s.ch.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading its replies; disconnecting")
-			s.kill()
-		}
-		return
-	}
-	s.outq = append(s.outq, line)
-	var err error
-	if !s.writing && (!s.holding || len(s.outq) >= maxHeld) {
-		err = s.flushLocked()
-	}
-	s.outMu.Unlock()
 	if err != nil {
 		s.writeFailed(err)
 	}
+}
+
+// enqueue is send under outMu (unlocked by defer: a panic on the way, say in encoding a job,
+// leaves no connection locked). slowNow: the miner has just been found not reading.
+func (s *v1Conn) enqueue(line []byte) (slowNow bool, err error) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.outClosed || s.closeAfter {
+		return false, nil
+	}
+	if s.slow || s.writing && len(s.outq) >= s.p.cfg.SendQueue {
+		if s.slow {
+			s.slowRepeats++
+			return false, nil
+		}
+		s.slow = true
+		return true, nil
+	}
+	s.outq = append(s.outq, line)
+	if !s.writing && (!s.holding || len(s.outq) >= maxHeld) {
+		return false, s.flushLocked()
+	}
+	return false, nil
 }
 
 // sendAndClose queues the connection's last line and writes it at once; the session then
 // waits (bounded) for it to be written before closing.
 func (s *v1Conn) sendAndClose(line []byte) {
+	if err := s.enqueueLast(line); err != nil {
+		s.writeFailed(err)
+	}
+}
+
+func (s *v1Conn) enqueueLast(line []byte) error {
 	s.outMu.Lock()
+	defer s.outMu.Unlock()
 	if s.outClosed || s.closeAfter {
-		s.outMu.Unlock()
-		return
+		return nil
 	}
 	s.outq = append(s.outq, line)
 	s.closeAfter = true
 	s.flushed = make(chan struct{})
-	var err error
-	if !s.writing {
-		err = s.flushLocked()
+	if s.writing {
+		return nil
 	}
-	s.outMu.Unlock()
-	if err != nil {
-		s.writeFailed(err)
-	}
+	return s.flushLocked()
 }
 
 // wakeJob is the channel's wake: new work was offered. It is written now, behind anything
 // queued, unless a flusher owns the socket (it takes the offer when it has written the queue).
 func (s *v1Conn) wakeJob() {
-	s.outMu.Lock()
-	if s.writing || s.outClosed || s.closeAfter {
-		s.outMu.Unlock()
-		return
-	}
-	err := s.flushLocked()
-	s.outMu.Unlock()
-	if err != nil {
+	if err := s.flushOffer(); err != nil {
 		s.writeFailed(err)
 	}
+}
+
+func (s *v1Conn) flushOffer() error {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.writing || s.outClosed || s.closeAfter {
+		return nil
+	}
+	return s.flushLocked()
 }
 
 // holdReplies and releaseReplies bracket the reader's handling of the lines one read brought:
@@ -104,16 +111,19 @@ func (s *v1Conn) holdReplies() {
 }
 
 func (s *v1Conn) releaseReplies() {
-	s.outMu.Lock()
-	s.holding = false
-	var err error
-	if len(s.outq) > 0 && !s.writing && !s.outClosed {
-		err = s.flushLocked()
-	}
-	s.outMu.Unlock()
-	if err != nil {
+	if err := s.release(); err != nil {
 		s.writeFailed(err)
 	}
+}
+
+func (s *v1Conn) release() error {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	s.holding = false
+	if len(s.outq) == 0 || s.writing || s.outClosed {
+		return nil
+	}
+	return s.flushLocked()
 }
 
 // takeLocked appends the queue and, unless the connection is closing, the latest job offer to
