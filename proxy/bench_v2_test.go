@@ -87,13 +87,14 @@ func BenchmarkShareV1(b *testing.B) {
 			i+1, is.id, uint32(i>>16), pj.job.NTime, uint32(i), uint32(i)<<13&0x1fffe000)
 	}
 	var out []byte
+	var sc v1Scratch
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := sv1.DecodeInto(&s.msg, lines[i%benchInputs]); err != nil {
+		if err := sv1.DecodeInto(&sc.msg, lines[i%benchInputs]); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.handleSubmit(&s.msg); err != nil {
+		if err := s.handleSubmit(&sc.msg, &sc.sub); err != nil {
 			b.Fatal(err)
 		}
 		// The write's share of the work: take the reply and copy it out.

@@ -65,8 +65,6 @@ type v1Conn struct {
 
 	subscribed bool   // reader-only
 	head       []byte // the first bytes, read to tell the protocol; the line reader gets them first
-	msg        sv1.Message
-	sub        sv1.Submit
 	tokens     float64
 	tokensAt   time.Time
 	strikes    int
@@ -229,6 +227,12 @@ func (s *v1Conn) readLoop() {
 	lr := sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(15 * time.Minute))
+		if s.raw != nil && lr.Buffered() == 0 && len(s.head) == 0 {
+			if err := s.awaitLine(lr); err != nil {
+				s.readFailed(err)
+				return
+			}
+		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			s.readFailed(err)
@@ -260,7 +264,9 @@ func (s *v1Conn) readFailed(err error) {
 // log without end).
 func (s *v1Conn) line(line []byte) bool {
 	p := s.p
-	if err := sv1.DecodeInto(&s.msg, line); err != nil {
+	sc := v1Scratches.Get().(*v1Scratch)
+	defer v1Scratches.Put(sc)
+	if err := sv1.DecodeInto(&sc.msg, line); err != nil {
 		p.drops.malformed.Add(1)
 		s.bad++
 		if s.malformed++; s.malformed == 1 {
@@ -274,7 +280,7 @@ func (s *v1Conn) line(line []byte) bool {
 		return true
 	}
 	s.bad = 0
-	if err := s.handle(&s.msg); err != nil {
+	if err := s.handle(&sc.msg, &sc.sub); err != nil {
 		s.ch.log.Info().Err(err).Msg("closing miner")
 		return false
 	}
@@ -285,18 +291,27 @@ func (s *v1Conn) line(line []byte) bool {
 	return true
 }
 
+// v1Scratch is what decoding one line needs, shared by the connections instead of held by
+// each: a decoded message keeps a copy of its line.
+type v1Scratch struct {
+	msg sv1.Message
+	sub sv1.Submit
+}
+
+var v1Scratches = sync.Pool{New: func() any { return new(v1Scratch) }}
+
 var errFlood = errors.New("submit flood")
 
 var errNotSupported = sv1.NewError(codeOther, "Not supported.")
 
-func (s *v1Conn) handle(m *sv1.Message) error {
+func (s *v1Conn) handle(m *sv1.Message, sub *sv1.Submit) error {
 	if m.IsResponse() {
 		return nil // a reply to our (rare) requests, or a pong
 	}
 	c := s.ch
 	switch m.Method {
 	case sv1.MethodSubmit:
-		return s.handleSubmit(m)
+		return s.handleSubmit(m, sub)
 	case sv1.MethodConfigure:
 		s.handleConfigure(m)
 	case sv1.MethodSubscribe:
@@ -503,7 +518,7 @@ func (s *v1Conn) allowSubmit(now time.Time) bool {
 	return true
 }
 
-func (s *v1Conn) handleSubmit(m *sv1.Message) error {
+func (s *v1Conn) handleSubmit(m *sv1.Message, sub *sv1.Submit) error {
 	p := s.p
 	if !s.allowSubmit(p.clk.Now()) {
 		p.drops.floodedMiner.Add(1)
@@ -528,7 +543,6 @@ func (s *v1Conn) handleSubmit(m *sv1.Message) error {
 		return nil
 	}
 	id := m.ID
-	sub := &s.sub
 	if err := m.UnmarshalParams(sub); err != nil {
 		c.reject(nil, nil, ResultInvalid, codeOther, "Invalid params: "+err.Error(), s.replier(id))
 		return nil

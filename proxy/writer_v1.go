@@ -55,10 +55,10 @@ func (s *v1Conn) enqueue(line []byte) (slowNow bool, err error) {
 		s.slow = true
 		return true, nil
 	}
-	s.outq = append(s.outq, line)
-	if !s.writing && (!s.holding || len(s.outq) >= maxHeld) {
-		return false, s.flushLocked()
+	if !s.writing && (!s.holding || len(s.outq)+1 >= maxHeld) {
+		return false, s.flushLocked(line)
 	}
+	s.outq = append(s.outq, line)
 	return false, nil
 }
 
@@ -76,13 +76,13 @@ func (s *v1Conn) enqueueLast(line []byte) error {
 	if s.outClosed || s.closeAfter {
 		return nil
 	}
-	s.outq = append(s.outq, line)
 	s.closeAfter = true
 	s.flushed = make(chan struct{})
 	if s.writing {
+		s.outq = append(s.outq, line)
 		return nil
 	}
-	return s.flushLocked()
+	return s.flushLocked(line)
 }
 
 // wakeJob is the channel's wake: new work was offered. It is written now, behind anything
@@ -99,7 +99,7 @@ func (s *v1Conn) flushOffer() error {
 	if s.writing || s.outClosed || s.closeAfter {
 		return nil
 	}
-	return s.flushLocked()
+	return s.flushLocked(nil)
 }
 
 // holdReplies and releaseReplies bracket the reader's handling of the lines one read brought:
@@ -123,15 +123,18 @@ func (s *v1Conn) release() error {
 	if len(s.outq) == 0 || s.writing || s.outClosed {
 		return nil
 	}
-	return s.flushLocked()
+	return s.flushLocked(nil)
 }
 
-// takeLocked appends the queue and, unless the connection is closing, the latest job offer to
-// bufs, and empties the queue. outMu is held.
-func (s *v1Conn) takeLocked(bufs [][]byte) [][]byte {
+// takeLocked appends the queue, extra (a line not queued) and, unless the connection is
+// closing, the latest job offer to bufs, and empties the queue. outMu is held.
+func (s *v1Conn) takeLocked(bufs [][]byte, extra []byte) [][]byte {
 	bufs = append(bufs, s.outq...)
 	clear(s.outq)
 	s.outq = s.outq[:0]
+	if extra != nil {
+		bufs = append(bufs, extra)
+	}
 	if !s.closeAfter {
 		if pj, flags := s.ch.takeOffer(); pj != nil {
 			bufs = s.appendJob(bufs, pj, flags)
@@ -140,18 +143,21 @@ func (s *v1Conn) takeLocked(bufs [][]byte) [][]byte {
 	return bufs
 }
 
-// flushLocked writes the queue and the latest offer without waiting. What the socket does
-// not take stays queued and a flusher is started for it. outMu is held; the flusher is not
-// running.
-func (s *v1Conn) flushLocked() error {
+// flushLocked writes the queue, extra (a line not queued: nil for none) and the latest offer
+// without waiting. What the socket does not take stays queued and a flusher is started for it.
+// outMu is held; the flusher is not running.
+func (s *v1Conn) flushLocked(extra []byte) error {
 	if s.raw == nil {
 		// No write that never waits (TLS): a flusher writes, and exits when it is done.
+		if extra != nil {
+			s.outq = append(s.outq, extra)
+		}
 		s.startFlusherLocked()
 		return nil
 	}
 	w := getRawWriter()
 	defer putRawWriter(w)
-	w.bufs = s.takeLocked(w.bufs[:0])
+	w.bufs = s.takeLocked(w.bufs[:0], extra)
 	if len(w.bufs) == 0 {
 		return nil
 	}
@@ -165,9 +171,7 @@ func (s *v1Conn) flushLocked() error {
 		s.startFlusherLocked()
 		return nil
 	}
-	if cap(s.outq) > maxHeld {
-		s.outq = nil // a burst is over: do not keep its slice
-	}
+	s.outq = nil // an idle miner keeps no queue
 	if s.closeAfter {
 		s.finalWrittenLocked()
 	}
@@ -212,7 +216,7 @@ func (s *v1Conn) flusher() {
 			s.outMu.Unlock()
 			return
 		}
-		bufs = s.takeLocked(bufs[:0])
+		bufs = s.takeLocked(bufs[:0], nil)
 		closeAfter := s.closeAfter
 		if len(bufs) == 0 {
 			// Done: the socket takes bytes again. Direct writes resume, with no deadline
