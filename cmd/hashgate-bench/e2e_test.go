@@ -88,6 +88,9 @@ func TestBenchEndToEnd(t *testing.T) {
 			if tp.ProxyCPUPerShare <= 0 || tp.ProxyCPUCores <= 0 {
 				t.Errorf("proxy CPU %+v", tp)
 			}
+			if b := rep.Jobs.Idle; b.ProxyCPUPerMinerUs <= 0 || b.BenchCPUPerMinerUs <= 0 {
+				t.Errorf("no CPU per miner and idle block: %+v", b)
+			}
 		})
 	}
 }

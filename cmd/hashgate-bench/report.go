@@ -95,6 +95,25 @@ type blockReport struct {
 	Missing     int               `json:"missing_miner_blocks"`
 	PerMiner    loadfleet.Summary `json:"per_miner"`
 	LastMinerMs []float64         `json:"last_miner_ms"`
+	// ProxyCPUPerMinerUs and BenchCPUPerMinerUs (idle blocks only) are the CPU each side
+	// spent per miner and block: the proxy's fan-out and writes, and the fleet reading and
+	// decoding the notify (with the pool's broadcast). On one machine both share the cores,
+	// so the last miner's time cannot beat their sum over the cores.
+	ProxyCPUPerMinerUs float64 `json:"proxy_cpu_us_per_miner,omitempty"`
+	BenchCPUPerMinerUs float64 `json:"bench_cpu_us_per_miner,omitempty"`
+}
+
+// fillCPU takes the CPU both processes spent across the blocks: the proxy's from samples
+// before and after (when it has them), this process's as benchCPU.
+func (r *blockReport) fillCPU(before, after proxySample, benchCPU time.Duration, miners int) {
+	n := float64(r.Blocks * miners)
+	if n == 0 {
+		return
+	}
+	r.BenchCPUPerMinerUs = float64(benchCPU.Nanoseconds()) / 1e3 / n
+	if before.HasCPU && after.HasCPU {
+		r.ProxyCPUPerMinerUs = float64((after.User + after.Sys - before.User - before.Sys).Nanoseconds()) / 1e3 / n
+	}
 }
 
 // memoryReport is the proxy child's memory, and what lies behind it.
@@ -242,6 +261,9 @@ func (r *report) print(w io.Writer) {
 	}{{"idle", r.Jobs.Idle}, {"under load", r.Jobs.Load}} {
 		row(b.name+" (per miner)", "%d blocks: %s; %d miner-blocks missing", b.r.Blocks, sumText(b.r.PerMiner), b.r.Missing)
 		row(b.name+" (last miner)", "%s ms", floats(b.r.LastMinerMs))
+		if b.r.BenchCPUPerMinerUs > 0 {
+			row(b.name+" (CPU per miner and block)", "proxy %.1f µs, fleet and pool %.1f µs", b.r.ProxyCPUPerMinerUs, b.r.BenchCPUPerMinerUs)
+		}
 	}
 	if m := r.Memory; m != nil {
 		sec("proxy memory")

@@ -145,7 +145,13 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	}
 
 	logf("timing %d blocks idle", cfg.IdleBlocks)
+	before, beforeErr := b.proxy.Sample(false)
+	bu0, bs0, _ := cpuTime()
 	rep.Jobs.Idle = b.timeBlocks(ctx, cfg.IdleBlocks, nil)
+	bu1, bs1, _ := cpuTime()
+	if after, err := b.proxy.Sample(false); err == nil && beforeErr == nil {
+		rep.Jobs.Idle.fillCPU(before, after, bu1+bs1-bu0-bs0, st.Live)
+	}
 
 	logf("load: %s warmup, %s measured, rate %s", cfg.Warmup, cfg.Duration, rateText(cfg.Rate))
 	loadCtx, stopLoad := context.WithCancel(ctx)
