@@ -46,6 +46,13 @@ type benchConfig struct {
 	BlockTimeout   time.Duration `json:"block_timeout"`
 	// DialConcurrency bounds the fleet's connects in flight.
 	DialConcurrency int `json:"dial_concurrency"`
+	// MinersPerAddress is the most miners one fleet dials to one proxy address: about 28,000
+	// ephemeral ports per destination cap it. More miners are split over fleets dialing
+	// proxy listeners on 127.0.0.2, 127.0.0.3, ... (V1 only).
+	MinersPerAddress int `json:"miners_per_address"`
+	// Storm, after the load window, drops every miner at once and connects as many fresh
+	// ones all at once, timing until each is subscribed and has a job.
+	Storm bool `json:"storm,omitempty"`
 	// CPUProfile, if set, is where the proxy child writes a CPU profile of the load window.
 	CPUProfile string `json:"cpu_profile,omitempty"`
 	// HeapProfile and GoroutineProfile, if set, are where the proxy child writes its heap
@@ -57,20 +64,21 @@ type benchConfig struct {
 
 func defaultBenchConfig() benchConfig {
 	return benchConfig{
-		Miners:          1000,
-		Protocol:        protoSV1,
-		Duration:        10 * time.Second,
-		Warmup:          2 * time.Second,
-		MaxInflight:     4,
-		Pacers:          2,
-		MinerDifficulty: 1e-10,
-		ForwardRatio:    0.01,
-		PoolListen:      "127.0.0.1:0",
-		IdleBlocks:      5,
-		LoadBlocks:      3,
-		ConnectTimeout:  3 * time.Minute,
-		BlockTimeout:    10 * time.Second,
-		DialConcurrency: 256,
+		Miners:           1000,
+		Protocol:         protoSV1,
+		Duration:         10 * time.Second,
+		Warmup:           2 * time.Second,
+		MaxInflight:      4,
+		Pacers:           2,
+		MinerDifficulty:  1e-10,
+		ForwardRatio:     0.01,
+		PoolListen:       "127.0.0.1:0",
+		IdleBlocks:       5,
+		LoadBlocks:       3,
+		ConnectTimeout:   3 * time.Minute,
+		BlockTimeout:     10 * time.Second,
+		DialConcurrency:  256,
+		MinersPerAddress: 25000,
 	}
 }
 
@@ -102,6 +110,10 @@ func (c *benchConfig) validate() error {
 		return errors.New("timeouts must be > 0")
 	case c.DialConcurrency < 1:
 		return errors.New("-dial-concurrency must be >= 1")
+	case c.MinersPerAddress < 1 || c.MinersPerAddress > 28000:
+		return errors.New("-miners-per-address must be in [1, 28000]")
+	case c.Miners > c.MinersPerAddress && (c.Protocol != protoSV1 || c.Proxy != ""):
+		return errors.New("more than -miners-per-address miners need SV1 miners and the proxy run here (one listener per fleet)")
 	case c.Protocol != protoSV1 && c.Protocol != protoSV2 && c.Protocol != protoMixed:
 		return errors.New("-protocol must be sv1, sv2 or mixed")
 	case (c.HeapProfile != "" || c.GoroutineProfile != "") && (c.InProc || c.Proxy != ""):

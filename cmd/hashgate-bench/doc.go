@@ -15,6 +15,15 @@
 //   - the proxy's resident memory per connected miner (VmRSS of the child before and after
 //     the fleet connects, after a GC), with the Go heap, stack and goroutine figures behind it.
 //
+// A fleet dials one proxy address, and the kernel's ephemeral ports (about 28,000 per
+// destination) bound it: a run of more than -miners-per-address (25,000) miners is split
+// into fleets, each dialing its own proxy listener on 127.0.0.1, 127.0.0.2, ... (V1 miners,
+// proxy run by the bench); the submit → reply latency is then the first fleet's.
+//
+// -storm adds a reconnect storm after the load window: every miner drops at once and as many
+// fresh ones dial at once (no dial concurrency bound); it reports the time until each is
+// subscribed, authorized and has its first job.
+//
 // Where that memory goes: -memprofile FILE writes the proxy child's heap profile (after a GC)
 // and -goroutineprofile FILE its goroutines as text, both once the fleet is connected and
 // idle (read them with go tool pprof FILE, or as text); -cpuprofile FILE profiles the load

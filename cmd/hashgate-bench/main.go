@@ -41,6 +41,8 @@ func runMain(args []string) int {
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "bound on connecting the fleet")
 	fs.DurationVar(&cfg.BlockTimeout, "block-timeout", cfg.BlockTimeout, "bound on one block reaching every miner")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", cfg.DialConcurrency, "connects in flight")
+	fs.IntVar(&cfg.MinersPerAddress, "miners-per-address", cfg.MinersPerAddress, "most miners dialing one proxy address (ephemeral ports); more are split over listeners on 127.0.0.2, ...")
+	fs.BoolVar(&cfg.Storm, "storm", cfg.Storm, "after the load window, drop every miner at once and time as many reconnecting at once")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", cfg.CPUProfile, "write the proxy child's CPU profile of the load window here")
 	fs.StringVar(&cfg.HeapProfile, "memprofile", cfg.HeapProfile, "write the proxy child's heap profile (after a GC) with the fleet connected and idle here")
 	fs.StringVar(&cfg.GoroutineProfile, "goroutineprofile", cfg.GoroutineProfile, "write the proxy child's goroutines (text) with the fleet connected and idle here")

@@ -23,10 +23,12 @@ const roleEnv = "HASHGATE_BENCH_ROLE"
 
 // childConfig is the first line the parent writes to the child's stdin.
 type childConfig struct {
-	PoolAddr        string  `json:"pool_addr"`
-	Listen          string  `json:"listen"`
-	MinerDifficulty float64 `json:"miner_difficulty"`
-	SubmitRate      float64 `json:"submit_rate"`
+	PoolAddr string `json:"pool_addr"`
+	Listen   string `json:"listen"`
+	// ExtraListen are more V1 listen addresses, one per fleet past the first.
+	ExtraListen     []string `json:"extra_listen,omitempty"`
+	MinerDifficulty float64  `json:"miner_difficulty"`
+	SubmitRate      float64  `json:"submit_rate"`
 	// ListenV2 and ServerKey, when ServerKey is set, open an SV2 port with that static key
 	// and certificate.
 	ListenV2  string         `json:"listen_v2,omitempty"`
@@ -35,9 +37,10 @@ type childConfig struct {
 
 // childHello is the child's first stdout line.
 type childHello struct {
-	Listen   string `json:"listen,omitempty"`
-	ListenV2 string `json:"listen_v2,omitempty"`
-	Error    string `json:"error,omitempty"`
+	Listen      string   `json:"listen,omitempty"`
+	ExtraListen []string `json:"extra_listen,omitempty"`
+	ListenV2    string   `json:"listen_v2,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 // childCommand is one request on the child's stdin.
@@ -194,6 +197,13 @@ func listen(p *proxy.Proxy, cc childConfig) (childHello, error) {
 		return h, err
 	}
 	h.Listen = a.String()
+	for _, addr := range cc.ExtraListen {
+		a, err := p.ListenV1(addr)
+		if err != nil {
+			return h, err
+		}
+		h.ExtraListen = append(h.ExtraListen, a.String())
+	}
 	if cc.ServerKey == nil {
 		return h, nil
 	}

@@ -25,6 +25,7 @@ type report struct {
 		PoolAddr       string    `json:"pool_addr"`
 		PoolDifficulty float64   `json:"pool_difficulty"`
 		NoFile         uint64    `json:"rlimit_nofile"`
+		Fleets         int       `json:"fleets"`
 	} `json:"env"`
 	Connect      connectReport `json:"connect"`
 	Memory       *memoryReport `json:"proxy_memory,omitempty"`
@@ -41,6 +42,7 @@ type report struct {
 		Load blockReport `json:"under_load"`
 	} `json:"new_block_to_miners"`
 	Fleet       loadfleet.Stats   `json:"fleet"`
+	Storm       *stormReport      `json:"reconnect_storm,omitempty"`
 	ProxyDrops  map[string]uint64 `json:"proxy_drops,omitempty"`
 	ProxyShares map[string]uint64 `json:"proxy_shares_window,omitempty"`
 }
@@ -227,7 +229,7 @@ func (r *report) print(w io.Writer) {
 	sec("hashgate-bench")
 	row("proxy", "%s", r.Env.ProxyMode)
 	row("machine", "%d CPUs, %s; load average %s at start, %s at end", r.Env.CPUs, r.Env.GoVersion, r.Env.LoadStart, r.Env.LoadEnd)
-	row("fleet", "%d miners (%s), rate %s, max %d in flight per miner, %d pacers", c.Miners, protoText(c), rateText(c.Rate), c.MaxInflight, c.Pacers)
+	row("fleet", "%d miners (%s) in %d fleet(s), rate %s, max %d in flight per miner, %d pacers each", c.Miners, protoText(c), r.Env.Fleets, rateText(c.Rate), c.MaxInflight, c.Pacers)
 	row("difficulty", "miners %g, pool %.6g (forward ratio %.4g)", c.MinerDifficulty, r.Env.PoolDifficulty, r.Throughput.ForwardedRatio)
 	cr := r.Connect
 	row("connect", "%d live, %d ready in %.2f s (dial phase %.2f s)", cr.Miners, cr.Ready, cr.Seconds, cr.DialSeconds)
@@ -250,7 +252,11 @@ func (r *report) print(w io.Writer) {
 	row("bench CPU (fleet+pool)", "%.2f cores, %.1f µs per share", t.BenchCPUCores, t.BenchCPUPerShare)
 	sec("share latency (load window)")
 	sl := r.ShareLatency
-	row("submit → reply at miner", "%s", sumText(sl.Reply))
+	if r.Env.Fleets > 1 {
+		row("submit → reply at miner (first fleet)", "%s", sumText(sl.Reply))
+	} else {
+		row("submit → reply at miner", "%s", sumText(sl.Reply))
+	}
 	row("proxy-added (miner write → pool read)", "%s", sumText(sl.Pool))
 	row("tracked shares", "%d written, %d matched at pool, %d never reached pool, %d pool submits unmatched",
 		sl.Tracker.Added, sl.Tracker.Taken, sl.Tracker.Pending, sl.PoolUnmatched)
@@ -271,6 +277,10 @@ func (r *report) print(w io.Writer) {
 		row("per connected miner", "%.2f KiB after GC, %.2f KiB before GC, %.2f KiB under load", m.PerMinerKiB, m.PerMinerRawKiB, m.PerMinerLoadKiB)
 		row("behind it, per miner", "%.2f goroutines, %.0f B heap in use, %.0f B stacks", m.GoroutinesPer, m.HeapPerMinerB, m.StackPerMinerB)
 		row("includes", "%s", m.Includes)
+	}
+	if s := r.Storm; s != nil {
+		sec("reconnect storm (every miner dropped, as many dialing at once)")
+		row("ready", "%d of %d subscribed with a job in %.2f s (dial phase %.2f s, %d dial errors) %s", s.Ready, s.Miners, s.Seconds, s.DialSeconds, s.DialErrors, s.Error)
 	}
 	sec("counters")
 	f := r.Fleet

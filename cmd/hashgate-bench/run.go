@@ -29,12 +29,12 @@ type point struct {
 
 // bench is one run's parties.
 type bench struct {
-	cfg   benchConfig
-	log   zerolog.Logger
-	pool  *simpool.Pool
-	tap   *submitTap
-	fleet *loadfleet.Fleet
-	proxy proxyUnderTest
+	cfg    benchConfig
+	log    zerolog.Logger
+	pool   *simpool.Pool
+	tap    *submitTap
+	fleets fleetSet
+	proxy  proxyUnderTest
 }
 
 // run performs a whole benchmark and returns its report. logf receives progress lines.
@@ -74,7 +74,8 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	rep.Env.PoolAddr = pl.Addr().String()
 	logf("pool listening on %s, difficulty %g", rep.Env.PoolAddr, rep.Env.PoolDifficulty)
 
-	cc := childConfig{PoolAddr: rep.Env.PoolAddr, Listen: "127.0.0.1:0", MinerDifficulty: cfg.MinerDifficulty, SubmitRate: cfg.proxySubmitRate()}
+	listens := listenAddrs(cfg.fleetCount())
+	cc := childConfig{PoolAddr: rep.Env.PoolAddr, Listen: listens[0], ExtraListen: listens[1:], MinerDifficulty: cfg.MinerDifficulty, SubmitRate: cfg.proxySubmitRate()}
 	var authority noise.AuthorityPublicKey
 	if cfg.v2Miners() > 0 {
 		if authority, cc.ServerKey, err = newV2Keys(time.Now()); err != nil {
@@ -98,13 +99,15 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	logf("proxy: %s at %s (V1), %s (V2)", rep.Env.ProxyMode, b.proxy.Addr(), b.proxy.AddrV2())
 
 	fc := loadfleet.DefaultConfig()
-	fc.Addr, fc.Miners, fc.Rate = b.proxy.Addr(), cfg.Miners, cfg.Rate
+	fc.Miners, fc.Rate = cfg.Miners, cfg.Rate
 	fc.V2Miners, fc.V2Addr, fc.Authority, fc.V2Standard = cfg.v2Miners(), b.proxy.AddrV2(), authority, cfg.V2Standard
 	fc.MaxInflight, fc.Pacers, fc.DialConcurrency = cfg.MaxInflight, cfg.Pacers, cfg.DialConcurrency
 	fc.TrackDifficulty, fc.Epoch, fc.Tracker = rep.Env.PoolDifficulty, epoch, tracker
-	if b.fleet, err = loadfleet.New(fc); err != nil {
+	addrs := b.proxy.Addrs()
+	if b.fleets, err = newFleetSet(fc, addrs); err != nil {
 		return nil, err
 	}
+	rep.Env.Fleets = len(b.fleets)
 
 	// Memory before any miner: the proxy with its pool connection up.
 	base, err := b.proxy.Sample(true)
@@ -115,13 +118,13 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	u0, s0, _ := cpuTime()
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	err = b.fleet.Connect(cctx)
+	err = b.fleets.Connect(cctx)
 	cancel()
 	rep.Connect.Seconds = time.Since(t0).Seconds()
 	u1, s1, _ := cpuTime()
-	st := b.fleet.Stats()
+	st := b.fleets.Stats()
 	rep.Connect.Miners, rep.Connect.Ready = st.Live, st.Ready
-	rep.fillConnect(st, b.fleet.HandshakeLatency(), u1+s1-u0-s0)
+	rep.fillConnect(st, b.fleets.HandshakeLatency(), u1+s1-u0-s0)
 	if err != nil {
 		return rep, err
 	}
@@ -158,13 +161,13 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	fleetDone := make(chan struct{})
 	go func() {
 		defer close(fleetDone)
-		b.fleet.Run(loadCtx)
+		b.fleets.Run(loadCtx)
 	}()
 	if !sleepCtx(ctx, cfg.Warmup) {
 		stopLoad()
 		return rep, ctx.Err()
 	}
-	b.fleet.ReplyLatency().Reset()
+	b.fleets.ReplyLatency().Reset()
 	b.tap.hist.Reset()
 	if cfg.CPUProfile != "" {
 		if err := b.proxy.Profile(cfg.CPUProfile); err != nil {
@@ -187,17 +190,23 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	rep.Env.LoadEnd = loadAvg()
 
 	rep.fill(cfg, base, raw, settled, start, end)
-	rep.ShareLatency.Reply = b.fleet.ReplyLatency().Summarize()
+	rep.ShareLatency.Reply = b.fleets.ReplyLatency().Summarize()
 	rep.ShareLatency.Pool = b.tap.hist.Summarize()
 	rep.ShareLatency.Tracker = tracker.Stats()
 	rep.ShareLatency.PoolSubmits, rep.ShareLatency.PoolUnmatched = b.tap.submits.Load(), b.tap.unmatched.Load()
-	rep.Fleet = b.fleet.Stats()
+	rep.Fleet = b.fleets.Stats()
+	if cfg.Storm {
+		logf("reconnect storm: %d miners gone and back at once", cfg.Miners)
+		if rep.Storm, err = b.storm(ctx, fc, addrs); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
 // point reads every counter at once.
 func (b *bench) point() point {
-	p := point{at: time.Now(), fleet: b.fleet.Stats(), poolAcc: b.pool.Accepted(), poolRej: b.pool.Rejected(), tapSubs: b.tap.submits.Load()}
+	p := point{at: time.Now(), fleet: b.fleets.Stats(), poolAcc: b.pool.Accepted(), poolRej: b.pool.Rejected(), tapSubs: b.tap.submits.Load()}
 	p.user, p.sys, _ = cpuTime()
 	p.proxy, p.proxyErr = b.proxy.Sample(false)
 	return p
@@ -215,7 +224,7 @@ func (b *bench) timeBlocks(ctx context.Context, n int, before func(i int) bool) 
 			break
 		}
 		bctx, cancel := context.WithTimeout(ctx, b.cfg.BlockTimeout)
-		lat, missing := b.fleet.TimeBlock(bctx, b.pool.NewBlock)
+		lat, missing := b.fleets.TimeBlock(bctx, b.pool.NewBlock)
 		cancel()
 		var last time.Duration
 		for _, d := range lat {
@@ -231,8 +240,8 @@ func (b *bench) timeBlocks(ctx context.Context, n int, before func(i int) bool) 
 }
 
 func (b *bench) close() {
-	if b.fleet != nil {
-		b.fleet.Close()
+	if b.fleets != nil {
+		b.fleets.Close()
 	}
 	if b.proxy != nil {
 		b.proxy.Close()

@@ -20,6 +20,8 @@ import (
 type proxyUnderTest interface {
 	// Addr is where V1 miners connect; AddrV2 where V2 miners do ("" : no V2 port).
 	Addr() string
+	// Addrs are the V1 addresses, one per fleet (Addr first).
+	Addrs() []string
 	AddrV2() string
 	// Sample reads the proxy's CPU, memory and counters (whatever the mode can see); gc asks
 	// for a collection first, for a settled memory figure.
@@ -39,6 +41,7 @@ type childProxy struct {
 	stdin io.WriteCloser
 	out   *bufio.Scanner
 	addr  string
+	extra []string
 	addr2 string
 	mu    sync.Mutex
 }
@@ -76,17 +79,18 @@ func startChildProxy(cc childConfig) (*childProxy, error) {
 		return nil, errors.New("proxy child exited before announcing its address")
 	}
 	var h childHello
-	if err := json.Unmarshal(c.out.Bytes(), &h); err != nil || h.Error != "" || h.Listen == "" || (cc.ServerKey != nil) != (h.ListenV2 != "") {
+	if err := json.Unmarshal(c.out.Bytes(), &h); err != nil || h.Error != "" || h.Listen == "" || (cc.ServerKey != nil) != (h.ListenV2 != "") || len(h.ExtraListen) != len(cc.ExtraListen) {
 		c.Close()
 		return nil, fmt.Errorf("proxy child: %s%v", h.Error, err)
 	}
-	c.addr, c.addr2 = h.Listen, h.ListenV2
+	c.addr, c.extra, c.addr2 = h.Listen, h.ExtraListen, h.ListenV2
 	return c, nil
 }
 
-func (c *childProxy) Addr() string   { return c.addr }
-func (c *childProxy) AddrV2() string { return c.addr2 }
-func (c *childProxy) Mode() string   { return fmt.Sprintf("child process (pid %d)", c.cmd.Process.Pid) }
+func (c *childProxy) Addr() string    { return c.addr }
+func (c *childProxy) AddrV2() string  { return c.addr2 }
+func (c *childProxy) Addrs() []string { return append([]string{c.addr}, c.extra...) }
+func (c *childProxy) Mode() string    { return fmt.Sprintf("child process (pid %d)", c.cmd.Process.Pid) }
 
 func (c *childProxy) call(cmd childCommand) (proxySample, error) {
 	c.mu.Lock()
@@ -173,7 +177,10 @@ func startInprocProxy(cc childConfig) (*inprocProxy, error) {
 
 func (i *inprocProxy) Addr() string   { return i.hello.Listen }
 func (i *inprocProxy) AddrV2() string { return i.hello.ListenV2 }
-func (i *inprocProxy) Mode() string   { return "in-process (CPU and memory shared with the fleet)" }
+func (i *inprocProxy) Addrs() []string {
+	return append([]string{i.hello.Listen}, i.hello.ExtraListen...)
+}
+func (i *inprocProxy) Mode() string { return "in-process (CPU and memory shared with the fleet)" }
 
 func (i *inprocProxy) Sample(gc bool) (proxySample, error) {
 	var s proxySample
@@ -194,6 +201,7 @@ type externalProxy struct{ addr string }
 
 func (e externalProxy) Addr() string                     { return e.addr }
 func (e externalProxy) AddrV2() string                   { return "" }
+func (e externalProxy) Addrs() []string                  { return []string{e.addr} }
 func (e externalProxy) Mode() string                     { return "external " + e.addr }
 func (e externalProxy) Sample(bool) (proxySample, error) { return proxySample{}, nil }
 func (e externalProxy) Profile(string) error             { return errors.New("profiling needs the child mode") }
