@@ -27,8 +27,9 @@
 // Where that memory goes: -memprofile FILE writes the proxy child's heap profile (after a GC)
 // and -goroutineprofile FILE its goroutines as text, both once the fleet is connected and
 // idle (read them with go tool pprof FILE, or as text); -cpuprofile FILE profiles the load
-// window. The bench and its child raise RLIMIT_NOFILE, the hard limit too where allowed (root),
-// so fleets past the usual 20,000 or 65,536 descriptors connect.
+// window. The bench and its child raise RLIMIT_NOFILE, the hard limit too where allowed
+// (CAP_SYS_RESOURCE), so fleets past the usual 20,000 or 65,536 descriptors connect; where
+// not, the hard limit bounds the fleet (the proxy keeps limits.fd_reserve of it back).
 //
 // -protocol sv2 drives Stratum V2 miners instead (mixed: half of each, interleaved): the bench
 // makes a fresh authority key and a server key with its certificate in memory, hands the key

@@ -15,7 +15,7 @@ import (
 func durationNs(ns int64) time.Duration { return time.Duration(ns) }
 
 // raiseNoFile lifts RLIMIT_NOFILE's soft limit to want and returns the soft limit in force.
-// A hard limit below want is raised too where the process may (root, CAP_SYS_RESOURCE: a
+// A hard limit below want is raised too where the process may (CAP_SYS_RESOURCE: a
 // 50,000-miner fleet needs more descriptors than the usual 20,000 or 65,536 hard limit);
 // otherwise the soft limit stops at the hard one.
 func raiseNoFile(want uint64) (uint64, error) {
