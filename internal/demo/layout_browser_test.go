@@ -131,7 +131,9 @@ func TestConsoleLayoutAgainstDemo(t *testing.T) {
 
 	b.Do("tap miners", chromedp.Click(chromedp.CSS(`#nav a[data-page="miners"]`)))
 	b.WaitFor("miners page", ready["miners"])
-	b.Click("open a worker", "#miners-body tr.clickable")
+	// Re-opening the page asks the server for its rows again, so the table may be between
+	// answers for a moment: click a row once one is there.
+	b.WaitFor("open a worker", `(() => { const e = document.querySelector('#miners-body tr.clickable'); if (!e) return false; e.click(); return true })()`)
 	b.WaitFor("the worker drawer inside the screen", `(() => {
 	  const r = document.getElementById('detail').getBoundingClientRect();
 	  return !document.getElementById('detail').classList.contains('hidden') && r.left >= 0 && r.right <= innerWidth && r.width > 300;
