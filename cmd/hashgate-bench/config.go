@@ -50,6 +50,12 @@ type benchConfig struct {
 	// ephemeral ports per destination cap it. More miners are split over fleets dialing
 	// proxy listeners on 127.0.0.2, 127.0.0.3, ... (V1 only).
 	MinersPerAddress int `json:"miners_per_address"`
+	// WorkerNames is the proxy's worker_names. The default, pool_user_only, keeps the
+	// upstream out of the measurement: with passthrough the proxy authorizes every worker at
+	// the pool, and at 10,000 and more workers that burst fills the simulated pool's
+	// 1,024-line client queue, so the pool drops the proxy (as it drops a client that does
+	// not read) and the fleet goes without blocks while the proxy backs off.
+	WorkerNames string `json:"worker_names"`
 	// Storm, after the load window, drops every miner at once and connects as many fresh
 	// ones all at once, timing until each is subscribed and has a job.
 	Storm bool `json:"storm,omitempty"`
@@ -79,6 +85,7 @@ func defaultBenchConfig() benchConfig {
 		BlockTimeout:     10 * time.Second,
 		DialConcurrency:  256,
 		MinersPerAddress: 25000,
+		WorkerNames:      "pool_user_only",
 	}
 }
 
@@ -110,6 +117,8 @@ func (c *benchConfig) validate() error {
 		return errors.New("timeouts must be > 0")
 	case c.DialConcurrency < 1:
 		return errors.New("-dial-concurrency must be >= 1")
+	case c.WorkerNames != "passthrough" && c.WorkerNames != "pool_user_only":
+		return errors.New("-worker-names must be passthrough or pool_user_only")
 	case c.MinersPerAddress < 1 || c.MinersPerAddress > 28000:
 		return errors.New("-miners-per-address must be in [1, 28000]")
 	case c.Miners > c.MinersPerAddress && (c.Protocol != protoSV1 || c.Proxy != ""):

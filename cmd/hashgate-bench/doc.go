@@ -20,6 +20,10 @@
 // into fleets, each dialing its own proxy listener on 127.0.0.1, 127.0.0.2, ... (V1 miners,
 // proxy run by the bench); the submit → reply latency is then the first fleet's.
 //
+// The proxy runs with worker_names = "pool_user_only" unless -worker-names passthrough: with
+// passthrough it authorizes every worker at the pool, and from about 10,000 workers that burst
+// overflows the simulated pool's client queue, which then drops the proxy.
+//
 // -storm adds a reconnect storm after the load window: every miner drops at once and as many
 // fresh ones dial at once (no dial concurrency bound); it reports the time until each is
 // subscribed, authorized and has its first job.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -56,5 +57,35 @@ func TestMinersPerAddressLimits(t *testing.T) {
 	cfg.MinersPerAddress = 12
 	if err := cfg.validate(); err != nil || cfg.fleetCount() != 3 {
 		t.Fatalf("30 miners at 12 per address: %v, %d fleets", err, cfg.fleetCount())
+	}
+}
+
+// TestWorkerNamesReachTheProxy: -worker-names survives the trip to the child (JSON on its
+// stdin) into the proxy's configuration, which accepts it; other values are refused.
+func TestWorkerNamesReachTheProxy(t *testing.T) {
+	for _, names := range []string{"passthrough", "pool_user_only"} {
+		line, err := json.Marshal(childConfig{PoolAddr: "127.0.0.1:1", MinerDifficulty: 1, SubmitRate: 10, WorkerNames: names})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc childConfig
+		if err := json.Unmarshal(line, &cc); err != nil {
+			t.Fatal(err)
+		}
+		pc := proxyConfig(cc)
+		if pc.WorkerNames != names {
+			t.Fatalf("proxy worker_names %q, want %q", pc.WorkerNames, names)
+		}
+		if err := pc.Validate(); err != nil {
+			t.Fatalf("%s: %v", names, err)
+		}
+	}
+	cfg := defaultBenchConfig()
+	if cfg.WorkerNames != "pool_user_only" {
+		t.Fatalf("default %q", cfg.WorkerNames)
+	}
+	cfg.WorkerNames = "each"
+	if cfg.validate() == nil {
+		t.Fatal("-worker-names each accepted")
 	}
 }

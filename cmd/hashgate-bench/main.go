@@ -42,6 +42,7 @@ func runMain(args []string) int {
 	fs.DurationVar(&cfg.BlockTimeout, "block-timeout", cfg.BlockTimeout, "bound on one block reaching every miner")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", cfg.DialConcurrency, "connects in flight")
 	fs.IntVar(&cfg.MinersPerAddress, "miners-per-address", cfg.MinersPerAddress, "most miners dialing one proxy address (ephemeral ports); more are split over listeners on 127.0.0.2, ...")
+	fs.StringVar(&cfg.WorkerNames, "worker-names", cfg.WorkerNames, "the proxy's worker_names: pool_user_only, or passthrough (every worker authorized at the simulated pool)")
 	fs.BoolVar(&cfg.Storm, "storm", cfg.Storm, "after the load window, drop every miner at once and time as many reconnecting at once")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", cfg.CPUProfile, "write the proxy child's CPU profile of the load window here")
 	fs.StringVar(&cfg.HeapProfile, "memprofile", cfg.HeapProfile, "write the proxy child's heap profile (after a GC) with the fleet connected and idle here")

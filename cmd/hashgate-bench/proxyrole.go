@@ -29,6 +29,7 @@ type childConfig struct {
 	ExtraListen     []string `json:"extra_listen,omitempty"`
 	MinerDifficulty float64  `json:"miner_difficulty"`
 	SubmitRate      float64  `json:"submit_rate"`
+	WorkerNames     string   `json:"worker_names"`
 	// ListenV2 and ServerKey, when ServerKey is set, open an SV2 port with that static key
 	// and certificate.
 	ListenV2  string         `json:"listen_v2,omitempty"`
@@ -75,7 +76,8 @@ type proxySample struct {
 
 // proxyConfig is the proxy configuration every mode uses: one pool, and the miners'
 // difficulty pinned (initial = min = max) so that vardiff does not move it during the run.
-func proxyConfig(poolAddr string, minerDiff, submitRate float64) proxy.Config {
+func proxyConfig(cc childConfig) proxy.Config {
+	poolAddr, minerDiff, submitRate := cc.PoolAddr, cc.MinerDifficulty, cc.SubmitRate
 	cfg := proxy.DefaultConfig()
 	cfg.Pools = []proxy.PoolConfig{{Name: "sim", URL: "stratum+tcp://" + poolAddr, User: "bench", Password: "x"}}
 	cfg.Difficulty = proxy.DifficultyConfig{
@@ -83,6 +85,7 @@ func proxyConfig(poolAddr string, minerDiff, submitRate float64) proxy.Config {
 		SharesPerMinute: 6000, RetargetEvery: proxy.Duration(time.Hour),
 	}
 	cfg.SubmitRate = submitRate
+	cfg.WorkerNames = cc.WorkerNames
 	return cfg
 }
 
@@ -119,7 +122,7 @@ func runProxyRole(stdin io.Reader, stdout io.Writer) int {
 	if err := json.Unmarshal(in.Bytes(), &cc); err != nil {
 		return fail(fmt.Errorf("configuration: %w", err))
 	}
-	p, err := proxy.New(proxyConfig(cc.PoolAddr, cc.MinerDifficulty, cc.SubmitRate), proxy.Options{})
+	p, err := proxy.New(proxyConfig(cc), proxy.Options{})
 	if err != nil {
 		return fail(err)
 	}

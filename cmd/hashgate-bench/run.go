@@ -75,7 +75,7 @@ func run(ctx context.Context, cfg benchConfig, logf func(format string, args ...
 	logf("pool listening on %s, difficulty %g", rep.Env.PoolAddr, rep.Env.PoolDifficulty)
 
 	listens := listenAddrs(cfg.fleetCount())
-	cc := childConfig{PoolAddr: rep.Env.PoolAddr, Listen: listens[0], ExtraListen: listens[1:], MinerDifficulty: cfg.MinerDifficulty, SubmitRate: cfg.proxySubmitRate()}
+	cc := childConfig{PoolAddr: rep.Env.PoolAddr, Listen: listens[0], ExtraListen: listens[1:], MinerDifficulty: cfg.MinerDifficulty, SubmitRate: cfg.proxySubmitRate(), WorkerNames: cfg.WorkerNames}
 	var authority noise.AuthorityPublicKey
 	if cfg.v2Miners() > 0 {
 		if authority, cc.ServerKey, err = newV2Keys(time.Now()); err != nil {

@@ -162,7 +162,7 @@ type inprocProxy struct {
 }
 
 func startInprocProxy(cc childConfig) (*inprocProxy, error) {
-	p, err := proxy.New(proxyConfig(cc.PoolAddr, cc.MinerDifficulty, cc.SubmitRate), proxy.Options{})
+	p, err := proxy.New(proxyConfig(cc), proxy.Options{})
 	if err != nil {
 		return nil, err
 	}
