@@ -157,6 +157,7 @@ func (s *v1Conn) end() {
 		t.Stop()
 	}
 	s.kill()
+	s.conn.Close() // here, on the reader's own time: the close is done before the channel goes
 	s.closeOutput()
 	s.stopKill()
 	if s.setup != nil {
@@ -181,18 +182,15 @@ func (s *v1Conn) end() {
 // miner rule (send_queue lines waiting on a refusing socket) would not see it for as long.
 const minerSendBuffer = 16 << 10
 
-// kill closes the connection, which ends its reader and any write; it is idempotent.
+// kill closes the connection, which ends its reader and any write; it is idempotent. The
+// close runs on its own goroutine, never on the caller's time (a fan-out worker, a pool
+// verdict): it waits for the reader to leave its read, and a TLS close may write a
+// close_notify alert to a peer that does not read.
 func (s *v1Conn) kill() {
 	if !s.dead.CompareAndSwap(false, true) {
 		return
 	}
-	if s.raw == nil {
-		// A TLS close may write a close_notify alert to a peer that does not read: never
-		// on the caller's time (a fan-out worker, a pool verdict).
-		go s.conn.Close()
-	} else {
-		s.conn.Close()
-	}
+	go s.conn.Close()
 	if f := s.stopWait.Load(); f != nil {
 		(*f)()
 	}
