@@ -47,7 +47,9 @@ func TestCappedMinerGetsNoJobPerRetarget(t *testing.T) {
 		shares++
 		time.Sleep(20 * time.Millisecond)
 	}
-	if shares < 20 {
+	// Vardiff wants 1 share/s and retargets each second: more than 1.5 a second makes it ask
+	// for a harder difficulty (the slowest run seen, on a loaded box under -race, made 14).
+	if shares < 8 {
 		t.Fatalf("only %d shares in the window: vardiff never had cause to retarget", shares)
 	}
 	if notifies != 0 {
