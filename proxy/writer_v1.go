@@ -7,7 +7,7 @@ import (
 
 // A V1 connection's output has one owner: v1Conn.outMu and what it guards. Whoever produces
 // bytes for the miner (its reader answering a request, a pool verdict, the job fan-out)
-// writes them itself, at once, with a write that never waits (writeNow). Only when the socket
+// writes them itself, at once, with a write that never waits (rawWriter). Only when the socket
 // refuses bytes (its buffer is full) or the connection cannot be written without waiting (TLS)
 // is a flusher goroutine started; it finishes the queue with blocking writes under
 // write_timeout and exits. An idle miner therefore has no writer goroutine, and a new block
