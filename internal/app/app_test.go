@@ -9,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/policy"
-	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
@@ -55,14 +54,7 @@ func TestRestartKeepsPausedMinersPaused(t *testing.T) {
 	p.ImportLimitKW, p.MarginKW = 1000, 10
 	p.MinPause = policy.Duration(time.Hour) // the restored pause must hold; nothing may restart it
 	p.Interval = policy.Duration(100 * time.Millisecond)
-	f.Policy = &p
-	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	m := meter.DefaultConfig()
-	m.Name, m.Role, m.Source = "grid", meter.RoleSiteImport, meter.KindSim
-	m.Trace = []meter.TracePoint{{Offset: 0, Value: 100}}
-	m.Loop = true
-	m.Interval = meter.Duration(100 * time.Millisecond)
-	f.Meter = []meter.Config{m.WithDefaults()}
+	simSite(&f, p)
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
-	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/power"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
@@ -37,14 +36,7 @@ func TestConsoleShowsHoldsAndProof(t *testing.T) {
 	p.MinRun, p.MinPause = 0, policy.Duration(time.Second)
 	p.RestoreInterval = policy.Duration(time.Second)
 	p.Interval = policy.Duration(100 * time.Millisecond)
-	f.Policy = &p
-	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	m := meter.DefaultConfig()
-	m.Name, m.Role, m.Source = "grid", meter.RoleSiteImport, meter.KindSim
-	m.Trace = []meter.TracePoint{{Offset: 0, Value: 100}}
-	m.Loop = true
-	m.Interval = meter.Duration(100 * time.Millisecond)
-	f.Meter = []meter.Config{m.WithDefaults()}
+	simSite(&f, p)
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/internal/config"
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/pool"
 )
@@ -37,4 +39,17 @@ func testFile(t *testing.T, l proxy.ListenerConfig, paddr string) config.File {
 	f.Store.Path = filepath.Join(t.TempDir(), "hashgate.db")
 	f.Console.Address = "127.0.0.1:0"
 	return f
+}
+
+// simSite gives f the policy p, one fleet group rack1.* of 3.5 kW on/off miners and a simulated
+// site meter reading a steady 100 kW every 100 ms: the smallest site a policy test runs on.
+func simSite(f *config.File, p policy.Config) {
+	f.Policy = &p
+	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
+	m := meter.DefaultConfig()
+	m.Name, m.Role, m.Source = "grid", meter.RoleSiteImport, meter.KindSim
+	m.Trace = []meter.TracePoint{{Offset: 0, Value: 100}}
+	m.Loop = true
+	m.Interval = meter.Duration(100 * time.Millisecond)
+	f.Meter = []meter.Config{m.WithDefaults()}
 }
