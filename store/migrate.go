@@ -105,6 +105,27 @@ CREATE TABLE share_rollup_hour (
 ) WITHOUT ROWID;
 CREATE INDEX share_rollup_hour_worker ON share_rollup_hour(worker, hour);
 `,
+	// 3: each fleet group's energy per metering interval (energy reports): what it mined,
+	// by the source of the power figure, what the policy shed, and the cost where a price
+	// meter reads.
+	`
+CREATE TABLE energy_group (
+	start          INTEGER NOT NULL, -- interval start
+	grp            TEXT    NOT NULL, -- [[fleet]] group name
+	length_ns      INTEGER NOT NULL,
+	measured_kwh   REAL    NOT NULL, -- mining energy from firmware telemetry
+	estimated_kwh  REAL    NOT NULL, -- mining energy from the policy's estimate
+	measured_n     INTEGER NOT NULL, -- miner samples that used telemetry
+	estimated_n    INTEGER NOT NULL, -- miner samples that used the estimate
+	shed_kwh       REAL    NOT NULL,
+	curtailed_s    REAL    NOT NULL, -- seconds with a miner held below full power
+	curtail_events INTEGER NOT NULL, -- policy steps that shed a miner of the group
+	priced_kwh     REAL    NOT NULL, -- mining energy drawn while a price was known
+	cost           REAL    NOT NULL, -- in the price meter's currency
+	miners         INTEGER NOT NULL, -- the most miners seen in one sample
+	PRIMARY KEY (start, grp)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate applies every pending migration, each in its own transaction.
