@@ -192,3 +192,33 @@ func BenchmarkTransportTCP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEllSwiftEncode is an ephemeral key as the responder makes one:
+// a secret, its public key and an ElligatorSwift encoding.
+func BenchmarkEllSwiftEncode(b *testing.B) {
+	b.ReportAllocs()
+	start := cpuTime(b)
+	for b.Loop() {
+		if _, err := NewKeyPair(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start, "")
+}
+
+// BenchmarkEllSwiftDecode maps a peer's 64-byte encoding to its x.
+func BenchmarkEllSwiftDecode(b *testing.B) {
+	kp, err := NewKeyPair(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := kp.EllSwift()
+	b.ReportAllocs()
+	start := cpuTime(b)
+	for b.Loop() {
+		if _, err := DecodeEllSwift(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start, "")
+}

@@ -6,6 +6,9 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ellswift"
 )
 
 // memConn is a read-only net.Conn over a byte slice, so fuzz and benchmark
@@ -94,8 +97,19 @@ func FuzzResponderAct1(f *testing.F) {
 			}
 			return
 		}
-		if _, err := DecodeEllSwift([64]byte(b)); err != nil {
+		x, err := DecodeEllSwift([64]byte(b))
+		if err != nil {
 			t.Fatalf("decode: %v", err)
+		}
+		// The fraction-based decode equals the spec's direct transcription.
+		var u, tt btcec.FieldVal
+		u.SetByteSlice(b[:32])
+		u.Normalize()
+		tt.SetByteSlice(b[32:])
+		tt.Normalize()
+		want, err := ellswift.XSwiftEC(&u, &tt)
+		if err != nil || x != *want.Bytes() {
+			t.Fatalf("decode %x: %x, reference %x (%v)", b, x, want.Bytes(), err)
 		}
 		if _, _, err := r.Act2(); err != nil {
 			t.Fatalf("act 2: %v", err)

@@ -122,15 +122,14 @@ func (i *Initiator) readAct2(msg []byte) (*Session, error) {
 	}
 	msg = msg[EllSwiftSize+MACSize:]
 	i.tr("act2_s", &i.ss)
-	rsX, err := DecodeEllSwift(rs)
-	if err != nil {
-		return nil, err
-	}
-
-	es, err := ecdh(i.e, rs, true)
-	if err != nil {
-		return nil, err
-	}
+	// One decode gives both the key the certificate signs and the ECDH.
+	rsP := decodeEllPoint(&rs)
+	var rsX [32]byte
+	rsP.x.PutBytes(&rsX)
+	esX, esDen := rsP.mulX(&i.e.priv.Key)
+	esDen.Inverse()
+	esX.Mul(&esDen).Normalize()
+	es := i.e.secretWith(&rs, &esX, true)
 	i.ss.mixKey(es[:])
 	i.tr("act2_es", &i.ss)
 
@@ -229,10 +228,16 @@ func (r *Responder) act2(buf []byte) (*Session, error) {
 	r.ss.mixHash(ell[:])
 	r.tr("act2_e", &r.ss)
 
-	ee, err := ecdh(e, r.ei, false)
-	if err != nil {
-		return nil, err
-	}
+	// Both ECDHs multiply the initiator's key: decode it once and share
+	// the final inversion.
+	p := decodeEllPoint(&r.ei)
+	eeX, eeDen := p.mulX(&e.priv.Key)
+	esX, esDen := p.mulX(&r.static.priv.Key)
+	invert2(&eeDen, &esDen)
+	eeX.Mul(&eeDen).Normalize()
+	esX.Mul(&esDen).Normalize()
+
+	ee := e.secretWith(&r.ei, &eeX, false)
 	r.ss.mixKey(ee[:])
 	r.tr("act2_ee", &r.ss)
 
@@ -242,10 +247,7 @@ func (r *Responder) act2(buf []byte) (*Session, error) {
 	}
 	r.tr("act2_s", &r.ss)
 
-	es, err := ecdh(r.static, r.ei, false)
-	if err != nil {
-		return nil, err
-	}
+	es := r.static.secretWith(&r.ei, &esX, false)
 	r.ss.mixKey(es[:])
 	r.tr("act2_es", &r.ss)
 

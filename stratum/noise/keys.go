@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ellswift"
 )
 
 // KeyPair is a secp256k1 secret key together with one ElligatorSwift
@@ -87,8 +86,8 @@ func keyPairFromPrivate(priv *btcec.PrivateKey, r io.Reader) (*KeyPair, error) {
 		var u btcec.FieldVal
 		u.SetByteSlice(buf[:32])
 		u.Normalize()
-		t := ellswift.XSwiftECInv(&u, &x, int(buf[32]&7))
-		if t == nil {
+		t, ok := xswiftecInv(&u, &x, int(buf[32]&7))
+		if !ok {
 			continue
 		}
 		u.PutBytesUnchecked(kp.ell[:32])
@@ -136,18 +135,10 @@ func xOnly(priv *btcec.PrivateKey) [32]byte {
 }
 
 // DecodeEllSwift returns the x coordinate that a 64-byte ElligatorSwift
-// encoding maps to (BIP324 ellswift_decode). Every 64-byte string decodes.
+// encoding maps to (BIP324 ellswift_decode). Every 64-byte string decodes;
+// the error is kept for callers that treat keys as fallible.
 func DecodeEllSwift(enc [EllSwiftSize]byte) ([32]byte, error) {
-	var u, t btcec.FieldVal
-	u.SetByteSlice(enc[:32])
-	u.Normalize()
-	t.SetByteSlice(enc[32:])
-	t.Normalize()
-	// XSwiftEC rewrites u and t; they are local copies.
-	x, err := ellswift.XSwiftEC(&u, &t)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("%w: ellswift decode: %v", ErrInvalidKey, err)
-	}
+	x := decodeEllSwiftX(&enc)
 	var out [32]byte
 	x.PutBytes(&out)
 	return out, nil
@@ -156,9 +147,17 @@ func DecodeEllSwift(enc [EllSwiftSize]byte) ([32]byte, error) {
 // ecdh is BIP324 v2_ecdh as SV2 uses it: the x-only ECDH of our secret with
 // their encoded key, hashed with both encodings, the initiator's first.
 func ecdh(ours *KeyPair, theirs [EllSwiftSize]byte, initiator bool) ([32]byte, error) {
-	h, err := ellswift.V2Ecdh(ours.priv, theirs, ours.ell, initiator)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("%w: ecdh: %v", ErrInvalidKey, err)
+	p := decodeEllPoint(&theirs)
+	num, den := p.mulX(&ours.priv.Key)
+	den.Inverse()
+	num.Mul(&den).Normalize()
+	return ours.secretWith(&theirs, &num, initiator), nil
+}
+
+// secretWith hashes the shared x with both encodings in initiator order.
+func (k *KeyPair) secretWith(theirs *[EllSwiftSize]byte, x *btcec.FieldVal, initiator bool) [32]byte {
+	if initiator {
+		return ecdhSecret(&k.ell, theirs, x)
 	}
-	return *h, nil
+	return ecdhSecret(theirs, &k.ell, x)
 }
