@@ -50,7 +50,7 @@ func benchChannel(b testing.TB, proto string) (*Proxy, *channel, *proxyJob, *iss
 	if err != nil {
 		b.Fatal(err)
 	}
-	pj := &proxyJob{localID: "1", seq: 1, job: j, pool: p.pools[0], coinb1: cb1, coinb2: cb2, poolDif: 1e15, retire: true, ntime: j.NTime}
+	pj := &proxyJob{localID: "1", seq: 1, job: j, pool: p.poolList()[0], coinb1: cb1, coinb2: cb2, poolDif: 1e15, retire: true, ntime: j.NTime}
 	c := p.newChannel(proto, "bench", zerolog.Nop(), func() {})
 	c.assign(layout, slot{prefix: 7})
 	c.worker, c.authorized = "bench.w", true

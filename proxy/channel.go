@@ -134,7 +134,7 @@ func (c *channel) isRunning() bool {
 
 // start puts an assigned, authorized channel to work.
 func (c *channel) start() {
-	for _, pl := range c.p.pools {
+	for _, pl := range c.p.poolList() {
 		if u := pl.conn(c.slot.conn); u != nil {
 			u.ensureWorker(c.workerName())
 		}

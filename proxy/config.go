@@ -42,6 +42,24 @@ type PoolConfig struct {
 	Priority int `toml:"priority"`
 }
 
+// validate checks one pool on its own (names across pools are Validate's and ValidatePools'
+// to compare); key is how the config file names it, pool[2].
+func (pc PoolConfig) validate(key string) error {
+	if pc.Name == "" {
+		return fmt.Errorf("%s.name: must be set", key)
+	}
+	if len(pc.Name) > 64 {
+		return fmt.Errorf("%s.name: at most 64 characters", key)
+	}
+	if _, err := ParseEndpoint(pc.URL); err != nil {
+		return fmt.Errorf("%s.url: %v", key, err)
+	}
+	if pc.User == "" {
+		return fmt.Errorf("%s.user: must be set", key)
+	}
+	return nil
+}
+
 // Endpoint is a parsed pool URL.
 type Endpoint struct {
 	Scheme string // stratum+tcp, stratum+ssl, stratum2+tcp
@@ -208,11 +226,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.name: %q used twice", key, p.Name)
 		}
 		names[p.Name] = true
-		if _, err := ParseEndpoint(p.URL); err != nil {
-			return fmt.Errorf("%s.url: %v", key, err)
-		}
-		if p.User == "" {
-			return fmt.Errorf("%s.user: must be set", key)
+		if err := p.validate(key); err != nil {
+			return err
 		}
 	}
 	for i, l := range c.Listeners {

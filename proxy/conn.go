@@ -10,18 +10,19 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// reconnectLoop runs session until the proxy closes. A session that carried work for
+// reconnectLoop runs session until ctx (the pool's: it ends when the proxy closes or the pool is
+// removed or redialled by a console edit) ends. A session that carried work for
 // healthySession was the pool working: its loss is a drop (a restart, a load balancer, a
 // pool shedding clients under load), and the connection is made again at once so the
 // pool's work and its shares come back without a pause. Sessions that fail sooner are
 // retried with exponential backoff and full jitter up to backoff_max (a fleet of proxies
 // restarting together must not hammer the pool in step). session returns how long it had
 // work (0: never) and why it ended.
-func reconnectLoop(p *Proxy, log zerolog.Logger, session func() (time.Duration, error)) {
+func reconnectLoop(ctx context.Context, p *Proxy, log zerolog.Logger, session func() (time.Duration, error)) {
 	backoff := p.cfg.BackoffMin.D()
-	for p.ctx.Err() == nil {
+	for ctx.Err() == nil {
 		upFor, err := session()
-		if p.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		if upFor >= healthySession {
@@ -32,7 +33,7 @@ func reconnectLoop(p *Proxy, log zerolog.Logger, session func() (time.Duration, 
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
 		log.Warn().Err(err).Int64("up_for_ms", upFor.Milliseconds()).Int64("retry_in_ms", wait.Milliseconds()).Msg("pool connection lost")
 		select {
-		case <-p.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-afterChan(p, wait):
 		}

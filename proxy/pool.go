@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -14,8 +15,15 @@ import (
 // its health and its counters.
 type pool struct {
 	p   *Proxy
-	cfg PoolConfig
+	cfg PoolConfig // fixed for the pool's life: a console edit of url, user or password replaces the pool
 	ep  Endpoint
+	// prio is cfg.Priority as the console last set it (reordering does not redial).
+	prio atomic.Int64
+	// ctx bounds the pool's connections: set from the proxy's when the first one opens,
+	// cancelled when the pool is removed or replaced (pools_runtime.go). Written under mu
+	// before any connection starts.
+	ctx  context.Context
+	stop context.CancelFunc
 
 	mu    sync.Mutex
 	conns []poolConn
@@ -68,6 +76,7 @@ type poolConn interface {
 
 func newPool(p *Proxy, cfg PoolConfig, ep Endpoint) *pool {
 	pl := &pool{p: p, cfg: cfg, ep: ep, created: p.clk.Now()}
+	pl.prio.Store(int64(cfg.Priority))
 	pl.rejects.size = p.cfg.RejectWindow
 	return pl
 }
@@ -75,6 +84,10 @@ func newPool(p *Proxy, cfg PoolConfig, ep Endpoint) *pool {
 // ensureConns opens connection indexes up to n.
 func (pl *pool) ensureConns(n int) {
 	pl.mu.Lock()
+	if !pl.liveLocked() {
+		pl.mu.Unlock()
+		return
+	}
 	var started []poolConn
 	for len(pl.conns) < n {
 		c := pl.newConn(len(pl.conns))
@@ -318,7 +331,7 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	st := PoolStats{
 		Name:     pl.cfg.Name,
 		URL:      pl.cfg.URL,
-		Priority: pl.cfg.Priority,
+		Priority: int(pl.prio.Load()),
 		Active:   active,
 		State:    "up",
 		Shares:   pl.counters.Map(),
@@ -357,7 +370,7 @@ func (pl *pool) tracked(idx int, session func() (time.Duration, error)) func() (
 		upFor, err := session()
 		// A connection the proxy closed itself says why through noteDown first; its
 		// read error (use of closed network connection) would hide that.
-		if idx == 0 && pl.p.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+		if idx == 0 && pl.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 			why := ""
 			if err != nil {
 				why = clipReason(err.Error())

@@ -57,7 +57,7 @@ func TestPoolRowLastJobAndReasonCleared(t *testing.T) {
 // protocols' words; other rejections are not.
 func TestPoolStaleRejects(t *testing.T) {
 	px, _ := startProxy(t, testConfig(refusedAddr(t)), Options{})
-	pl := px.pools[0]
+	pl := px.poolList()[0]
 	for _, r := range []string{"Job not found (=stale)", "stale-share", "Stale share", "job not found"} {
 		pl.logReject("w", "1", r)
 	}

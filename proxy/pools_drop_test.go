@@ -91,7 +91,7 @@ func TestPoolsReconnectBackoff(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		reconnectLoop(p, *log, func() (time.Duration, error) {
+		reconnectLoop(p.ctx, p, *log, func() (time.Duration, error) {
 			started <- struct{}{}
 			r := <-results
 			return r.upFor, errors.New("pool closed the connection")

@@ -41,7 +41,7 @@ func TestPoolsV1SubmitTimeoutThenLateAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := px.pools[0]
+	pl := px.poolList()[0]
 	u := newUpstreamV1(pl, 0)
 	u.out = make(chan []byte, 8)
 	done, got := collect()
@@ -93,7 +93,7 @@ func TestPoolsV2SubmitTimeoutAndLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := px.pools[0]
+	pl := px.poolList()[0]
 	u := newUpstreamV2(pl, 0)
 	u.out, u.connected = make(chan []byte, 8), true
 	share := func() *upShare { return &upShare{worker: "w", jobID: "7", extranonce2: []byte{1, 2, 3, 4}} }

@@ -106,7 +106,7 @@ func TestPoolsWorkerNamesAcrossPoolSoftware(t *testing.T) {
 				}
 			}
 			// Every authorize the pool ignored was dropped when its time ran out: none waits.
-			u := px.pools[0].conn(0).(*upstreamV1)
+			u := px.poolList()[0].conn(0).(*upstreamV1)
 			u.mu.Lock()
 			for _, r := range u.pending {
 				if r.kind == "authorize" && tc.names == "pool_user" {
@@ -162,7 +162,7 @@ func TestPoolsWorkerMismatchRejectFallsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl := px.pools[0]
+		pl := px.poolList()[0]
 		u := newUpstreamV1(pl, 0)
 		u.out = make(chan []byte, 8)
 		u.workers["acct.w1"] = authOK
@@ -206,7 +206,7 @@ func TestPoolsWorkerNamesOnSV2AndPoolUserOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, why := px.pools[0].naming(); n != "pool_user" || why != "worker_names = pool_user_only" {
+	if n, why := px.poolList()[0].naming(); n != "pool_user" || why != "worker_names = pool_user_only" {
 		t.Fatalf("pool_user_only: %q %q", n, why)
 	}
 	p2, a2 := startPool2(t, nil)
@@ -215,7 +215,7 @@ func TestPoolsWorkerNamesOnSV2AndPoolUserOnly(t *testing.T) {
 	if px, err = New(cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := px.pools[0].naming(); n != "pool_user" {
+	if n, _ := px.poolList()[0].naming(); n != "pool_user" {
 		t.Fatalf("sv2 pool: %q", n)
 	}
 }

@@ -42,7 +42,7 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	pools []*pool // sorted by priority
+	rt    poolsRuntime // the pools, sorted by priority, and the operator's forced choice
 	alloc *allocator
 
 	mu         sync.Mutex
@@ -193,10 +193,12 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 	p.alloc = newAllocator(perConn, maxConns)
 	pcs := append([]PoolConfig(nil), cfg.Pools...)
 	sort.SliceStable(pcs, func(i, j int) bool { return pcs[i].Priority < pcs[j].Priority })
+	pools := make([]*pool, 0, len(pcs))
 	for _, pc := range pcs {
 		ep, _ := ParseEndpoint(pc.URL)
-		p.pools = append(p.pools, newPool(p, pc, ep))
+		pools = append(pools, newPool(p, pc, ep))
 	}
+	p.rt.list.Store(&pools)
 	return p, nil
 }
 
@@ -204,7 +206,7 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 func (p *Proxy) Start(ctx context.Context) {
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	p.started = p.clk.Now()
-	for _, pl := range p.pools {
+	for _, pl := range p.poolList() {
 		pl.ensureConns(1)
 	}
 	p.wg.Add(1)
@@ -360,7 +362,7 @@ func (p *Proxy) waitLayout(ctx context.Context) (work.Layout, error) {
 					Msg("no pool answered: provisional extranonce layout fixed so miners can subscribe; they get work when a pool comes up")
 				return l, nil
 			}
-		} else if _, primary := p.knownN[p.pools[0]]; primary || now.Sub(p.firstKnown) > 5*time.Second {
+		} else if _, primary := p.knownN[p.poolList()[0]]; primary || now.Sub(p.firstKnown) > 5*time.Second {
 			n := 1 << 30
 			for _, v := range p.knownN {
 				n = min(n, v)
@@ -413,7 +415,7 @@ func (p *Proxy) groupFor(idx int) *group {
 // attach puts a miner on its group and hands it the group's current work.
 func (p *Proxy) attach(s *channel) {
 	g := p.groupFor(s.slot.conn)
-	for _, pl := range p.pools {
+	for _, pl := range p.poolList() {
 		pl.ensureConns(s.slot.conn + 1)
 	}
 	g.mu.Lock()
@@ -570,18 +572,22 @@ func (p *Proxy) supervise() {
 // maybeFailover moves miners to the best healthy pool.
 func (p *Proxy) maybeFailover() {
 	now := p.clk.Now()
-	var best *pool
-	for _, pl := range p.pools {
+	pools := p.poolList()
+	// An operator's forced pool mines while it is healthy (pools_runtime.go).
+	best, forced := p.forcedChoice(now)
+	for _, pl := range pools {
+		if best != nil {
+			break
+		}
 		if ok, _ := pl.healthy(now); ok {
 			best = pl
-			break
 		}
 	}
 	lastResort := false
 	if best == nil {
 		// No pool is healthy: one only cooling down after rejects or unanswered submits, but
 		// connected and sending work, is better than leaving the fleet on a pool with none.
-		for _, pl := range p.pools {
+		for _, pl := range pools {
 			if pl.hasWork(now) {
 				best, lastResort = pl, true
 				break
@@ -595,13 +601,13 @@ func (p *Proxy) maybeFailover() {
 		return
 	}
 	// At start, give better pools a moment to answer before settling on a backup.
-	if cur == nil && best != p.pools[0] && now.Sub(p.started) < startupGrace {
+	if cur == nil && !forced && best != pools[0] && now.Sub(p.started) < startupGrace {
 		p.mu.Unlock()
 		return
 	}
 	// Fail back to a better pool only once it has been healthy for a while, so a flapping
 	// pool does not bounce the fleet.
-	if cur != nil {
+	if cur != nil && !forced {
 		if curOK, _ := cur.healthy(now); curOK && now.Sub(best.healthySince()) < failbackDelay {
 			p.mu.Unlock()
 			return
@@ -782,10 +788,13 @@ func (p *Proxy) Identities() []Identity {
 // Pools returns one row per configured pool, in priority order.
 func (p *Proxy) Pools() []PoolStats {
 	now := p.clk.Now()
-	active := p.activePool()
-	out := make([]PoolStats, 0, len(p.pools))
-	for _, pl := range p.pools {
-		out = append(out, pl.stats(now, pl == active))
+	active, forced := p.activePool(), p.rt.forced.Load()
+	pools := p.poolList()
+	out := make([]PoolStats, 0, len(pools))
+	for _, pl := range pools {
+		st := pl.stats(now, pl == active)
+		st.Forced = pl == forced
+		out = append(out, st)
 	}
 	return out
 }
@@ -833,4 +842,4 @@ func (p *Proxy) poolVersionMask() uint32 {
 	return 0x1fffe000
 }
 
-func (p *Proxy) String() string { return fmt.Sprintf("hashgate proxy (%d pools)", len(p.pools)) }
+func (p *Proxy) String() string { return fmt.Sprintf("hashgate proxy (%d pools)", len(p.poolList())) }

@@ -101,7 +101,7 @@ func TestVersionMaskFollowsThePool(t *testing.T) {
 func TestRepublishingTheJobInForceDoesNotRetireIt(t *testing.T) {
 	p, _, pj, _ := benchChannel(t, "sv1")
 	p.layout, p.layoutSet = work.Layout{PrefixSize: 2, MinerSize: 4}, true
-	u := newUpstreamV1(p.pools[0], 0)
+	u := newUpstreamV1(p.poolList()[0], 0)
 	p.publish(u, pj.job, true)
 	first := p.groupFor(0).cur
 	p.publish(u, pj.job, true)

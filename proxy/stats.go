@@ -184,10 +184,13 @@ type WorkerStats struct {
 
 // PoolStats is one pool's row in a snapshot.
 type PoolStats struct {
-	Name        string            `json:"name"`
-	URL         string            `json:"url"`
-	Priority    int               `json:"priority"`
-	Active      bool              `json:"active"`
+	Name     string `json:"name"`
+	URL      string `json:"url"`
+	Priority int    `json:"priority"`
+	Active   bool   `json:"active"`
+	// Forced: an operator switched the miners to this pool; it keeps them while it is
+	// healthy, whatever its priority.
+	Forced      bool              `json:"forced"`
 	State       string            `json:"state"` // up | down | degraded
 	Connections int               `json:"connections"`
 	Difficulty  float64           `json:"difficulty"`

@@ -74,7 +74,7 @@ func (c *countingConn) Write(b []byte) (int, error) {
 
 // workerNames lists the names connection 0 of the first pool keeps authorize answers for.
 func workerNames(px *Proxy) []string {
-	u := px.pools[0].conn(0).(*upstreamV1)
+	u := px.poolList()[0].conn(0).(*upstreamV1)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var out []string
@@ -202,7 +202,7 @@ func TestUpstreamWorkerNamesCapped(t *testing.T) {
 	logs, log := logSink()
 	clk := clock.NewManual(time.Now())
 	px, addr := startProxy(t, pruneConfig(paddr), Options{Clock: clk, Logger: log})
-	u := px.pools[0].conn(0).(*upstreamV1)
+	u := px.poolList()[0].conn(0).(*upstreamV1)
 	u.mu.Lock()
 	u.maxNames = 3
 	u.mu.Unlock()

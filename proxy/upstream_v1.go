@@ -106,7 +106,7 @@ func (u *upstreamV1) latency() time.Duration { u.mu.Lock(); defer u.mu.Unlock();
 func (u *upstreamV1) difficulty() float64    { u.mu.Lock(); defer u.mu.Unlock(); return u.diff }
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV1) run() { reconnectLoop(u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
+func (u *upstreamV1) run() { reconnectLoop(u.pl.ctx, u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
 
 // sweepEvery is how often a connection looks for requests the pool left unanswered: a
 // fraction of the shortest timeout, at most a second.
@@ -211,7 +211,7 @@ func (u *upstreamV1) session() (upFor time.Duration, err error) {
 		u.upSince = time.Time{}
 		u.mu.Unlock()
 	}()
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(u.pl.ctx)
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
 	conn, err := p.dial(dctx, "tcp", u.pl.ep.Host)

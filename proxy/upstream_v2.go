@@ -110,7 +110,7 @@ func (u *upstreamV2) versionMask() uint32 {
 func (u *upstreamV2) ensureWorker(string) {}
 
 // run keeps the connection up until the proxy closes.
-func (u *upstreamV2) run() { reconnectLoop(u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
+func (u *upstreamV2) run() { reconnectLoop(u.pl.ctx, u.pl.p, u.log, u.pl.tracked(u.idx, u.session)) }
 
 // sweep counts unknown every share the pool has left unanswered past submit_timeout. Shares
 // are pending in the order sent, so only the oldest are looked at.
@@ -161,7 +161,7 @@ func (u *upstreamV2) session() (upFor time.Duration, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("pool authority key: %w", err)
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(u.pl.ctx)
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
 	raw, err := p.dial(dctx, "tcp", u.pl.ep.Host)
