@@ -21,8 +21,14 @@ import (
 //     confirmed the other is tried.
 //   - Wake: the same with mode 0 (normal).
 //   - SetPowerTarget: unsupported (only LPM/HEM modes, no watt target).
-//   - Status: the state only; stock CGI reports no power, so PowerW is not
-//     filled and the meter must confirm a shed.
+//   - Status: the state, and hardware from stats.cgi (STATS[0]: elapsed,
+//     fan, and per chain temp_pcb, temp_chip and rate_real, a chain with a
+//     real rate counting as a working board); stock CGI reports no power,
+//     so PowerW is not filled and the meter must confirm a shed. Firmware
+//     without stats.cgi reports the state alone.
+//   - Reboot: reboot.cgi.
+//   - Locate: blink.cgi {"blink":"true"|"false"}, read back from
+//     get_blink_status.cgi.
 //
 // set_miner_conf.cgi replaces the whole configuration, so the current one
 // is read first and written back with only the mode changed. The CGI can
@@ -70,6 +76,73 @@ type AntminerSetReply struct {
 	Stats string `json:"stats"`
 	Code  string `json:"code"`
 	Msg   string `json:"msg"`
+}
+
+// AntminerStats is stats.cgi's reply, the part hashgate reads.
+type AntminerStats struct {
+	Stats []AntminerStatsEntry `json:"STATS"`
+}
+
+// AntminerStatsEntry is STATS[0]: uptime in seconds, fan speeds and one
+// entry per hashboard chain.
+type AntminerStatsEntry struct {
+	Elapsed *int64          `json:"elapsed,omitempty"`
+	Fan     []float64       `json:"fan,omitempty"`
+	Chain   []AntminerChain `json:"chain,omitempty"`
+}
+
+// AntminerChain is one hashboard: sensor readings (0 for an absent
+// sensor) and its real hashrate in GH/s.
+type AntminerChain struct {
+	Index    int       `json:"index"`
+	TempPCB  []float64 `json:"temp_pcb"`
+	TempChip []float64 `json:"temp_chip"`
+	RateReal float64   `json:"rate_real"`
+}
+
+// AntminerBlink is blink.cgi's request and get_blink_status.cgi's reply.
+type AntminerBlink struct {
+	Blink bool `json:"blink"`
+}
+
+// AntminerBlinkRequest is blink.cgi's body; the CGI takes the flag as a
+// string.
+type AntminerBlinkRequest struct {
+	Blink string `json:"blink"`
+}
+
+// hardware copies STATS[0] into st.
+func (a *AntminerStats) hardware(st *Status) {
+	if len(a.Stats) == 0 {
+		return
+	}
+	e := a.Stats[0]
+	if e.Elapsed != nil {
+		st.UptimeS, st.Known = *e.Elapsed, st.Known|FieldUptime
+	}
+	for _, f := range e.Fan {
+		st.AddFan(f)
+	}
+	if e.Chain == nil {
+		return
+	}
+	working := 0
+	for _, c := range e.Chain {
+		if c.RateReal > 0 {
+			working++
+		}
+		for _, v := range c.TempPCB {
+			if v > st.BoardTempC || !st.Has(FieldBoardTemp) {
+				st.BoardTempC, st.Known = v, st.Known|FieldBoardTemp
+			}
+		}
+		for _, v := range c.TempChip {
+			if v > st.ChipTempC || !st.Has(FieldChipTemp) {
+				st.ChipTempC, st.Known = v, st.Known|FieldChipTemp
+			}
+		}
+	}
+	st.SetBoards(working, len(e.Chain))
 }
 
 // Antminer work modes.
@@ -124,13 +197,47 @@ func (d *antminerDriver) Status(ctx context.Context, t Target) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	var st Status
 	switch m := c.WorkMode(); {
 	case m == AntminerModeSleep:
-		return Status{State: StateSleeping}, nil
+		st.State = StateSleeping
 	case m >= 0:
-		return Status{State: StateRunning}, nil
+		st.State = StateRunning
 	}
-	return Status{}, nil
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	// The state is known; hardware is a bonus firmware may not have.
+	if r, err := d.do(ctx, t, http.MethodGet, "stats", nil); err == nil {
+		var as AntminerStats
+		if decodeJSON(Antminer, "stats", r.Body, &as) == nil {
+			as.hardware(&st)
+		}
+	}
+	return st, nil
+}
+
+func (d *antminerDriver) Reboot(ctx context.Context, t Target) error {
+	_, err := d.do(ctx, t, http.MethodGet, "reboot", nil)
+	return err
+}
+
+func (d *antminerDriver) Locate(ctx context.Context, t Target, on bool) error {
+	r, err := d.do(ctx, t, http.MethodPost, "blink", AntminerBlinkRequest{Blink: strconv.FormatBool(on)})
+	if err != nil {
+		return err
+	}
+	if r, err = d.do(ctx, t, http.MethodGet, "get_blink_status", nil); err != nil {
+		return err
+	}
+	var b AntminerBlink
+	if err := decodeJSON(Antminer, "get_blink_status", r.Body, &b); err != nil {
+		return err
+	}
+	if b.Blink != on {
+		return fmt.Errorf("%w: antminer blink is %t", ErrNotConfirmed, b.Blink)
+	}
+	return nil
 }
 
 // setMode writes mode under each known key in turn until one is confirmed.

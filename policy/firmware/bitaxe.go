@@ -16,6 +16,11 @@ import (
 //   - SetPowerTarget: unsupported. ESP-Miner has no watt target, only
 //     frequency/voltage through PATCH /api/system, which needs a restart
 //     to take effect and does not map to watts.
+//   - Reboot: POST /api/system/restart.
+//   - Locate: unsupported; the board has no locate LED in the API.
+//   - Hardware: /api/system/info's temp (ASIC, as the chip temperature),
+//     vrTemp (voltage regulator, as the board temperature), fanrpm and
+//     uptimeSeconds, each only when the reply carries it.
 //
 // Auth: none; the firmware only checks that the client is on a private
 // network (401 otherwise), reported as ErrAuth. Older firmware without the
@@ -38,6 +43,11 @@ type BitaxeInfo struct {
 	CoreVoltage  float64 `json:"coreVoltage"`
 	MiningPaused bool    `json:"miningPaused"`
 	Hostname     string  `json:"hostname"`
+	// Hardware fields are pointers: older firmware lacks some of them.
+	Temp          *float64 `json:"temp,omitempty"`
+	VRTemp        *float64 `json:"vrTemp,omitempty"`
+	FanRPM        *float64 `json:"fanrpm,omitempty"`
+	UptimeSeconds *int64   `json:"uptimeSeconds,omitempty"`
 }
 
 // BitaxeMessage is ESP-Miner's GenericResponse.
@@ -70,7 +80,36 @@ func (d *bitaxeDriver) Status(ctx context.Context, t Target) (Status, error) {
 	if in.MiningPaused {
 		st.State = StateSleeping
 	}
+	if in.Temp != nil {
+		st.ChipTempC, st.Known = *in.Temp, st.Known|FieldChipTemp
+	}
+	if in.VRTemp != nil {
+		st.BoardTempC, st.Known = *in.VRTemp, st.Known|FieldBoardTemp
+	}
+	if in.FanRPM != nil {
+		st.AddFan(*in.FanRPM)
+	}
+	if in.UptimeSeconds != nil {
+		st.UptimeS, st.Known = *in.UptimeSeconds, st.Known|FieldUptime
+	}
 	return st, nil
+}
+
+// Reboot asks ESP-Miner to restart; it answers before restarting, with a
+// body that is not JSON on some releases, so only the status is checked.
+func (d *bitaxeDriver) Reboot(ctx context.Context, t Target) error {
+	r, err := httpDo(ctx, d.cfg, d.http, http.MethodPost, d.url(t, "/api/system/restart"), nil, nil)
+	if err != nil {
+		return err
+	}
+	if r.Code != http.StatusOK {
+		return httpRefusal(Bitaxe, "restart", r)
+	}
+	return nil
+}
+
+func (d *bitaxeDriver) Locate(context.Context, Target, bool) error {
+	return fmt.Errorf("%w: ESP-Miner has no locate LED", ErrUnsupported)
 }
 
 func (d *bitaxeDriver) post(ctx context.Context, t Target, path string) error {

@@ -28,6 +28,13 @@ import (
 //     SAVE_ACTION_SAVE_AND_APPLY, any watt value within the tuner's
 //     constraints (ConfigurationService/GetConstraints); read back from
 //     PerformanceService/GetTunerState.
+//   - Reboot: ActionsService/Reboot.
+//   - Locate: ActionsService/SetLocateDeviceStatus, whose reply carries
+//     the LED state it reached.
+//   - Hardware: CoolingService/GetCoolingState (fans, hottest sensor),
+//     MinerService/GetHashboards (board and chip temperatures, enabled
+//     boards hashing) and MinerService/GetMinerDetails (uptime), read at
+//     most every hardwareTTL per miner and merged into Status.
 //
 // Auth: AuthenticationService/Login returns a token sent in the
 // "authorization" metadata; it expires after timeout_s (3600 s) of
@@ -44,6 +51,8 @@ type braiinsDriver struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // by host:port
+
+	hw hwCache
 }
 
 func newBraiins(cfg *Config) Driver {
@@ -250,7 +259,64 @@ func (d *braiinsDriver) Status(ctx context.Context, t Target) (Status, error) {
 	if ts.HasTarget {
 		st.PowerTargetW, st.Known = float64(ts.TargetW), st.Known|FieldPowerTarget
 	}
+	d.hardware(ctx, t, &st)
 	return st, nil
+}
+
+// hardware merges the miner's hardware reading into st, reading it again
+// when the kept one is older than hardwareTTL. A failed read leaves the
+// fields unknown rather than failing the status the caller asked for.
+func (d *braiinsDriver) hardware(ctx context.Context, t Target, st *Status) {
+	addr := t.hostPort(DefaultPort(Braiins))
+	now := d.cfg.Clock.Now()
+	r, ok := d.hw.get(addr, now)
+	if !ok {
+		r = hwReading{at: now}
+		var c BraiinsCoolingState
+		var h BraiinsHashboards
+		var det BraiinsMinerDetails
+		if d.read(ctx, t, "CoolingService/GetCoolingState", &c) == nil &&
+			d.read(ctx, t, "MinerService/GetHashboards", &h) == nil &&
+			d.read(ctx, t, "MinerService/GetMinerDetails", &det) == nil {
+			r.st = braiinsHardware(&c, &h, &det)
+		}
+		d.hw.put(addr, r)
+	}
+	mergeHardware(st, r, now)
+}
+
+// read calls a method without arguments and decodes its reply into m.
+func (d *braiinsDriver) read(ctx context.Context, t Target, method string, m interface{ UnmarshalProto([]byte) error }) error {
+	raw, err := d.call(ctx, t, method, nil)
+	if err != nil {
+		return err
+	}
+	if err := m.UnmarshalProto(raw); err != nil {
+		return protoErr(Braiins, method, err)
+	}
+	return nil
+}
+
+func (d *braiinsDriver) Reboot(ctx context.Context, t Target) error {
+	_, err := d.call(ctx, t, "ActionsService/Reboot", nil)
+	d.hw.forget(t.hostPort(DefaultPort(Braiins)))
+	return err
+}
+
+func (d *braiinsDriver) Locate(ctx context.Context, t Target, on bool) error {
+	req := BraiinsLocate{Enabled: on}
+	raw, err := d.call(ctx, t, "ActionsService/SetLocateDeviceStatus", req.MarshalProto())
+	if err != nil {
+		return err
+	}
+	var got BraiinsLocate
+	if err := got.UnmarshalProto(raw); err != nil {
+		return protoErr(Braiins, "SetLocateDeviceStatus", err)
+	}
+	if got.Enabled != on {
+		return fmt.Errorf("%w: braiins locate is %t", ErrNotConfirmed, got.Enabled)
+	}
+	return nil
 }
 
 func (d *braiinsDriver) readStatus(t Target) func(context.Context) (Status, error) {

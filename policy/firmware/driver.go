@@ -40,6 +40,14 @@ type Driver interface {
 	// Capabilities says what this miner supports; it may ask the miner
 	// (LuxOS profiles, Braiins constraints).
 	Capabilities(ctx context.Context, t Target) (Capabilities, error)
+	// Reboot restarts the whole miner. It returns once the firmware took
+	// the command: a rebooting miner has nothing to read back, and its
+	// uptime (Status) starting again is the confirmation.
+	Reboot(ctx context.Context, t Target) error
+	// Locate switches the miner's locate LED (blinking) on or off, so a
+	// technician can find it in the rack; read back where the firmware
+	// reports the LED.
+	Locate(ctx context.Context, t Target, on bool) error
 }
 
 // Target is one miner's control endpoint.
@@ -93,7 +101,17 @@ const (
 	FieldPower Field = 1 << iota
 	FieldPowerTarget
 	FieldHashrate
+	FieldBoardTemp
+	FieldChipTemp
+	FieldFans
+	FieldBoards
+	FieldUptime
 )
+
+// MaxFans bounds the fan speeds a Status carries; a fixed array keeps a
+// status poll free of allocations at 100,000 miners. Miners have 2 to 4
+// fans; readings past MaxFans are dropped.
+const MaxFans = 8
 
 // Status is a miner's state as its firmware reports it. Miner-reported watts
 // are estimates (often 5-20% off the wall); the meter has the last word.
@@ -102,12 +120,54 @@ type Status struct {
 	PowerW       float64
 	PowerTargetW float64
 	HashrateTHs  float64
+	// BoardTempC and ChipTempC are the hottest hashboard (PCB) and chip
+	// sensors, in degrees Celsius.
+	BoardTempC float64
+	ChipTempC  float64
+	// FansRPM holds FanCount fan speeds.
+	FansRPM  [MaxFans]uint16
+	FanCount uint8
+	// BoardsWorking of BoardsTotal hashboards are hashing.
+	BoardsWorking, BoardsTotal uint8
+	// UptimeS is how long the miner (or its mining software, where the
+	// firmware reports only that) has been up, in seconds.
+	UptimeS int64
 	// Known says which of the numbers above were reported.
 	Known Field
 }
 
 // Has reports whether field f was reported.
 func (s Status) Has(f Field) bool { return s.Known&f != 0 }
+
+// Fans returns the reported fan speeds.
+func (s *Status) Fans() []uint16 { return s.FansRPM[:s.FanCount] }
+
+// AddFan records one fan speed (negative readings count as 0, readings
+// past MaxFans are dropped) and marks FieldFans.
+func (s *Status) AddFan(rpm float64) {
+	s.Known |= FieldFans
+	if int(s.FanCount) >= MaxFans {
+		return
+	}
+	s.FansRPM[s.FanCount] = uint16(min(max(rpm, 0), 65535))
+	s.FanCount++
+}
+
+// SetBoards records working of total hashboards, clamped to 0..255.
+func (s *Status) SetBoards(working, total int) {
+	total = min(max(total, 0), 255)
+	s.BoardsWorking, s.BoardsTotal = uint8(min(max(working, 0), total)), uint8(total)
+	s.Known |= FieldBoards
+}
+
+// JPerTH is the efficiency derived from the reported power and hashrate;
+// false when either is missing or the miner is not hashing.
+func (s Status) JPerTH() (float64, bool) {
+	if !s.Has(FieldPower) || !s.Has(FieldHashrate) || s.HashrateTHs <= 0 {
+		return 0, false
+	}
+	return s.PowerW / s.HashrateTHs, true
+}
 
 // Capabilities describes what a miner's firmware can do.
 type Capabilities struct {

@@ -23,6 +23,12 @@ import (
 //     whose nominal Watts do not exceed the target; read back as
 //     CONFIG.Profile. LuxOS also has "powertargetset" on selected models,
 //     but we found no documented read-back for it, so it is not used.
+//   - Reboot: "rebootdevice <sid>".
+//   - Locate: "ledset <sid>,red,blink" or "ledset <sid>,red,off"; read
+//     back as CONFIG.RedLed.
+//   - Hardware: "temps+fans+summary+devs" (hottest TEMPS Board and Chip,
+//     FANS RPM, SUMMARY Elapsed, DEVS as hashboards), read at most every
+//     hardwareTTL per miner and merged into Status.
 //
 // Sessions: write commands need a SessionID from "logon". LuxOS allows one
 // session at a time and drops it after 60 s idle; it is not a security
@@ -36,6 +42,8 @@ type luxosDriver struct {
 
 	mu     sync.Mutex
 	miners map[string]*luxMiner // by host:port
+
+	hw hwCache
 }
 
 // luxMiner serialises commands to one miner and holds its session and
@@ -311,11 +319,63 @@ func (d *luxosDriver) Status(ctx context.Context, t Target) (Status, error) {
 	pt := m.profiles.Load()
 	stale := pt == nil || d.cfg.Clock.Now().Sub(pt.at) >= luxProfilesTTL
 	ls, err := d.read(ctx, addr, m, stale)
-	if err != nil || stale || ls.target(pt) || ls.profile == pt.lacks {
-		return ls.status, err
+	if err == nil && !stale && !ls.target(pt) && ls.profile != pt.lacks {
+		ls, err = d.read(ctx, addr, m, true)
 	}
-	ls, err = d.read(ctx, addr, m, true)
+	if err == nil {
+		d.hardware(ctx, addr, &ls.status)
+	}
 	return ls.status, err
+}
+
+// luxReqHardware asks for everything the hardware reading uses.
+var luxReqHardware = mustMarshal(CgminerRequest{Command: "temps+fans+summary+devs"})
+
+// hardware merges the miner's hardware reading into st, reading it again
+// when the kept one is older than hardwareTTL. A failed read leaves the
+// fields unknown: the power state already read is what the caller needs.
+func (d *luxosDriver) hardware(ctx context.Context, addr string, st *Status) {
+	now := d.cfg.Clock.Now()
+	r, ok := d.hw.get(addr, now)
+	if !ok {
+		r = hwReading{at: now}
+		if raw, err := tcpExchange(ctx, d.cfg, addr, luxReqHardware); err == nil {
+			if mr, err := DecodeLuxMultiReply(raw); err == nil {
+				r.st = mr.Hardware()
+			}
+		}
+		d.hw.put(addr, r)
+	}
+	mergeHardware(st, r, now)
+}
+
+func (d *luxosDriver) Reboot(ctx context.Context, t Target) error {
+	addr := t.hostPort(DefaultPort(LuxOS))
+	_, err := d.privileged(ctx, addr, "rebootdevice")
+	d.hw.forget(addr)
+	return err
+}
+
+func (d *luxosDriver) Locate(ctx context.Context, t Target, on bool) error {
+	addr := t.hostPort(DefaultPort(LuxOS))
+	state := "off"
+	if on {
+		state = "blink"
+	}
+	if _, err := d.privileged(ctx, addr, "ledset", "red", state); err != nil {
+		return err
+	}
+	r, err := d.call(ctx, addr, "config", "")
+	if err != nil {
+		return err
+	}
+	if !r.Status[0].OK() || len(r.Config) != 1 {
+		return protoErr(LuxOS, "config", errors.New("no CONFIG"))
+	}
+	if lit := r.Config[0].RedLed != "off" && r.Config[0].RedLed != ""; lit != on {
+		return fmt.Errorf("%w: luxos RedLed %q", ErrNotConfirmed, r.Config[0].RedLed)
+	}
+	return nil
 }
 
 func (d *luxosDriver) readStatus(t Target) func(context.Context) (Status, error) {

@@ -26,7 +26,32 @@ type LuxReply struct {
 	Summary  []LuxSummary    `json:"SUMMARY,omitempty"`
 	Profiles []LuxProfile    `json:"PROFILES,omitempty"`
 	Profile  []LuxProfileSet `json:"PROFILE,omitempty"`
+	Temps    []LuxTemp       `json:"TEMPS,omitempty"`
+	Fans     []LuxFan        `json:"FANS,omitempty"`
+	Devs     []LuxDev        `json:"DEVS,omitempty"`
 	ID       int             `json:"id"`
+}
+
+// LuxTemp is one TEMPS entry (a hashboard): its board and hottest chip
+// sensors in degrees Celsius.
+type LuxTemp struct {
+	ID    int     `json:"ID"`
+	Board float64 `json:"Board"`
+	Chip  float64 `json:"Chip"`
+}
+
+// LuxFan is one FANS entry.
+type LuxFan struct {
+	ID  int     `json:"ID"`
+	RPM float64 `json:"RPM"`
+}
+
+// LuxDev is one DEVS entry (a hashboard): cgminer's Status is "Alive",
+// "Sick", "Dead" or "NoStart"; MHS 5s its current rate.
+type LuxDev struct {
+	ASC    int     `json:"ASC"`
+	Status string  `json:"Status"`
+	MHS5s  float64 `json:"MHS 5s"`
 }
 
 // LuxSession is the SESSION section of logon and session.
@@ -36,8 +61,10 @@ type LuxSession struct {
 
 // LuxConfig is the part of the CONFIG section that tells the power state.
 // CurtailMode is "None" while mining and "Sleep" (or "Idle") when curtailed.
+// RedLed is "off" unless the locate LED was set with ledset.
 type LuxConfig struct {
 	CurtailMode     string `json:"CurtailMode"`
+	RedLed          string `json:"RedLed,omitempty"`
 	IsPowerSupplyOn bool   `json:"IsPowerSupplyOn"`
 	Profile         string `json:"Profile"`
 	Model           string `json:"Model"`
@@ -54,6 +81,8 @@ type LuxPower struct {
 type LuxSummary struct {
 	GHS5s float64 `json:"GHS 5s"`
 	GHSav float64 `json:"GHS av"`
+	// Elapsed is the mining software's uptime in seconds.
+	Elapsed *int64 `json:"Elapsed,omitempty"`
 }
 
 // LuxProfile is one entry of PROFILES: a tuned frequency step and its
@@ -79,6 +108,9 @@ type LuxMultiReply struct {
 	Power    []LuxReply `json:"power,omitempty"`
 	Summary  []LuxReply `json:"summary,omitempty"`
 	Profiles []LuxReply `json:"profiles,omitempty"`
+	Temps    []LuxReply `json:"temps,omitempty"`
+	Fans     []LuxReply `json:"fans,omitempty"`
+	Devs     []LuxReply `json:"devs,omitempty"`
 	ID       int        `json:"id"`
 }
 
@@ -102,7 +134,8 @@ func DecodeLuxMultiReply(b []byte) (*LuxMultiReply, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
-	for name, sec := range map[string][]LuxReply{"config": r.Config, "power": r.Power, "summary": r.Summary, "profiles": r.Profiles} {
+	for name, sec := range map[string][]LuxReply{"config": r.Config, "power": r.Power, "summary": r.Summary, "profiles": r.Profiles,
+		"temps": r.Temps, "fans": r.Fans, "devs": r.Devs} {
 		if sec == nil {
 			continue
 		}
@@ -111,6 +144,41 @@ func DecodeLuxMultiReply(b []byte) (*LuxMultiReply, error) {
 		}
 	}
 	return &r, nil
+}
+
+// Hardware reads the sections of a "temps+fans+summary+devs" reply into a
+// Status holding only hardware fields: the hottest board and chip of TEMPS,
+// every FANS speed, SUMMARY's Elapsed, and DEVS as hashboards (working:
+// Alive and hashing). A section that failed or is missing leaves its
+// fields unknown.
+func (r *LuxMultiReply) Hardware() Status {
+	var st Status
+	ok := func(sec []LuxReply) bool { return len(sec) == 1 && sec[0].Status[0].OK() }
+	if ok(r.Temps) && len(r.Temps[0].Temps) > 0 {
+		st.Known |= FieldBoardTemp | FieldChipTemp
+		st.BoardTempC, st.ChipTempC = r.Temps[0].Temps[0].Board, r.Temps[0].Temps[0].Chip
+		for _, t := range r.Temps[0].Temps[1:] {
+			st.BoardTempC, st.ChipTempC = max(st.BoardTempC, t.Board), max(st.ChipTempC, t.Chip)
+		}
+	}
+	if ok(r.Fans) {
+		for _, f := range r.Fans[0].Fans {
+			st.AddFan(f.RPM)
+		}
+	}
+	if ok(r.Summary) && len(r.Summary[0].Summary) == 1 && r.Summary[0].Summary[0].Elapsed != nil {
+		st.UptimeS, st.Known = *r.Summary[0].Summary[0].Elapsed, st.Known|FieldUptime
+	}
+	if ok(r.Devs) {
+		working := 0
+		for _, d := range r.Devs[0].Devs {
+			if d.Status == "Alive" && d.MHS5s > 0 {
+				working++
+			}
+		}
+		st.SetBoards(working, len(r.Devs[0].Devs))
+	}
+	return st
 }
 
 // luxStatusReply is the part of a "config+power" or "config+power+profiles"

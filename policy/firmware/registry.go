@@ -88,6 +88,8 @@ func (noneDriver) Firmware() string                                  { return No
 func (noneDriver) Sleep(context.Context, Target) error               { return ErrUnsupported }
 func (noneDriver) Wake(context.Context, Target) error                { return ErrUnsupported }
 func (noneDriver) SetPowerTarget(context.Context, Target, int) error { return ErrUnsupported }
+func (noneDriver) Reboot(context.Context, Target) error              { return ErrUnsupported }
+func (noneDriver) Locate(context.Context, Target, bool) error        { return ErrUnsupported }
 func (noneDriver) Status(context.Context, Target) (Status, error) {
 	return Status{}, ErrUnsupported
 }

@@ -23,6 +23,13 @@ import (
 //     the target and writes settings.miner.overclock.preset. VNish answers
 //     {"restart_required":false,...} even when the change failed, so the
 //     preset is read back from GET /api/v1/settings.
+//   - Reboot: POST /api/v1/system/reboot.
+//   - Locate: POST /api/v1/find-miner toggles the LED and answers {"on":
+//     bool}; the state is read first from GET /api/v1/status (find_miner)
+//     so a request for the state the LED is already in sends nothing.
+//   - Hardware: summary.miner's pcb_temp.max and chip_temp.max, the rpm of
+//     each cooling.fans entry, and the chains (boards) whose status.state
+//     is "mining". The summary has no uptime.
 //
 // Auth: POST /api/v1/unlock {"pw":...} returns a token sent raw in the
 // Authorization header. Tokens are cached per miner; a 401 triggers one
@@ -56,10 +63,56 @@ type VNishSummary struct {
 	Miner VNishMinerSummary `json:"miner"`
 }
 
-// VNishMinerSummary is summary.miner.
+// VNishMinerSummary is summary.miner. The hardware parts are pointers
+// because summaries of a miner in failure carry them empty or not at all.
 type VNishMinerSummary struct {
 	PowerUsage  float64          `json:"power_usage"`
 	MinerStatus VNishMinerStatus `json:"miner_status"`
+	PCBTemp     *VNishMinMax     `json:"pcb_temp,omitempty"`
+	ChipTemp    *VNishMinMax     `json:"chip_temp,omitempty"`
+	Cooling     *VNishCooling    `json:"cooling,omitempty"`
+	Chains      []VNishChain     `json:"chains,omitempty"`
+}
+
+// VNishMinMax is a sensor range, e.g. pcb_temp.
+type VNishMinMax struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+}
+
+// VNishCooling is summary.miner.cooling.
+type VNishCooling struct {
+	FanNum int        `json:"fan_num"`
+	Fans   []VNishFan `json:"fans"`
+}
+
+// VNishFan is one cooling.fans entry.
+type VNishFan struct {
+	ID  int     `json:"id"`
+	RPM float64 `json:"rpm"`
+}
+
+// VNishChain is one summary.miner.chains entry (a hashboard).
+type VNishChain struct {
+	ID     int              `json:"id"`
+	Status VNishChainStatus `json:"status"`
+}
+
+// VNishChainStatus carries a chain's state ("mining", "failure", ...).
+type VNishChainStatus struct {
+	State string `json:"state"`
+}
+
+// VNishStatus is the part of GET /api/v1/status hashgate reads: the
+// locate LED.
+type VNishStatus struct {
+	MinerState string `json:"miner_state"`
+	FindMiner  bool   `json:"find_miner"`
+}
+
+// VNishFindMiner is the reply to POST /api/v1/find-miner.
+type VNishFindMiner struct {
+	On bool `json:"on"`
 }
 
 // VNishMinerStatus carries miner_state: "mining", "paused", "stopped",
@@ -191,11 +244,60 @@ func (d *vnishDriver) Status(ctx context.Context, t Target) (Status, error) {
 	case "paused", "stopped", "shutting-down":
 		st.State = StateSleeping
 	}
+	s.Miner.hardware(&st)
 	// Preset names are their wattage; "disabled" means manual tuning.
 	if w, err := strconv.Atoi(set.Miner.Overclock.Preset); err == nil {
 		st.PowerTargetW, st.Known = float64(w), st.Known|FieldPowerTarget
 	}
 	return st, nil
+}
+
+// hardware copies the sensors the summary carries into st.
+func (m *VNishMinerSummary) hardware(st *Status) {
+	if m.PCBTemp != nil {
+		st.BoardTempC, st.Known = m.PCBTemp.Max, st.Known|FieldBoardTemp
+	}
+	if m.ChipTemp != nil {
+		st.ChipTempC, st.Known = m.ChipTemp.Max, st.Known|FieldChipTemp
+	}
+	if m.Cooling != nil {
+		for _, f := range m.Cooling.Fans {
+			st.AddFan(f.RPM)
+		}
+	}
+	if m.Chains != nil {
+		working := 0
+		for _, c := range m.Chains {
+			if c.Status.State == "mining" {
+				working++
+			}
+		}
+		st.SetBoards(working, len(m.Chains))
+	}
+}
+
+func (d *vnishDriver) Reboot(ctx context.Context, t Target) error {
+	return d.call(ctx, t, http.MethodPost, "system/reboot", struct{}{}, nil)
+}
+
+// Locate toggles find-miner when the LED is not already as asked, and
+// checks the toggle's answer.
+func (d *vnishDriver) Locate(ctx context.Context, t Target, on bool) error {
+	var st VNishStatus
+	if err := d.call(ctx, t, http.MethodGet, "status", nil, &st); err != nil {
+		return err
+	}
+	if st.FindMiner == on {
+		return nil
+	}
+	var fm VNishFindMiner
+	if err := d.call(ctx, t, http.MethodPost, "find-miner", struct{}{}, &fm); err != nil {
+		return err
+	}
+	if fm.On != on {
+		return fmt.Errorf("%w: vnish find-miner left the LED on=%t", ErrNotConfirmed, fm.On)
+	}
+	return nil
 }
 
 func (d *vnishDriver) readStatus(t Target) func(context.Context) (Status, error) {

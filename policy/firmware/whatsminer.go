@@ -19,6 +19,11 @@ import (
 //   - SetPowerTarget: unsupported. "adjust_power_limit" reboots the miner
 //     and "set_power_pct" is a temporary percentage of current power with
 //     no read-back of the setting, so neither gives a confirmable target.
+//   - Reboot: "reboot".
+//   - Locate: "set_led" flashing red (200 ms period, 100 ms on) for on,
+//     param "auto" for off; read back as get_miner_info's ledstat.
+//   - Hardware: summary's Temperature (board), Chip Temp Max, Fan Speed
+//     In/Out and Elapsed. Hashboards are not read (summary lacks them).
 //
 // Auth: write commands need the API enabled and the admin password changed
 // in WhatsMinerTool. A token from get_token lives 30 min; it is cached per
@@ -178,8 +183,42 @@ func (d *whatsminerDriver) Status(ctx context.Context, t Target) (Status, error)
 	if sr.Status[0].OK() {
 		st.PowerW, st.HashrateTHs = sr.Summary[0].Power, sr.Summary[0].MHS1m/1e6
 		st.Known |= FieldPower | FieldHashrate
+		sr.Summary[0].hardware(&st)
 	}
 	return st, nil
+}
+
+func (d *whatsminerDriver) Reboot(ctx context.Context, t Target) error {
+	return d.write(ctx, t, WhatsminerRequest{Cmd: "reboot"})
+}
+
+func (d *whatsminerDriver) Locate(ctx context.Context, t Target, on bool) error {
+	req := WhatsminerRequest{Cmd: "set_led", Param: "auto"}
+	if on {
+		req = WhatsminerRequest{Cmd: "set_led", Color: "red", Period: 200, Duration: 100}
+	}
+	if err := d.write(ctx, t, req); err != nil {
+		return err
+	}
+	raw, err := d.plain(ctx, t.hostPort(DefaultPort(Whatsminer)), "get_miner_info")
+	if err != nil {
+		return err
+	}
+	r, err := DecodeWhatsminerReply(raw)
+	if err != nil {
+		return protoErr(Whatsminer, "get_miner_info", err)
+	}
+	if !r.OK() {
+		return d.refusal("get_miner_info", r)
+	}
+	var mi WhatsminerMinerInfo
+	if err := json.Unmarshal(r.Msg, &mi); err != nil {
+		return protoErr(Whatsminer, "get_miner_info", err)
+	}
+	if (mi.LEDStat != "auto") != on {
+		return fmt.Errorf("%w: whatsminer ledstat %q", ErrNotConfirmed, mi.LEDStat)
+	}
+	return nil
 }
 
 func (d *whatsminerDriver) readStatus(t Target) func(context.Context) (Status, error) {

@@ -21,6 +21,19 @@ type WhatsminerRequest struct {
 	Cmd        string `json:"cmd"`
 	Token      string `json:"token,omitempty"`
 	Respbefore string `json:"respbefore,omitempty"`
+	// set_led: Param "auto" hands the LED back to the firmware; otherwise
+	// Color flashes for Duration ms of every Period ms, from Start ms.
+	Param    string `json:"param,omitempty"`
+	Color    string `json:"color,omitempty"`
+	Period   int    `json:"period,omitempty"`
+	Duration int    `json:"duration,omitempty"`
+	Start    int    `json:"start,omitempty"`
+}
+
+// WhatsminerMinerInfo is the part of get_miner_info's Msg hashgate reads:
+// ledstat is "auto" unless the LED was set by set_led.
+type WhatsminerMinerInfo struct {
+	LEDStat string `json:"ledstat"`
 }
 
 // WhatsminerEnvelope wraps an encrypted request.
@@ -81,6 +94,32 @@ type WhatsminerSummary struct {
 	MHS1m      float64 `json:"MHS 1m"`
 	Power      float64 `json:"Power"`
 	PowerLimit float64 `json:"Power Limit"`
+	// Hardware, pointers since API versions differ in what they report:
+	// Temperature is the board average, fans are intake and exhaust,
+	// Elapsed the mining software's uptime in seconds.
+	Temperature *float64 `json:"Temperature,omitempty"`
+	ChipTempMax *float64 `json:"Chip Temp Max,omitempty"`
+	FanSpeedIn  *float64 `json:"Fan Speed In,omitempty"`
+	FanSpeedOut *float64 `json:"Fan Speed Out,omitempty"`
+	Elapsed     *int64   `json:"Elapsed,omitempty"`
+}
+
+// hardware copies the summary's sensors into st.
+func (w *WhatsminerSummary) hardware(st *Status) {
+	if w.Temperature != nil {
+		st.BoardTempC, st.Known = *w.Temperature, st.Known|FieldBoardTemp
+	}
+	if w.ChipTempMax != nil {
+		st.ChipTempC, st.Known = *w.ChipTempMax, st.Known|FieldChipTemp
+	}
+	for _, f := range []*float64{w.FanSpeedIn, w.FanSpeedOut} {
+		if f != nil {
+			st.AddFan(*f)
+		}
+	}
+	if w.Elapsed != nil {
+		st.UptimeS, st.Known = *w.Elapsed, st.Known|FieldUptime
+	}
 }
 
 // Whatsminer status codes hashgate acts on (API v2 documentation).

@@ -18,7 +18,9 @@ import (
 
 // Antminer simulates stock Bitmain web CGI on port 80 behind HTTP digest
 // auth (realm "antMiner Configuration", MD5, qop=auth):
-// GET /cgi-bin/get_miner_conf.cgi and POST /cgi-bin/set_miner_conf.cgi.
+// GET /cgi-bin/get_miner_conf.cgi, POST /cgi-bin/set_miner_conf.cgi,
+// GET stats.cgi, GET reboot.cgi, POST blink.cgi and GET
+// get_blink_status.cgi.
 // ModeKey is the work-mode key this firmware honours; a write under the
 // other key is answered "M000 OK!" and ignored, the quirk reported for
 // some S19j Pro and S21 firmware.
@@ -54,6 +56,15 @@ func (a *Antminer) Listen(addr string) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/get_miner_conf.cgi", a.digest(a.getConf))
 	mux.HandleFunc("POST /cgi-bin/set_miner_conf.cgi", a.digest(a.setConf))
+	mux.HandleFunc("GET /cgi-bin/stats.cgi", a.digest(a.stats))
+	mux.HandleFunc("GET /cgi-bin/reboot.cgi", a.digest(func(w http.ResponseWriter, _ *http.Request) {
+		a.miner.Reboot()
+		writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "success", Code: "R000", Msg: "rebooting"})
+	}))
+	mux.HandleFunc("POST /cgi-bin/blink.cgi", a.digest(a.blink))
+	mux.HandleFunc("GET /cgi-bin/get_blink_status.cgi", a.digest(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, fw.AntminerBlink{Blink: a.miner.State().Locate})
+	}))
 	return a.srv.listen(addr, mux)
 }
 
@@ -146,4 +157,31 @@ func (a *Antminer) setConf(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "success", Code: "M000", Msg: "OK!"})
+}
+
+func (a *Antminer) stats(w http.ResponseWriter, _ *http.Request) {
+	s := a.miner.State()
+	e := fw.AntminerStatsEntry{Elapsed: &s.UptimeS, Fan: []float64{}, Chain: []fw.AntminerChain{}}
+	for _, f := range s.FansRPM {
+		e.Fan = append(e.Fan, float64(int(f)))
+	}
+	for i := range s.Boards {
+		c := fw.AntminerChain{Index: i, TempPCB: []float64{round1(s.BoardTempC - 6), round1(s.BoardTempC), 0, 0},
+			TempChip: []float64{round1(s.ChipTempC - 6), round1(s.ChipTempC), 0, 0}}
+		if i < s.BoardsWorking {
+			c.RateReal = round1(s.HashrateTHs * 1000 / float64(max(s.BoardsWorking, 1)))
+		}
+		e.Chain = append(e.Chain, c)
+	}
+	writeJSON(w, http.StatusOK, fw.AntminerStats{Stats: []fw.AntminerStatsEntry{e}})
+}
+
+func (a *Antminer) blink(w http.ResponseWriter, r *http.Request) {
+	var b fw.AntminerBlinkRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&b); err != nil || (b.Blink != "true" && b.Blink != "false") {
+		writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "error", Code: "B001", Msg: "bad blink"})
+		return
+	}
+	a.miner.SetLocate(b.Blink == "true")
+	writeJSON(w, http.StatusOK, fw.AntminerSetReply{Stats: "success", Code: "B000", Msg: "OK!"})
 }

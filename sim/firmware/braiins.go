@@ -173,6 +173,37 @@ func (b *Braiins) serve(w http.ResponseWriter, r *http.Request) {
 			f.Flush()
 		}
 		<-r.Context().Done() // a status stream stays open
+	case "ActionsService/Reboot":
+		b.miner.Reboot()
+		grpcReply(w, nil)
+	case "ActionsService/SetLocateDeviceStatus":
+		var l fw.BraiinsLocate
+		if err := l.UnmarshalProto(req); err != nil {
+			grpcStatus(w, 3, "invalid argument")
+			return
+		}
+		b.miner.SetLocate(l.Enabled)
+		grpcReply(w, (&fw.BraiinsLocate{Enabled: b.miner.State().Locate}).MarshalProto())
+	case "ActionsService/GetLocateDeviceStatus":
+		grpcReply(w, (&fw.BraiinsLocate{Enabled: s.Locate}).MarshalProto())
+	case "CoolingService/GetCoolingState":
+		c := fw.BraiinsCoolingState{HighestC: round1(s.ChipTempC), HasHighestC: true}
+		for _, f := range s.FansRPM {
+			c.FansRPM = append(c.FansRPM, uint64(f))
+		}
+		grpcReply(w, c.MarshalProto())
+	case "MinerService/GetHashboards":
+		var h fw.BraiinsHashboards
+		for i := range s.Boards {
+			hb := fw.BraiinsHashboard{Enabled: true, ChipC: round1(s.ChipTempC - float64(i)), BoardC: round1(s.BoardTempC - float64(i)), HasChip: true, HasBrd: true}
+			if i < s.BoardsWorking {
+				hb.GHs5s = round1(s.HashrateTHs * 1000 / float64(s.BoardsWorking))
+			}
+			h.Boards = append(h.Boards, hb)
+		}
+		grpcReply(w, h.MarshalProto())
+	case "MinerService/GetMinerDetails":
+		grpcReply(w, (&fw.BraiinsMinerDetails{BosminerUptimeS: uint64(s.UptimeS), SystemUptimeS: uint64(s.UptimeS), HasSystemUptime: true}).MarshalProto())
 	case "ConfigurationService/GetConstraints":
 		c := b.miner.Config()
 		grpcReply(w, (&fw.BraiinsConstraints{DefaultW: uint64(c.NominalW), MinW: uint64(c.MinW), MaxW: uint64(c.MaxW)}).MarshalProto())

@@ -92,6 +92,12 @@ func (l *LuxOS) handle(req []byte, _ net.Addr) []byte {
 				out.Summary = []fw.LuxReply{*body}
 			case "profiles":
 				out.Profiles = []fw.LuxReply{*body}
+			case "temps":
+				out.Temps = []fw.LuxReply{*body}
+			case "fans":
+				out.Fans = []fw.LuxReply{*body}
+			case "devs":
+				out.Devs = []fw.LuxReply{*body}
 			default:
 				return mustJSON(luxErr(luxCodeBadCommand, "Invalid multi-command "+c))
 			}
@@ -116,14 +122,42 @@ func (l *LuxOS) read(cmd string) *fw.LuxReply {
 			mode = "Sleep"
 		}
 		r.Status = luxStatus(true, 33, "CGMiner config")
-		r.Config = []fw.LuxConfig{{CurtailMode: mode, IsPowerSupplyOn: !s.Sleeping, Profile: s.Profile, Model: "Antminer S21 (sim)"}}
+		led := "off"
+		if s.Locate {
+			led = "blink"
+		}
+		r.Config = []fw.LuxConfig{{CurtailMode: mode, RedLed: led, IsPowerSupplyOn: !s.Sleeping, Profile: s.Profile, Model: "Antminer S21 (sim)"}}
 	case "power":
 		r.Status = luxStatus(true, 335, "Power")
 		r.Power = []fw.LuxPower{{PSU: !s.Sleeping, Watts: round1(s.PowerW)}}
 	case "summary":
 		ghs := round1(s.HashrateTHs * 1000)
 		r.Status = luxStatus(true, 11, "Summary")
-		r.Summary = []fw.LuxSummary{{GHS5s: ghs, GHSav: ghs}}
+		r.Summary = []fw.LuxSummary{{GHS5s: ghs, GHSav: ghs, Elapsed: ptr(s.UptimeS)}}
+	case "temps":
+		r.Status = luxStatus(true, 90, "Temps")
+		r.Temps = []fw.LuxTemp{}
+		for i := range s.Boards {
+			r.Temps = append(r.Temps, fw.LuxTemp{ID: i, Board: round1(s.BoardTempC - float64(2*i)), Chip: round1(s.ChipTempC - float64(2*i))})
+		}
+	case "fans":
+		r.Status = luxStatus(true, 90, "Fans")
+		r.Fans = []fw.LuxFan{}
+		for i, f := range s.FansRPM {
+			r.Fans = append(r.Fans, fw.LuxFan{ID: i, RPM: float64(int(f))})
+		}
+	case "devs":
+		r.Status = luxStatus(true, 9, "Devs")
+		r.Devs = []fw.LuxDev{}
+		for i := range s.Boards {
+			d := fw.LuxDev{ASC: i, Status: "Alive"}
+			if i < s.BoardsWorking {
+				d.MHS5s = round1(s.HashrateTHs * 1e6 / float64(s.BoardsWorking))
+			} else if !s.Sleeping {
+				d.Status = "Dead"
+			}
+			r.Devs = append(r.Devs, d)
+		}
 	case "profiles":
 		r.Status = luxStatus(true, 90, "Profiles")
 		r.Profiles = []fw.LuxProfile{}
@@ -167,7 +201,7 @@ func (l *LuxOS) write(cmd, param string) *fw.LuxReply {
 	}
 	args := strings.Split(param, ",")
 	switch cmd {
-	case "logoff", "curtail", "profileset":
+	case "logoff", "curtail", "profileset", "rebootdevice", "ledset":
 	default:
 		return luxErr(luxCodeBadCommand, "Invalid command")
 	}
@@ -192,6 +226,23 @@ func (l *LuxOS) write(cmd, param string) *fw.LuxReply {
 			return luxErr(luxCodeBadParam, "Invalid curtail mode")
 		}
 		return &fw.LuxReply{Status: luxStatus(true, 340, "Curtail "+args[1]), ID: 1}
+	case "rebootdevice":
+		l.miner.Reboot()
+		l.sid = "" // the session does not survive the reboot
+		return &fw.LuxReply{Status: luxStatus(true, 340, "Rebooting"), ID: 1}
+	case "ledset":
+		if len(args) != 3 || args[1] != "red" {
+			return luxErr(luxCodeBadParam, "Invalid led")
+		}
+		switch args[2] {
+		case "on", "blink":
+			l.miner.SetLocate(true)
+		case "off":
+			l.miner.SetLocate(false)
+		default:
+			return luxErr(luxCodeBadParam, "Invalid led state")
+		}
+		return &fw.LuxReply{Status: luxStatus(true, 340, "Led set"), ID: 1}
 	default: // profileset
 		if len(args) != 2 || !l.miner.SetProfile(args[1]) {
 			return luxErr(luxCodeBadParam, "Invalid profile")

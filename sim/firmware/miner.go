@@ -44,6 +44,10 @@ type MinerConfig struct {
 	// Profiles are the discrete steps; the first with Watts == NominalW is
 	// active at start.
 	Profiles []Profile
+	// Boards and Fans count hashboards and fans; AmbientC is the intake
+	// air. Temperatures and fan speeds follow the draw (see State).
+	Boards, Fans int
+	AmbientC     float64
 }
 
 // DefaultMinerConfig resembles an S21-class miner: 3.5 kW, 200 TH/s, 25 W
@@ -58,6 +62,7 @@ func DefaultMinerConfig() MinerConfig {
 			{Name: "445MHz", Watts: 2300, THs: 145},
 			{Name: "365MHz", Watts: 1750, THs: 119},
 		},
+		Boards: 3, Fans: 4, AmbientC: 25,
 	}
 }
 
@@ -65,6 +70,9 @@ func DefaultMinerConfig() MinerConfig {
 func (c MinerConfig) Validate() error {
 	if c.NominalW <= 0 || c.SleepW < 0 || c.SleepW >= c.NominalW || c.MinW > c.MaxW || c.RampDown < 0 || c.RampUp < 0 {
 		return errors.New("sim miner: inconsistent power figures")
+	}
+	if c.Boards < 0 || c.Boards > 255 || c.Fans < 0 || c.Fans > 8 {
+		return errors.New("sim miner: Boards must be 0-255 and Fans 0-8")
 	}
 	return nil
 }
@@ -76,6 +84,18 @@ type MinerState struct {
 	TargetW     float64
 	HashrateTHs float64
 	Profile     string
+	// BoardTempC and ChipTempC are the hottest sensors; both sit at the
+	// ambient temperature when nothing draws.
+	BoardTempC, ChipTempC float64
+	// FansRPM has one speed per fan: 1,000 rpm idle, 6,000 at full power.
+	FansRPM []float64
+	// BoardsWorking of Boards are hashing (none while asleep).
+	BoardsWorking, Boards int
+	// UptimeS counts from start or the last reboot.
+	UptimeS int64
+	// Locate is the locate LED; Reboots counts reboots.
+	Locate  bool
+	Reboots int
 }
 
 // Miner is the power model behind a simulated endpoint. Safe for concurrent
@@ -89,6 +109,10 @@ type Miner struct {
 	targetW  float64
 	profile  string
 	faults   Fault
+	bootAt   time.Time
+	locate   bool
+	reboots  int
+	deadBds  int
 	// ramp: the draw moves linearly from rampFrom to goal over rampDur.
 	rampFrom  float64
 	rampStart time.Time
@@ -105,7 +129,8 @@ func NewMiner(cfg MinerConfig, clock Clock) (*Miner, error) {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	m := &Miner{cfg: cfg, clock: clock, targetW: cfg.NominalW, goal: cfg.NominalW, rampFrom: cfg.NominalW, rampStart: clock.Now()}
+	now := clock.Now()
+	m := &Miner{cfg: cfg, clock: clock, targetW: cfg.NominalW, goal: cfg.NominalW, rampFrom: cfg.NominalW, rampStart: now, bootAt: now}
 	for _, p := range cfg.Profiles {
 		if p.Watts == cfg.NominalW {
 			m.profile = p.Name
@@ -206,14 +231,59 @@ func (m *Miner) SetProfile(name string) bool {
 	return false
 }
 
+// Reboot restarts the miner, unless FaultIgnoreWrites is on: uptime starts
+// again and the draw climbs from the sleep level back to what its state
+// asks for (a sleeping miner stays asleep, as LuxOS keeps curtailment
+// across a reboot).
+func (m *Miner) Reboot() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.faults&FaultIgnoreWrites != 0 {
+		return
+	}
+	now := m.clock.Now()
+	m.bootAt, m.reboots = now, m.reboots+1
+	m.rampFrom, m.rampStart, m.rampDur = m.cfg.SleepW, now, m.cfg.RampUp
+}
+
+// SetLocate switches the locate LED, unless FaultIgnoreWrites is on.
+func (m *Miner) SetLocate(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.faults&FaultIgnoreWrites == 0 {
+		m.locate = on
+	}
+}
+
+// SetDeadBoards makes n hashboards stop hashing (a failed board).
+func (m *Miner) SetDeadBoards(n int) {
+	m.mu.Lock()
+	m.deadBds = min(max(n, 0), m.cfg.Boards)
+	m.mu.Unlock()
+}
+
 // State returns what the miner would report now.
 func (m *Miner) State() MinerState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.level(m.clock.Now())
+	now := m.clock.Now()
+	p := m.level(now)
 	hash := 0.0
 	if span := m.cfg.NominalW - m.cfg.SleepW; p > m.cfg.SleepW && span > 0 {
 		hash = m.cfg.NominalTHs * (p - m.cfg.SleepW) / span
 	}
-	return MinerState{Sleeping: m.sleeping, PowerW: p, TargetW: m.targetW, HashrateTHs: hash, Profile: m.profile}
+	if m.cfg.Boards > 0 {
+		hash *= float64(m.cfg.Boards-m.deadBds) / float64(m.cfg.Boards)
+	}
+	load := min(max(p/m.cfg.NominalW, 0), 1.2)
+	s := MinerState{Sleeping: m.sleeping, PowerW: p, TargetW: m.targetW, HashrateTHs: hash, Profile: m.profile,
+		BoardTempC: m.cfg.AmbientC + 40*load, ChipTempC: m.cfg.AmbientC + 55*load,
+		Boards: m.cfg.Boards, UptimeS: int64(now.Sub(m.bootAt) / time.Second), Locate: m.locate, Reboots: m.reboots}
+	if hash > 0 {
+		s.BoardsWorking = m.cfg.Boards - m.deadBds
+	}
+	for range m.cfg.Fans {
+		s.FansRPM = append(s.FansRPM, 1000+5000*min(load, 1))
+	}
+	return s
 }

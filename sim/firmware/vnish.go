@@ -16,7 +16,8 @@ import (
 )
 
 // VNish simulates the VNish web API: POST /api/v1/unlock, GET summary,
-// GET/POST settings, GET autotune/presets, POST mining/pause|resume. The
+// GET/POST settings, GET autotune/presets, POST mining/pause|resume,
+// GET status, POST find-miner (toggles the LED) and POST system/reboot. The
 // miner's profiles are its tuned presets, named by their wattage as VNish
 // names them. Like VNish, POST settings answers restart_required:false
 // whether or not the preset was applied.
@@ -47,6 +48,9 @@ func (v *VNish) Listen(addr string) (net.Addr, error) {
 	mux.HandleFunc("GET /api/v1/autotune/presets", v.authed(v.presets))
 	mux.HandleFunc("POST /api/v1/mining/pause", v.authed(v.action(v.miner.Sleep)))
 	mux.HandleFunc("POST /api/v1/mining/resume", v.authed(v.action(v.miner.Wake)))
+	mux.HandleFunc("POST /api/v1/system/reboot", v.authed(v.action(v.miner.Reboot)))
+	mux.HandleFunc("GET /api/v1/status", v.status)
+	mux.HandleFunc("POST /api/v1/find-miner", v.authed(v.findMiner))
 	return v.srv.listen(addr, mux)
 }
 
@@ -98,8 +102,38 @@ func (v *VNish) summary(w http.ResponseWriter, _ *http.Request) {
 	if s.Sleeping {
 		state = "paused"
 	}
-	writeJSON(w, http.StatusOK, fw.VNishSummary{Miner: fw.VNishMinerSummary{
-		PowerUsage: round1(s.PowerW), MinerStatus: fw.VNishMinerStatus{MinerState: state}}})
+	m := fw.VNishMinerSummary{
+		PowerUsage: round1(s.PowerW), MinerStatus: fw.VNishMinerStatus{MinerState: state},
+		PCBTemp:  &fw.VNishMinMax{Min: round1(s.BoardTempC - 5), Max: round1(s.BoardTempC)},
+		ChipTemp: &fw.VNishMinMax{Min: round1(s.ChipTempC - 8), Max: round1(s.ChipTempC)},
+		Cooling:  &fw.VNishCooling{FanNum: len(s.FansRPM), Fans: []fw.VNishFan{}},
+		Chains:   []fw.VNishChain{},
+	}
+	for i, rpm := range s.FansRPM {
+		m.Cooling.Fans = append(m.Cooling.Fans, fw.VNishFan{ID: i, RPM: float64(int(rpm))})
+	}
+	for i := range s.Boards {
+		st := "mining"
+		if i >= s.BoardsWorking {
+			st = "stopped"
+		}
+		m.Chains = append(m.Chains, fw.VNishChain{ID: i + 1, Status: fw.VNishChainStatus{State: st}})
+	}
+	writeJSON(w, http.StatusOK, fw.VNishSummary{Miner: m})
+}
+
+func (v *VNish) status(w http.ResponseWriter, _ *http.Request) {
+	s := v.miner.State()
+	state := "mining"
+	if s.Sleeping {
+		state = "paused"
+	}
+	writeJSON(w, http.StatusOK, fw.VNishStatus{MinerState: state, FindMiner: s.Locate})
+}
+
+func (v *VNish) findMiner(w http.ResponseWriter, _ *http.Request) {
+	v.miner.SetLocate(!v.miner.State().Locate)
+	writeJSON(w, http.StatusOK, fw.VNishFindMiner{On: v.miner.State().Locate})
 }
 
 func (v *VNish) settings(w http.ResponseWriter, _ *http.Request) {

@@ -99,11 +99,28 @@ func (w *Whatsminer) handle(req []byte, _ net.Addr) []byte {
 	case "summary":
 		return mustJSON(fw.WhatsminerSummaryReply{
 			Status:  []fw.CgminerStatus{{Status: "S", When: time.Now().Unix(), Code: 11, Msg: "Summary"}},
-			Summary: []fw.WhatsminerSummary{{MHS1m: round1(s.HashrateTHs * 1e6), Power: round1(s.PowerW), PowerLimit: w.miner.cfg.MaxW}},
+			Summary: []fw.WhatsminerSummary{w.summary(s)},
 			ID:      1,
 		})
+	case "get_miner_info":
+		led := "auto"
+		if s.Locate {
+			led = "red"
+		}
+		return mustJSON(wmReply(true, fw.WhatsminerCodeOK, fw.WhatsminerMinerInfo{LEDStat: led}))
 	}
 	return mustJSON(wmReply(false, 14, "invalid command"))
+}
+
+// summary is the SUMMARY entry for s; the sensors follow the draw.
+func (w *Whatsminer) summary(s MinerState) fw.WhatsminerSummary {
+	sum := fw.WhatsminerSummary{MHS1m: round1(s.HashrateTHs * 1e6), Power: round1(s.PowerW), PowerLimit: w.miner.cfg.MaxW,
+		Temperature: ptr(round1(s.BoardTempC)), ChipTempMax: ptr(round1(s.ChipTempC)), Elapsed: ptr(s.UptimeS)}
+	if len(s.FansRPM) > 0 {
+		sum.FanSpeedIn = ptr(float64(int(s.FansRPM[0])))
+		sum.FanSpeedOut = ptr(float64(int(s.FansRPM[len(s.FansRPM)-1])))
+	}
+	return sum
 }
 
 // issue creates a token and remembers its signature.
@@ -154,6 +171,21 @@ func (w *Whatsminer) privileged(data string) []byte {
 	case "power_on":
 		w.miner.Wake()
 		rep = wmReply(true, fw.WhatsminerCodeOK, "API command OK")
+	case "reboot":
+		w.miner.Reboot()
+		rep = wmReply(true, fw.WhatsminerCodeOK, "API command OK")
+	case "set_led":
+		switch {
+		case r.Param == "auto":
+			w.miner.SetLocate(false)
+		case r.Color == "red" || r.Color == "green":
+			w.miner.SetLocate(true)
+		default:
+			rep = wmReply(false, 14, "invalid param")
+		}
+		if rep == nil {
+			rep = wmReply(true, fw.WhatsminerCodeOK, "API command OK")
+		}
 	default:
 		rep = wmReply(false, 14, "invalid command")
 	}
