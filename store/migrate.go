@@ -126,6 +126,21 @@ CREATE TABLE energy_group (
 	PRIMARY KEY (start, grp)
 ) WITHOUT ROWID;
 `,
+	// 4: the console's pool edits, by name, over the config file's [[pool]] list (removed: a
+	// file pool not to run); applied again at start.
+	`
+CREATE TABLE pool_edits (
+	name     TEXT    PRIMARY KEY,
+	removed  INTEGER NOT NULL,
+	url      TEXT    NOT NULL,
+	user     TEXT    NOT NULL,
+	password TEXT    NOT NULL,
+	priority INTEGER NOT NULL,
+	weight   REAL    NOT NULL,
+	ts       INTEGER NOT NULL,
+	actor    TEXT    NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrate applies every pending migration, each in its own transaction.
