@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -249,4 +250,77 @@ func (s *Store) ShareStats(ctx context.Context, from, to time.Time, worker strin
 		}
 	}
 	return out, rows.Err()
+}
+
+// HashratePoint is one step of a worker's hashrate history.
+type HashratePoint struct {
+	// At is the start of the step, Unix seconds.
+	At int64
+	// HashesPerSec is the work of the worker's locally accepted shares in
+	// the step (difficulty 1 is 2^32 hashes) over the step's length.
+	HashesPerSec float64
+}
+
+// MaxHistoryPoints bounds one WorkerHashrate answer.
+const MaxHistoryPoints = 1000
+
+// WorkerHashrate returns one worker's hashrate, one point per step over
+// [from, to) (from rounded down and to rounded up to whole steps; step a
+// multiple of a minute), read from the share rollup: minutes where they
+// are kept, hours where minutes were folded. An hour spread over steps
+// shorter than an hour gives each of them the hour's average. Steps without
+// shares are 0.
+func (s *Store) WorkerHashrate(ctx context.Context, worker string, from, to time.Time, step time.Duration) ([]HashratePoint, error) {
+	st := int64(step / time.Second)
+	if st < 60 || st%60 != 0 {
+		return nil, fmt.Errorf("store: history step %v is not a whole number of minutes", step)
+	}
+	f, t := from.Unix(), to.Unix()
+	f -= mod(f, st)
+	if r := mod(t, st); r != 0 {
+		t += st - r
+	}
+	n := (t - f) / st
+	if n <= 0 || n > MaxHistoryPoints {
+		return nil, fmt.Errorf("store: history of %d points (1..%d)", n, MaxHistoryPoints)
+	}
+	work := make([]float64, n)
+	add := func(at int64, diff float64) {
+		if at >= f && at < t {
+			work[(at-f)/st] += diff
+		}
+	}
+	q := `SELECT minute, 60, SUM(diff_sum) FROM share_rollup
+		WHERE worker = ? AND result = ? AND minute >= ? AND minute < ? GROUP BY minute
+		UNION ALL
+		SELECT hour, 3600, SUM(diff_sum) FROM share_rollup_hour
+		WHERE worker = ? AND result = ? AND hour >= ? AND hour < ? GROUP BY hour`
+	rows, err := s.query(ctx, q, worker, ResultAcceptedLocal, f, t, worker, ResultAcceptedLocal, f-mod(f, 3600), t)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var at, length int64
+		var diff float64
+		if err := rows.Scan(&at, &length, &diff); err != nil {
+			return nil, err
+		}
+		if length <= st {
+			add(at-mod(at, st), diff)
+			continue
+		}
+		// An hour over shorter steps: each step gets its share of the hour.
+		for sub := at; sub < at+length; sub += st {
+			add(sub, diff*float64(st)/float64(length))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]HashratePoint, n)
+	for i := range out {
+		out[i] = HashratePoint{At: f + int64(i)*st, HashesPerSec: work[i] * math.Exp2(32) / float64(st)}
+	}
+	return out, nil
 }
