@@ -91,6 +91,15 @@ func ValidatePools(pcs []PoolConfig) error {
 	return nil
 }
 
+// Validate checks one pool on its own as [[pool]] in the file is checked, naming the key
+// pool.<key>.
+func (pc PoolConfig) Validate() error {
+	if err := pc.validate("pool"); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPool, err)
+	}
+	return nil
+}
+
 // PoolConfigs returns the running pool set, in priority order, passwords included (for
 // the wiring that persists edits; never for display).
 func (p *Proxy) PoolConfigs() []PoolConfig {
@@ -107,11 +116,28 @@ func (p *Proxy) PoolConfigs() []PoolConfig {
 // missing one closed, a changed url, user or password redials that pool only, a changed
 // priority reorders. It refuses an invalid set (ErrInvalidPool) before changing anything.
 func (p *Proxy) SetPools(pcs []PoolConfig) error {
+	return p.EditPools(func([]PoolConfig) ([]PoolConfig, error) { return pcs, nil }, nil)
+}
+
+// EditPools is SetPools with the new set made from the running one (PoolConfigs) by edit, and
+// commit, when not nil, called with the validated new set before it applies (the wiring
+// persists it there). An error from edit, the validation or commit leaves the pools as they
+// were. Edits run one at a time, so none is made from a set another is replacing.
+func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), commit func(next []PoolConfig) error) error {
+	p.rt.mu.Lock()
+	defer p.rt.mu.Unlock()
+	pcs, err := edit(p.PoolConfigs())
+	if err != nil {
+		return err
+	}
 	if err := ValidatePools(pcs); err != nil {
 		return err
 	}
-	p.rt.mu.Lock()
-	defer p.rt.mu.Unlock()
+	if commit != nil {
+		if err := commit(pcs); err != nil {
+			return err
+		}
+	}
 	old := p.poolList()
 	byName := make(map[string]*pool, len(old))
 	for _, pl := range old {

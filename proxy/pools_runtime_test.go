@@ -214,6 +214,22 @@ func TestPoolsRuntimeInvalid(t *testing.T) {
 	if n := len(px.Pools()); n != 1 {
 		t.Fatalf("%d pools after refused sets", n)
 	}
+	if err := (PoolConfig{Name: "b", URL: "stratum+ssl://h", User: "u"}).Validate(); !errors.Is(err, ErrInvalidPool) ||
+		!strings.HasPrefix(err.Error(), "invalid pool: pool.url: URL needs host:port") {
+		t.Fatalf("one pool: %v", err)
+	}
+
+	// A commit that fails (the store, in the wiring) leaves the running set alone; one that
+	// succeeds sees the validated set before it applies.
+	add := func(cur []PoolConfig) ([]PoolConfig, error) { return append(cur, good), nil }
+	boom := errors.New("disk full")
+	if err := px.EditPools(add, func([]PoolConfig) error { return boom }); !errors.Is(err, boom) || len(px.Pools()) != 1 {
+		t.Fatalf("failed commit: %v, %d pools", err, len(px.Pools()))
+	}
+	var seen []PoolConfig
+	if err := px.EditPools(add, func(next []PoolConfig) error { seen = next; return nil }); err != nil || len(seen) != 2 || len(px.Pools()) != 2 {
+		t.Fatalf("commit saw %+v (%v), %d pools", seen, err, len(px.Pools()))
+	}
 }
 
 // TestPoolsRuntimeBeforeStart: a set given before Start is the one Start dials.
