@@ -1,7 +1,6 @@
 package noise
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,7 @@ type Conn struct {
 	maxPayload int
 
 	rmu     sync.Mutex
-	br      *bufio.Reader
+	in      inbuf
 	recv    *cipherState
 	rerr    error
 	rs      readState
@@ -36,7 +35,6 @@ type Conn struct {
 	wmu     sync.Mutex
 	send    *cipherState
 	werr    error
-	wbuf    []byte
 	partial []byte // plaintext of a frame Write has not seen the end of
 }
 
@@ -68,7 +66,6 @@ func NewConn(c net.Conn, sess *Session, cfg *Config) (*Conn, error) {
 		conn:       c,
 		sess:       sess,
 		maxPayload: cfg.MaxPayload,
-		br:         bufio.NewReaderSize(c, 4096),
 		recv:       &sess.recv,
 		send:       &sess.send,
 	}, nil
@@ -166,7 +163,7 @@ func (c *Conn) readFrame() (hdr [HeaderSize]byte, payload []byte, err error) {
 // frame was read yet, so EOF is a clean close rather than truncation.
 func (c *Conn) fill(b []byte, n *int, atBoundary bool) error {
 	for *n < len(b) {
-		m, err := c.br.Read(b[*n:])
+		m, err := c.read(b[*n:])
 		*n += m
 		if err == nil || *n == len(b) {
 			continue
@@ -202,7 +199,10 @@ func (c *Conn) WriteFrame(hdr [HeaderSize]byte, payload []byte) error {
 	if len(c.partial) > 0 {
 		return errors.New("noise: WriteFrame while Write holds part of a frame")
 	}
-	buf, err := c.send.sealFrame(c.wbuf[:0], hdr, payload)
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	buf, err := c.send.sealFrame((*bp)[:0], hdr, payload)
+	*bp = buf
 	if err != nil {
 		return c.failWrite(err)
 	}
@@ -223,7 +223,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.partial = append(c.partial, p...)
 		data = c.partial
 	}
-	out := c.wbuf[:0]
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	out := (*bp)[:0]
 	for len(data) >= HeaderSize {
 		n := msgLength(data)
 		if len(data) < HeaderSize+n {
@@ -233,6 +235,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if out, err = c.send.sealFrame(out, [HeaderSize]byte(data[:HeaderSize]), data[HeaderSize:HeaderSize+n]); err != nil {
 			return 0, c.failWrite(err)
 		}
+		*bp = out
 		data = data[HeaderSize+n:]
 	}
 	// Keep the unfinished tail; copy handles data aliasing c.partial.
@@ -252,9 +255,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 func (c *Conn) flush(buf []byte) error {
 	_, err := c.conn.Write(buf)
-	if cap(buf) <= keepBuffer {
-		c.wbuf = buf[:0]
-	}
 	if err != nil {
 		// Nonces are spent and the peer may hold part of a frame: the
 		// stream cannot continue, even after a timeout.
@@ -266,6 +266,53 @@ func (c *Conn) flush(buf []byte) error {
 func (c *Conn) failWrite(err error) error {
 	c.werr = err
 	return err
+}
+
+// SealFrames appends the encryption of p, which must be whole plaintext
+// frames, to dst and writes nothing: the caller sends the result itself, for
+// example with a write that never waits, queuing what the socket refuses.
+// Ciphertexts must reach the wire in the order they were sealed (the nonce
+// counts frames), and Write or WriteFrame must not run between a seal and its
+// write. p is checked before anything is sealed; a failure while sealing
+// (the nonce space is spent) ends the sending direction, as in Write.
+func (c *Conn) SealFrames(dst, p []byte) ([]byte, error) {
+	for rest := p; len(rest) > 0; {
+		if len(rest) < HeaderSize || len(rest) < HeaderSize+msgLength(rest) {
+			return dst, fmt.Errorf("%w: %d bytes end inside a frame", ErrFrameLength, len(rest))
+		}
+		rest = rest[HeaderSize+msgLength(rest):]
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return dst, c.werr
+	}
+	if len(c.partial) > 0 {
+		return dst, errors.New("noise: SealFrames while Write holds part of a frame")
+	}
+	start := len(dst)
+	for len(p) > 0 {
+		n := msgLength(p)
+		var err error
+		if dst, err = c.send.sealFrame(dst, [HeaderSize]byte(p[:HeaderSize]), p[HeaderSize:HeaderSize+n]); err != nil {
+			return dst[:start], c.failWrite(err)
+		}
+		p = p[HeaderSize+n:]
+	}
+	return dst, nil
+}
+
+// NetConn returns the connection the ciphertext travels on, for callers that
+// write what SealFrames produced.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// Buffered reports how many received bytes wait in the Conn's buffer: more
+// than zero means the next frame may be read without waiting for the peer.
+// Call it from the reading goroutine.
+func (c *Conn) Buffered() int {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.in.w - c.in.r
 }
 
 // Close closes the underlying connection.
