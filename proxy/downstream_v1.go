@@ -64,6 +64,7 @@ type v1Conn struct {
 	worker atomic.Pointer[string]
 
 	subscribed bool   // reader-only
+	readBy     int64  // reader-only: the read deadline in force, Unix ns
 	head       []byte // the first bytes, read to tell the protocol; the line reader gets them first
 	tokens     float64
 	tokensAt   time.Time
@@ -224,7 +225,7 @@ func (in *v1Input) Read(b []byte) (int, error) {
 func (s *v1Conn) readLoop() {
 	lr := sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
 	for {
-		s.conn.SetReadDeadline(time.Now().Add(15 * time.Minute))
+		s.refreshReadDeadline(time.Now())
 		if s.raw != nil && lr.Buffered() == 0 && len(s.head) == 0 {
 			if err := s.awaitLine(lr); err != nil {
 				s.readFailed(err)
@@ -239,6 +240,23 @@ func (s *v1Conn) readLoop() {
 		if !s.line(line) {
 			return
 		}
+	}
+}
+
+// idleReadTimeout is how long a miner may send nothing before its connection is dropped.
+// The deadline is moved at most once per readDeadlineSlack: setting it per line cost a
+// timer update per share.
+const (
+	idleReadTimeout   = 15 * time.Minute
+	readDeadlineSlack = time.Minute
+)
+
+// refreshReadDeadline keeps the read deadline between idleReadTimeout-readDeadlineSlack
+// and idleReadTimeout ahead of now.
+func (s *v1Conn) refreshReadDeadline(now time.Time) {
+	if ns := now.UnixNano(); ns+int64(idleReadTimeout-readDeadlineSlack) > s.readBy {
+		s.readBy = ns + int64(idleReadTimeout)
+		s.conn.SetReadDeadline(now.Add(idleReadTimeout))
 	}
 }
 

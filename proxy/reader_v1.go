@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"sync"
 
 	"github.com/hashgate/hashgate/stratum/sv1"
@@ -15,16 +16,72 @@ const lineBufSize = 2048
 // 10,000 idle miners share the few that the miners being read at the moment hold.
 var lineBufs = sync.Pool{New: func() any { return new([lineBufSize]byte) }}
 
-// awaitLine waits, holding no read buffer, until the miner sends its next bytes, then lends
-// the line reader a buffer. The replies held for the lines already read go out first.
+// rawReader is one non-blocking read into a borrowed buffer, pooled like rawWriter: the
+// callback syscall.RawConn.Read runs is made once per pooled value, not per read.
+type rawReader struct {
+	s        *v1Conn
+	buf      *[lineBufSize]byte // borrowed for the read that found bytes; nil while none has
+	n        int
+	err      error
+	released bool // the held replies went out before the first wait
+	fn       func(fd uintptr) bool
+}
+
+var rawReaders = sync.Pool{New: func() any {
+	r := &rawReader{}
+	r.fn = r.read
+	return r
+}}
+
+// awaitLine waits, holding no read buffer, until the miner sends its next bytes, and reads
+// them into a borrowed buffer that it lends the line reader: one read both finds the miner
+// ready and fetches its lines (a readiness peek then a read was two system calls per burst).
+//
+// The replies held for the lines already read are written when the socket has nothing more
+// (rawReader.read), not before looking: a miner whose next submits are already there gets
+// their replies in the same write, so under load the writes per share fall below one.
+// Those to the new lines are held until they are answered (v1Input).
 func (s *v1Conn) awaitLine(lr *sv1.LineReader) error {
 	if b := lr.Detach(); len(b) == lineBufSize {
 		lineBufs.Put((*[lineBufSize]byte)(b))
 	}
-	s.releaseReplies()
-	if err := s.raw.Read(waitReadable); err != nil {
-		return err
+	if !lr.Detached() {
+		// Skipping an oversized line in a buffer of its own: the line reader reads.
+		s.releaseReplies()
+		return nil
 	}
-	lr.Attach(lineBufs.Get().(*[lineBufSize]byte)[:])
-	return nil
+	r := rawReaders.Get().(*rawReader)
+	r.s = s
+	err := s.raw.Read(r.fn)
+	if err == nil {
+		err = r.err
+	}
+	if err == nil && r.n > 0 {
+		lr.AttachFilled(r.buf[:], r.n)
+		r.buf = nil
+		s.holdReplies()
+	} else {
+		if err == nil {
+			err = io.EOF
+		}
+		s.releaseReplies() // what was answered still goes out before the close
+	}
+	if r.buf != nil {
+		lineBufs.Put(r.buf)
+	}
+	*r = rawReader{fn: r.fn}
+	rawReaders.Put(r)
+	return err
+}
+
+// nothingToRead is the read callback's EAGAIN: the buffer goes back, so a miner waiting for
+// its next line holds none, and the replies held for the lines read so far are written, once,
+// before the reader waits.
+func (r *rawReader) nothingToRead() {
+	lineBufs.Put(r.buf)
+	r.buf = nil
+	if !r.released {
+		r.released = true
+		r.s.releaseReplies()
+	}
 }

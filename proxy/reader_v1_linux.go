@@ -1,16 +1,32 @@
 package proxy
 
 import (
+	"os"
 	"syscall"
 	"unsafe"
 )
 
-// waitReadable is a syscall.RawConn.Read callback that reads nothing: false (wait for the
-// poller) while the socket has no byte to read, true once it has one, or end of stream, or an
-// error the read that follows reports.
-func waitReadable(fd uintptr) bool {
-	var b byte
-	_, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b)), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	return e != syscall.EAGAIN
+// read is the syscall.RawConn.Read callback: one read into a buffer borrowed for it. false
+// (wait for the poller) while the socket has nothing (nothingToRead); true once bytes, end
+// of stream (n == 0) or an error came.
+func (r *rawReader) read(fd uintptr) bool {
+	if r.buf == nil {
+		r.buf = lineBufs.Get().(*[lineBufSize]byte)
+	}
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), lineBufSize)
+		switch e {
+		case 0:
+			r.n = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			r.nothingToRead()
+			return false
+		default:
+			r.err = os.NewSyscallError("read", e)
+			return true
+		}
+	}
 }

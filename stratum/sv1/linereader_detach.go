@@ -21,3 +21,18 @@ func (lr *LineReader) Attach(b []byte) {
 	}
 	lr.buf, lr.r, lr.w, lr.scanned = b, 0, 0, 0
 }
+
+// Detached reports a reader that holds no buffer: what Attach or AttachFilled would give one.
+func (lr *LineReader) Detached() bool { return lr.buf == nil }
+
+// AttachFilled is Attach for bytes already read into b by the caller (b[:n]): a server that
+// waits for a socket holding no buffer reads into a borrowed one when the bytes come, so one
+// read both wakes it and fills the buffer. It reports false, taking nothing, when the reader
+// holds a buffer already or n is out of range.
+func (lr *LineReader) AttachFilled(b []byte, n int) bool {
+	if lr.buf != nil || len(b) == 0 || n < 0 || n > len(b) {
+		return false
+	}
+	lr.buf, lr.r, lr.w, lr.scanned = b, 0, n, 0
+	return true
+}

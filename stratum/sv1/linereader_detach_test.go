@@ -54,3 +54,36 @@ func TestLineReaderDetachAttach(t *testing.T) {
 		t.Fatalf("end: %v", err)
 	}
 }
+
+// TestLineReaderAttachFilled: bytes read for a detached reader into a borrowed buffer are its
+// unread bytes, a line they end partly is completed by the reader's own reads, and a reader
+// that holds a buffer takes none.
+func TestLineReaderAttachFilled(t *testing.T) {
+	lr := NewLineReader(&piecesReader{pieces: []string{"ree\n"}}, 1000)
+	if !lr.Detached() {
+		t.Fatal("a new reader holds a buffer")
+	}
+	b := make([]byte, 16)
+	n := copy(b, "one\ntwo\nth")
+	if lr.AttachFilled(b, len(b)+1) || lr.AttachFilled(b, -1) {
+		t.Fatal("an out of range count was taken")
+	}
+	if !lr.AttachFilled(b, n) || lr.Detached() || lr.Buffered() != n {
+		t.Fatalf("attached: detached %v, %d buffered, want %d", lr.Detached(), lr.Buffered(), n)
+	}
+	if lr.AttachFilled(make([]byte, 16), 3) {
+		t.Fatal("a reader holding a buffer took another")
+	}
+	for _, want := range []string{"one", "two", "three"} {
+		line, err := lr.ReadLine()
+		if err != nil || string(line) != want {
+			t.Fatalf("got %q %v, want %q", line, err, want)
+		}
+	}
+	if got := lr.Detach(); len(got) != 16 {
+		t.Fatalf("detached %d bytes, want the 16 attached", len(got))
+	}
+	if _, err := lr.ReadLine(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}

@@ -42,10 +42,10 @@ func (s *Submit) UnmarshalJSON(raw []byte) error {
 	if len(p) < 5 {
 		return paramErr(m, -1, "want 5 or 6 elements")
 	}
-	if s.Worker, err = decodeString(m, 0, p[0]); err != nil {
+	if s.Worker, err = decodeStringReuse(m, 0, p[0], s.Worker); err != nil {
 		return err
 	}
-	if s.JobID, err = decodeJobID(m, 1, p[1]); err != nil {
+	if s.JobID, err = decodeJobIDReuse(m, 1, p[1], s.JobID); err != nil {
 		return err
 	}
 	if s.Extranonce2, err = decodeHex(m, 2, p[2], s.Extranonce2, MaxExtranonce2Size); err != nil {
@@ -74,6 +74,27 @@ func (s Submit) MarshalJSON() ([]byte, error) {
 		return json.Marshal([6]string{s.Worker, s.JobID, en2, hex32(s.NTime), hex32(s.Nonce), hex32(s.VersionBits)})
 	}
 	return json.Marshal([5]string{s.Worker, s.JobID, en2, hex32(s.NTime), hex32(s.Nonce)})
+}
+
+// decodeStringReuse is decodeString returning old, without allocating, when the element
+// spells it: a Submit decoded into again and again (a pooled scratch) sees the same worker
+// name and job id share after share.
+func decodeStringReuse(method string, idx int, raw []byte, old string) (string, error) {
+	if body, ok := stringBody(raw); ok && string(body) == old {
+		return old, nil
+	}
+	return decodeString(method, idx, raw)
+}
+
+// decodeJobIDReuse is decodeJobID with decodeStringReuse's reuse of old.
+func decodeJobIDReuse(method string, idx int, raw []byte, old string) (string, error) {
+	if kindOf(raw) == '0' {
+		if string(raw) == old {
+			return old, nil
+		}
+		return string(raw), nil
+	}
+	return decodeStringReuse(method, idx, raw, old)
 }
 
 // decodeJobID reads a job id: an opaque string, or a number kept as its

@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/stratum/sv1"
+)
+
+// readerPair is a v1Conn on the accepted end of a loopback TCP connection, driven by the
+// test instead of its readLoop, and the miner's end.
+type readerPair struct {
+	s     *v1Conn
+	lr    *sv1.LineReader
+	miner net.Conn
+}
+
+func newReaderPair(t *testing.T) *readerPair {
+	t.Helper()
+	p, err := New(testConfig("127.0.0.1:1"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	t.Cleanup(p.cancel)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	miner, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { miner.Close() })
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	s := &v1Conn{p: p, conn: nc, raw: rawConnOf(nc)}
+	if s.raw == nil {
+		t.Fatal("no raw socket under a loopback TCP connection")
+	}
+	s.ch = p.newChannel("sv1", "test", zerolog.Nop(), func() {})
+	return &readerPair{s: s, lr: sv1.NewLineReader((*v1Input)(s), p.cfg.MaxLine), miner: miner}
+}
+
+// send writes a line as the miner and waits until the proxy's socket has it to read.
+func (rp *readerPair) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := rp.miner.Write([]byte(line + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !rp.pending(t) {
+		if time.Now().After(deadline) {
+			t.Fatal("the line never reached the proxy's socket")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// pending reports whether the proxy's socket holds a byte to read (a peek that takes none).
+func (rp *readerPair) pending(t *testing.T) bool {
+	t.Helper()
+	var b byte
+	var n uintptr
+	var errno syscall.Errno
+	err := rp.s.raw.Control(func(fd uintptr) {
+		n, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b)), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	})
+	if err != nil || errno != 0 && errno != syscall.EAGAIN {
+		t.Fatalf("peek: %v %v", err, errno)
+	}
+	return errno == 0 && n == 1
+}
+
+// answer reads and handles every line the reader holds, as readLoop does.
+func (rp *readerPair) answer(t *testing.T) {
+	t.Helper()
+	for rp.lr.Buffered() > 0 {
+		line, err := rp.lr.ReadLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rp.s.line(line) {
+			t.Fatal("the connection ended")
+		}
+	}
+}
+
+func (rp *readerPair) queued() int {
+	rp.s.outMu.Lock()
+	defer rp.s.outMu.Unlock()
+	return len(rp.s.outq)
+}
+
+// TestV1RepliesHeldWhileMoreLinesWait: the reader writes the replies to the lines it has read
+// only when the socket has nothing more for it. A miner whose next request is already waiting
+// gets both replies in one write (its first read holds both); one that sends nothing more gets
+// its replies before the reader waits; at the end of the stream the held replies still go out.
+func TestV1RepliesHeldWhileMoreLinesWait(t *testing.T) {
+	rp := newReaderPair(t)
+	rp.send(t, `{"id":1,"method":"mining.extranonce.subscribe","params":[]}`)
+	if err := rp.s.awaitLine(rp.lr); err != nil {
+		t.Fatal(err)
+	}
+	rp.answer(t)
+	if q := rp.queued(); q != 1 {
+		t.Fatalf("%d replies queued after the first line, want 1 held", q)
+	}
+	rp.send(t, `{"id":2,"method":"mining.extranonce.subscribe","params":[]}`)
+	if err := rp.s.awaitLine(rp.lr); err != nil {
+		t.Fatal(err)
+	}
+	if q := rp.queued(); q != 1 {
+		t.Fatalf("%d replies queued with the second line read, want the first still held", q)
+	}
+	rp.answer(t)
+
+	// Nothing more to read: both replies go out, then the reader waits.
+	done := make(chan error, 1)
+	go func() { done <- rp.s.awaitLine(rp.lr) }()
+	rp.miner.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := rp.miner.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"id\":1,\"result\":true,\"error\":null}\n{\"id\":2,\"result\":true,\"error\":null}\n"
+	if string(buf[:n]) != want {
+		t.Fatalf("first read got %q, want both replies in order %q", buf[:n], want)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the reader returned (%v) with nothing sent", err)
+	default:
+	}
+
+	// The waiting reader wakes for the next line; its reply is held until the stream ends.
+	if _, err := rp.miner.Write([]byte(`{"id":3,"method":"mining.extranonce.subscribe","params":[]}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rp.answer(t)
+	rp.miner.(*net.TCPConn).CloseWrite()
+	if err := rp.s.awaitLine(rp.lr); !errors.Is(err, io.EOF) {
+		t.Fatalf("end of stream: %v, want io.EOF", err)
+	}
+	rest, err := bufio.NewReader(rp.miner).ReadString('\n')
+	if err != nil || rest != "{\"id\":3,\"result\":true,\"error\":null}\n" {
+		t.Fatalf("after the end of stream got %q (%v), want the reply to id 3", rest, err)
+	}
+}
