@@ -224,6 +224,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/events", s.read(s.handleEvents))
 	mux.Handle("GET /api/v1/alerts", s.read(s.handleAlerts))
 	mux.Handle("GET /api/v1/ws", s.read(s.serveWS))
+	s.energyRoutes(mux)
 
 	mux.Handle("PUT /api/v1/policy/cap", s.control(s.handleSetCap))
 	mux.Handle("DELETE /api/v1/policy/cap", s.control(s.handleClearCap))

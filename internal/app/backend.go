@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/power"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/store"
@@ -112,6 +113,27 @@ func (b backend) Decisions(ctx context.Context, q store.DecisionQuery) ([]store.
 
 func (b backend) Events(ctx context.Context, q store.EventQuery) ([]store.Event, error) {
 	return b.a.Store.Events(ctx, q)
+}
+
+var _ console.EnergyReader = backend{}
+
+// EnergyStore is the store the console's energy reports and CSV exports read.
+func (b backend) EnergyStore() (*store.Store, error) {
+	if b.a.Store == nil {
+		return nil, console.ErrUnavailable
+	}
+	return b.a.Store, nil
+}
+
+// PriceUnit is the unit of the configured price meter (costs are in its currency), "" when
+// there is none.
+func (b backend) PriceUnit() string {
+	for _, m := range b.a.cfg.Meter {
+		if m.Role == meter.RolePrice {
+			return m.Unit
+		}
+	}
+	return ""
 }
 
 func (b backend) Subscribe(capacity int) console.Subscription {
