@@ -81,6 +81,10 @@ func (s *Server) backendError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "not available: "+err.Error())
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
 	default:
 		s.log.Warn().Err(err).Msg("console backend call failed")
 		writeError(w, http.StatusInternalServerError, "backend error")
@@ -528,6 +532,18 @@ func actionText(action, subject string) string {
 		return "paused worker " + subject
 	case "resume_worker":
 		return "resumed worker " + subject
+	case "add_pool":
+		return "added pool " + subject
+	case "edit_pool":
+		return "edited pool " + subject
+	case "remove_pool":
+		return "removed pool " + subject
+	case "reorder_pools":
+		return "reordered the pools"
+	case "switch_pool":
+		return "switched the miners to pool " + subject
+	case "clear_pool_switch":
+		return "let the miners follow pool priority again, leaving " + subject
 	}
 	return action + " " + subject
 }

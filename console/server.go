@@ -235,6 +235,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v1/workers/{name}/pause", s.control(s.handleWorkerGate(true)))
 	mux.Handle("POST /api/v1/workers/{name}/resume", s.control(s.handleWorkerGate(false)))
 	mux.Handle("POST /api/v1/workers/bulk", s.control(s.handleBulk))
+	s.poolRoutes(mux)
 
 	mux.HandleFunc("POST /api/v1/meters/{name}/push", s.handleMeterPush)
 	return s.recoverPanics(s.hostGuard(securityHeaders(mux)))

@@ -70,6 +70,9 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 	}
 	a.Proxy = px
 	a.closers = append(a.closers, px.Close)
+	if err := a.restorePools(ctx); err != nil { // the console's pool edits, before miners see the pools
+		return nil, err
+	}
 	// Before the proxy takes miners: restored pauses and operator holds must hold from the
 	// first connection.
 	pw, err := power.New(ctx, cfg.Power, power.Options{Policy: cfg.Policy, Fleet: cfg.Fleet, Meters: cfg.Meter,
