@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,5 +165,22 @@ func TestV1RepliesHeldWhileMoreLinesWait(t *testing.T) {
 	rest, err := bufio.NewReader(rp.miner).ReadString('\n')
 	if err != nil || rest != "{\"id\":3,\"result\":true,\"error\":null}\n" {
 		t.Fatalf("after the end of stream got %q (%v), want the reply to id 3", rest, err)
+	}
+}
+
+// TestV1ShareRepliesEchoIDs: a share's reply echoes its request id exactly, whether the id
+// is held in the reply itself (short) or copied apart (longer than shortID bytes), a number
+// or a string.
+func TestV1ShareRepliesEchoIDs(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	_, addr := startProxy(t, testConfig(paddr), Options{})
+	r := dialRaw(t, addr)
+	job := r.handshake("rack1.ids")
+	long := `"` + strings.Repeat("x", 2*shortID) + `"`
+	for i, id := range []string{`7`, `"s"`, `123456789012345678901234`, long, `"` + strings.Repeat("y", shortID-2) + `"`} {
+		r.send(fmt.Sprintf(`{"id":%s,"method":"mining.submit","params":["rack1.ids","%s","%08x","00000000","%08x"]}`, id, job, i, i))
+		if m := r.reply(id); m == nil {
+			t.Fatalf("no reply to id %s", id)
+		}
 	}
 }

@@ -58,6 +58,9 @@ func (s *v1Conn) enqueue(line []byte) (slowNow bool, err error) {
 	if !s.writing && (!s.holding || len(s.outq)+1 >= maxHeld) {
 		return false, s.flushLocked(line)
 	}
+	if s.outq == nil {
+		s.outq = make([][]byte, 0, 4) // a burst's replies, without regrowing for each
+	}
 	s.outq = append(s.outq, line)
 	return false, nil
 }
