@@ -52,7 +52,22 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the Controller's logs; the zero value discards them.
 	Logger zerolog.Logger
+	// Sink, with a Policy, takes the inventory, telemetry and meter readings instead of a
+	// Runner of the Controller's own: the site's policy then runs elsewhere (cluster.Node) and
+	// reaches this Controller through Plan and Apply. Nil runs the Policy here.
+	Sink Sink
 }
+
+// Sink is what the Controller feeds: its policy Runner, or a cluster node that carries the
+// feed to the site's leader.
+type Sink interface {
+	UpsertMiner(m policy.Miner)
+	RemoveMiner(id string)
+	ObservePower(id string, kw float64, at time.Time)
+	Observe(r policy.Reading)
+}
+
+var _ Sink = (*policy.Runner)(nil)
 
 // Controller is the one owner of per-miner control state. It keeps the fleet inventory
 // (connected workers matched to [[fleet]] groups), the holds on each worker's proxy gate by
@@ -69,7 +84,8 @@ type Controller struct {
 	fw     *firmware.Registry
 	clk    clock.Clock
 	log    zerolog.Logger
-	runner *policy.Runner // nil without a policy
+	runner *policy.Runner // nil without a policy, or with Options.Sink
+	sink   Sink           // the runner or Options.Sink; nil without a policy
 	poller *Poller        // nil without a policy
 	// meters are the running meter sources (push sources are mounted by the console).
 	meters     []meter.Source
@@ -134,13 +150,18 @@ func New(ctx context.Context, cfg Config, o Options) (*Controller, error) {
 		forgetWake: make(chan struct{}, 1),
 	}
 	if o.Policy != nil {
-		ro := policy.RunnerOptions{Actuator: c, Clock: policyClock{o.Clock}, Logger: o.Logger}
-		if o.Store != nil {
-			ro.Audit = audit{o.Store}
-		}
 		var err error
-		if c.runner, err = policy.NewRunner(*o.Policy, ro); err != nil {
-			return nil, err
+		if o.Sink != nil {
+			c.sink = o.Sink
+		} else {
+			ro := policy.RunnerOptions{Actuator: c, Clock: policyClock{o.Clock}, Logger: o.Logger}
+			if o.Store != nil {
+				ro.Audit = audit{o.Store}
+			}
+			if c.runner, err = policy.NewRunner(*o.Policy, ro); err != nil {
+				return nil, err
+			}
+			c.sink = c.runner
 		}
 		c.staleAfter = o.Policy.StaleAfter.D()
 		if c.poller, err = NewPoller(cfg.Poller(), c.fw, c.clk, o.Logger); err != nil {
@@ -262,6 +283,8 @@ func (c *Controller) Run(ctx context.Context) error {
 				c.log.Error().Err(err).Msg("policy runner stopped")
 			}
 		})
+	}
+	if c.sink != nil {
 		readings := make(chan meter.Reading, readingsQueue)
 		for _, src := range c.meters {
 			spawn(func() {
@@ -284,7 +307,8 @@ func (c *Controller) Run(ctx context.Context) error {
 // fresher anyway.
 const readingsQueue = 256
 
-// Runner is the policy runner (its snapshot and event stream), nil without a policy.
+// Runner is the policy runner (its snapshot and event stream), nil without a policy or when
+// the policy runs elsewhere (Options.Sink).
 func (c *Controller) Runner() *policy.Runner { return c.runner }
 
 // Meters are the meter sources (the console mounts the push sources).

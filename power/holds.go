@@ -92,6 +92,10 @@ type miner struct {
 	lastShare time.Time // the latest valid share of any of its sessions
 	firmware  time.Time // the latest firmware answer saying it runs or sleeps
 	released  time.Time // when its last hold was cleared (a held miner cannot submit)
+
+	// op is the latest telemetry and the operator's power profile (operator.go); nil until
+	// the miner is polled or given a profile.
+	op *operatorState
 }
 
 // controllable reports whether the miner's firmware can be reached for it: a group with a
@@ -187,7 +191,7 @@ func (c *Controller) provenLocked(m *miner, now time.Time) bool {
 // refreshLocked tells the Runner a connected miner's Proven and OperatorHold when they changed;
 // c.mu held.
 func (c *Controller) refreshLocked(id string, m *miner, now time.Time) {
-	if c.runner == nil || !m.connected || m.group == nil {
+	if c.sink == nil || !m.connected || m.group == nil {
 		return
 	}
 	proven, op := c.provenLocked(m, now), m.holds&HoldOperator != 0
@@ -195,7 +199,7 @@ func (c *Controller) refreshLocked(id string, m *miner, now time.Time) {
 		return
 	}
 	m.view.Proven, m.view.OperatorHold = proven, op
-	c.runner.UpsertMiner(m.view)
+	c.sink.UpsertMiner(m.view)
 }
 
 // Holds returns the reasons worker's gate is closed (0: open).
@@ -232,7 +236,7 @@ func (c *Controller) Gates() map[string]Gate {
 	out := make(map[string]Gate, len(c.miners))
 	for id, m := range c.miners {
 		g := Gate{Holds: m.holds}
-		if c.runner != nil && m.connected && m.group != nil {
+		if c.sink != nil && m.connected && m.group != nil {
 			g.Proof = c.proofLocked(m, now)
 		}
 		out[id] = g

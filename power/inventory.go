@@ -92,9 +92,9 @@ func (c *Controller) syncOnce() {
 			m.view.Commanded = *m.restored
 		}
 		m.restored = nil
-		if c.runner != nil {
+		if c.sink != nil {
 			m.view.Proven, m.view.OperatorHold = c.provenLocked(m, now), m.holds&HoldOperator != 0
-			c.runner.UpsertMiner(m.view)
+			c.sink.UpsertMiner(m.view)
 		}
 	}
 	for id, m := range c.miners {
@@ -102,8 +102,8 @@ func (c *Controller) syncOnce() {
 			continue
 		}
 		m.connected, m.group, m.offSince = false, nil, now
-		if c.runner != nil {
-			c.runner.RemoveMiner(id)
+		if c.sink != nil {
+			c.sink.RemoveMiner(id)
 		}
 	}
 	c.pruneLocked(now)
@@ -150,12 +150,13 @@ func (c *Controller) report(t Telemetry) {
 	}
 	fw := string(m.group.Firmware)
 	c.countLocked(fw, "status", t.Err)
+	m.keepTelemetryLocked(t)
 	if t.Err == nil && (t.Status.State == firmware.StateRunning || t.Status.State == firmware.StateSleeping) && t.At.After(m.firmware) {
 		m.firmware = t.At
 		c.refreshLocked(t.ID, m, c.clk.Now())
 	}
 	c.mu.Unlock()
-	if t.Err == nil && t.Status.Has(firmware.FieldPower) && c.runner != nil {
-		c.runner.ObservePower(t.ID, t.Status.PowerW/1000, t.At)
+	if t.Err == nil && t.Status.Has(firmware.FieldPower) && c.sink != nil {
+		c.sink.ObservePower(t.ID, t.Status.PowerW/1000, t.At)
 	}
 }

@@ -29,7 +29,11 @@ func (c *Controller) feed(ctx context.Context, in <-chan meter.Reading) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C():
-			c.queueEnergy(energy.setBudget(c.runner.Basis().BudgetKW, now))
+			var budget float64 // clustered: the budget is the site leader's
+			if c.runner != nil {
+				budget = c.runner.Basis().BudgetKW
+			}
+			c.queueEnergy(energy.setBudget(budget, now))
 		case r := <-in:
 			c.reading(energy, r)
 		}
@@ -59,7 +63,7 @@ func (c *Controller) reading(energy *energyLedger, r meter.Reading) {
 		v = math.NaN() // garbage from a meter: a fault, the fleet goes to the safe floor
 	}
 	pr := policy.Reading{Role: role, Value: v, At: r.At}
-	c.runner.Observe(pr)
+	c.sink.Observe(pr)
 	if r.Role.IsPower() {
 		c.queueEnergy(energy.observe(pr))
 	}

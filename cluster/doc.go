@@ -1,0 +1,45 @@
+// Package cluster shares one site's power budget between several hashgate instances over
+// NATS. A site outgrows one instance (halls, network segments, 100,000+ miners) long before
+// it outgrows its grid connection, and instances that each ran the policy against the same
+// meter would each restore the same spare power.
+//
+// Design:
+//
+//   - Every instance runs a Node. The Node is its power.Controller's feed (power.Sink): the
+//     instance's controllable miners, their measured power and the meter readings it takes go
+//     to NATS on hashgate.<site>.inv|power|meter.<instance> (inventory as deltas plus a full
+//     snapshot every lease_ttl, numbered so a lost delta is noticed and repaired).
+//   - Exactly one instance leads: it holds a lease in the JetStream KV bucket
+//     hashgate_lease_<site>, whose entries live lease_ttl at the server. It is taken with
+//     Create and renewed with Update against the last revision every lease_ttl/3. The
+//     revision at acquisition is the epoch, the fencing token (see Lease).
+//   - The leader runs the site's policy.Runner over the union of every instance's inventory
+//     and the readings of every instance. Its Actuator sends each decision as an Order to the
+//     owning instance (hashgate.<site>.cmd.<owner>, request/reply, the leader's own miners
+//     included) carrying the epoch, and a step's decisions first as a Plan so gates close at
+//     once. An unanswered order is a failed apply, which the Runner decides again.
+//   - The owner carries an order out through its power.Controller's Plan and Apply and
+//     answers. It refuses orders below the highest epoch it has seen.
+//
+// Invariants:
+//
+//   - No two leaders command at the same time: a leader counts its lease valid only until
+//     the moment it sent its last successful renewal plus lease_ttl minus a margin, which is
+//     before the server can expire the key, and it sends no order outside that time.
+//   - No miner receives orders of an older epoch after a newer one: epochs are lease
+//     revisions and only grow, and owners keep the highest seen.
+//   - Fail-safe: an instance that heard no valid leader (heartbeat, order or its own lease)
+//     for stale_after isolates itself. It gives up the epoch it followed (only a newer one is
+//     obeyed again) and runs a policy.Runner of its own over its own miners with
+//     safe_floor_kw and no site meter, which is the engine's own safe floor. When a newer
+//     epoch reaches it, that Runner stops, and its in-flight commands return, before the
+//     first order is carried out, so no miner is commanded by two Runners at once. A leader
+//     that sees an instance report the epoch it gave up starts a new term (the next renewal's
+//     revision becomes the epoch) so the instance can follow again, and takes the commands
+//     carried out while isolated as the miners' state (Inventory.Gen).
+//   - An instance silent for stale_after leaves the site's policy; the site meter sees what
+//     its miners draw as other load.
+//
+// Without a [cluster] table none of this runs: the Controller runs its own Runner and no
+// NATS is needed.
+package cluster
