@@ -96,16 +96,16 @@ func (c *Controller) command(ctx context.Context, drv firmware.Driver, t firmwar
 		if err := drv.Wake(ctx, t); err != nil {
 			return err
 		}
-		if g.MinKW > 0 {
-			// Back to full power after a throttle.
-			return drv.SetPowerTarget(ctx, t, int(g.RatedKW*1000))
+		if w, ok := c.runTarget(d.MinerID, g); ok {
+			// Back to full power after a throttle, or to the operator's power profile.
+			return drv.SetPowerTarget(ctx, t, w)
 		}
 		return nil
 	case policy.ActionThrottle:
 		if err := drv.Wake(ctx, t); err != nil {
 			return err
 		}
-		err := drv.SetPowerTarget(ctx, t, int(d.TargetKW*1000))
+		err := drv.SetPowerTarget(ctx, t, c.capTarget(d.MinerID, int(d.TargetKW*1000)))
 		if (errors.Is(err, firmware.ErrUnsupported) || errors.Is(err, firmware.ErrOutOfRange)) && d.TargetKW < d.FromKW {
 			// A shed that cannot be a throttle must still shed: sleep the miner and hold its
 			// gate for safety. The shed is done (the miner draws less than the target, which

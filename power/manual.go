@@ -26,7 +26,7 @@ const (
 )
 
 var manualKinds = []string{KindCap, KindCapCleared, KindPauseGroup, KindResumeGroup, KindDRScheduled, KindDRCancelled,
-	KindPauseWorker, KindResumeWorker}
+	KindPauseWorker, KindResumeWorker, KindPowerProfile}
 
 type capDetail struct {
 	KW    float64   `json:"kw"`
@@ -233,6 +233,13 @@ func (c *Controller) replayManual(ctx context.Context) (int, error) {
 			c.operatorHold(e.Subject, true)
 		case KindResumeWorker:
 			c.operatorHold(e.Subject, false)
+		case KindPowerProfile:
+			var pd profileDetail
+			if json.Unmarshal(e.Detail, &pd) == nil && pd.Watts >= 0 {
+				c.mu.Lock()
+				c.minerLocked(e.Subject).opLocked().profile = pd.Watts
+				c.mu.Unlock()
+			}
 		}
 		if r == nil {
 			continue
