@@ -498,9 +498,12 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	if r.hasVersionBits || version != j.Version {
 		share.mask = j.VersionMask
 	}
+	// The verdict's own copies: captured, they live on the heap, and only forwarded shares
+	// pay for that, not every share.
+	fwdEv, fwdHash := ev, hash
 	is.pj.up.submit(share, func(v verdict) {
 		timer.Stop()
-		e := ev
+		e := fwdEv
 		e.Time = p.clk.Now()
 		switch {
 		case !v.known:
@@ -512,7 +515,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		}
 		p.record(c, pl, e)
 		if block {
-			c.candidateVerdict(pl, hash, !poolMet, v)
+			c.candidateVerdict(pl, fwdHash, !poolMet, v)
 		}
 		if !answered.CompareAndSwap(false, true) {
 			return
