@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -20,11 +21,15 @@ const exportMaxRows = 200_000
 // before the next read, so a slow client holds no database connection.
 const exportPage = 500
 
+// exportWriteWait is how long a client may take to accept one page; one that stops reading
+// is cut off rather than holding its handler for good.
+const exportWriteWait = 30 * time.Second
+
 // exportWriter writes CSV rows, neutralising spreadsheet formulas in text cells and counting
 // rows against a cap.
 type exportWriter struct {
 	csv   *csv.Writer
-	flush func()
+	flush func() error // sends what is buffered, within the page's write deadline
 	rows  int
 	max   int
 }
@@ -58,8 +63,10 @@ func (e *exportWriter) row(cells ...string) bool {
 // page ends a page: what is buffered goes to the client.
 func (e *exportWriter) page() error {
 	e.csv.Flush()
-	e.flush()
-	return e.csv.Error()
+	if err := e.csv.Error(); err != nil {
+		return err
+	}
+	return e.flush()
 }
 
 // truncatedRow is the last row of an export cut at the cap.
@@ -184,12 +191,12 @@ func groupRow(e *exportWriter, g store.GroupEnergy) bool {
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ identity) {
-	s.export(w, r, exportMaxRows)
+	s.export(w, r, exportMaxRows, exportWriteWait)
 }
 
 // export streams one CSV file of the range from= to= (UTC days, at most maxExportDays) with at
-// most maxRows records, page by page.
-func (s *Server) export(w http.ResponseWriter, r *http.Request, maxRows int) {
+// most maxRows records, page by page, each page written within wait.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, maxRows int, wait time.Duration) {
 	file := r.PathValue("file")
 	kind, ok := exportKinds[file]
 	if !ok {
@@ -219,13 +226,24 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, maxRows int) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	e := &exportWriter{csv: csv.NewWriter(w), flush: func() { _ = rc.Flush() }, max: maxRows}
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(wait)) } // unsupported by a recorder: no deadline
+	deadline()
+	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve the next request
+	e := &exportWriter{csv: csv.NewWriter(w), max: maxRows, flush: func() error {
+		err := rc.Flush()
+		if errors.Is(err, http.ErrNotSupported) {
+			err = nil
+		}
+		deadline()
+		return err
+	}}
 	_ = e.csv.Write(kind.header)
 	more, err := kind.write(r.Context(), st, e, from, end, worker)
 	switch {
 	case err != nil:
-		// The status is sent: the file ends with a row that says it is incomplete.
-		s.log.Warn().Err(err).Str("export", file).Int("rows", e.rows).Msg("CSV export failed part-way")
+		// The status is sent: the file ends with a row that says it is incomplete (a client
+		// that stopped reading gets nothing more).
+		s.log.Warn().Err(err).Str("export", file).Int("rows", e.rows).Msg("CSV export stopped part-way")
 		_ = e.csv.Write([]string{"# error: the export stopped early; retry"})
 	case more && e.csv.Error() == nil:
 		_ = e.csv.Write(truncatedRow(maxRows))

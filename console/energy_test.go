@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -232,7 +233,7 @@ func TestExportCSVLimits(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/v1/export/decisions.csv"+q, nil)
 		req.SetPathValue("file", "decisions.csv")
 		rec := httptest.NewRecorder()
-		s.export(rec, req, max)
+		s.export(rec, req, max, time.Minute)
 		return parseCSV(t, rec.Body.Bytes())
 	}
 	recs = capped(600)
@@ -305,5 +306,45 @@ func TestEnergyReportAPI(t *testing.T) {
 	defer ts2.Close()
 	if resp, body := getAs(t, ts2.URL, "/api/v1/energy/report?from=2026-06-01&to=2026-06-01", viewerToken); resp.StatusCode != http.StatusConflict {
 		t.Errorf("without a store: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestExportCutsOffAClientThatStopsReading: a client asks for a large export and never reads
+// the answer. Once the socket buffers are full, the page it does not take within the write
+// wait ends the export: the handler returns (no goroutine held for good) and the rest is not
+// read from the store.
+func TestExportCutsOffAClientThatStopsReading(t *testing.T) {
+	st := openEnergyStore(t)
+	ctx := context.Background()
+	long := strings.Repeat("x", 2000)
+	for b := range 20 {
+		var ds []store.Decision
+		for i := range 1000 {
+			ds = append(ds, store.Decision{Time: energyDay.Add(time.Duration(b*1000+i) * time.Second), MinerID: "m", Action: "pause", ReasonCode: "x", Reason: long})
+		}
+		if err := st.RecordDecisions(ctx, ds...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newServer(t, authConfig(), energyBackend{fleetBackend: newFleetBackend(1, true), st: st})
+	done := make(chan struct{}, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.SetPathValue("file", "decisions.csv")
+		s.export(w, r, exportMaxRows, 200*time.Millisecond)
+		done <- struct{}{}
+	}))
+	defer ts.Close()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /?from=2026-06-01&to=2026-06-01 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the export still writes to a client that reads nothing")
 	}
 }
