@@ -356,6 +356,7 @@ func (c *Controller) sampleGroups(ctx context.Context, out chan<- []store.GroupE
 	tick := c.clk.NewTicker(groupSample)
 	defer tick.Stop()
 	events := sub.C()
+	var dropped uint64
 	for {
 		var closed []store.GroupEnergy
 		select {
@@ -371,6 +372,11 @@ func (c *Controller) sampleGroups(ctx context.Context, out chan<- []store.GroupE
 			}
 			continue
 		case <-tick.C():
+			if d := sub.Dropped(); d > dropped {
+				// A step that shed more miners than the stream holds may go uncounted.
+				c.log.Warn().Uint64("dropped_total", d).Msg("group ledger fell behind the policy's decisions; curtailment events may be undercounted")
+				dropped = d
+			}
 			// The clock, not the tick: a tick delivered late still integrates up to now.
 			now := c.clk.Now()
 			snap := c.runner.Snapshot()
