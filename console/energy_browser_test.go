@@ -12,8 +12,8 @@ import (
 // TestBrowserEnergyPage drives the Energy page in headless Chromium on a desktop and a 390 px
 // screen over a real store: the daily table per group shows the shed group's 0.175 kWh, three
 // curtailed minutes and one event and nothing shed for the other, the site table the day, the
-// chart its series; the group filter narrows the table; the decisions download link returns
-// the CSV with the hostile worker name neutralised.
+// chart its series; the group filter narrows the table and the chart; the decisions download
+// link returns the CSV with the hostile worker name neutralised.
 func TestBrowserEnergyPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -59,7 +59,8 @@ func TestBrowserEnergyPage(t *testing.T) {
 
 			b.WaitFor("the group filter", `(() => { const g = document.getElementById('en-group');
 				if (g.value !== 'high') { g.value = 'high'; g.dispatchEvent(new Event('change')); }
-				return `+groups+`.length === 1 && `+cell(0, 1)+` === 'high' })()`)
+				return `+groups+`.length === 1 && `+cell(0, 1)+` === 'high' &&
+					document.getElementById('legend-energy').textContent.includes('high shed kW') })()`)
 			b.Shot("group")
 			b.WaitFor("the help text", `(() => { document.getElementById('en-help').open = true; return document.getElementById('en-help').textContent.includes('rated power minus what') })()`)
 			b.Shot("help")

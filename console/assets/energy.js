@@ -56,6 +56,7 @@
     if (group) q.set('group', group);
     const sFrom = daysIn(from, to) > SERIES_DAYS ? addDays(to, -(SERIES_DAYS - 1)) : from;
     const sq = new URLSearchParams({ from: sFrom, to });
+    if (group) sq.set('group', group);
     try {
       const [report, raw] = await Promise.all([get('/api/v1/energy/report?' + q), get('/api/v1/energy?' + sq)]);
       if (seq !== loading) return;
