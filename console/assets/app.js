@@ -597,7 +597,10 @@
   // only when there are several; the one carrying the miners is active, any other standby.
   function poolRole(p) {
     const now = p.active ? badge('active') : badge('standby', 'paused');
-    return p.role ? [badge(p.role, 'connecting'), ' ', now] : [now];
+    const out = p.role ? [badge(p.role, 'connecting'), ' ', now] : [now];
+    // An operator's switch (Manage pools) holds the miners here whatever the priority.
+    if (p.forced) out.push(' ', badge('switched', 'connecting'));
+    return out;
   }
 
   // ---------- policy ----------

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashgate/hashgate/console"
@@ -160,8 +161,20 @@ func findPool(pcs []proxy.PoolConfig, name string) int {
 	return slices.IndexFunc(pcs, func(pc proxy.PoolConfig) bool { return pc.Name == name })
 }
 
+// operatorError is an error of a console kind (ErrInvalid, ErrConflict, ErrNotFound) whose
+// text is only what the operator must read: "pool.url: bad port", not the chain of packages
+// it crossed.
+type operatorError struct {
+	kind error
+	msg  string
+}
+
+func opErr(kind error, msg string) error { return operatorError{kind, msg} }
+func (e operatorError) Error() string    { return e.msg }
+func (e operatorError) Unwrap() error    { return e.kind }
+
 func notFound(name string) error {
-	return fmt.Errorf("%w: no pool named %q", console.ErrNotFound, name)
+	return opErr(console.ErrNotFound, fmt.Sprintf("no pool named %q", name))
 }
 
 // editPools runs one console change: f makes the new set from the running one and says what
@@ -186,7 +199,7 @@ func (b backend) editPools(ctx context.Context, actor, kind, subject string, f f
 		return b.a.Store.SavePoolEdits(ctx, edits, store.Event{Time: now, Kind: kind, Subject: subject, Detail: detail, Actor: actor})
 	})
 	if errors.Is(err, proxy.ErrInvalidPool) {
-		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
+		return opErr(console.ErrInvalid, strings.TrimPrefix(err.Error(), proxy.ErrInvalidPool.Error()+": "))
 	}
 	return err
 }
@@ -195,7 +208,7 @@ func (b backend) AddPool(ctx context.Context, actor string, p console.PoolSpec) 
 	pc := proxy.PoolConfig{Name: p.Name, URL: p.URL, User: p.User, Password: p.Password}
 	return b.editPools(ctx, actor, KindPoolAdd, p.Name, func(cur []proxy.PoolConfig) ([]proxy.PoolConfig, poolChange, error) {
 		if findPool(cur, p.Name) >= 0 {
-			return nil, poolChange{}, fmt.Errorf("%w: a pool named %q exists", console.ErrConflict, p.Name)
+			return nil, poolChange{}, opErr(console.ErrConflict, fmt.Sprintf("a pool named %q exists", p.Name))
 		}
 		if p.Priority != nil {
 			pc.Priority = *p.Priority
@@ -246,7 +259,7 @@ func (b backend) RemovePool(ctx context.Context, actor, name string) error {
 			return nil, poolChange{}, notFound(name)
 		}
 		if len(cur) == 1 {
-			return nil, poolChange{}, fmt.Errorf("%w: %q is the last pool; add another before removing it", console.ErrConflict, name)
+			return nil, poolChange{}, opErr(console.ErrConflict, fmt.Sprintf("%q is the last pool; add another before removing it", name))
 		}
 		return slices.Delete(slices.Clone(cur), i, i+1), poolChange{Before: auditOf(cur[i])}, nil
 	})
@@ -256,7 +269,7 @@ func (b backend) RemovePool(ctx context.Context, actor, name string) error {
 func (b backend) ReorderPools(ctx context.Context, actor string, names []string) error {
 	return b.editPools(ctx, actor, KindPoolReorder, "", func(cur []proxy.PoolConfig) ([]proxy.PoolConfig, poolChange, error) {
 		if len(names) != len(cur) {
-			return nil, poolChange{}, fmt.Errorf("%w: names: give each of the %d pools once", console.ErrInvalid, len(cur))
+			return nil, poolChange{}, opErr(console.ErrInvalid, fmt.Sprintf("names: give each of the %d pools once", len(cur)))
 		}
 		next := make([]proxy.PoolConfig, 0, len(cur))
 		var change poolChange
@@ -282,7 +295,7 @@ func (b backend) SwitchPool(ctx context.Context, actor, name string) error {
 	case errors.Is(err, proxy.ErrPoolNotFound):
 		return notFound(name)
 	case errors.Is(err, proxy.ErrPoolDown):
-		return fmt.Errorf("%w: %w", console.ErrConflict, err)
+		return opErr(console.ErrConflict, err.Error())
 	case err != nil:
 		return err
 	}
@@ -291,7 +304,7 @@ func (b backend) SwitchPool(ctx context.Context, actor, name string) error {
 
 func (b backend) ClearPoolSwitch(ctx context.Context, actor, name string) error {
 	if !b.a.Proxy.ClearForcedPool(name) {
-		return fmt.Errorf("%w: the miners are not switched to pool %q", console.ErrNotFound, name)
+		return opErr(console.ErrNotFound, fmt.Sprintf("the miners are not switched to pool %q", name))
 	}
 	return b.auditSwitch(ctx, actor, KindPoolSwitchClear, name)
 }
