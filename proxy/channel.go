@@ -48,6 +48,9 @@ type channel struct {
 	connected time.Time
 	// wake tells the owning connection's writer that this channel has work to send.
 	wake func()
+	// bye asks the miner to reconnect when this process hands over to a new one (drain.go);
+	// nil where the protocol closes its channels at Close instead.
+	bye func()
 
 	mu         sync.Mutex
 	worker     string

@@ -135,6 +135,7 @@ func (p *Proxy) openMinerV1(nc net.Conn) *v1Conn {
 		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 10 * time.Second, Count: 3})
 		tc.SetWriteBuffer(minerSendBuffer)
 	}
+	s.ch.bye = s.sayReconnect
 	p.addChannel(s.ch)
 	return s
 }

@@ -193,12 +193,6 @@ func cmdRun(ctx context.Context, args []string, logOut io.Writer) error {
 	}
 	log := newLogger(logOut, f.Log.Level, f.Log.Format)
 	app.Version = version
-	a, err := app.Start(ctx, f, log)
-	if err != nil {
-		return err
-	}
-	log.Info().Str("version", version).Msg("hashgate running")
-	<-ctx.Done()
-	log.Info().Msg("shutting down")
-	return a.Close()
+	// SIGHUP upgrades: see serve.
+	return serve(ctx, f, log)
 }

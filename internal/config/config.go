@@ -43,6 +43,8 @@ type File struct {
 	Log     LogConfig      `toml:"log"`
 	// Alert is [alert]: in-process alert checks and [[alert.webhook]] notifications.
 	Alert alert.Config `toml:"alert"`
+	// Upgrade is [upgrade]: the hand-over to a new process on SIGHUP.
+	Upgrade UpgradeConfig `toml:"upgrade"`
 }
 
 // proxyKeys are the [proxy] table: proxy.Config without the sections that live at the top.
@@ -91,6 +93,7 @@ func Default() File {
 		Console: console.DefaultConfig(),
 		Log:     LogConfig{Level: "info"},
 		Alert:   alert.DefaultConfig(),
+		Upgrade: DefaultUpgradeConfig(),
 	}
 }
 
@@ -221,6 +224,9 @@ func (f *File) Validate() error {
 	case "", "json", "pretty", "console":
 	default:
 		return fmt.Errorf("log.format: %q is not json or console", f.Log.Format)
+	}
+	if err := f.Upgrade.Validate(); err != nil {
+		return err
 	}
 	return f.Alert.Validate()
 }
