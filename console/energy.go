@@ -21,10 +21,12 @@ type EnergyReader interface {
 	PriceUnit() string
 }
 
-// Range limits of the energy endpoints, in UTC days.
+// Range limits of the energy endpoints, in UTC days, and the years a date may name.
 const (
 	maxSeriesDays = 7
 	maxExportDays = 31
+	minYear       = 2000
+	maxYear       = 2200
 )
 
 // energyRoutes mounts the energy report, the raw series and the CSV exports.
@@ -61,6 +63,10 @@ func dayRange(r *http.Request, maxDays int) (from, end time.Time, err error) {
 		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%s=%q is not a date (YYYY-MM-DD)", key, v)
+		}
+		// The store keeps times as Unix nanoseconds, which end in 2262.
+		if y := d.Year(); y < minYear || y > maxYear {
+			return time.Time{}, fmt.Errorf("%s=%q is outside %d to %d", key, v, minYear, maxYear)
 		}
 		return d, nil
 	}

@@ -292,6 +292,9 @@ func TestEnergyReportAPI(t *testing.T) {
 		"/api/v1/energy/report?from=2026-01-01&to=2027-01-02": 400, // 367 days
 		"/api/v1/energy/report?from=2026-01-01&to=2027-01-01": 200, // 366 days
 		"/api/v1/energy/report?to=2026-12-31":                 400,
+		"/api/v1/energy/report?from=2262-04-01&to=2262-04-30": 400, // past the store's nanosecond times
+		"/api/v1/energy/report?from=1677-06-01&to=1677-06-02": 400,
+		"/api/v1/energy/report?from=2026-02-30&to=2026-03-01": 400, // no such day
 	} {
 		if resp, body := getAs(t, ts.URL, path, viewerToken); resp.StatusCode != want {
 			t.Errorf("%s: %d %s, want %d", path, resp.StatusCode, body, want)
