@@ -26,6 +26,7 @@ type collector struct {
 	poolShares, poolUp, poolActive, poolConns, poolLatency, poolDiff, poolHR *prometheus.Desc
 	drops                                                                    *prometheus.Desc
 	poolUnknown, poolUnforwarded                                             *prometheus.Desc
+	poolWeight, poolAcceptedDiff                                             *prometheus.Desc
 	polEnabled, polKW, polMode, polCap, polSteps, polApplied, polFailed      *prometheus.Desc
 	polDecisions, polPausedGroups, polDRActive                               *prometheus.Desc
 	meterValue, meterAge, meterStale, meterReadings                          *prometheus.Desc
@@ -77,6 +78,9 @@ func newCollector(s *Server) *collector {
 		poolUnknown:     d("pool_unknown_total", "Forwarded shares the pool did not answer within submit_timeout.", "pool"),
 		poolUnforwarded: d("pool_unforwarded_total", "Shares that met the pool's target but never reached it (no connection, or lost with it).", "pool"),
 
+		poolWeight:       d("pool_weight", "The pool's configured weight in a hashrate split (0: none).", "pool"),
+		poolAcceptedDiff: d("pool_accepted_difficulty_total", "Summed difficulty of the valid shares mined for the pool: its part of the work.", "pool"),
+
 		drops: d("queue_drops_total", "Items dropped from bounded queues, by reason.", "reason"),
 
 		polEnabled:      d("policy_enabled", "1 when a power policy is configured."),
@@ -118,7 +122,7 @@ func newCollector(s *Server) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.miners, c.hashrate, c.shares, c.blocks, c.groupShares, c.groupHashrate,
 		c.groupWorkers, c.groupDiff, c.poolShares, c.poolUp, c.poolActive, c.poolConns, c.poolLatency, c.poolDiff, c.poolHR,
-		c.drops, c.poolUnknown, c.poolUnforwarded, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
+		c.drops, c.poolUnknown, c.poolUnforwarded, c.poolWeight, c.poolAcceptedDiff, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
 		c.polPausedGroups, c.polDRActive, c.meterValue, c.meterAge, c.meterStale, c.meterReadings, c.fwCommands,
 		c.workerHR, c.workerShares, c.workerDiff, c.workersOmitted, c.consoleClients, c.consoleUpdates,
 		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed} {
@@ -181,6 +185,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.poolHR, p.Hashrate, p.Name)
 		counter(c.poolUnknown, float64(p.Unknown), p.Name)
 		counter(c.poolUnforwarded, float64(p.Unforwarded), p.Name)
+		gauge(c.poolWeight, p.Weight, p.Name)
+		counter(c.poolAcceptedDiff, p.AcceptedDifficulty, p.Name)
 	}
 
 	drops := make(map[string]uint64, len(o.Drops)+2)

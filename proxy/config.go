@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -40,6 +41,11 @@ type PoolConfig struct {
 	Password string `toml:"password"`
 	// Priority orders failover: the lowest healthy priority mines.
 	Priority int `toml:"priority"`
+	// Weight splits the miners' time between the healthy pools of the mining priority that
+	// have one, in proportion (30 and 70: 30 % and 70 %). 0 (the default): the pool takes no
+	// part in a split; with fewer than two weighted pools up, the first healthy pool of the
+	// priority mines alone.
+	Weight float64 `toml:"weight"`
 }
 
 // validate checks one pool on its own (names across pools are Validate's and ValidatePools'
@@ -56,6 +62,9 @@ func (pc PoolConfig) validate(key string) error {
 	}
 	if pc.User == "" {
 		return fmt.Errorf("%s.user: must be set", key)
+	}
+	if !(pc.Weight >= 0) || math.IsInf(pc.Weight, 1) {
+		return fmt.Errorf("%s.weight: must be a finite number >= 0, got %v", key, pc.Weight)
 	}
 	return nil
 }

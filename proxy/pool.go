@@ -58,6 +58,7 @@ type pool struct {
 	stale atomic.Uint64
 
 	counters  Counters
+	accepted  diffSum // difficulty of the valid shares mined for this pool (its share of the work)
 	rate      hashMeter
 	created   time.Time // start of the rate windows
 	rejects   rejectWindow
@@ -342,6 +343,7 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	if !ok {
 		st.State = "down"
 	}
+	st.Weight, st.AcceptedDifficulty = pl.cfg.Weight, pl.accepted.load()
 	st.WorkerNames, st.WorkerNamesReason = pl.naming()
 	st.Unknown, st.Unforwarded, st.Stale = pl.unknown.Load(), pl.unforwarded.Load(), pl.stale.Load()
 	pl.mu.Lock()

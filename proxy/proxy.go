@@ -67,6 +67,7 @@ type Proxy struct {
 	rate     hashMeter
 	drops    dropCounters
 	guard    *connGuard // admits and counts miner connections on every listener
+	split    splitter   // hashrate split between weighted pools (split.go)
 }
 
 // dropCounters count what bounded queues dropped, by reason.
@@ -94,7 +95,8 @@ type group struct {
 	mu     sync.Mutex
 	miners map[*channel]struct{}
 	cur    *proxyJob
-	live   []*proxyJob // published since the last retiring job
+	live   []*proxyJob         // published since the last retiring job
+	lanes  map[*pool]*proxyJob // each pool's latest job here (the split offers each miner its pool's)
 }
 
 // proxyJob is an upstream job as hashgate's miners see it: a proxy-local id, the coinbase
@@ -418,16 +420,25 @@ func (p *Proxy) attach(s *channel) {
 	for _, pl := range p.poolList() {
 		pl.ensureConns(s.slot.conn + 1)
 	}
+	on := p.split.join(s, p.clk.Now()) // nil unless the split runs
 	g.mu.Lock()
 	g.miners[s] = struct{}{}
-	cur := g.cur
+	cur, fresh := g.cur, g.cur == nil
+	if on != nil {
+		cur = g.lanes[on]
+	}
 	g.mu.Unlock()
 	if cur == nil {
-		// The group is new: publish the active pool's current job for it, if any.
-		if a := p.activePool(); a != nil {
+		// The group is new (or has no work of the miner's split pool yet): publish the
+		// pool's current job for it, if any.
+		a := p.activePool()
+		if on != nil {
+			a = on
+		}
+		if a != nil {
 			if u := a.conn(s.slot.conn); u != nil {
 				if j := u.current(); j != nil {
-					p.publish(u, j, true)
+					p.publish(u, j, fresh)
 					return
 				}
 			}
@@ -445,6 +456,7 @@ func (p *Proxy) detach(s *channel) {
 	g.mu.Lock()
 	delete(g.miners, s)
 	g.mu.Unlock()
+	p.split.leave(s)
 }
 
 func (p *Proxy) activePool() *pool {
@@ -458,7 +470,7 @@ func (p *Proxy) onJob(u upstream, pl *pool, idx int, j *work.Job) {
 	if idx == 0 {
 		p.noteExtranonce(pl, j.Extranonce2Size)
 	}
-	if p.activePool() != pl {
+	if p.activePool() != pl && !p.split.has(pl) {
 		// A standby pool's work is kept (u.current) for an instant failover.
 		p.maybeFailover()
 		return
@@ -496,8 +508,13 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		created: now,
 		ntime:   j.NTime,
 	}
+	splitting := p.split.running()
 	g.mu.Lock()
-	if cur := g.cur; cur != nil && cur.up == u {
+	cur := g.cur
+	if splitting {
+		cur = g.lanes[pj.pool] // the split keeps each pool's work apart
+	}
+	if cur != nil && cur.up == u {
 		if cur.job != j && j.Received.Before(cur.job.Received) {
 			// A newer job from the same upstream was published meanwhile (a re-announce or a
 			// failover racing the pool's reader): never put older work back.
@@ -514,21 +531,33 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	}
 	pj.encodeV1()
 	if retire {
+		keep := g.live[:0]
 		for _, old := range g.live {
+			if splitting && old.pool != pj.pool {
+				keep = append(keep, old) // another split pool's work stays good
+				continue
+			}
 			old.superseded.Store(true)
 		}
-		g.live = g.live[:0]
+		g.live = keep
 	}
 	g.live = append(g.live, pj)
 	if len(g.live) > 4*maxJobsPerChannel {
 		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
 	}
 	g.cur = pj
+	if g.lanes == nil {
+		g.lanes = map[*pool]*proxyJob{}
+	}
+	g.lanes[pj.pool] = pj
 	miners := make([]*channel, 0, len(g.miners))
 	for s := range g.miners {
 		miners = append(miners, s)
 	}
 	g.mu.Unlock()
+	if splitting {
+		miners = p.split.assigned(miners, pj.pool)
+	}
 	kind := offerNormal
 	if retire {
 		kind = offerRetire
@@ -543,11 +572,10 @@ func (p *Proxy) reannounce(now time.Time) {
 	groups := append([]*group(nil), p.groups...)
 	p.mu.Unlock()
 	for _, g := range groups {
-		g.mu.Lock()
-		cur := g.cur
-		g.mu.Unlock()
-		if cur != nil && now.Sub(cur.created) >= p.cfg.Reannounce.D() {
-			p.publish(cur.up, cur.job, false)
+		for _, cur := range p.groupWork(g) {
+			if now.Sub(cur.created) >= p.cfg.Reannounce.D() {
+				p.publish(cur.up, cur.job, false)
+			}
 		}
 	}
 }
@@ -563,6 +591,7 @@ func (p *Proxy) supervise() {
 			return
 		case now := <-t.C():
 			p.maybeFailover()
+			p.splitTick(now)
 			p.reannounce(now)
 			p.tickSessions(now)
 		}
@@ -594,10 +623,16 @@ func (p *Proxy) maybeFailover() {
 			}
 		}
 	}
+	// Weighted pools of best's priority share the miners (split.go).
+	members := p.splitMembers(best, lastResort || forced, now)
+	best = p.splitLead(members, best)
 	p.mu.Lock()
 	cur := p.active
 	if best == nil || best == cur {
 		p.mu.Unlock()
+		if best != nil {
+			p.commitSplit(members, best, now)
+		}
 		return
 	}
 	// At start, give better pools a moment to answer before settling on a backup.
@@ -616,6 +651,7 @@ func (p *Proxy) maybeFailover() {
 	p.active = best
 	groups := append([]*group(nil), p.groups...)
 	p.mu.Unlock()
+	p.commitSplit(members, best, now)
 	from := "none"
 	if cur != nil {
 		from = cur.cfg.Name
@@ -666,6 +702,9 @@ func (p *Proxy) record(s *channel, pl *pool, ev ShareEvent) {
 	}
 	if pl != nil {
 		pl.counters.add(ev.Result)
+		if ev.Result == ResultAccepted {
+			pl.accepted.add(ev.Difficulty)
+		}
 	}
 	if p.sink != nil {
 		p.sink.RecordShare(ev)
@@ -792,7 +831,7 @@ func (p *Proxy) Pools() []PoolStats {
 	pools := p.poolList()
 	out := make([]PoolStats, 0, len(pools))
 	for _, pl := range pools {
-		st := pl.stats(now, pl == active)
+		st := pl.stats(now, pl == active || p.split.has(pl))
 		st.Forced = pl == forced
 		out = append(out, st)
 	}

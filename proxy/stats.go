@@ -203,7 +203,13 @@ type PoolStats struct {
 	Hashrate5m  float64 `json:"hashrate_5m_hs"`
 	Hashrate1h  float64 `json:"hashrate_1h_hs"`
 	Hashrate24h float64 `json:"hashrate_24h_hs"`
-	Reason      string  `json:"reason,omitempty"`
+	// Weight is the pool's [[pool]] weight: pools of one priority with a weight share the
+	// miners' time in that proportion (0: the pool takes no part in a split).
+	Weight float64 `json:"weight"`
+	// AcceptedDifficulty is the summed difficulty of the valid shares mined for this pool
+	// since start: the pools' parts of it are how the work was split between them.
+	AcceptedDifficulty float64 `json:"accepted_difficulty"`
+	Reason             string  `json:"reason,omitempty"`
 	// WorkerNames is how shares are named at the pool: "passthrough" (<pool user>.<worker>)
 	// or "pool_user" (all under the pool user), with the reason for pool_user.
 	WorkerNames       string `json:"worker_names"`

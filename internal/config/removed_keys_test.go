@@ -30,8 +30,6 @@ efficiency_j_th = 17.5
 		t.Fatalf("max_kw with min_kw: %v", err)
 	}
 	for name, tc := range map[string]struct{ text, want string }{
-		// Hashrate splitting is not built: a weight split nothing.
-		"pool weight": {base + "weight = 1\n", `unknown key "pool.weight"`},
 		// Every subscriber names its own capacity; the audit queue has its own bound.
 		"policy event_buffer": {base + policy + "event_buffer = 256\n", `unknown key "policy.event_buffer"`},
 		// On/off miners run at rated_kw: max_kw without a power-target range did nothing.

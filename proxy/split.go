@@ -1,0 +1,463 @@
+package proxy
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hashrate split between pools ([[pool]] weight).
+//
+// Pools of the best healthy priority that have a weight share the miners' time: every miner
+// mines one of them at a time and is moved between them in slices, so that each miner's own
+// time on each pool converges to the weights. Any miner can take any pool's job at once: its
+// extranonce prefix is a slot on connection index i, and every pool has a connection i, so
+// switching is a clean job from the other pool's connection, like a failover for one miner.
+// Shares go to the pool whose job they are for (proxyJob.up), so a share in flight across a
+// switch still reaches the pool that issued its job.
+//
+// The schedule is deterministic: a smooth weighted round robin over time credits. Each
+// miner is owed share×elapsed seconds of every member pool and pays elapsed for the pool it
+// mines; at each of its slice boundaries it takes the pool most owed at the end of the next
+// slice. That keeps each miner's time on a pool within one slice of its weight over any
+// window, and the miners' boundaries are spread over the slice (a phase from the channel id)
+// so the fleet is never switched all at once.
+
+// splitSlice is how long a miner mines one pool before the schedule may move it. A move
+// costs one clean job: firmware drops the work queued in its chips, a few to some tens of
+// milliseconds of hashing (shares already found on the old pool's job still reach it: those
+// jobs stay valid for the miner). A 30/70 split moves a miner about 6 times in 10 slices, so
+// at 6 s that is well under 0.5 % of its work. A miner's time on a pool stays within one
+// slice of its weight over any window: 6 s of 10 minutes is 1 %, half of a ±2 % budget, the
+// rest being the pools' share luck.
+const splitSlice = 6 * time.Second
+
+// splitter is the one owner of the split: which pools share the miners now, and each miner's
+// schedule. Lock order: a group's mu may be held when mu is taken, never the reverse.
+type splitter struct {
+	// settleMu serialises membership changes and the per-second schedule, which both move
+	// miners.
+	settleMu sync.Mutex
+
+	mu      sync.Mutex
+	members []splitMember // two or more while the split runs, else none
+	left    map[*pool]bool
+	miners  map[*channel]*minerSplit
+	on      atomic.Bool // the split runs (read without mu on the job path)
+}
+
+// splitMember is a pool in the split with its share of the miners' time.
+type splitMember struct {
+	pl    *pool
+	share float64
+}
+
+// minerSplit is one miner's schedule.
+type minerSplit struct {
+	pool   *pool        // the pool the miner is given now
+	credit []poolCredit // seconds each pool is owed
+	next   time.Time    // the miner's next slice boundary
+	last   time.Time    // when credits were last brought up to date
+}
+
+type poolCredit struct {
+	pl   *pool
+	owed float64
+}
+
+func (m *minerSplit) owed(pl *pool) *float64 {
+	for i := range m.credit {
+		if m.credit[i].pl == pl {
+			return &m.credit[i].owed
+		}
+	}
+	m.credit = append(m.credit, poolCredit{pl: pl})
+	return &m.credit[len(m.credit)-1].owed
+}
+
+// phase spreads miners' slice boundaries over the slice: the fractional part of id×φ is as
+// evenly spread as a sequence of ids allows.
+func phase(id uint64, mul float64) float64 {
+	_, f := math.Modf(float64(id) * mul)
+	return f
+}
+
+const (
+	goldenRatio = 1.6180339887498949
+	sqrt2       = 1.4142135623730951
+)
+
+// running says whether the split is on.
+func (s *splitter) running() bool { return s.on.Load() }
+
+// has says whether pl is in the running split.
+func (s *splitter) has(pl *pool) bool {
+	if !s.on.Load() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.members {
+		if m.pl == pl {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *splitter) memberLocked(pl *pool) (splitMember, bool) {
+	for _, m := range s.members {
+		if m.pl == pl {
+			return m, true
+		}
+	}
+	return splitMember{}, false
+}
+
+// join gives a new miner its schedule and first pool; nil while the split is off.
+func (s *splitter) join(c *channel, now time.Time) *pool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.members) < 2 {
+		return nil
+	}
+	return s.joinLocked(c, now).pool
+}
+
+func (s *splitter) joinLocked(c *channel, now time.Time) *minerSplit {
+	if m := s.miners[c]; m != nil {
+		return m
+	}
+	if s.miners == nil {
+		s.miners = map[*channel]*minerSplit{}
+	}
+	first := time.Duration(phase(c.id, goldenRatio) * float64(splitSlice))
+	if first <= 0 {
+		first = splitSlice
+	}
+	m := &minerSplit{last: now, next: now.Add(first)}
+	// The first pool follows another spread of the ids, so the fleet starts split by weight.
+	u, cum := phase(c.id, sqrt2), 0.0
+	m.pool = s.members[len(s.members)-1].pl
+	for _, mb := range s.members {
+		cum += mb.share
+		if u < cum {
+			m.pool = mb.pl
+			break
+		}
+	}
+	s.miners[c] = m
+	return m
+}
+
+// leave forgets a departed miner.
+func (s *splitter) leave(c *channel) {
+	s.mu.Lock()
+	delete(s.miners, c)
+	s.mu.Unlock()
+}
+
+// stepLocked brings a miner's credits up to now and moves it at its slice boundary, or at
+// once when its pool left the split. It returns the pool the miner is to mine.
+func (s *splitter) stepLocked(m *minerSplit, now time.Time) *pool {
+	if el := now.Sub(m.last).Seconds(); el > 0 {
+		if _, ok := s.memberLocked(m.pool); ok {
+			for _, mb := range s.members {
+				*m.owed(mb.pl) += mb.share * el
+			}
+			*m.owed(m.pool) -= el
+		}
+		m.last = now
+	}
+	_, stays := s.memberLocked(m.pool)
+	if stays && now.Before(m.next) {
+		return m.pool
+	}
+	best, bestOwed := s.members[0].pl, math.Inf(-1)
+	for _, mb := range s.members {
+		if o := *m.owed(mb.pl) + mb.share*splitSlice.Seconds(); o > bestOwed {
+			best, bestOwed = mb.pl, o
+		}
+	}
+	m.pool = best
+	if !now.Before(m.next) {
+		k := now.Sub(m.next)/splitSlice + 1
+		m.next = m.next.Add(k * splitSlice)
+	}
+	return best
+}
+
+// setMembers installs the pools that share the miners (fewer than two: no split) and says
+// whether anything changed. A pool that leaves is remembered so that it rejoins only once it
+// has been healthy for failbackDelay, like a failback.
+func (s *splitter) setMembers(pools []*pool) bool {
+	var total float64
+	for _, pl := range pools {
+		total += pl.cfg.Weight
+	}
+	var next []splitMember
+	if len(pools) >= 2 {
+		for _, pl := range pools {
+			next = append(next, splitMember{pl: pl, share: pl.cfg.Weight / total})
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	same := len(next) == len(s.members)
+	for i := 0; same && i < len(next); i++ {
+		same = next[i] == s.members[i]
+	}
+	if same {
+		return false
+	}
+	if s.left == nil {
+		s.left = map[*pool]bool{}
+	}
+	for _, old := range s.members {
+		found := false
+		for _, pl := range pools {
+			found = found || pl == old.pl
+		}
+		if !found {
+			s.left[old.pl] = true
+		}
+	}
+	for _, mb := range next {
+		delete(s.left, mb.pl)
+	}
+	s.members = next
+	if len(next) == 0 {
+		s.miners = nil
+	}
+	s.on.Store(len(next) > 0)
+	return true
+}
+
+// rejoining says whether pl left the split and has not come back yet.
+func (s *splitter) rejoining(pl *pool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.left[pl]
+}
+
+// assigned keeps the channels given pl now.
+func (s *splitter) assigned(chans []*channel, pl *pool) []*channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := chans[:0]
+	for _, c := range chans {
+		if m := s.miners[c]; m != nil && m.pool == pl {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// names lists the members with their weights, for logs.
+func (s *splitter) names() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for i, m := range s.members {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.pl.cfg.Name)
+	}
+	return b.String()
+}
+
+// splitMembers lists the pools that are to share the miners now: the healthy pools with a
+// weight in best's priority. A pool that left the split comes back once it has been healthy
+// for failbackDelay. None when the fleet is on a pool only as a last resort.
+func (p *Proxy) splitMembers(best *pool, lastResort bool, now time.Time) []*pool {
+	if best == nil || lastResort {
+		return nil
+	}
+	var out []*pool
+	for _, pl := range p.poolList() {
+		if pl.prio.Load() != best.prio.Load() || !(pl.cfg.Weight > 0) {
+			continue
+		}
+		if ok, _ := pl.healthy(now); !ok {
+			continue
+		}
+		if p.split.rejoining(pl) && now.Sub(pl.healthySince()) < failbackDelay {
+			continue
+		}
+		out = append(out, pl)
+	}
+	return out
+}
+
+// splitLead is the pool shown active while members share the miners: the active pool when
+// it is one of them (no needless switch), else the first.
+func (p *Proxy) splitLead(members []*pool, best *pool) *pool {
+	if len(members) < 2 {
+		return best
+	}
+	cur := p.activePool()
+	for _, pl := range members {
+		if pl == cur {
+			return cur
+		}
+	}
+	return members[0]
+}
+
+// commitSplit installs the split decided by maybeFailover (members; active is the pool
+// miners mine when there is no split) and, when it changed, retires the jobs of pools no
+// longer mined and moves every miner onto the pool it is to mine.
+func (p *Proxy) commitSplit(members []*pool, active *pool, now time.Time) {
+	p.split.settleMu.Lock()
+	defer p.split.settleMu.Unlock()
+	if !p.split.setMembers(members) {
+		return
+	}
+	if p.split.running() {
+		p.log.Info().Str("pools", p.split.names()).Msg("hashrate split between pools")
+	} else {
+		p.log.Info().Str("pool", active.cfg.Name).Msg("hashrate split ended: one pool mines")
+	}
+	mined := func(pl *pool) bool { return pl == active }
+	if p.split.running() {
+		mined = p.split.has
+	}
+	for _, g := range p.groupList() {
+		g.mu.Lock()
+		keep := g.live[:0]
+		for _, pj := range g.live {
+			if pj.pool != nil && !mined(pj.pool) {
+				pj.superseded.Store(true)
+				continue
+			}
+			keep = append(keep, pj)
+		}
+		g.live = keep
+		g.mu.Unlock()
+	}
+	p.settle(now, active)
+}
+
+// splitTick runs the miners' schedules once a second while the split runs.
+func (p *Proxy) splitTick(now time.Time) {
+	if !p.split.running() {
+		return
+	}
+	p.split.settleMu.Lock()
+	defer p.split.settleMu.Unlock()
+	p.settle(now, nil)
+}
+
+// settle puts every miner on the pool it is to mine: its scheduled pool while the split runs,
+// else active. A miner already mining it is left alone.
+func (p *Proxy) settle(now time.Time, active *pool) {
+	for _, g := range p.groupList() {
+		g.mu.Lock()
+		chans := make([]*channel, 0, len(g.miners))
+		for c := range g.miners {
+			chans = append(chans, c)
+		}
+		g.mu.Unlock()
+		targets := make([]*pool, len(chans))
+		s := &p.split
+		s.mu.Lock()
+		if len(s.members) >= 2 {
+			for i, c := range chans {
+				targets[i] = s.stepLocked(s.joinLocked(c, now), now)
+			}
+		} else {
+			for i := range targets {
+				targets[i] = active
+			}
+		}
+		s.mu.Unlock()
+		for i, c := range chans {
+			if pl := targets[i]; pl != nil && minedPool(c) != pl {
+				p.moveTo(c, g, pl)
+			}
+		}
+	}
+}
+
+// minedPool is the pool of the job last written to c (nil before its first).
+func minedPool(c *channel) *pool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lastSent == nil {
+		return nil
+	}
+	return c.lastSent.pool
+}
+
+// moveTo offers c the current work of pl in its group with clean_jobs. When that work was
+// never published here (pl was standby), it is published now: to c and every other miner
+// given pl, retiring pl's older jobs when the block changed.
+func (p *Proxy) moveTo(c *channel, g *group, pl *pool) {
+	u := pl.conn(g.idx)
+	if u == nil {
+		return
+	}
+	j := u.current()
+	if j == nil {
+		return
+	}
+	g.mu.Lock()
+	cur := g.lanes[pl]
+	g.mu.Unlock()
+	if cur == nil || cur.job != j && cur.job.Received.Before(j.Received) {
+		p.publish(u, j, cur == nil || cur.job.PrevHash != j.PrevHash)
+		return
+	}
+	c.offer(cur, offerClean)
+}
+
+// groupWork is the work a group's miners are offered now: the group's latest job, or while
+// the split runs, each member pool's latest job there.
+func (p *Proxy) groupWork(g *group) []*proxyJob {
+	var pools []*pool
+	if p.split.running() {
+		p.split.mu.Lock()
+		for _, m := range p.split.members {
+			pools = append(pools, m.pl)
+		}
+		p.split.mu.Unlock()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(pools) == 0 {
+		if g.cur == nil {
+			return nil
+		}
+		return []*proxyJob{g.cur}
+	}
+	var out []*proxyJob
+	for _, pl := range pools {
+		if pj := g.lanes[pl]; pj != nil {
+			out = append(out, pj)
+		}
+	}
+	return out
+}
+
+func (p *Proxy) groupList() []*group {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*group(nil), p.groups...)
+}
+
+// diffSum is a float64 sum safe for concurrent adds.
+type diffSum struct{ bits atomic.Uint64 }
+
+func (d *diffSum) add(v float64) {
+	for {
+		old := d.bits.Load()
+		if d.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+func (d *diffSum) load() float64 { return math.Float64frombits(d.bits.Load()) }

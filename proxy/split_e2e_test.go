@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/internal/clock"
+	"github.com/hashgate/hashgate/sim/miner"
+	simpool "github.com/hashgate/hashgate/sim/pool"
+)
+
+// splitDiff is the share difficulty of the split tests' pools and miners: 512 hashes a share,
+// so a few simulated miners send hundreds of shares a second.
+const splitDiff = 1.0 / (1 << 23)
+
+// splitTestConfig is a proxy config for pools with the given weights and priorities. Job,
+// submit and authorize timeouts are out of the way: the proxy runs on a manual clock moved far faster
+// than the pools send work or answer, and the pools here only fail when a test kills them.
+func splitTestConfig(weights []float64, prios []int, addrs ...string) Config {
+	cfg := testConfig(addrs...)
+	for i := range cfg.Pools {
+		cfg.Pools[i].Weight, cfg.Pools[i].Priority = weights[i], prios[i]
+	}
+	// Miners mine at the pools' difficulty (vardiff is capped there and wants more).
+	cfg.Difficulty = DifficultyConfig{Initial: splitDiff, Min: splitDiff / 4, SharesPerMinute: 60, RetargetEvery: Duration(time.Hour)}
+	cfg.JobTimeout = Duration(24 * time.Hour)
+	cfg.SubmitTimeout = Duration(time.Hour)
+	cfg.WorkerAuthTimeout = Duration(time.Hour) // the tests tell miners apart at the pools by name
+	cfg.SubmitRate = 100000
+	return cfg
+}
+
+func startSplitPool(t *testing.T, seed uint64) (*simpool.Pool, string) {
+	return startPool(t, func(c *simpool.Config) { c.Seed = seed; c.Difficulty = splitDiff })
+}
+
+// waitFor polls cond in real time without moving the clock; the deadline only stops a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// advanceUntil moves the clock a second at a time, letting real time pass between steps,
+// until cond holds.
+func advanceUntil(t *testing.T, clk *clock.Manual, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (clock at %v)", what, clk.Now())
+		}
+		clk.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func workerPools(px *Proxy) map[string]string {
+	out := map[string]string{}
+	for _, w := range px.Workers() {
+		out[w.Worker] = w.Pool
+	}
+	return out
+}
+
+// TestSplitHoldsWeightsMeasuredAtThePools: three miners, pools weighted 30/70 at one
+// priority; over a simulated 10 minutes the shares the pools themselves accepted split
+// 30/70 within ±2 percentage points, and every miner mines both.
+//
+// How the 10 minutes are simulated: the slice schedule runs on the proxy's clock, a manual
+// clock moved one second per step, while the miners hash in real time. Each step lasts until
+// the pools have accepted 20 more shares, so every simulated second carries the same amount
+// of work however loaded the box is, and the split at the pools is the split of the
+// schedule's time. 600 steps make about 12,000 shares: the pools' share luck alone then
+// moves the split by σ ≈ 0.4 points, and the schedule keeps each miner within one 6 s slice
+// (1 point) of its weights; the time a switch takes to reach a miner counts for the pool it
+// leaves, in both directions alike.
+func TestSplitHoldsWeightsMeasuredAtThePools(t *testing.T) {
+	pa, a1 := startSplitPool(t, 21)
+	pb, a2 := startSplitPool(t, 22)
+	clk := clock.NewManual(time.Now())
+	px, addr := startProxy(t, splitTestConfig([]float64{30, 70}, []int{0, 0}, a1, a2), Options{Clock: clk})
+	ms := startMiners(t, addr, 3, "split", func(c *miner.Config) { c.HashRate = 100000 })
+
+	waitFor(t, "the split running with every miner mining", func() bool {
+		if !px.split.running() || len(px.Workers()) != 3 {
+			return false
+		}
+		for _, m := range ms {
+			if m.Stats.Accepted.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, ps := range px.Pools() {
+		if !ps.Active || ps.Weight != map[string]float64{"pool0": 30, "pool1": 70}[ps.Name] {
+			t.Fatalf("pool row %s: active %v weight %v", ps.Name, ps.Active, ps.Weight)
+		}
+	}
+	a0, b0 := pa.Accepted(), pb.Accepted()
+	byWorker := func(p *simpool.Pool) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			out = append(out, p.AcceptedBy("acct."+m.Worker()))
+		}
+		return out
+	}
+	wa0, wb0 := byWorker(pa), byWorker(pb)
+	const steps, perStep = 600, 20
+	for i := 0; i < steps; i++ {
+		clk.Advance(time.Second)
+		want := pa.Accepted() + pb.Accepted() + perStep
+		waitFor(t, fmt.Sprintf("step %d's shares", i), func() bool { return pa.Accepted()+pb.Accepted() >= want })
+	}
+	da, db := float64(pa.Accepted()-a0), float64(pb.Accepted()-b0)
+	split := da / (da + db)
+	t.Logf("over %d simulated seconds the pools accepted %.0f / %.0f shares: %.2f %% / %.2f %%", steps, da, db, 100*split, 100*(1-split))
+	if math.Abs(split-0.30) > 0.02 {
+		t.Fatalf("pool0 got %.2f %% of the shares accepted at the pools, want 30 ± 2 %%", 100*split)
+	}
+	wa, wb := byWorker(pa), byWorker(pb)
+	for i, m := range ms {
+		ma, mb := float64(wa[i]-wa0[i]), float64(wb[i]-wb0[i])
+		s := ma / (ma + mb)
+		t.Logf("%s: %.0f / %.0f shares: %.2f %% on pool0", m.Worker(), ma, mb, 100*s)
+		// Each miner's own split: a third of the shares, so more luck, and its schedule.
+		if math.Abs(s-0.30) > 0.05 {
+			t.Errorf("%s mined %.2f %% on pool0, want 30 ± 5 %%", m.Worker(), 100*s)
+		}
+		if m.Stats.Connects.Load() != 1 {
+			t.Errorf("%s reconnected: switching pools must keep the connection", m.Worker())
+		}
+	}
+	// The proxy's own rows agree: the difficulty mined for each pool splits alike.
+	rows := px.Pools()
+	ad := rows[0].AcceptedDifficulty / (rows[0].AcceptedDifficulty + rows[1].AcceptedDifficulty)
+	if math.Abs(ad-0.30) > 0.02 {
+		t.Fatalf("pool rows: accepted difficulty split %.3f, want 0.30 ± 0.02", ad)
+	}
+}
+
+// TestSplitFailoverAndRejoin: a pool of the split that dies drops out within one failover
+// check: every miner is on the other pool, none disconnected. When it comes back it rejoins
+// the split once it has been healthy for the failback delay, and every miner mines it again.
+func TestSplitFailoverAndRejoin(t *testing.T) {
+	pa, a1 := startSplitPool(t, 31)
+	pb, a2 := startSplitPool(t, 32)
+	clk := clock.NewManual(time.Now())
+	px, addr := startProxy(t, splitTestConfig([]float64{30, 70}, []int{0, 0}, a1, a2), Options{Clock: clk})
+	ms := startMiners(t, addr, 3, "splitf", func(c *miner.Config) { c.HashRate = 20000 })
+	advanceUntil(t, clk, "every miner on both pools", func() bool {
+		for _, m := range ms {
+			if pa.AcceptedBy("acct."+m.Worker()) == 0 || pb.AcceptedBy("acct."+m.Worker()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	pb.Close()
+	waitFor(t, "the proxy to see pool1 down", func() bool { return px.Pools()[1].State == "down" })
+	clk.Advance(time.Second) // one failover check
+	waitFor(t, "the split ended and every miner on pool0", func() bool {
+		if px.split.running() {
+			return false
+		}
+		for _, pl := range workerPools(px) {
+			if pl != "pool0" {
+				return false
+			}
+		}
+		return true
+	})
+	if px.Status().ActivePool != "pool0" || px.Pools()[1].Active {
+		t.Fatalf("active pool %q, pool1 row active %v after pool1 died", px.Status().ActivePool, px.Pools()[1].Active)
+	}
+	base := map[string]uint64{}
+	for _, m := range ms {
+		base[m.Worker()] = pa.AcceptedBy("acct." + m.Worker())
+	}
+	waitFor(t, "every miner's shares reaching pool0", func() bool {
+		for _, m := range ms {
+			if pa.AcceptedBy("acct."+m.Worker()) < base[m.Worker()]+3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// pool1 comes back on its address.
+	cfg := simpool.DefaultConfig()
+	cfg.Difficulty, cfg.JobInterval, cfg.BlockInterval, cfg.Seed = splitDiff, 0, 0, 33
+	nb, err := simpool.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", a2)
+	if err != nil {
+		t.Skipf("pool1's port was taken meanwhile: %v", err)
+	}
+	nb.Serve(l)
+	t.Cleanup(nb.Close)
+	var upAt time.Time
+	advanceUntil(t, clk, "pool1 back in the split", func() bool {
+		if upAt.IsZero() && px.Pools()[1].State == "up" {
+			upAt = clk.Now()
+		}
+		return px.split.has(px.poolList()[1])
+	})
+	if d := clk.Now().Sub(upAt); d < failbackDelay-time.Second {
+		t.Fatalf("pool1 rejoined %v after it came up, want the failback delay %v", d, failbackDelay)
+	}
+	advanceUntil(t, clk, "every miner on the returned pool1 too", func() bool {
+		for _, m := range ms {
+			if nb.AcceptedBy("acct."+m.Worker()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range ms {
+		if m.Stats.Connects.Load() != 1 {
+			t.Fatalf("%s reconnected %d times", m.Worker(), m.Stats.Connects.Load())
+		}
+	}
+}
+
+// TestSplitOnlyWithinBestPriority: weighted pools of a worse priority take no share while a
+// better pool is healthy (a single weighted pool there mines alone, as without weights);
+// when it dies, the weighted pools of the next priority split the miners.
+func TestSplitOnlyWithinBestPriority(t *testing.T) {
+	p0, a0 := startSplitPool(t, 41)
+	p1, a1 := startSplitPool(t, 42)
+	p2, a2 := startSplitPool(t, 43)
+	clk := clock.NewManual(time.Now())
+	px, addr := startProxy(t, splitTestConfig([]float64{1, 1, 3}, []int{0, 1, 1}, a0, a1, a2), Options{Clock: clk})
+	ms := startMiners(t, addr, 3, "splitp", func(c *miner.Config) { c.HashRate = 20000 })
+	// The clock stands still until pool0 mines: moved at once, it would run out the startup
+	// grace before pool0 answers and start the fleet on the backups, as it should.
+	waitFor(t, "every miner on pool0", func() bool {
+		for _, m := range ms {
+			if p0.AcceptedBy("acct."+m.Worker()) == 0 {
+				return false
+			}
+		}
+		return px.Status().ActivePool == "pool0"
+	})
+	n1, n2 := p1.Accepted(), p2.Accepted()
+	start := clk.Now()
+	advanceUntil(t, clk, "30 simulated seconds", func() bool { return clk.Now().Sub(start) >= 30*time.Second })
+	if px.split.running() || p1.Accepted() != n1 || p2.Accepted() != n2 {
+		t.Fatalf("worse-priority pools mined (split %v, shares %d, %d)", px.split.running(), p1.Accepted()-n1, p2.Accepted()-n2)
+	}
+	if rows := px.Pools(); !rows[0].Active || rows[1].Active || rows[2].Active {
+		t.Fatalf("active flags %v %v %v", rows[0].Active, rows[1].Active, rows[2].Active)
+	}
+
+	p0.Close()
+	advanceUntil(t, clk, "pool1 and pool2 sharing every miner", func() bool {
+		for _, m := range ms {
+			if p1.AcceptedBy("acct."+m.Worker()) == 0 || p2.AcceptedBy("acct."+m.Worker()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	rows := px.Pools()
+	if rows[0].Active || !rows[1].Active || !rows[2].Active || px.Status().ActivePool != "pool1" {
+		t.Fatalf("after failover: active %v %v %v, active pool %q", rows[0].Active, rows[1].Active, rows[2].Active, px.Status().ActivePool)
+	}
+	for _, m := range ms {
+		if m.Stats.Connects.Load() != 1 {
+			t.Fatalf("%s reconnected", m.Worker())
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// splitPools are pools for the schedule alone: nothing here dials.
+func splitPools(weights ...float64) []*pool {
+	var out []*pool
+	for i, w := range weights {
+		out = append(out, &pool{cfg: PoolConfig{Name: string(rune('a' + i)), Weight: w}})
+	}
+	return out
+}
+
+// runSchedule steps every miner once a second for d and returns each miner's seconds on
+// each pool.
+func runSchedule(s *splitter, chans []*channel, start time.Time, d time.Duration) []map[*pool]float64 {
+	spent := make([]map[*pool]float64, len(chans))
+	on := make([]*pool, len(chans))
+	s.mu.Lock()
+	for i, c := range chans {
+		spent[i] = map[*pool]float64{}
+		on[i] = s.stepLocked(s.joinLocked(c, start), start)
+	}
+	s.mu.Unlock()
+	for t := time.Second; t <= d; t += time.Second {
+		now := start.Add(t)
+		s.mu.Lock()
+		for i, c := range chans {
+			spent[i][on[i]]++ // the second just ended was mined on the pool given at its start
+			on[i] = s.stepLocked(s.miners[c], now)
+		}
+		s.mu.Unlock()
+	}
+	return spent
+}
+
+// TestSplitScheduleHoldsEachMinersWeights: every miner's own time split stays within one
+// slice of the weights over 10 minutes, for 30/70 and for three pools, whatever its phase;
+// a miner's first pool and its slice boundaries are spread over the fleet.
+func TestSplitScheduleHoldsEachMinersWeights(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	for _, weights := range [][]float64{{30, 70}, {1, 1, 1}, {5, 3, 2}} {
+		pools := splitPools(weights...)
+		var s splitter
+		if !s.setMembers(pools) || !s.running() {
+			t.Fatalf("%v: split not running", weights)
+		}
+		var chans []*channel
+		for id := uint64(1); id <= 50; id++ {
+			chans = append(chans, &channel{id: id})
+		}
+		const window = 10 * time.Minute
+		spent := runSchedule(&s, chans, start, window)
+		var total float64
+		for _, w := range weights {
+			total += w
+		}
+		bound := splitSlice.Seconds() / window.Seconds()
+		fleet := map[*pool]float64{}
+		for i := range chans {
+			for j, pl := range pools {
+				frac := spent[i][pl] / window.Seconds()
+				fleet[pl] += spent[i][pl]
+				if want := weights[j] / total; math.Abs(frac-want) > bound {
+					t.Errorf("%v: miner %d spent %.3f on %s, want %.3f ± %.3f", weights, i, frac, pl.cfg.Name, want, bound)
+				}
+			}
+		}
+		for j, pl := range pools {
+			frac := fleet[pl] / (window.Seconds() * float64(len(chans)))
+			if want := weights[j] / total; math.Abs(frac-want) > 0.005 {
+				t.Errorf("%v: fleet spent %.4f on %s, want %.4f", weights, frac, pl.cfg.Name, want)
+			}
+		}
+	}
+}
+
+// TestSplitScheduleSpreadsMiners: the fleet does not move at once and starts split by the
+// weights: boundaries fall on different seconds and the first pools follow the weights.
+func TestSplitScheduleSpreadsMiners(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	pools := splitPools(30, 70)
+	var s splitter
+	s.setMembers(pools)
+	firstOnA, boundaries := 0, map[time.Duration]int{}
+	s.mu.Lock()
+	for id := uint64(1); id <= 1000; id++ {
+		m := s.joinLocked(&channel{id: id}, start)
+		if m.pool == pools[0] {
+			firstOnA++
+		}
+		boundaries[m.next.Sub(start).Truncate(time.Second)]++
+	}
+	s.mu.Unlock()
+	if firstOnA < 270 || firstOnA > 330 {
+		t.Fatalf("%d of 1000 miners start on the 30 %% pool", firstOnA)
+	}
+	if len(boundaries) != int(splitSlice/time.Second) {
+		t.Fatalf("first boundaries fall on %d distinct seconds of a %v slice: %v", len(boundaries), splitSlice, boundaries)
+	}
+	for sec, n := range boundaries {
+		if n > 1000/len(boundaries)*3/2 {
+			t.Fatalf("%d miners switch in second %v", n, sec)
+		}
+	}
+}
+
+// TestSplitScheduleMembershipChanges: a pool that leaves takes no miner from the next step
+// (mid-slice), the split stops below two pools, and a pool that left is marked to rejoin
+// only after the failback delay.
+func TestSplitScheduleMembershipChanges(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	pools := splitPools(30, 70, 50)
+	var s splitter
+	s.setMembers(pools)
+	var chans []*channel
+	for id := uint64(1); id <= 30; id++ {
+		chans = append(chans, &channel{id: id})
+	}
+	runSchedule(&s, chans, start, time.Minute)
+	if s.setMembers(pools) {
+		t.Fatal("the same members reported as a change")
+	}
+	if !s.setMembers([]*pool{pools[0], pools[2]}) {
+		t.Fatal("a pool leaving is no change")
+	}
+	if !s.rejoining(pools[1]) || s.rejoining(pools[0]) {
+		t.Fatal("the pool that left is not marked to rejoin later")
+	}
+	now := start.Add(time.Minute + 500*time.Millisecond) // mid-slice for most miners
+	s.mu.Lock()
+	for _, c := range chans {
+		if pl := s.stepLocked(s.miners[c], now); pl == pools[1] {
+			t.Fatalf("miner %d still given the pool that left", c.id)
+		}
+	}
+	s.mu.Unlock()
+	if s.has(pools[1]) || !s.has(pools[2]) {
+		t.Fatal("membership not as set")
+	}
+	s.setMembers([]*pool{pools[0]})
+	if s.running() || s.has(pools[0]) || s.join(&channel{id: 99}, now) != nil {
+		t.Fatal("a split of one pool runs")
+	}
+	s.setMembers(pools)
+	if s.rejoining(pools[1]) || !s.running() {
+		t.Fatal("a pool back in the split is still marked to rejoin")
+	}
+}
