@@ -196,6 +196,8 @@ type workerDetail struct {
 	Worker    WorkerRow           `json:"worker"`
 	Policy    *policy.MinerStatus `json:"policy,omitempty"`
 	Decisions []DecisionView      `json:"decisions"`
+	// Hardware is the miner's latest firmware reading (miner_detail.go).
+	Hardware *MinerHardware `json:"hardware,omitempty"`
 }
 
 func (s *Server) handleWorker(w http.ResponseWriter, r *http.Request, _ identity) {
@@ -206,6 +208,11 @@ func (s *Server) handleWorker(w http.ResponseWriter, r *http.Request, _ identity
 		return
 	}
 	d := workerDetail{Worker: row, Decisions: []DecisionView{}}
+	if mr, ok := s.b.(MinerReader); ok && row.Worker != "" {
+		if hw, ok := mr.MinerHardware(row.Worker); ok {
+			d.Hardware = &hw
+		}
+	}
 	minerID := d.Worker.Worker
 	if snap, ok := s.b.Policy(); ok {
 		for k := range snap.Miners {

@@ -17,15 +17,24 @@ const (
 
 // bulkRequest is POST /api/v1/workers/bulk: one action for a list of worker names.
 type bulkRequest struct {
-	Action  string   `json:"action"` // pause | resume
+	// Action is pause or resume (the gate), or reboot, locate_on, locate_off or
+	// power_profile (the firmware, miner_detail.go).
+	Action  string   `json:"action"`
 	Workers []string `json:"workers"`
+	// Watts is the power profile's target (power_profile only; 0 clears it).
+	Watts *int `json:"watts,omitempty"`
 }
+
+// maxProfileW bounds a power profile before any firmware is asked: no miner draws 100 kW.
+const maxProfileW = 100_000
 
 // bulkResult is one worker's outcome; Error is set when it failed.
 type bulkResult struct {
 	Worker string `json:"worker"`
 	OK     bool   `json:"ok"`
 	Error  string `json:"error,omitempty"`
+	// Deferred: a power profile saved for a paused miner, sent when it runs again.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // bulkResponse answers a bulk request that was valid: every worker's outcome in the order
@@ -47,6 +56,10 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, id identity)
 	}
 	if err := req.validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, ok := firmwareActions[req.Action]; ok {
+		s.bulkFirmware(w, r, id, &req)
 		return
 	}
 	action, f := "pause_worker", s.b.PauseWorker
@@ -72,8 +85,14 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, id identity)
 }
 
 func (req *bulkRequest) validate() error {
-	if req.Action != "pause" && req.Action != "resume" {
-		return errors.New("action must be pause or resume")
+	_, fw := firmwareActions[req.Action]
+	switch {
+	case req.Action != "pause" && req.Action != "resume" && !fw:
+		return errors.New("action must be pause, resume, reboot, locate_on, locate_off or power_profile")
+	case req.Action == "power_profile" && (req.Watts == nil || *req.Watts < 0 || *req.Watts > maxProfileW):
+		return fmt.Errorf("power_profile needs watts: 0 (clear) or a target up to %d W", maxProfileW)
+	case req.Action != "power_profile" && req.Watts != nil:
+		return errors.New("watts is for power_profile only")
 	}
 	if len(req.Workers) == 0 || len(req.Workers) > maxBulkWorkers {
 		return fmt.Errorf("workers must list 1..%d names", maxBulkWorkers)

@@ -83,7 +83,11 @@ func TestBulkRefused(t *testing.T) {
 		code int
 		says string
 	}{
-		{`{"action":"reboot","workers":["rack1.m00000"]}`, 400, "action must be pause or resume"},
+		{`{"action":"shutdown","workers":["rack1.m00000"]}`, 400, "action must be pause, resume, reboot"},
+		{`{"action":"power_profile","workers":["rack1.m00000"]}`, 400, "power_profile needs watts"},
+		{`{"action":"pause","workers":["rack1.m00000"],"watts":3000}`, 400, "watts is for power_profile only"},
+		// Valid, but this backend sends no firmware commands.
+		{`{"action":"reboot","workers":["rack1.m00000"]}`, 409, "no firmware control"},
 		{`{"action":"pause","workers":[]}`, 400, "workers must list 1..200 names"},
 		{`{"action":"pause"}`, 400, "workers must list 1..200 names"},
 		{`{"action":"pause","workers":` + string(manyJSON) + `}`, 400, "workers must list 1..200 names"},

@@ -217,6 +217,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/history", s.read(s.handleHistory))
 	mux.Handle("GET /api/v1/workers", s.read(s.handleWorkers))
 	mux.Handle("GET /api/v1/workers/{id}", s.read(s.handleWorker))
+	mux.Handle("GET /api/v1/workers/{name}/hashrate", s.read(s.handleWorkerHashrate))
 	mux.Handle("GET /api/v1/pools", s.read(s.handlePools))
 	mux.Handle("GET /api/v1/policy", s.read(s.handlePolicy))
 	mux.Handle("GET /api/v1/meters", s.read(s.handleMeters))

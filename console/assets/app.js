@@ -477,6 +477,7 @@
     $('m-all').checked = names.length > 0 && names.every(n => state.selected.has(n));
     setText('m-selected', `${int(state.selected.size)} selected`);
     $('m-pause').disabled = $('m-resume').disabled = $('m-clear').disabled = state.selected.size === 0;
+    for (const b of document.querySelectorAll('#m-bulk .needs-sel')) b.disabled = state.selected.size === 0;
   }
   $('m-all').addEventListener('change', e => select([...state.workers.values()].map(w => w.worker).filter(Boolean), e.target.checked));
   $('m-clear').addEventListener('click', () => { state.selected.clear(); renderSelection(); });
@@ -498,6 +499,8 @@
     $('control-error').textContent = failed.length ? msg : '';
     toast(msg, failed.length > 0);
   }
+  // miner.js sends the firmware actions (locate, reboot, power profile) to the same selection.
+  window.HGMiners = { selected: () => [...state.selected] };
   $('m-pause').addEventListener('click', () => bulk('pause', 'Paused'));
   $('m-resume').addEventListener('click', () => bulk('resume', 'Resumed'));
 
@@ -526,6 +529,7 @@
     state.detail = id;
     state.detailRow = null;
     $('detail').classList.remove('hidden');
+    document.dispatchEvent(new CustomEvent('hg:worker', { detail: null })); // miner.js clears the last one
     renderDetail();
     try {
       const d = await api('GET', '/api/v1/workers/' + (row.id || encodeURIComponent(row.worker)));
@@ -533,6 +537,7 @@
       state.detailRow = d.worker;
       renderDetail();
       renderDecisions($('d-decisions'), d.decisions);
+      document.dispatchEvent(new CustomEvent('hg:worker', { detail: d })); // miner.js: hardware, history
     } catch (e) {
       $('d-decisions').replaceChildren(el('li', { class: 'muted' }, el('span'), e.message));
     }
