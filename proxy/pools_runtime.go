@@ -174,6 +174,9 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 		p.log.Warn().Str("pool", f.cfg.Name).Msg("forced pool edited or removed: miners follow priority order again")
 	}
 	p.mu.Lock()
+	for _, pl := range gone {
+		delete(p.knownN, pl) // a layout still to be fixed need not fit a pool that is gone
+	}
 	if slices.Contains(gone, p.active) {
 		// Its work is gone with its connections: the next failover check picks the best
 		// pool as if none were active, without waiting out the failback delay.

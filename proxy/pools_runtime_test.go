@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashgate/hashgate/sim/miner"
+	simpool "github.com/hashgate/hashgate/sim/pool"
 )
 
 // poolRow is the proxy's row for the named pool (ok false when it has none).
@@ -246,4 +247,23 @@ func TestPoolsRuntimeBeforeStart(t *testing.T) {
 	px.Start(t.Context())
 	t.Cleanup(func() { px.Close() })
 	eventually(t, "pool b up", func() bool { st, _ := poolRow(px, "b"); return st.State == "up" && spB.Connections() == 1 })
+}
+
+// TestPoolsRuntimeRemovedPoolLeavesTheLayout: a pool removed before the miners' extranonce
+// layout is fixed no longer constrains it. Pool B leaves 3 bytes of extranonce2, too few for a
+// 2-byte prefix and 2 bytes a miner; once it is removed the first miner mines on A's 8.
+func TestPoolsRuntimeRemovedPoolLeavesTheLayout(t *testing.T) {
+	spA, addrA := startPool(t, nil)
+	_, addrB := startPool(t, func(c *simpool.Config) { c.Extranonce2Size = 3 })
+	px, addr := startProxy(t, testConfig(addrA, addrB), Options{})
+	eventually(t, "both pools to send work", func() bool {
+		a, _ := poolRow(px, "pool0")
+		b, _ := poolRow(px, "pool1")
+		return a.LastJob != nil && b.LastJob != nil
+	})
+	if err := px.SetPools(px.PoolConfigs()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	ms := startMiners(t, addr, 1, "rack", nil)
+	eventually(t, "the miner's shares at A", func() bool { return spA.Accepted() >= 1 && ms[0].Stats.Accepted.Load() >= 1 })
 }

@@ -41,7 +41,12 @@ func poolsFile(t *testing.T, paddr string) config.File {
 
 func startPoolsApp(t *testing.T, f *config.File) *App {
 	t.Helper()
-	a, err := Start(context.Background(), f, zerolog.Nop())
+	return startPoolsAppLog(t, f, zerolog.Nop())
+}
+
+func startPoolsAppLog(t *testing.T, f *config.File, log zerolog.Logger) *App {
+	t.Helper()
+	a, err := Start(context.Background(), f, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +234,13 @@ func TestPoolsConsoleEditsPersistAndAudit(t *testing.T) {
 	}
 	ms = nil
 	a.Close()
-	a2 := startPoolsApp(t, &f)
+	var logs lockedBuffer
+	a2 := startPoolsAppLog(t, &f, zerolog.New(&logs))
 	if got := poolNames(a2); got != "b,p" {
 		t.Fatalf("pools after restart: %s", got)
+	}
+	if !strings.Contains(logs.String(), `"added":["b"],"edited":["p"],"removed":[],"message":"pools differ from the config file: the console's edits are applied over it"`) {
+		t.Fatalf("no start line saying how the pools differ from the file:\n%s", logs.String())
 	}
 	pcs := a2.Proxy.PoolConfigs()
 	if pcs[0].Password != poolSecret || pcs[1].URL != "stratum+tcp://"+addrC || pcs[0].Priority != 0 || pcs[1].Priority != 1 {
@@ -363,8 +372,12 @@ func TestPoolEditsRestoredOverAChangedFile(t *testing.T) {
 	a.Close()
 	// The next file has only p, which the console removed.
 	f.Pool = f.Pool[:1]
-	a2 := startPoolsApp(t, &f)
+	var logs lockedBuffer
+	a2 := startPoolsAppLog(t, &f, zerolog.New(&logs))
 	if got := poolNames(a2); got != "p" {
 		t.Fatalf("pools: %s", got)
+	}
+	if !strings.Contains(logs.String(), "the console's pool edits do not make a valid set with this config file") {
+		t.Fatalf("no line saying the file's pools run:\n%s", logs.String())
 	}
 }
