@@ -31,8 +31,11 @@ type Lease struct {
 	margin time.Duration
 	clk    clock.Clock
 
-	mu       sync.Mutex
-	held     bool
+	mu   sync.Mutex
+	held bool
+	// unsure is when the last renewal whose answer was lost (a timeout) was sent: the
+	// server may have stored it.
+	unsure   time.Time
 	rev      uint64
 	epoch    uint64
 	deadline time.Time
@@ -74,7 +77,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.held, l.rev, l.epoch, l.deadline, l.newTerm = true, rev, rev, sent.Add(l.ttl-l.margin), false
+	l.held, l.rev, l.epoch, l.deadline, l.newTerm, l.unsure = true, rev, rev, sent.Add(l.ttl-l.margin), false, time.Time{}
 	return true, nil
 }
 
@@ -98,6 +101,21 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	if err != nil {
 		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence && !l.unsure.IsZero() {
+			// A renewal whose answer was lost may have been stored: if the key holds our
+			// name at a later revision, that write is ours, made after it was sent.
+			unsure := l.unsure
+			l.mu.Unlock()
+			e, gerr := l.kv.Get(ctx, leaseKey)
+			l.mu.Lock()
+			if gerr == nil && string(e.Value()) == l.holder && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
+				l.rev, l.deadline, l.unsure = e.Revision(), unsure.Add(l.ttl-l.margin), time.Time{}
+				if l.newTerm {
+					l.epoch, l.newTerm = l.rev, false
+				}
+				return nil
+			}
+		}
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || errors.Is(err, jetstream.ErrKeyNotFound) {
 			l.held = false
 			return ErrLeaseLost
@@ -106,13 +124,26 @@ func (l *Lease) Renew(ctx context.Context) error {
 			l.held = false
 			return ErrLeaseLost
 		}
+		if l.unsure.IsZero() {
+			l.unsure = sent
+		}
 		return err
 	}
-	l.rev, l.deadline = rev, sent.Add(l.ttl-l.margin)
+	l.rev, l.deadline, l.unsure = rev, sent.Add(l.ttl-l.margin), time.Time{}
 	if l.newTerm {
 		l.epoch, l.newTerm = rev, false
 	}
 	return nil
+}
+
+// Deadline is when the holder stops counting its lease valid (zero when not held).
+func (l *Lease) Deadline() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held {
+		return time.Time{}
+	}
+	return l.deadline
 }
 
 // Held returns the epoch and whether the lease is valid at now.

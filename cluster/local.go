@@ -278,13 +278,17 @@ func (n *Node) onOrder(msg *nats.Msg) {
 		defer func() { <-n.orders }()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.TimeoutMS)*time.Millisecond)
 		defer cancel()
-		err := n.carryOut(ctx, o.Decision.Decision())
+		err := n.carryOut(ctx, o.Decision.Decision(), o.Epoch, o.Leader)
 		n.reply(msg, err)
 	}()
 }
 
-// carryOut applies d to a local miner and records the command for the inventory.
-func (n *Node) carryOut(ctx context.Context, d policy.Decision) (err error) {
+// carryOut applies d to a local miner and records the command for the inventory. epoch and
+// leader say whose order it is (0 and "": the isolation Runner's); the log line is the
+// owner's record of who commanded each miner.
+func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, leader string) (err error) {
+	n.log.Debug().Str("miner", d.MinerID).Stringer("action", d.Action).Float64("target_kw", d.TargetKW).
+		Uint64("epoch", epoch).Str("leader", leader).Msg("carrying out")
 	defer func() {
 		if p := recover(); p != nil {
 			err = errors.New("cluster: apply panicked")
@@ -404,5 +408,5 @@ type localActuator struct{ n *Node }
 func (a localActuator) Plan(ds []policy.Decision) { a.n.local.Plan(ds) }
 
 func (a localActuator) Apply(ctx context.Context, d policy.Decision) error {
-	return a.n.carryOut(ctx, d)
+	return a.n.carryOut(ctx, d, 0, "")
 }

@@ -124,6 +124,9 @@ type counters struct {
 	bad, refused, busy, gaps, applied, failed, published, pubErr atomic.Uint64
 }
 
+// openTimeout bounds creating or opening the lease bucket.
+const openTimeout = 10 * time.Second
+
 // maxOrders bounds the orders carried out at once; beyond it an order is refused (busy) and
 // the leader's Runner retries it after its back-off.
 const maxOrders = 256
@@ -233,7 +236,7 @@ func (n *Node) campaign(ctx context.Context) {
 	t := n.clk.NewTicker(ttl / 3)
 	defer t.Stop()
 	for {
-		n.campaignOnce(ctx, ttl/3)
+		n.campaignOnce(ctx, ttl)
 		select {
 		case <-ctx.Done():
 			return
@@ -248,7 +251,8 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 	if l == nil && nc.IsConnected() {
 		js, err := jetstream.New(nc)
 		if err == nil {
-			octx, cancel := context.WithTimeout(ctx, timeout)
+			// Creating the bucket writes the stream to disk: slower than a renewal.
+			octx, cancel := context.WithTimeout(ctx, openTimeout)
 			l, err = OpenLease(octx, js, n.cfg.Site, n.inst, n.cfg.LeaseTTL.D(), n.clk)
 			cancel()
 		}
@@ -260,12 +264,17 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 		}
 	}
 	if l != nil {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
 		if _, held := l.Held(n.clk.Now()); held {
+			// A renewal may take until the lease would lapse anyway: a slow answer is
+			// better than giving up a lease the server still keeps.
+			rctx, cancel := context.WithTimeout(ctx, l.Deadline().Sub(n.clk.Now()))
 			if err := l.Renew(rctx); err != nil {
 				n.log.Info().Err(err).Msg("lease renewal failed")
 			}
+			cancel()
 		} else if nc.IsConnected() {
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
 			if ok, err := l.TryAcquire(rctx); err != nil {
 				n.log.Debug().Err(err).Msg("lease not taken")
 			} else if ok {
@@ -273,7 +282,6 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 				n.log.Info().Uint64("epoch", e).Msg("site leader")
 			}
 		}
-		cancel()
 	}
 	now := n.clk.Now()
 	if l != nil {
