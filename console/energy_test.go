@@ -279,6 +279,15 @@ func TestEnergyReportAPI(t *testing.T) {
 		t.Errorf("group filter: %s", body)
 	}
 
+	// A group or worker written as SQL matches nothing: it is a parameter, never query text.
+	_, body = getAs(t, ts.URL, "/api/v1/energy/report?from=2026-06-01&to=2026-06-01&group="+urlQuery("high' OR '1'='1"), viewerToken)
+	if err := json.Unmarshal(body, &rep); err != nil || len(rep.Days) != 1 || len(rep.Days[0].Groups) != 0 {
+		t.Errorf("group as SQL: %s", body)
+	}
+	if _, body := getAs(t, ts.URL, "/api/v1/export/decisions.csv?from=2026-06-01&to=2026-06-01&worker="+urlQuery("x' OR '1'='1"), viewerToken); len(parseCSV(t, body)) != 1 {
+		t.Errorf("worker as SQL: %s", body)
+	}
+
 	resp, body = getAs(t, ts.URL, "/api/v1/energy?from=2026-06-01&to=2026-06-01", viewerToken)
 	var series energySeriesResponse
 	if resp.StatusCode != 200 || json.Unmarshal(body, &series) != nil || len(series.Site) != 3 || len(series.Groups) != 6 ||
