@@ -276,3 +276,60 @@ func TestExportPagesResume(t *testing.T) {
 		t.Fatalf("w1 rows: %+v, %v", w1, err)
 	}
 }
+
+// TestRollupAfterHoursThenMinutes: minutes older than minute_rollup_retention are exported as
+// hour rows, before the minute rows still kept, with every share counted once across pages of
+// one row.
+func TestRollupAfterHoursThenMinutes(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.MinuteRollupRetention = 2 * time.Hour
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	// Two workers, a share every 10 minutes for 4 hours.
+	for m := 0; m < 240; m += 10 {
+		for _, w := range []string{"rig1", "rig2"} {
+			if err := s.RecordShare(ctx, share(w, ResultAcceptedLocal, t0.Add(time.Duration(m)*time.Minute), m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mustFlush(t, s)
+	clock.Advance(4 * time.Hour)
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows []RollupRow
+	var c RollupCursor
+	for pages := 0; ; pages++ {
+		page, next, err := s.RollupAfter(ctx, t0, t0.Add(4*time.Hour), "", c, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if pages > 100 {
+			t.Fatal("pages do not end")
+		}
+		rows, c = append(rows, page...), next
+	}
+	var hours, minutes, shares int64
+	for i, r := range rows {
+		switch r.Period {
+		case time.Hour:
+			hours++
+			if minutes > 0 {
+				t.Fatalf("row %d: an hour row after minute rows: %+v", i, rows)
+			}
+		case time.Minute:
+			minutes++
+		}
+		shares += r.Count
+	}
+	// Hours 0 and 1 folded (2 workers each); the 12 minutes of hours 2 and 3 kept per worker.
+	if hours != 4 || minutes != 24 || shares != 48 {
+		t.Fatalf("%d hour rows, %d minute rows, %d shares: %+v", hours, minutes, shares, rows)
+	}
+}
