@@ -124,7 +124,7 @@ type WorkerGate struct {
 // FirmwareResult counts firmware commands with one outcome.
 type FirmwareResult struct {
 	Firmware string `json:"firmware"` // braiins, luxos, ...
-	Command  string `json:"command"`  // sleep, wake, set_power_target, status
+	Command  string `json:"command"`  // sleep, wake, set_power_target, status, reboot, locate, power_profile
 	Result   string `json:"result"`   // ok, error, timeout, unsupported
 	Count    uint64 `json:"count"`
 }

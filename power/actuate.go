@@ -162,7 +162,7 @@ func (c *Controller) countLocked(fw, cmd string, err error) {
 // FirmwareResult counts firmware calls with one outcome.
 type FirmwareResult struct {
 	Firmware string // luxos, braiins, ...
-	Command  string // sleep, wake, set_power_target, status
+	Command  string // sleep, wake, set_power_target, status, reboot, locate, power_profile
 	Result   string // ok, error, timeout, unsupported, not_confirmed
 	Count    uint64
 }

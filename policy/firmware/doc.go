@@ -22,6 +22,12 @@
 //	none        a miner without a control channel: every write is
 //	            [ErrUnsupported], so the policy falls back to the gate.
 //
+// Besides power, every driver reports what its firmware says about the
+// hardware (hottest board and chip temperature, fans, hashboards working,
+// uptime; [Status.Known] says which) and offers [Driver.Reboot] and
+// [Driver.Locate] (the locate LED) where the firmware documents them,
+// [ErrUnsupported] otherwise (ESP-Miner has no locate LED).
+//
 // Every write is read back: a firmware that answers "OK" and changes nothing
 // (documented for stock Antminers and seen elsewhere) yields
 // [ErrNotConfirmed], never a silent success. [Dispatcher] fans commands out to

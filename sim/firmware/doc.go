@@ -7,7 +7,10 @@
 //
 // Behind every endpoint sits a [Miner]: a power model that ramps linearly to
 // its new draw over a configurable delay measured on an injected [Clock], so
-// a test can step time instead of sleeping. Faults can be switched on at run
+// a test can step time instead of sleeping. Its temperatures and fan speeds follow
+// the draw (ambient and idle fans asleep), its hashboards stop hashing asleep
+// or when switched dead, and it keeps an uptime, a reboot count and a locate
+// LED for the reboot and locate commands. Faults can be switched on at run
 // time: acknowledge writes but change nothing, reply with garbage, stall,
 // or refuse credentials.
 //
