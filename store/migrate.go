@@ -141,6 +141,14 @@ CREATE TABLE pool_edits (
 	actor    TEXT    NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 4: group energy goes with the site energy retention prunes: when an interval of the
+	// site is deleted, so are the group intervals up to its start (a minute the site meter
+	// missed included).
+	`
+CREATE TRIGGER energy_group_retention AFTER DELETE ON energy BEGIN
+	DELETE FROM energy_group WHERE start <= OLD.start;
+END;
+`,
 }
 
 // migrate applies every pending migration, each in its own transaction.

@@ -333,3 +333,40 @@ func TestRollupAfterHoursThenMinutes(t *testing.T) {
 		t.Fatalf("%d hour rows, %d minute rows, %d shares: %+v", hours, minutes, shares, rows)
 	}
 }
+
+// TestRetentionPrunesGroupEnergy: retention removes group intervals with the site intervals
+// it prunes, including a minute the site meter missed, and keeps the newer ones.
+func TestRetentionPrunesGroupEnergy(t *testing.T) {
+	cfg := testConfig(t)
+	clock := newManualClock(t0)
+	cfg.Clock = clock
+	cfg.Retention, cfg.MinuteRollupRetention, cfg.ShareRetention = 24*time.Hour, time.Hour, time.Hour
+	s := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	var gs []GroupEnergy
+	for _, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 30 * time.Hour} {
+		start := t0.Add(at)
+		if at != time.Minute { // the site meter missed minute 1
+			if err := s.RecordEnergy(ctx, EnergyInterval{Start: start, Length: time.Minute, ImportKWh: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gs = append(gs, GroupEnergy{Start: start, Length: time.Minute, Group: "a", MeasuredKWh: 1},
+			GroupEnergy{Start: start, Length: time.Minute, Group: "b", MeasuredKWh: 1})
+	}
+	if err := s.RecordGroupEnergy(ctx, gs); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(26 * time.Hour) // minutes 0-2 are past retention, the one at 30 h is not
+	r, err := s.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.GroupEnergySeries(ctx, t0, t0.Add(48*time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Energy != 3-1 || len(left) != 2 || !left[0].Start.Equal(t0.Add(30*time.Hour)) {
+		t.Fatalf("pruned %d site intervals; group intervals left: %+v", r.Energy, left)
+	}
+}
