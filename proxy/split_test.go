@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -149,5 +151,25 @@ func TestSplitScheduleMembershipChanges(t *testing.T) {
 	s.setMembers(pools)
 	if s.rejoining(pools[1]) || !s.running() {
 		t.Fatal("a pool back in the split is still marked to rejoin")
+	}
+}
+
+// TestPoolWeightValidated: a weight that cannot split time is refused naming the pool, in
+// the config file and in a pool set edited at run time alike.
+func TestPoolWeightValidated(t *testing.T) {
+	for _, w := range []float64{-1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		c := testConfig("127.0.0.1:1", "127.0.0.1:2")
+		c.Pools[1].Weight = w
+		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "pool[1].weight:") {
+			t.Errorf("weight %v: Validate said %v", w, err)
+		}
+		if err := ValidatePools(c.Pools); !errors.Is(err, ErrInvalidPool) || !strings.Contains(err.Error(), "pool[1].weight:") {
+			t.Errorf("weight %v: ValidatePools said %v", w, err)
+		}
+	}
+	c := testConfig("127.0.0.1:1", "127.0.0.1:2")
+	c.Pools[0].Weight, c.Pools[1].Weight = 0, 0.25
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
