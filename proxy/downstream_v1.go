@@ -560,7 +560,7 @@ func (s *v1Conn) handleSubmit(m *sv1.Message, sub *sv1.Submit) error {
 		return nil
 	}
 	id := m.ID
-	if err := m.UnmarshalParams(sub); err != nil {
+	if err := sub.UnmarshalShare(m.Params); err != nil { // the worker is c.worker's, not the line's
 		c.reject(nil, nil, ResultInvalid, codeOther, "Invalid params: "+err.Error(), s.replier(id))
 		return nil
 	}

@@ -2,6 +2,7 @@ package sv1
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -88,6 +89,37 @@ func BenchmarkDecodeSubmit(b *testing.B) {
 		if err := m.UnmarshalParams(&s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeShare is BenchmarkDecodeSubmit with the proxy's share decoder, over lines
+// whose worker names differ as they do at a proxy with many miners.
+func BenchmarkDecodeShare(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		decode func(*Submit, []byte) error
+	}{
+		{"general", (*Submit).UnmarshalJSON},
+		{"share", (*Submit).UnmarshalShare},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			lines := make([][]byte, 64)
+			for i := range lines {
+				lines[i] = fmt.Appendf(nil, `{"id":%d,"method":"mining.submit","params":["rack.m%03d","1f2e","0000000%x","6553f100","%08x","00002000"]}`, i, i, i%16, i*7919)
+			}
+			var m Message
+			var s Submit
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := DecodeInto(&m, lines[i%len(lines)]); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.decode(&s, m.Params); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
