@@ -80,7 +80,7 @@ func applyPoolEdits(file []proxy.PoolConfig, edits []store.PoolEdit) []proxy.Poo
 }
 
 func editConfig(e store.PoolEdit) proxy.PoolConfig {
-	return proxy.PoolConfig{Name: e.Name, URL: e.URL, User: e.User, Password: e.Password, Priority: e.Priority}
+	return proxy.PoolConfig{Name: e.Name, URL: e.URL, User: e.User, Password: e.Password, Priority: e.Priority, Weight: e.Weight}
 }
 
 // poolEditsFor is the edits that make the file's pools into run. A pool whose edit is what
@@ -100,7 +100,7 @@ func poolEditsFor(file, run []proxy.PoolConfig, prev []store.PoolEdit, now time.
 			continue
 		}
 		out = append(out, keep(store.PoolEdit{Name: pc.Name, URL: pc.URL, User: pc.User, Password: pc.Password,
-			Priority: pc.Priority, Time: now, Actor: actor}))
+			Priority: pc.Priority, Weight: pc.Weight, Time: now, Actor: actor}))
 	}
 	for _, f := range file {
 		if !slices.ContainsFunc(run, func(pc proxy.PoolConfig) bool { return pc.Name == f.Name }) {
@@ -136,11 +136,12 @@ type poolAudit struct {
 	URL         string  `json:"url"`
 	User        string  `json:"user"`
 	Priority    int     `json:"priority"`
+	Weight      float64 `json:"weight,omitempty"`
 	PasswordSet bool    `json:"password_set"`
 }
 
 func auditOf(pc proxy.PoolConfig) *poolAudit {
-	return &poolAudit{Name: pc.Name, URL: pc.URL, User: pc.User, Priority: pc.Priority, PasswordSet: pc.Password != ""}
+	return &poolAudit{Name: pc.Name, URL: pc.URL, User: pc.User, Priority: pc.Priority, Weight: pc.Weight, PasswordSet: pc.Password != ""}
 }
 
 // poolChange is the detail of a pool audit event.

@@ -334,11 +334,12 @@ func TestPoolEditsOverFile(t *testing.T) {
 	}
 	run := []proxy.PoolConfig{
 		{Name: "c", URL: "stratum+tcp://c:1", User: "u", Password: "pw", Priority: 0},
-		{Name: "a", URL: "stratum+tcp://a2:1", User: "u", Priority: 1},
+		{Name: "a", URL: "stratum+tcp://a2:1", User: "u", Priority: 1, Weight: 30}, // the file's weight kept
 	}
+	file[0].Weight = 30
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	edits := poolEditsFor(file, run, nil, t0, "user:alice")
-	if len(edits) != 3 || edits[0].Name != "c" || edits[1].Name != "a" || !edits[2].Removed || edits[2].Name != "b" {
+	if len(edits) != 3 || edits[0].Name != "c" || edits[1].Name != "a" || edits[1].Weight != 30 || !edits[2].Removed || edits[2].Name != "b" {
 		t.Fatalf("edits: %+v", edits)
 	}
 	if got := applyPoolEdits(file, edits); !slices.Equal(got, run) {
