@@ -325,3 +325,57 @@ func TestSplitPoolRejectingDropsOut(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitStopsWhileAPoolIsForced: an operator's forced pool takes every miner from the
+// split; clearing it lets the weighted pools share them again.
+func TestSplitStopsWhileAPoolIsForced(t *testing.T) {
+	pa, a1 := startSplitPool(t, 71)
+	pb, a2 := startSplitPool(t, 72)
+	clk := clock.NewManual(time.Now())
+	px, addr := startProxy(t, splitTestConfig([]float64{50, 50}, []int{0, 0}, a1, a2), Options{Clock: clk})
+	ms := startMiners(t, addr, 3, "splitx", func(c *miner.Config) { c.HashRate = 2560 })
+	advanceUntil(t, clk, "both pools mining", func() bool { return pa.Accepted() > 0 && pb.Accepted() > 0 })
+
+	if err := px.ForcePool("pool1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every miner on the forced pool", func() bool {
+		if px.split.running() {
+			return false
+		}
+		for _, pl := range workerPools(px) {
+			if pl != "pool1" {
+				return false
+			}
+		}
+		return true
+	})
+	// Once the shares in flight at the switch have landed, pool0 gets nothing over ten
+	// simulated seconds.
+	base := pb.Accepted()
+	waitFor(t, "shares on the forced pool", func() bool { return pb.Accepted() > base+20 })
+	n0 := pa.Accepted()
+	for range 10 {
+		clk.Advance(time.Second)
+	}
+	base = pb.Accepted()
+	waitFor(t, "more shares on the forced pool", func() bool { return pb.Accepted() > base+20 })
+	if pa.Accepted() != n0 || px.Pools()[0].Active {
+		t.Fatalf("pool0 mined while pool1 was forced: %d shares, active %v", pa.Accepted()-n0, px.Pools()[0].Active)
+	}
+
+	if !px.ClearForcedPool("pool1") {
+		t.Fatal("pool1 was not forced")
+	}
+	advanceUntil(t, clk, "the split back with every miner on both pools", func() bool {
+		if !px.split.running() {
+			return false
+		}
+		for _, m := range ms {
+			if pa.AcceptedBy("acct."+m.Worker()) == 0 {
+				return false
+			}
+		}
+		return pa.Accepted() > n0
+	})
+}
