@@ -26,6 +26,7 @@ const handoverCap = 1 << 18
 // closes the store.
 type handoverLedger struct {
 	log zerolog.Logger
+	max int // events held at most (handoverCap)
 
 	mu       sync.Mutex
 	led      *ledger // nil until attach
@@ -35,7 +36,7 @@ type handoverLedger struct {
 }
 
 func newHandoverLedger(log zerolog.Logger) *handoverLedger {
-	return &handoverLedger{log: log}
+	return &handoverLedger{log: log, max: handoverCap}
 }
 
 // RecordShare implements proxy.ShareSink.
@@ -49,7 +50,7 @@ func (h *handoverLedger) RecordShare(ev proxy.ShareEvent) {
 	h.mu.Lock()
 	led := h.led
 	if led == nil {
-		if len(h.held) < handoverCap {
+		if len(h.held) < h.max {
 			h.held = append(h.held, ev)
 		} else {
 			h.dropped++
