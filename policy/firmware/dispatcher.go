@@ -19,8 +19,6 @@ const (
 	CmdSleep
 	CmdWake
 	CmdSetPowerTarget
-	CmdReboot
-	CmdLocate
 )
 
 func (k CommandKind) String() string {
@@ -33,21 +31,15 @@ func (k CommandKind) String() string {
 		return "wake"
 	case CmdSetPowerTarget:
 		return "set_power_target"
-	case CmdReboot:
-		return "reboot"
-	case CmdLocate:
-		return "locate"
 	default:
 		return fmt.Sprintf("command(%d)", uint8(k))
 	}
 }
 
-// Command is one instruction; Watts is used by CmdSetPowerTarget only, On
-// by CmdLocate only (LED on or off).
+// Command is one instruction; Watts is used by CmdSetPowerTarget only.
 type Command struct {
 	Kind  CommandKind
 	Watts int
-	On    bool
 }
 
 // Job sends one command to one miner through its driver.
@@ -191,9 +183,7 @@ func (d *Dispatcher) run(ctx context.Context, j Job) Result {
 	for {
 		res.Attempts++
 		res.Status, res.Err = d.attempt(ctx, j)
-		// A reboot is never repeated: one that timed out may have been
-		// taken, and a second would restart a miner already coming up.
-		if res.Err == nil || !Retriable(res.Err) || res.Attempts >= d.cfg.Attempts || ctx.Err() != nil || j.Command.Kind == CmdReboot {
+		if res.Err == nil || !Retriable(res.Err) || res.Attempts >= d.cfg.Attempts || ctx.Err() != nil {
 			break
 		}
 		select {
@@ -227,10 +217,6 @@ func (d *Dispatcher) attempt(ctx context.Context, j Job) (Status, error) {
 		err = j.Driver.Wake(actx, j.Target)
 	case CmdSetPowerTarget:
 		err = j.Driver.SetPowerTarget(actx, j.Target, j.Command.Watts)
-	case CmdReboot:
-		err = j.Driver.Reboot(actx, j.Target)
-	case CmdLocate:
-		err = j.Driver.Locate(actx, j.Target, j.Command.On)
 	default:
 		err = fmt.Errorf("%w: %s", ErrUnsupported, j.Command.Kind)
 	}

@@ -166,29 +166,6 @@ func TestDriverRebootAuthRefused(t *testing.T) {
 	})
 }
 
-// TestDispatcherRebootNotRetried: a reboot that timed out may have been
-// taken; the dispatcher must not send a second one.
-func TestDispatcherRebootNotRetried(t *testing.T) {
-	r := rigs[firmware.Bitaxe](t)
-	r.miner.SetFaults(sim.FaultStall)
-	cfg := firmware.DefaultDispatcherConfig()
-	cfg.Timeout, cfg.Attempts, cfg.Clock = 200*time.Millisecond, 3, stepClock{r.clk}
-	d, err := firmware.NewDispatcher(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := d.Dispatch(context.Background(), []firmware.Job{
-		{Driver: r.drv, Target: r.target, Command: firmware.Command{Kind: firmware.CmdReboot}},
-		{Driver: r.drv, Target: r.target, Command: firmware.Command{Kind: firmware.CmdLocate, On: true}},
-	})
-	if !errors.Is(res[0].Err, firmware.ErrTimeout) || res[0].Attempts != 1 {
-		t.Fatalf("reboot: %v after %d attempts, want one timed-out attempt", res[0].Err, res[0].Attempts)
-	}
-	if !errors.Is(res[1].Err, firmware.ErrUnsupported) || res[1].Attempts != 1 {
-		t.Fatalf("locate on bitaxe: %v after %d attempts", res[1].Err, res[1].Attempts)
-	}
-}
-
 func TestStatusFanBounds(t *testing.T) {
 	var st firmware.Status
 	for i := range firmware.MaxFans + 3 {
