@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hashgate/hashgate/stratum/sv2"
 	"github.com/hashgate/hashgate/stratum/work"
 )
@@ -22,11 +24,15 @@ type v2Chan struct {
 
 	mu        sync.Mutex
 	maxTarget work.Target // the easiest target the device accepts
-	jobIDs    map[uint32]string
-	order     []uint32
-	nextJob   uint32
+	// jobs is a ring of the issuance ids of the last maxJobIDs job ids: job id n (from 1) at
+	// (n-1) % maxJobIDs. It grows to that size as jobs are sent.
+	jobs    []string
+	nextJob uint32
 
-	// writer-only
+	// worker is the user_identity the channel opened with, for its log lines.
+	worker string
+
+	// under the connection's outMu (whoever writes)
 	lastTarget sv2.U256
 	hasPrev    bool
 	lastPrev   [32]byte
@@ -52,21 +58,35 @@ func (vc *v2Chan) newJobID(issued string) uint32 {
 	defer vc.mu.Unlock()
 	vc.nextJob++
 	id := vc.nextJob
-	vc.jobIDs[id] = issued
-	vc.order = append(vc.order, id)
-	if len(vc.order) > maxJobIDs {
-		delete(vc.jobIDs, vc.order[0])
-		vc.order = append(vc.order[:0], vc.order[1:]...)
+	if i := int((id - 1) % maxJobIDs); i < len(vc.jobs) {
+		vc.jobs[i] = issued
+	} else {
+		vc.jobs = append(vc.jobs, issued)
 	}
 	return id
 }
 
-// lookupJob returns the issuance id of a job id, and whether the id was ever issued.
+// lookupJob returns the issuance id of a job id, and whether the id was ever issued (an id
+// too old to be remembered returns "" and true).
 func (vc *v2Chan) lookupJob(id uint32) (string, bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	s, ok := vc.jobIDs[id]
-	return s, ok || (id > 0 && id <= vc.nextJob)
+	if id == 0 || id > vc.nextJob {
+		return "", false
+	}
+	if vc.nextJob-id >= maxJobIDs {
+		return "", true
+	}
+	return vc.jobs[(id-1)%maxJobIDs], true
+}
+
+// v2ChanLogFields puts a channel's connection, worker and ids on each of its log lines as the
+// line is written: the channel keeps no logger context of its own.
+type v2ChanLogFields struct{ vc *v2Chan }
+
+func (h v2ChanLogFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	vc := h.vc
+	e.Str("remote", vc.ch.remote).Str("proto", "sv2").Uint64("chan", vc.ch.id).Str("worker", vc.worker).Uint32("channel", vc.id)
 }
 
 var (
@@ -176,7 +196,8 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 		return fail("proxy-full")
 	}
 	now := p.clk.Now()
-	c := p.newChannel("sv2", s.remote, s.log, s.signal)
+	c := p.newChannelBare("sv2", s.remote, s.signal)
+	c.log = s.log
 	c.assign(layout, sl)
 	c.mu.Lock()
 	c.worker, c.agent, c.authorized = user, s.agent, true
@@ -201,10 +222,10 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 	id := s.nextID
 	s.nextID++
 	s.mu.Unlock()
-	vc := &v2Chan{id: id, ch: c, standard: standard, maxTarget: maxT, jobIDs: map[uint32]string{},
+	vc := &v2Chan{id: id, ch: c, standard: standard, maxTarget: maxT, worker: user,
 		tokens: 2 * p.cfg.SubmitRate, tokensAt: now}
 	vc.lastTarget = u256FromTarget(harder(t, maxT))
-	c.log = c.log.With().Str("worker", user).Uint32("channel", id).Logger()
+	c.log = p.log.Hook(v2ChanLogFields{vc})
 	if standard {
 		vc.x = make([]byte, layout.MinerSize)
 		full := append(append([]byte(nil), prefix...), vc.x...)
@@ -220,6 +241,11 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 	p.addChannel(c)
 	p.bindWorker(c, user)
 	c.log.Info().Str("agent", s.agent).Bool("standard", standard).Msg("miner opened a channel")
+	if s.setup != nil {
+		// Mining: setup_timeout has nothing left to check, and the timer is let go.
+		s.setup.Stop()
+		s.setup = nil
+	}
 	c.start()
 	return nil
 }
@@ -380,7 +406,7 @@ func (s *v2Conn) closeChannel(id uint32) {
 	}
 }
 
-// appendJob writes one job to a channel (writer goroutine): SetTarget when the target changed,
+// appendJob writes one job to a channel (under the connection's outMu): SetTarget when the target changed,
 // then NewMiningJob (standard) or NewExtendedMiningJob, as a future job followed by
 // SetNewPrevHash when the chain tip moved or older jobs are void, else as an immediate job.
 func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []byte {

@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/internal/clock"
 
 	"github.com/hashgate/hashgate/stratum/noise"
 	"github.com/hashgate/hashgate/stratum/sv2"
@@ -82,22 +86,28 @@ func (p *Proxy) ServeV2(l net.Listener, static *noise.KeyPair, cert noise.Certif
 	return nil
 }
 
-// okBatch accumulates accepted shares of one channel until the writer sends them as one
+// okBatch accumulates accepted shares of one channel until they go out as one
 // SubmitShares.Success (sv2-spec §5.3.14 allows batching).
 type okBatch struct {
+	vc    *v2Chan
 	last  uint32
 	count uint32
 	sum   float64
 }
 
-// v2Conn is one SV2 miner connection: one reader goroutine (serveMinerV2's) and one writer
-// goroutine, carrying any number of channels.
+// v2Conn is one SV2 miner connection, carrying any number of channels. Its one goroutine is
+// the reader (serveMinerV2's); whoever produces frames writes them (output_v2.go).
 type v2Conn struct {
 	p      *Proxy
 	nc     *noise.Conn
+	raw    syscall.RawConn // for writes that never wait; nil: a flusher writes everything
 	log    zerolog.Logger
 	remote string
-	cancel context.CancelFunc
+	// dead: kill ran; the connection is closing. stopKill unhooks kill from the proxy's
+	// shutdown. setup is setup_timeout, reader-only, nil once a channel is open.
+	dead     atomic.Bool
+	stopKill func() bool
+	setup    clock.Timer
 
 	// reader-only
 	setupDone bool
@@ -111,79 +121,123 @@ type v2Conn struct {
 	chans  map[uint32]*v2Chan
 	nextID uint32
 
-	outMu      sync.Mutex
-	outq       [][]byte
-	oks        map[*v2Chan]*okBatch
+	// The output, all under outMu: plaintext frames waiting (while the reader holds replies
+	// or a flusher owns the socket), acknowledgements not yet sent, and ciphertext the socket
+	// did not take.
+	outMu   sync.Mutex
+	outq    [][]byte
+	oks     []okBatch
+	pending []byte
+	writing bool // a flusher owns the socket
+	holding bool // the reader is answering frames it already has: replies wait for it
+	// outClosed: nothing more is written. closeAfter: the last frame is queued; flushed is
+	// closed once it is written (or never will be).
+	outClosed  bool
 	closeAfter bool
-	wake       chan struct{}
+	finalDone  bool
+	flushed    chan struct{}
 	// slow: the send queue overflowed and the miner is being disconnected; slowRepeats counts
-	// the frames dropped after that, reported once when the connection ends. Both under outMu.
+	// the frames dropped after that, reported once when the connection ends.
 	slow        bool
 	slowRepeats int
+	wg          sync.WaitGroup // the flusher, while one runs
+}
+
+// v2LogFields puts a connection's remote address on each of its log lines as the line is
+// written: the connection keeps no logger context of its own.
+type v2LogFields struct{ s *v2Conn }
+
+func (h v2LogFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("remote", h.s.remote).Str("proto", "sv2")
 }
 
 // v2Group is the group channel id every channel of a connection belongs to; channel ids
 // start above it (they share one namespace, sv2-spec §5.2).
 const v2Group = 1
 
+// serveMinerV2 runs one SV2 connection on its reader goroutine. It is kept shallow, as is
+// readLoop: the reader parks in its read with little of its stack used, so the garbage
+// collector can shrink an idle miner's stack to 4 KiB.
 func (p *Proxy) serveMinerV2(nc *noise.Conn) {
-	ctx, cancel := context.WithCancel(p.ctx)
+	s := p.openMinerV2(nc)
+	defer s.end()
+	s.readLoop()
+}
+
+// openMinerV2 sets a connection up: its log fields, socket options, the close on shutdown
+// and setup_timeout.
+func (p *Proxy) openMinerV2(nc *noise.Conn) *v2Conn {
 	s := &v2Conn{
 		p:      p,
 		nc:     nc,
+		raw:    rawConnOf(nc.NetConn()),
 		remote: nc.RemoteAddr().String(),
-		cancel: cancel,
 		chans:  map[uint32]*v2Chan{},
 		nextID: v2Group + 1,
-		oks:    map[*v2Chan]*okBatch{},
-		wake:   make(chan struct{}, 1),
 	}
-	s.log = p.log.With().Str("remote", s.remote).Str("proto", "sv2").Logger()
-	setup := p.armSetup(ctx, cancel, nc.RemoteAddr(), s.log, s.hasChannels)
-	defer setup.Stop()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(ctx)
-	}()
-	// Closing unblocks the reader; the writer may still say Reconnect first. AfterFunc keeps
-	// no goroutine per idle connection.
-	stopClose := context.AfterFunc(ctx, func() {
-		<-writerDone
-		nc.Close()
-	})
-	defer stopClose()
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
-		}
-		s.outMu.Lock()
-		closing := s.closeAfter
-		s.outMu.Unlock()
-		if closing {
-			// Let the writer deliver the last frame (the error that ends the connection)
-			// before cancel: a writer that saw both at once could pick the cancel.
-			select {
-			case <-writerDone:
-			case <-time.After(s.p.cfg.WriteTimeout.D()):
-			}
-		}
-		cancel()
-		<-writerDone
-		nc.Close()
-		s.closeAll()
-		s.outMu.Lock()
-		dropped := s.slowRepeats
-		s.outMu.Unlock()
-		if dropped > 0 {
-			s.log.Info().Int("dropped_frames", dropped).Msg("slow miner gone; frames dropped after its send queue filled")
-		}
-		s.log.Debug().Msg("miner disconnected")
-	}()
-	s.readLoop(ctx)
+	s.log = p.log.Hook(v2LogFields{s})
+	if tc := tcpConn(nc.NetConn()); tc != nil {
+		// As for V1: a miner that stops reading meets a full socket, and the slow-miner rule,
+		// after 32 KiB rather than megabytes parked in the kernel.
+		tc.SetWriteBuffer(minerSendBuffer)
+	}
+	s.stopKill = context.AfterFunc(p.ctx, s.kill)
+	s.setup = p.armSetup(p.ctx, s.kill, nc.RemoteAddr(), s.log, s.readyOrGone)
+	return s
 }
 
-func (s *v2Conn) readLoop(ctx context.Context) {
+// kill closes the connection, which ends its reader and any write; it is idempotent. The
+// close runs on its own goroutine, never on the caller's time (a fan-out worker, a pool
+// verdict): it waits for the reader to leave its read. A proxy shutting down tells the
+// miner to come back first.
+func (s *v2Conn) kill() {
+	if !s.dead.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		s.sayReconnect()
+		s.nc.Close()
+	}()
+}
+
+// readyOrGone is setup_timeout's test: nothing to do for a miner with a channel, or gone.
+func (s *v2Conn) readyOrGone() bool { return s.dead.Load() || s.hasChannels() }
+
+// end releases a connection whose reader returned (or crashed): the last frame, if one is
+// queued, is written first.
+func (s *v2Conn) end() {
+	if r := recover(); r != nil {
+		s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
+	}
+	s.outMu.Lock()
+	flushed := s.flushed
+	s.outMu.Unlock()
+	if flushed != nil {
+		t := time.NewTimer(s.p.cfg.WriteTimeout.D())
+		select {
+		case <-flushed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.kill()
+	s.nc.Close() // here, on the reader's own time: the close is done before the channels go
+	s.closeOutput()
+	s.stopKill()
+	if s.setup != nil {
+		s.setup.Stop()
+	}
+	s.closeAll()
+	s.outMu.Lock()
+	dropped := s.slowRepeats
+	s.outMu.Unlock()
+	if dropped > 0 {
+		s.log.Info().Int("dropped_frames", dropped).Msg("slow miner gone; frames dropped after its send queue filled")
+	}
+	s.log.Debug().Msg("miner disconnected")
+}
+
+func (s *v2Conn) readLoop() {
 	for {
 		if !s.setupDone {
 			// SetupConnection must come promptly after the handshake.
@@ -191,6 +245,7 @@ func (s *v2Conn) readLoop(ctx context.Context) {
 		} else {
 			s.nc.SetReadDeadline(time.Now().Add(15 * time.Minute))
 		}
+		s.awaitReadable()
 		hdr, payload, err := s.nc.ReadFrame()
 		if err != nil {
 			switch {
@@ -200,11 +255,16 @@ func (s *v2Conn) readLoop(ctx context.Context) {
 			case errors.Is(err, noise.ErrDecrypt):
 				s.p.drops.malformed.Add(1)
 				s.log.Warn().Msg("frame failed authentication; closing")
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), ctx.Err() != nil:
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), s.dead.Load():
 			default:
 				s.log.Debug().Err(err).Msg("read from miner failed")
 			}
 			return
+		}
+		// Frames already received are answered together, in one write after the last.
+		more := s.nc.Buffered() > 0
+		if more {
+			s.holdReplies()
 		}
 		h, _ := sv2.ParseHeader(hdr[:])
 		m, err := sv2.DecodeMessage(h, payload)
@@ -213,157 +273,14 @@ func (s *v2Conn) readLoop(ctx context.Context) {
 			s.log.Info().Err(err).Msg("malformed message from miner; closing")
 			return
 		}
-		if err := s.handle(ctx, m); err != nil {
+		if err := s.handle(s.p.ctx, m); err != nil {
 			s.log.Info().Err(err).Msg("closing miner")
 			return
 		}
-	}
-}
-
-// send queues an encoded frame. A miner whose queue is full is not reading: it is
-// disconnected (the named drop policy), so it can neither hold memory nor delay anyone. That is
-// counted and logged once; frames still coming are dropped and counted for the connection's
-// last log line.
-func (s *v2Conn) send(m sv2.Message) {
-	b, err := sv2.AppendFrame(nil, m)
-	if err != nil {
-		s.log.Error().Err(err).Msg("encoding a frame for a miner")
-		return
-	}
-	s.outMu.Lock()
-	if s.slow || len(s.outq) >= s.p.cfg.SendQueue {
-		first := !s.slow
-		if first {
-			s.slow = true
-		} else {
-			s.slowRepeats++
-		}
-		s.outMu.Unlock()
-		if first {
-			s.p.drops.slowMiner.Add(1)
-			s.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading; disconnecting")
-			s.cancel()
-		}
-		return
-	}
-	s.outq = append(s.outq, b)
-	s.outMu.Unlock()
-	s.signal()
-}
-
-// sendAndClose queues a last frame and ends the connection once it is written.
-func (s *v2Conn) sendAndClose(m sv2.Message) {
-	b, err := sv2.AppendFrame(nil, m)
-	s.outMu.Lock()
-	if err == nil {
-		s.outq = append(s.outq, b)
-	}
-	s.closeAfter = true
-	s.outMu.Unlock()
-	s.signal()
-}
-
-// accepted adds an accepted share to its channel's pending Success.
-func (s *v2Conn) accepted(vc *v2Chan, seq uint32, diff float64) {
-	s.outMu.Lock()
-	b := s.oks[vc]
-	if b == nil {
-		b = &okBatch{}
-		s.oks[vc] = b
-	}
-	// SubmitShares.Success acknowledges everything up to last_sequence_number: it only moves
-	// forward (mod 2^32), even when a forwarded share's verdict arrives after later shares.
-	if !vc.ackSet || int32(seq-vc.ackHW) > 0 {
-		vc.ackHW, vc.ackSet = seq, true
-	}
-	b.last = vc.ackHW
-	b.count++
-	b.sum += diff
-	s.outMu.Unlock()
-	s.signal()
-}
-
-func (s *v2Conn) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *v2Conn) writeLoop(ctx context.Context) {
-	var (
-		buf   []byte
-		spare [][]byte
-		chans []*v2Chan
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			s.sayReconnect()
-			return
-		case <-s.wake:
-		}
-		s.outMu.Lock()
-		q := s.outq
-		s.outq = spare[:0]
-		var oks map[*v2Chan]*okBatch
-		if len(s.oks) > 0 {
-			oks, s.oks = s.oks, map[*v2Chan]*okBatch{}
-		}
-		closeAfter := s.closeAfter
-		s.outMu.Unlock()
-
-		buf = buf[:0]
-		for _, b := range q {
-			buf = append(buf, b...)
-		}
-		for vc, b := range oks {
-			buf, _ = sv2.AppendFrame(buf, &sv2.SubmitSharesSuccess{
-				ChannelID: vc.id, LastSequenceNumber: b.last, NewSubmitsAcceptedCount: b.count, NewSharesSum: uint64(b.sum),
-			})
-		}
-		if !closeAfter {
-			chans = s.snapshot(chans[:0])
-			for _, vc := range chans {
-				if pj, flags := vc.ch.takeOffer(); pj != nil {
-					buf = s.appendJob(buf, vc, pj, flags)
-				}
-			}
-		}
-		clear(q)
-		spare = q
-		if len(buf) > 0 {
-			s.nc.SetWriteDeadline(time.Now().Add(s.p.cfg.WriteTimeout.D()))
-			if _, err := s.nc.Write(buf); err != nil {
-				if ctx.Err() == nil {
-					s.log.Info().Err(err).Msg("write to miner failed; disconnecting")
-				}
-				s.cancel()
-				return
-			}
-		}
-		if closeAfter {
-			s.cancel()
-			return
-		}
-		if cap(buf) > 256<<10 {
-			buf = nil // one huge burst should not pin memory for the connection's life
+		if !more {
+			s.releaseReplies()
 		}
 	}
-}
-
-// sayReconnect tells a miner of a proxy that is shutting down to come back to the same
-// address (empty host, port 0: sv2-spec §3.6.5), so it does not wait out its own backoff.
-func (s *v2Conn) sayReconnect() {
-	if s.p.ctx.Err() == nil || !s.hasChannels() {
-		return
-	}
-	b, err := sv2.AppendFrame(nil, &sv2.Reconnect{})
-	if err != nil {
-		return
-	}
-	s.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	s.nc.Write(b)
 }
 
 func (s *v2Conn) hasChannels() bool {
