@@ -556,7 +556,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	}
 	g.mu.Unlock()
 	if splitting {
-		miners = p.split.assigned(miners, pj.pool)
+		miners = p.split.assigned(miners, pj.pool, p.activePool())
 	}
 	kind := offerNormal
 	if retire {

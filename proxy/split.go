@@ -242,10 +242,18 @@ func (s *splitter) rejoining(pl *pool) bool {
 	return s.left[pl]
 }
 
-// assigned keeps the channels given pl now.
-func (s *splitter) assigned(chans []*channel, pl *pool) []*channel {
+// assigned keeps the channels given pl now. When the split ended meanwhile (a publish that
+// raced commitSplit), every channel mines active again: they get pl's job if pl is active,
+// else none (a pool that just left must not take the fleet).
+func (s *splitter) assigned(chans []*channel, pl, active *pool) []*channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.members) < 2 {
+		if pl == active {
+			return chans
+		}
+		return nil
+	}
 	out := chans[:0]
 	for _, c := range chans {
 		if m := s.miners[c]; m != nil && m.pool == pl {

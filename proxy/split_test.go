@@ -144,9 +144,19 @@ func TestSplitScheduleMembershipChanges(t *testing.T) {
 	if s.has(pools[1]) || !s.has(pools[2]) {
 		t.Fatal("membership not as set")
 	}
+	onA := len(s.assigned(append([]*channel(nil), chans...), pools[0], pools[0]))
+	onC := len(s.assigned(append([]*channel(nil), chans...), pools[2], pools[0]))
+	if onA+onC != len(chans) || onA == 0 || onC == 0 || len(s.assigned(append([]*channel(nil), chans...), pools[1], pools[0])) != 0 {
+		t.Fatalf("jobs offered by assignment: %d to a, %d to c of %d", onA, onC, len(chans))
+	}
 	s.setMembers([]*pool{pools[0]})
 	if s.running() || s.has(pools[0]) || s.join(&channel{id: 99}, now) != nil {
 		t.Fatal("a split of one pool runs")
+	}
+	// A publish that raced the end of the split: the active pool's job reaches everyone, a
+	// job of a pool that left reaches no one.
+	if len(s.assigned(append([]*channel(nil), chans...), pools[0], pools[0])) != len(chans) || len(s.assigned(append([]*channel(nil), chans...), pools[2], pools[0])) != 0 {
+		t.Fatal("a late publish after the split ended went to the wrong miners")
 	}
 	s.setMembers(pools)
 	if s.rejoining(pools[1]) || !s.running() {
