@@ -226,6 +226,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts", s.read(s.handleAlerts))
 	mux.Handle("GET /api/v1/ws", s.read(s.serveWS))
 	s.energyRoutes(mux)
+	s.clusterRoutes(mux)
+	s.siteRoutes(mux)
 
 	mux.Handle("PUT /api/v1/policy/cap", s.control(s.handleSetCap))
 	mux.Handle("DELETE /api/v1/policy/cap", s.control(s.handleClearCap))

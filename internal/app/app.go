@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/alert"
+	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/power"
@@ -39,6 +40,10 @@ type App struct {
 	// (nil without a [policy] table), meters and telemetry. Always set: operator holds work
 	// without a policy too.
 	Power *power.Controller
+	// Cluster is this instance's membership in its site ([cluster]); nil runs alone.
+	Cluster *cluster.Node
+	// Desk is this instance's part of the site console ([cluster]); nil runs alone.
+	Desk *cluster.Desk
 	// Alerts checks for trouble an operator must hear about and notifies [[alert.webhook]].
 	Alerts  *alert.Engine
 	cancel  context.CancelFunc
@@ -151,11 +156,16 @@ func (a *App) openStore(ctx context.Context) error {
 	if err := a.restorePools(ctx); err != nil { // the console's pool edits, before miners see the pools
 		return err
 	}
-	pw, err := power.New(ctx, cfg.Power, power.Options{Policy: cfg.Policy, Fleet: cfg.Fleet, Meters: cfg.Meter,
-		Proxy: a.Proxy, Store: st, Logger: log.With().Str("sub", "power").Logger()})
+	sink, err := a.startCluster()
 	if err != nil {
 		return err
 	}
+	pw, err := power.New(ctx, cfg.Power, power.Options{Policy: cfg.Policy, Fleet: cfg.Fleet, Meters: cfg.Meter,
+		Proxy: a.Proxy, Store: st, Sink: sink, Logger: log.With().Str("sub", "power").Logger()})
+	if err != nil {
+		return err
+	}
+	a.runCluster(ctx, pw)
 	a.Power = pw
 	a.releaseHeldOver()
 	a.wg.Add(1)

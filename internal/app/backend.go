@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
@@ -22,7 +23,10 @@ import (
 // controls, which the power controller records in the store with the actor who used them.
 type backend struct{ a *App }
 
-var _ console.Backend = backend{}
+var (
+	_ console.Backend       = backend{}
+	_ console.ClusterReader = backend{}
+)
 
 // Status is the proxy's summary, with the power controller's and the alert webhooks' queue
 // drops among its drops.
@@ -40,12 +44,26 @@ func (b backend) Workers() []proxy.WorkerStats { return b.a.Proxy.Workers() }
 func (b backend) Pools() []proxy.PoolStats     { return b.a.Proxy.Pools() }
 func (b backend) Fleet() []policy.FleetGroup   { return b.a.cfg.Fleet }
 
+// Policy is the local policy runner's snapshot; clustered, the site runner's while this
+// instance leads (a follower's console shows none for now).
 func (b backend) Policy() (policy.Snapshot, bool) {
 	r := b.a.Power.Runner()
+	if r == nil && b.a.Cluster != nil {
+		r = b.a.Cluster.Runner()
+	}
 	if r == nil {
 		return policy.Snapshot{}, false
 	}
 	return r.Snapshot(), true
+}
+
+// Cluster is this instance's view of its site, for GET /api/v1/cluster and the
+// hashgate_cluster_* gauges.
+func (b backend) Cluster() (cluster.Status, bool) {
+	if b.a.Cluster == nil {
+		return cluster.Status{}, false
+	}
+	return b.a.Cluster.Status(), true
 }
 
 func (b backend) Meters() []console.MeterStatus {

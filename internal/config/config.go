@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hashgate/hashgate/alert"
+	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/meter"
@@ -34,9 +35,11 @@ type File struct {
 	Proxy proxyKeys    `toml:"proxy"`
 	Store store.Config `toml:"store"`
 	// Policy is nil when the file has no [policy] table: a plain proxy.
-	Policy *policy.Config      `toml:"policy"`
-	Meter  []meter.Config      `toml:"meter"`
-	Fleet  []policy.FleetGroup `toml:"fleet"`
+	Policy *policy.Config `toml:"policy"`
+	// Cluster is nil when the file has no [cluster] table: one instance, no NATS.
+	Cluster *cluster.Config     `toml:"cluster"`
+	Meter   []meter.Config      `toml:"meter"`
+	Fleet   []policy.FleetGroup `toml:"fleet"`
 	// Power is [power]: firmware telemetry, the proven window and the energy queue.
 	Power   power.Config   `toml:"power"`
 	Console console.Config `toml:"console"`
@@ -123,10 +126,15 @@ func Parse(text string) (*File, error) {
 	f := Default()
 	// [policy] is optional: absent means no power policy (a plain proxy).
 	var probe struct {
-		Policy *toml.Primitive `toml:"policy"`
+		Policy  *toml.Primitive `toml:"policy"`
+		Cluster *toml.Primitive `toml:"cluster"`
 	}
 	if _, err := toml.Decode(text, &probe); err != nil {
 		return nil, describe(err)
+	}
+	if probe.Cluster != nil {
+		cc := cluster.DefaultConfig()
+		f.Cluster = &cc
 	}
 	if probe.Policy != nil {
 		pc := policy.DefaultConfig()
@@ -186,6 +194,14 @@ func (f *File) Validate() error {
 	}
 	if f.Policy != nil {
 		if err := f.Policy.Validate(); err != nil {
+			return err
+		}
+	}
+	if f.Cluster != nil {
+		if f.Policy == nil {
+			return errors.New("cluster: a [cluster] shares the site's [policy], so it needs one")
+		}
+		if err := f.Cluster.Validate(); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashgate/hashgate/cluster"
+	"github.com/hashgate/hashgate/power"
+)
+
+// startCluster joins the site named by [cluster] (starting the embedded NATS server first when
+// asked) and returns the feed the power controller gives its inventory to; nil without a
+// [cluster] table, which keeps the power controller's own policy runner.
+func (a *App) startCluster() (power.Sink, error) {
+	cc := a.cfg.Cluster
+	if cc == nil {
+		return nil, nil
+	}
+	log := a.log.With().Str("sub", "cluster").Logger()
+	url := ""
+	if cc.Embed {
+		var routes []string
+		for _, r := range strings.Split(cc.EmbedRoutes, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				routes = append(routes, r)
+			}
+		}
+		e, err := cluster.StartEmbedded(cluster.EmbedOptions{Name: cc.InstanceName(), Listen: cc.EmbedListen, StoreDir: cc.EmbedStoreDir,
+			ClusterName: "hashgate-" + cc.Site, ClusterListen: cc.EmbedClusterListen, Routes: routes})
+		if err != nil {
+			return nil, fmt.Errorf("cluster.embed: %w", err)
+		}
+		a.closers = append(a.closers, func() error { e.Shutdown(); return nil })
+		url = e.ClientURL()
+		log.Info().Str("url", url).Msg("embedded NATS server listening")
+	}
+	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.Cluster = n
+	return n, nil
+}
+
+// runCluster runs the site membership until ctx ends; orders reach the power controller.
+func (a *App) runCluster(ctx context.Context, pw *power.Controller) {
+	if a.Cluster == nil {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Cluster.Run(ctx, pw); err != nil {
+			a.log.Error().Err(err).Msg("cluster node stopped")
+		}
+	}()
+	a.runDesk(ctx, pw)
+}
