@@ -215,13 +215,20 @@ type fleet struct {
 	miners []*miner.Miner
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// perMiner: each miner must have a share accepted on its new connection (a small fleet,
+	// each hashing fast enough); a large one shares a fixed hashrate and must only have work.
+	perMiner bool
 }
+
+// fleetHashrate is what the whole simulated fleet hashes, whatever its size (one core's worth
+// would starve the processes under test on a 2-core box).
+const fleetHashrate = 160_000
 
 func startFleet(t *testing.T, addr string, n int) *fleet {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{cancel: cancel}
+	f := &fleet{cancel: cancel, perMiner: n <= 16}
 	for i := range n {
-		m := miner.New(miner.Config{Addr: addr, Username: fmt.Sprintf("acct.m%02d", i), HashRate: 20_000,
+		m := miner.New(miner.Config{Addr: addr, Username: fmt.Sprintf("acct.m%04d", i), HashRate: fleetHashrate / float64(n),
 			Reconnect: true, ReconnectDelay: 200 * time.Millisecond})
 		f.miners = append(f.miners, m)
 		f.wg.Add(1)
@@ -248,22 +255,49 @@ func (f *fleet) connects() []uint64 {
 	return out
 }
 
+// wave is how a fleet moved to a new process: when each miner's new connection was first
+// seen, and how long from it to the miner's first job there.
+type wave struct {
+	connAt []time.Time
+	work   []time.Duration
+}
+
+func (w wave) String() string {
+	first, last := w.connAt[0], w.connAt[0]
+	for _, c := range w.connAt {
+		if c.Before(first) {
+			first = c
+		}
+		if c.After(last) {
+			last = c
+		}
+	}
+	work := slices.Clone(w.work)
+	slices.Sort(work)
+	show := func(d time.Duration) string {
+		if d == time.Nanosecond {
+			return "<2ms" // in the sample that saw the connection
+		}
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return fmt.Sprintf("%d miners reconnected over %s; reconnect to work p50 %s, p99 %s, max %s (sampled every 2 ms)",
+		len(work), last.Sub(first).Round(time.Millisecond), show(work[len(work)/2]), show(work[len(work)*99/100]), show(work[len(work)-1]))
+}
+
 // watchMining samples the fleet every 2 ms from now on, until every miner has connected more
-// than since[i] times and has had a share accepted since; wait returns how long each took from
-// its new connection to its first job there. Started before the upgrade, so no job is missed.
-func (f *fleet) watchMining(since []uint64) (wait func(t *testing.T, within time.Duration, logs *logLines) []time.Duration) {
+// than since[i] times and has work there (and, perMiner, a share accepted since); wait returns
+// the wave. Started before the upgrade, so no job is missed.
+func (f *fleet) watchMining(since []uint64) (wait func(t *testing.T, within time.Duration, logs *logLines) wave) {
 	n := len(f.miners)
-	connAt := make([]time.Time, n)
+	w := wave{connAt: make([]time.Time, n), work: make([]time.Duration, n)}
 	jobsBefore := make([]uint64, n) // at the last sample before the new connection was seen
-	workAfter := make([]time.Duration, n)
 	acc0 := make([]uint64, n)
 	for i, m := range f.miners {
 		acc0[i] = m.Stats.Accepted.Load()
 		jobsBefore[i] = m.Stats.Jobs.Load()
 	}
 	stop := make(chan struct{})
-	result := make(chan []time.Duration, 1)
-	var done atomic.Int64
+	result := make(chan int, 1)
 	go func() {
 		for {
 			ok := 0
@@ -274,44 +308,42 @@ func (f *fleet) watchMining(since []uint64) (wait func(t *testing.T, within time
 					jobsBefore[i] = jobs
 					continue
 				}
-				if connAt[i].IsZero() {
-					connAt[i] = now
+				if w.connAt[i].IsZero() {
+					w.connAt[i] = now
 				}
-				if workAfter[i] == 0 && jobs > jobsBefore[i] {
+				if w.work[i] == 0 && jobs > jobsBefore[i] {
 					// Seen in the same sample as the connection: within one sampling interval.
-					workAfter[i] = max(now.Sub(connAt[i]), time.Nanosecond)
+					w.work[i] = max(now.Sub(w.connAt[i]), time.Nanosecond)
 				}
-				if workAfter[i] > 0 && m.Stats.Accepted.Load() > acc0[i] {
+				if w.work[i] > 0 && (!f.perMiner || m.Stats.Accepted.Load() > acc0[i]) {
 					ok++
 				}
 			}
-			done.Store(int64(ok))
 			if ok == n {
-				result <- slices.Clone(workAfter)
+				result <- ok
 				return
 			}
 			select {
 			case <-stop:
-				result <- slices.Clone(workAfter)
+				result <- ok
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
 	}()
-	return func(t *testing.T, within time.Duration, logs *logLines) []time.Duration {
+	return func(t *testing.T, within time.Duration, logs *logLines) wave {
 		t.Helper()
+		var ok int
 		select {
-		case w := <-result:
-			return w
+		case ok = <-result:
 		case <-time.After(within):
+			close(stop)
+			ok = <-result
 		}
-		close(stop)
-		w := <-result
-		if int(done.Load()) == n {
-			return w
+		if ok != n {
+			t.Fatalf("after %s, %d of %d miners reconnected and mining (connects %v, was %v, work after %v):\n%s", within, ok, n, f.connects(), since, w.work, logs.dump())
 		}
-		t.Fatalf("after %s, %d of %d miners reconnected and mining (connects %v, was %v, work after %v):\n%s", within, done.Load(), n, f.connects(), since, w, logs.dump())
-		return nil
+		return w
 	}
 }
 
@@ -341,7 +373,18 @@ func TestUpgradeHandsOverTheFleet(t *testing.T) {
 	}
 	minerAddr, consoleAddr := freeAddr(t), freeAddr(t)
 	pidFile := filepath.Join(dir, "hashgate.pid")
-	const drain = 2 * time.Second
+	fleetSize, drain := 8, 2*time.Second
+	// A larger measurement (BENCHMARKS.md): HASHGATE_UPGRADE_FLEET=1000 HASHGATE_UPGRADE_DRAIN=10s.
+	if v := os.Getenv("HASHGATE_UPGRADE_FLEET"); v != "" {
+		if fleetSize, err = strconv.Atoi(v); err != nil || fleetSize < 1 {
+			t.Fatalf("HASHGATE_UPGRADE_FLEET=%q", v)
+		}
+	}
+	if v := os.Getenv("HASHGATE_UPGRADE_DRAIN"); v != "" {
+		if drain, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("HASHGATE_UPGRADE_DRAIN=%q", v)
+		}
+	}
 	config := func(extra string) string {
 		return fmt.Sprintf(`
 [[listener]]
@@ -424,8 +467,8 @@ pid_file = %q
 		t.Fatalf("pid file says %d, hashgate is %d", pid, first)
 	}
 
-	f := startFleet(t, minerAddr, 8)
-	f.watchMining(make([]uint64, 8))(t, 90*time.Second, logs)
+	f := startFleet(t, minerAddr, fleetSize)
+	f.watchMining(make([]uint64, fleetSize))(t, 2*time.Minute, logs)
 
 	// 1: the same binary, same config.
 	probe := startProbe(minerAddr)
@@ -463,7 +506,7 @@ pid_file = %q
 	if !alive(second) {
 		t.Fatalf("new process %d is not running", second)
 	}
-	t.Logf("upgrade 1: new process ready %s after SIGHUP, old gone after %s; miners from reconnect to work: %v", ready, oldGone, work)
+	t.Logf("upgrade 1: new process ready %s after SIGHUP, old gone after %s; %s", ready, oldGone, work)
 
 	// The console is served by the new process.
 	resp, err := http.Get("http://" + consoleAddr + "/healthz")
@@ -521,7 +564,7 @@ pid_file = %q
 	if third == second || !alive(third) {
 		t.Fatalf("after the second upgrade pid file says %d (was %d)", third, second)
 	}
-	t.Logf("upgrade 2 (new build): new process ready %s after SIGHUP, old gone after %s; miners from reconnect to work: %v", ready, oldGone, work)
+	t.Logf("upgrade 2 (new build): new process ready %s after SIGHUP, old gone after %s; %s", ready, oldGone, work)
 	probe.end()
 	if probe.refused.Load() > 0 {
 		t.Fatalf("%d of %d connections refused during the upgrades (last: %v)", probe.refused.Load(), probe.dials.Load(), probe.lastErr.Load())
