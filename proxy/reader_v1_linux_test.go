@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,4 +184,55 @@ func TestV1ShareRepliesEchoIDs(t *testing.T) {
 			t.Fatalf("no reply to id %s", id)
 		}
 	}
+}
+
+// TestV1SubmitParamFormsJudgedAlike: the share decoder's plain path and the general decoder
+// it falls back to give the proxy the same share. A share sent plain is accepted; the same
+// share with whitespace, an escaped worker name or ntime as a JSON number is a duplicate (so
+// it decoded to the same values); malformed params are answered "Invalid params" and the
+// connection goes on.
+func TestV1SubmitParamFormsJudgedAlike(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	cfg := testConfig(paddr)
+	cfg.Difficulty.Initial, cfg.Difficulty.Min = 1e-11, 1e-11 // every share valid for the miner
+	_, addr := startProxy(t, cfg, Options{})
+	r := dialRaw(t, addr)
+	r.send(`{"id":1,"method":"mining.subscribe","params":["raw/1.0"]}`)
+	r.send(`{"id":2,"method":"mining.authorize","params":["rack1.forms","x"]}`)
+	var sub sv1.SubscribeResult
+	if err := sub.UnmarshalJSON(r.reply("1").Result); err != nil {
+		t.Fatal(err)
+	}
+	var n sv1.Notify
+	if err := r.next(func(m *sv1.Message) bool { return m.Method == sv1.MethodNotify }).UnmarshalParams(&n); err != nil {
+		t.Fatal(err)
+	}
+	en2 := strings.Repeat("00", sub.Extranonce2Size)
+	accepted := func(id string) {
+		t.Helper()
+		if m := r.reply(id); !m.Accepted() {
+			t.Fatalf("id %s: %s %v, want accepted", id, m.Result, m.Error)
+		}
+	}
+	r.send(fmt.Sprintf(`{"id":10,"method":"mining.submit","params":["rack1.forms","%s","%s","%08x","00000001"]}`, n.JobID, en2, n.NTime))
+	accepted("10")
+	for i, params := range []string{
+		fmt.Sprintf(`[ "rack1.forms" , "%s" , "%s" , "%08x" , "00000001" ]`, n.JobID, en2, n.NTime),
+		fmt.Sprintf(`["rack1.\u0066orms","%s","%s","%08x","00000001"]`, n.JobID, en2, n.NTime),
+		fmt.Sprintf(`["rack1.forms","%s","%s",%d,"00000001",null]`, n.JobID, en2, n.NTime),
+	} {
+		id := strconv.Itoa(20 + i)
+		r.send(`{"id":` + id + `,"method":"mining.submit","params":` + params + `}`)
+		wantCode(t, r.reply(id), codeDuplicate)
+	}
+	r.send(fmt.Sprintf(`{"id":30,"method":"mining.submit","params":["rack1.forms","%s","zz%s","%08x","00000002"]}`, n.JobID, en2[2:], n.NTime))
+	m := r.reply("30")
+	wantCode(t, m, codeOther)
+	if !strings.Contains(m.Error.Message, "Invalid params") {
+		t.Fatalf("bad hex answered %q, want Invalid params", m.Error.Message)
+	}
+	r.send(fmt.Sprintf(`{"id":31,"method":"mining.submit","params":["rack1.forms","%s","%s","%08x","00000003","00000000","extra"]}`, n.JobID, en2, n.NTime))
+	accepted("31")
+	r.send(fmt.Sprintf(`{"id":32,"method":"mining.submit","params":["rack1.forms","%s","%s","%08x","00000004"]}`, n.JobID, en2, n.NTime))
+	accepted("32")
 }
