@@ -383,15 +383,21 @@ func checkFencing(t *testing.T, ins []*instance) int {
 	total := 0
 	for _, in := range ins {
 		last := map[string]uint64{}
+		isolated := map[string]bool{}
 		for _, c := range in.logs.carriedOut() {
 			total++
 			if c.Epoch == 0 {
-				continue // the isolation Runner's own
+				isolated[c.Miner] = true // the isolation Runner's own
+				continue
 			}
 			if c.Epoch < last[c.Miner] {
 				t.Errorf("%s: miner %s got an order of epoch %d (%s) after epoch %d", in.name, c.Miner, c.Epoch, c.Leader, last[c.Miner])
 			}
-			last[c.Miner] = c.Epoch
+			if isolated[c.Miner] && c.Epoch <= last[c.Miner] {
+				// Once isolated, the epoch it followed is never obeyed again.
+				t.Errorf("%s: miner %s obeyed epoch %d again after its isolation", in.name, c.Miner, c.Epoch)
+			}
+			last[c.Miner], isolated[c.Miner] = c.Epoch, false
 		}
 	}
 	return total

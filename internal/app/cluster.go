@@ -35,7 +35,8 @@ func (a *App) startCluster() (power.Sink, error) {
 		url = e.ClientURL()
 		log.Info().Str("url", url).Msg("embedded NATS server listening")
 	}
-	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Logger: log})
+	// While this instance leads, the site's decisions go to its own audit trail.
+	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Audit: power.NewAudit(a.Store), Logger: log})
 	if err != nil {
 		return nil, err
 	}

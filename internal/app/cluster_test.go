@@ -18,6 +18,7 @@ import (
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
+	"github.com/hashgate/hashgate/store"
 )
 
 // freeAddr is a loopback address nothing listens on yet.
@@ -77,6 +78,14 @@ func viewerGet(t *testing.T, a *App, path string) (int, []byte) {
 	return res.StatusCode, b
 }
 
+// minerOf is the simulated miner of app x (a runs rack1.a0, the other rack1.b0).
+func minerOf(x, a *App) string {
+	if x == a {
+		return "rack1.a0"
+	}
+	return "rack1.b0"
+}
+
 func workerState(a *App, name string) string {
 	for _, w := range a.Proxy.Workers() {
 		if w.Worker == name {
@@ -134,6 +143,19 @@ func TestClusterTwoAppsShareOnePolicy(t *testing.T) {
 	if snap, ok := (backend{leader}).Policy(); !ok || len(snap.Miners) != 2 {
 		t.Fatalf("leader's console policy: %v %d miners", ok, len(snap.Miners))
 	}
+	// The leader's store keeps the site's decisions, the follower's miner's included.
+	waitFor(t, "the leader's audit trail holding the follower's miner's decision", func() bool {
+		ds, err := leader.Store.Decisions(context.Background(), store.DecisionQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.MinerID == minerOf(follower, a) {
+				return true
+			}
+		}
+		return false
+	})
 	if st := status(follower); st.OrdersApplied == 0 {
 		t.Fatalf("follower carried out no order: %+v", st)
 	}

@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A peer on the site's subjects that sends what it should not gets a clear answer (or is
+// counted and logged) and changes nothing; the instance keeps leading and answering.
+func TestNodeRefusesHostileOrders(t *testing.T) {
+	srv, err := StartEmbedded(EmbedOptions{Name: "h", Listen: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	// Earlier leases leave the bucket's revision above 1, so an older epoch exists.
+	_, js := connect(t, srv.ClientURL())
+	warm, err := OpenLease(context.Background(), js, "site1", "earlier", 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if ok, err := warm.TryAcquire(context.Background()); !ok || err != nil {
+			t.Fatalf("warm-up lease: %v %v", ok, err)
+		}
+		if err := warm.Release(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newSite(t, 1)
+	in := startInstance(t, s, "a", startPool(t), srv.Addr().String(), 1, sitePolicy(100))
+	waitFor(t, "the lone instance leading with its miner known", func() bool {
+		st := in.node.Status()
+		return st.Role == RoleLeader && len(st.Instances) == 1 && st.Instances[0].Miners == 1
+	})
+	epoch := in.node.Status().Epoch
+	nc, _ := connect(t, srv.ClientURL())
+	ask := func(subj string, body []byte) Reply {
+		t.Helper()
+		msg, err := nc.Request(subj, body, 30*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", subj, err)
+		}
+		var r Reply
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	order := func(epoch uint64, miner, action string) []byte {
+		b, _ := json.Marshal(map[string]any{"epoch": epoch, "leader": "intruder", "timeout_ms": 5000,
+			"decision": map[string]any{"miner": miner, "action": action, "target_kw": 0, "from_kw": 3.5, "reason": "import_limit"}})
+		return b
+	}
+	cmd := "hashgate.site1.cmd.a"
+	cases := []struct {
+		name, subj string
+		body       []byte
+		want       string
+	}{
+		{"an order below the highest epoch", cmd, order(epoch-1, "a-0", "pause"), ErrStaleEpoch.Error()},
+		{"an order for a miner it does not own", cmd, order(epoch, "ghost-7", "pause"), ErrNotOwner.Error()},
+		{"an order that is not JSON", cmd, []byte("pause everything"), ErrBadMessage.Error()},
+		{"an order with an unknown action", cmd, order(epoch, "a-0", "overclock"), ErrBadMessage.Error()},
+		{"an order with epoch 0", cmd, order(0, "a-0", "pause"), ErrBadMessage.Error()},
+		{"an order of 2 MiB", cmd, append([]byte(`{"pad":"`), []byte(strings.Repeat("x", 900<<10))...), ErrBadMessage.Error()},
+	}
+	for _, c := range cases {
+		if r := ask(c.subj, c.body); !strings.Contains(r.Err, c.want) {
+			t.Errorf("%s: reply %+v, want %q", c.name, r, c.want)
+		}
+	}
+	if in.sleeping() != 0 {
+		t.Fatal("a refused order reached the firmware")
+	}
+	// Garbage on the broadcast subjects is counted and dropped.
+	before := in.node.Status().BadMessages
+	for _, subj := range []string{"hashgate.site1.inv.x", "hashgate.site1.power.x", "hashgate.site1.meter.x", "hashgate.site1.leader", "hashgate.site1.plan.a"} {
+		if err := nc.Publish(subj, []byte(`{"instance":"x","seq":1`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An inventory claiming a miner with a NaN-free but absurd rating is refused whole.
+	nc.Publish("hashgate.site1.inv.x", []byte(`{"instance":"x","boot":1,"seq":1,"miners":[{"id":"x-0","group":"g","rated_kw":5e6,"efficiency_j_th":1,"commanded":{"action":"run"}}]}`))
+	nc.Flush()
+	waitFor(t, "six bad messages counted", func() bool { return in.node.Status().BadMessages >= before+6 })
+	st := in.node.Status()
+	if st.Role != RoleLeader || st.Epoch != epoch || len(st.Instances) != 1 {
+		t.Fatalf("hostile messages changed the site: %+v", st)
+	}
+	// A real order at the current epoch is still carried out.
+	if r := ask(cmd, order(epoch, "a-0", "pause")); r.Err != "" {
+		t.Fatalf("a valid order failed: %s", r.Err)
+	}
+	waitFor(t, "the ordered miner asleep", func() bool { return in.sleeping() == 1 })
+}
