@@ -40,6 +40,12 @@
 //   - An instance silent for stale_after leaves the site's policy; the site meter sees what
 //     its miners draw as other load.
 //
+// Trust: NATS is the site's control bus. Whoever may publish on hashgate.<site>.> may order
+// miners and announce epochs, so restrict those subjects to the instances (NATS accounts or
+// user permissions). Peers' messages are still checked whole (bounded decoders, unknown
+// values refused, an instance's own name from another process refused), and a malformed one
+// is answered or counted and logged, never fatal.
+//
 // Without a [cluster] table none of this runs: the Controller runs its own Runner and no
 // NATS is needed.
 package cluster

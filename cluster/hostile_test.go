@@ -86,8 +86,15 @@ func TestNodeRefusesHostileOrders(t *testing.T) {
 	}
 	// An inventory claiming a miner with a NaN-free but absurd rating is refused whole.
 	nc.Publish("hashgate.site1.inv.x", []byte(`{"instance":"x","boot":1,"seq":1,"miners":[{"id":"x-0","group":"g","rated_kw":5e6,"efficiency_j_th":1,"commanded":{"action":"run"}}]}`))
+	// Another process using this instance's name cannot claim its miners.
+	nc.Publish("hashgate.site1.inv.a", []byte(`{"instance":"a","boot":42,"seq":1,"full":true,"snap":1,"parts":1,"miners":[{"id":"a-0","group":"g","rated_kw":99,"efficiency_j_th":1,"commanded":{"action":"run"}}]}`))
 	nc.Flush()
-	waitFor(t, "six bad messages counted", func() bool { return in.node.Status().BadMessages >= before+6 })
+	waitFor(t, "seven bad messages counted", func() bool { return in.node.Status().BadMessages >= before+7 })
+	for _, m := range in.node.Runner().Snapshot().Miners {
+		if m.ID == "a-0" && m.RatedKW != 3.5 {
+			t.Fatalf("an impostor's inventory replaced a-0: %+v", m.Miner)
+		}
+	}
 	st := in.node.Status()
 	if st.Role != RoleLeader || st.Epoch != epoch || len(st.Instances) != 1 {
 		t.Fatalf("hostile messages changed the site: %+v", st)

@@ -34,6 +34,11 @@ func (n *Node) onInventory(msg *nats.Msg) {
 		n.bad(msg, err)
 		return
 	}
+	if inv.Instance == n.inst && inv.Boot != n.boot {
+		// Another process uses this instance's name: its miners must not be taken for ours.
+		n.bad(msg, badf("inventory: instance %q is this one's name, from another run (boot %d)", inv.Instance, inv.Boot))
+		return
+	}
 	now := n.clk.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
