@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,11 +416,48 @@ func (p *Proxy) moveTo(c *channel, g *group, pl *pool) {
 	g.mu.Lock()
 	cur := g.lanes[pl]
 	g.mu.Unlock()
-	if cur == nil || cur.job != j && cur.job.Received.Before(j.Received) {
+	if cur == nil || cur.superseded.Load() || cur.job != j && cur.job.Received.Before(j.Received) {
 		p.publish(u, j, cur == nil || cur.job.PrevHash != j.PrevHash)
 		return
 	}
-	c.offer(cur, offerClean)
+	c.offer(p.reissue(g, cur), offerClean)
+}
+
+// reissue is cur's work under a fresh proxy job id and a later ntime, for one miner coming
+// back to a pool: firmware ignores a job id it has had before (it would keep mining the other
+// pool), and firmware that restarts its extranonce2 counter on a new job would redo the work
+// it did on this job before, whose shares are duplicates. It joins the group's live jobs, so
+// a new block at its pool retires it like the others.
+func (p *Proxy) reissue(g *group, cur *proxyJob) *proxyJob {
+	now := p.clk.Now()
+	seq := p.nextJob.Add(1)
+	g.mu.Lock()
+	if l := g.lanes[cur.pool]; l != nil {
+		cur = l // the pool's work may have moved on since the caller looked
+	}
+	pj := &proxyJob{
+		localID: strconv.FormatUint(seq, 16),
+		seq:     seq,
+		job:     cur.job,
+		up:      cur.up,
+		pool:    cur.pool,
+		coinb1:  cur.coinb1,
+		coinb2:  cur.coinb2,
+		poolDif: cur.poolDif,
+		created: now,
+		// Later than the lane's ntime and, a miner's returns being a slice or more apart,
+		// than what it had before (job_timeout replaces the work long before the ntime
+		// window ends).
+		ntime: nextNTime(cur.ntime, uint32(now.Unix()), cur.job.NTime),
+	}
+	pj.superseded.Store(cur.superseded.Load())
+	g.live = append(g.live, pj)
+	if len(g.live) > 4*maxJobsPerChannel {
+		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
+	}
+	g.mu.Unlock()
+	pj.encodeV1()
+	return pj
 }
 
 // groupWork is the work a group's miners are offered now: the group's latest job, or while
