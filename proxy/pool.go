@@ -332,6 +332,7 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	st := PoolStats{
 		Name:     pl.cfg.Name,
 		URL:      pl.cfg.URL,
+		User:     pl.cfg.User,
 		Priority: int(pl.prio.Load()),
 		Active:   active,
 		State:    "up",

@@ -186,6 +186,7 @@ type WorkerStats struct {
 type PoolStats struct {
 	Name     string `json:"name"`
 	URL      string `json:"url"`
+	User     string `json:"user"` // the pool account (never its password)
 	Priority int    `json:"priority"`
 	Active   bool   `json:"active"`
 	// Forced: an operator switched the miners to this pool; it keeps them while it is

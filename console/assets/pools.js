@@ -78,9 +78,7 @@
     $('pool-name').value = p.name;
     $('pool-name').readOnly = true;
     $('pool-url').value = p.url;
-    $('pool-user').value = p.user || '';
-    $('pool-user').placeholder = 'unchanged';
-    $('pool-user').required = false;
+    $('pool-user').value = p.user;
     $('pool-password').value = '';
     $('pool-password').placeholder = 'unchanged';
     $('pool-priority').value = p.priority;
@@ -94,8 +92,6 @@
     editing = '';
     $('pool-form').reset();
     $('pool-name').readOnly = false;
-    $('pool-user').placeholder = '';
-    $('pool-user').required = true;
     $('pool-password').placeholder = '';
     $('pool-submit').textContent = 'Add pool';
     $('pool-cancel').hidden = true;
@@ -110,7 +106,7 @@
       const p = pools.find(x => x.name === editing);
       const body = {};
       if (!p || url !== p.url) body.url = url;
-      if (user) body.user = user;
+      if (!p || user !== p.user) body.user = user;
       if (password) body.password = password;
       if (prio !== undefined && (!p || prio !== p.priority)) body.priority = prio;
       if (!Object.keys(body).length) { say('Nothing changed.', false); return; }
@@ -135,7 +131,7 @@
         : btn('switch', 'Switch to', () => act('POST', path(p.name) + '/switch', undefined, `Miners switched to ${p.name}`),
           { disabled: p.state !== 'up', title: p.state !== 'up' ? 'down: ' + (p.reason || '') : 'mine on this pool until released' });
       return el('tr', { 'data-pool': p.name },
-        el('td', null, el('div', { text: p.name }), el('div', { class: 'muted mono', text: p.url })),
+        el('td', null, el('div', { text: p.name }), el('div', { class: 'muted mono', text: p.url + ' · ' + p.user })),
         el('td', null, badge(p.state), ' ', p.active ? badge('active') : null, ' ', p.forced ? badge('switched', 'connecting') : null),
         el('td', { class: 'num', 'data-label': 'priority', text: String(p.priority) }),
         el('td', null, el('div', { class: 'pool-actions' },
@@ -156,7 +152,7 @@
       if (!me) me = await api('GET', '/api/v1/me');
       // Only what the rows show: the counters and hashrate move every second, and a row
       // rebuilt under the pointer would swallow a click (or disarm a removal).
-      const rows = (await api('GET', '/api/v1/pools')).map(p => ({ name: p.name, url: p.url, priority: p.priority,
+      const rows = (await api('GET', '/api/v1/pools')).map(p => ({ name: p.name, url: p.url, user: p.user, priority: p.priority,
         state: p.state, reason: p.reason, active: p.active, forced: p.forced }));
       if (!busy && JSON.stringify(rows) !== JSON.stringify(pools)) { pools = rows; render(); }
     } catch (e) {

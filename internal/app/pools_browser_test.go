@@ -79,7 +79,7 @@ func TestBrowserManagePools(t *testing.T) {
 	// Edit p's url to C.
 	b.WaitFor("the form cleared", `(document.getElementById('pool-form').reset(), document.getElementById('pool-name').value === '')`)
 	b.Click("edit p", `#pool-admin-body button[data-act="edit"][data-pool="p"]`)
-	b.WaitFor("the edit form", `document.getElementById('pool-name').readOnly && document.getElementById('pool-name').value === 'p'`)
+	b.WaitFor("the edit form with p's account", `document.getElementById('pool-name').readOnly && document.getElementById('pool-name').value === 'p' && document.getElementById('pool-user').value === 'acct' && document.getElementById('pool-password').value === ''`)
 	b.WaitFor("the url field cleared", `(document.getElementById('pool-url').value = '') === ''`)
 	b.Do("edit p's url", chromedp.SendKeys(chromedp.CSS("#pool-url"), "stratum+tcp://"+addrC),
 		chromedp.Click(chromedp.CSS("#pool-submit")))
