@@ -44,6 +44,9 @@ type Config struct {
 	StaleAfter Duration `toml:"stale_after"`
 	// SafeFloorKW is the most this instance's own miners may draw while it is isolated.
 	SafeFloorKW float64 `toml:"safe_floor_kw"`
+	// ConsoleURL is this instance's console as operators reach it (http(s)://host:port),
+	// shown with the instance on every instance's site page; empty shows none.
+	ConsoleURL string `toml:"console_url"`
 }
 
 // DefaultConfig is a 3 s lease, isolation after 10 s and a zero floor (everything off when
@@ -85,6 +88,11 @@ func (c *Config) Validate() error {
 		return cfgErr("stale_after", "must be longer than lease_ttl (%s): a follower must outlive one lost lease before it isolates", c.LeaseTTL.D())
 	case math.IsNaN(c.SafeFloorKW) || math.IsInf(c.SafeFloorKW, 0) || c.SafeFloorKW < 0:
 		return cfgErr("safe_floor_kw", "must be >= 0")
+	}
+	if c.ConsoleURL != "" {
+		if p, err := url.Parse(c.ConsoleURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || len(c.ConsoleURL) > 512 {
+			return cfgErr("console_url", "%q is not an http(s) URL of at most 512 bytes", c.ConsoleURL)
+		}
 	}
 	for _, u := range splitList(c.NATSURL) {
 		if p, err := url.Parse(u); err != nil || p.Host == "" {

@@ -278,7 +278,12 @@ func (n *Node) onOrder(msg *nats.Msg) {
 		defer func() { <-n.orders }()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.TimeoutMS)*time.Millisecond)
 		defer cancel()
-		err := n.carryOut(ctx, o.Decision.Decision(), o.Epoch, o.Leader)
+		d := o.Decision.Decision()
+		// The step's Plan travels on another subscription and may arrive after its order: a
+		// run carried out while the Controller still wants the miner paused would leave its
+		// gate closed for good. The order is the latest word for its miner, so it plans too.
+		n.local.Plan([]policy.Decision{d})
+		err := n.carryOut(ctx, d, o.Epoch, o.Leader)
 		n.reply(msg, err)
 	}()
 }
