@@ -539,6 +539,10 @@ func actionText(action, subject string) string {
 		return "paused worker " + subject
 	case "resume_worker":
 		return "resumed worker " + subject
+	case "site_pause":
+		return "paused " + subject + " of the site on their instances"
+	case "site_resume":
+		return "resumed " + subject + " of the site on their instances"
 	case "add_pool":
 		return "added pool " + subject
 	case "edit_pool":
