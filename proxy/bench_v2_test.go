@@ -120,7 +120,7 @@ func BenchmarkShareV2(b *testing.B) {
 	jid := vc.newJobID(is.id)
 	// holding: the acknowledgements stay pending, as while the reader answers a burst; the
 	// loop below takes them as the write would.
-	s := &v2Conn{p: p, chans: map[uint32]*v2Chan{2: vc}, holding: true, setupDone: true}
+	s := &v2Conn{p: p, chans: []*v2Chan{vc}, holding: true, setupDone: true}
 	frames := make([][]byte, benchInputs)
 	for i := range frames {
 		x := binary.BigEndian.AppendUint32(nil, uint32(i>>16))

@@ -120,9 +120,9 @@ func (s *v2Conn) handle(ctx context.Context, m sv2.Message) error {
 		s.closeChannel(m.ChannelID)
 	case *sv2.Unknown:
 		// Unknown frames end here: hashgate aggregates, so no upstream channel owns them.
-		s.log.Debug().Uint16("ext", m.Header.Extension()).Uint8("type", uint8(m.Header.MsgType)).Msg("unknown frame from miner dropped")
+		s.logger().Debug().Uint16("ext", m.Header.Extension()).Uint8("type", uint8(m.Header.MsgType)).Msg("unknown frame from miner dropped")
 	default:
-		s.log.Info().Str("msg", sv2.MessageName(m.ExtensionType(), m.MsgType())).Msg("unexpected message from miner ignored")
+		s.logger().Info().Str("msg", sv2.MessageName(m.ExtensionType(), m.MsgType())).Msg("unexpected message from miner ignored")
 	}
 	return nil
 }
@@ -170,7 +170,7 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 		// Refused before it reaches a pool, a log line or the console.
 		if !s.nameLogged {
 			s.nameLogged = true
-			s.log.Info().Str("name", loggableName(user)).Int("bytes", len(user)).Err(err).Msg("user_identity refused")
+			s.logger().Info().Str("name", loggableName(user)).Int("bytes", len(user)).Err(err).Msg("user_identity refused")
 		}
 		return fail("invalid-user-identity")
 	}
@@ -197,7 +197,7 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 	}
 	now := p.clk.Now()
 	c := p.newChannelBare("sv2", s.remote, s.signal)
-	c.log = s.log
+	c.log = *s.logger()
 	c.assign(layout, sl)
 	c.mu.Lock()
 	c.worker, c.agent, c.authorized = user, s.agent, true
@@ -236,7 +236,7 @@ func (s *v2Conn) open(ctx context.Context, reqID uint32, user string, hashrate f
 			ExtranonceSize: uint16(layout.MinerSize), ExtranoncePrefix: prefix, GroupChannelID: v2Group})
 	}
 	s.mu.Lock()
-	s.chans[id] = vc
+	s.chans = append(s.chans, vc)
 	s.mu.Unlock()
 	p.addChannel(c)
 	p.bindWorker(c, user)
@@ -261,7 +261,12 @@ func harder(a, b work.Target) work.Target {
 func (s *v2Conn) channelByID(id uint32) *v2Chan {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.chans[id]
+	for _, vc := range s.chans {
+		if vc.id == id {
+			return vc
+		}
+	}
+	return nil
 }
 
 // allowSubmit is a per-channel token bucket: SubmitRate per second, bursts of twice that.
@@ -388,17 +393,19 @@ func (s *v2Conn) closeChannel(id uint32) {
 	s.mu.Lock()
 	var gone []*v2Chan
 	if id == v2Group {
-		for k, vc := range s.chans {
-			gone = append(gone, vc)
-			delete(s.chans, k)
+		gone, s.chans = s.chans, nil
+	} else {
+		for i, vc := range s.chans {
+			if vc.id == id {
+				gone = append(gone, vc)
+				s.chans = append(s.chans[:i], s.chans[i+1:]...)
+				break
+			}
 		}
-	} else if vc := s.chans[id]; vc != nil {
-		gone = append(gone, vc)
-		delete(s.chans, id)
 	}
 	s.mu.Unlock()
 	if len(gone) == 0 {
-		s.log.Debug().Uint32("channel", id).Msg("CloseChannel for an unknown channel")
+		s.logger().Debug().Uint32("channel", id).Msg("CloseChannel for an unknown channel")
 	}
 	for _, vc := range gone {
 		s.p.removeChannel(vc.ch)
@@ -422,7 +429,7 @@ func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []by
 	if t != vc.lastTarget {
 		vc.lastTarget = t
 		if buf, err = sv2.AppendFrame(buf, &sv2.SetTarget{ChannelID: vc.id, MaximumTarget: t}); err != nil {
-			s.log.Error().Err(err).Msg("encoding SetTarget")
+			s.logger().Error().Err(err).Msg("encoding SetTarget")
 		}
 	}
 	id := vc.newJobID(is.id)
@@ -447,7 +454,7 @@ func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []by
 		buf, err = sv2.AppendFrame(buf, &nj)
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("encoding a job")
+		s.logger().Error().Err(err).Msg("encoding a job")
 		return buf
 	}
 	if future {

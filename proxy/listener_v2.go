@@ -101,7 +101,6 @@ type v2Conn struct {
 	p      *Proxy
 	nc     *noise.Conn
 	raw    syscall.RawConn // for writes that never wait; nil: a flusher writes everything
-	log    zerolog.Logger
 	remote string
 	// dead: kill ran; the connection is closing. stopKill unhooks kill from the proxy's
 	// shutdown. setup is setup_timeout, reader-only, nil once a channel is open.
@@ -117,8 +116,9 @@ type v2Conn struct {
 	// nameLogged: a refused user_identity was logged; later ones are only answered.
 	nameLogged bool
 
+	// chans are the open channels, under mu: a device opens one or a few.
 	mu     sync.Mutex
-	chans  map[uint32]*v2Chan
+	chans  []*v2Chan
 	nextID uint32
 
 	// The output, all under outMu: plaintext frames waiting (while the reader holds replies
@@ -144,11 +144,22 @@ type v2Conn struct {
 }
 
 // v2LogFields puts a connection's remote address on each of its log lines as the line is
-// written: the connection keeps no logger context of its own.
+// written: the connection keeps no logger of its own (112 bytes per miner), it makes one
+// when it logs, which is rare.
 type v2LogFields struct{ s *v2Conn }
 
 func (h v2LogFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Str("remote", h.s.remote).Str("proto", "sv2")
+}
+
+// logger is the connection's logger, made for the line being logged. It is not inlined: a
+// logger value in the reader's frame would keep its parked stack from shrinking (see
+// awaitReadable).
+//
+//go:noinline
+func (s *v2Conn) logger() *zerolog.Logger {
+	l := s.p.log.Hook(v2LogFields{s})
+	return &l
 }
 
 // v2Group is the group channel id every channel of a connection belongs to; channel ids
@@ -172,17 +183,15 @@ func (p *Proxy) openMinerV2(nc *noise.Conn) *v2Conn {
 		nc:     nc,
 		raw:    rawConnOf(nc.NetConn()),
 		remote: nc.RemoteAddr().String(),
-		chans:  map[uint32]*v2Chan{},
 		nextID: v2Group + 1,
 	}
-	s.log = p.log.Hook(v2LogFields{s})
 	if tc := tcpConn(nc.NetConn()); tc != nil {
 		// As for V1: a miner that stops reading meets a full socket, and the slow-miner rule,
 		// after 32 KiB rather than megabytes parked in the kernel.
 		tc.SetWriteBuffer(minerSendBuffer)
 	}
 	s.stopKill = context.AfterFunc(p.ctx, s.kill)
-	s.setup = p.armSetup(p.ctx, s.kill, nc.RemoteAddr(), s.log, s.readyOrGone)
+	s.setup = p.armSetup(p.ctx, s.kill, nc.RemoteAddr(), *s.logger(), s.readyOrGone)
 	return s
 }
 
@@ -207,7 +216,7 @@ func (s *v2Conn) readyOrGone() bool { return s.dead.Load() || s.hasChannels() }
 // queued, is written first.
 func (s *v2Conn) end() {
 	if r := recover(); r != nil {
-		s.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
+		s.logger().Error().Interface("panic", r).Msg("miner session crashed; closing it")
 	}
 	s.outMu.Lock()
 	flushed := s.flushed
@@ -232,9 +241,9 @@ func (s *v2Conn) end() {
 	dropped := s.slowRepeats
 	s.outMu.Unlock()
 	if dropped > 0 {
-		s.log.Info().Int("dropped_frames", dropped).Msg("slow miner gone; frames dropped after its send queue filled")
+		s.logger().Info().Int("dropped_frames", dropped).Msg("slow miner gone; frames dropped after its send queue filled")
 	}
-	s.log.Debug().Msg("miner disconnected")
+	s.logger().Debug().Msg("miner disconnected")
 }
 
 func (s *v2Conn) readLoop() {
@@ -251,13 +260,13 @@ func (s *v2Conn) readLoop() {
 			switch {
 			case errors.Is(err, noise.ErrFrameTooLarge):
 				s.p.drops.oversizedLines.Add(1)
-				s.log.Warn().Int("max", maxMinerFrame).Msg("oversized frame from miner; closing")
+				s.logger().Warn().Int("max", maxMinerFrame).Msg("oversized frame from miner; closing")
 			case errors.Is(err, noise.ErrDecrypt):
 				s.p.drops.malformed.Add(1)
-				s.log.Warn().Msg("frame failed authentication; closing")
+				s.logger().Warn().Msg("frame failed authentication; closing")
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), s.dead.Load():
 			default:
-				s.log.Debug().Err(err).Msg("read from miner failed")
+				s.logger().Debug().Err(err).Msg("read from miner failed")
 			}
 			return
 		}
@@ -270,11 +279,11 @@ func (s *v2Conn) readLoop() {
 		m, err := sv2.DecodeMessage(h, payload)
 		if err != nil {
 			s.p.drops.malformed.Add(1)
-			s.log.Info().Err(err).Msg("malformed message from miner; closing")
+			s.logger().Info().Err(err).Msg("malformed message from miner; closing")
 			return
 		}
 		if err := s.handle(s.p.ctx, m); err != nil {
-			s.log.Info().Err(err).Msg("closing miner")
+			s.logger().Info().Err(err).Msg("closing miner")
 			return
 		}
 		if !more {
@@ -302,7 +311,7 @@ func (s *v2Conn) snapshot(dst []*v2Chan) []*v2Chan {
 func (s *v2Conn) closeAll() {
 	s.mu.Lock()
 	chans := s.chans
-	s.chans = map[uint32]*v2Chan{}
+	s.chans = nil
 	s.mu.Unlock()
 	for _, vc := range chans {
 		s.p.removeChannel(vc.ch)

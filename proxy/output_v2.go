@@ -25,13 +25,13 @@ import (
 func (s *v2Conn) send(m sv2.Message) {
 	b, err := sv2.AppendFrame(nil, m)
 	if err != nil {
-		s.log.Error().Err(err).Msg("encoding a frame for a miner")
+		s.logger().Error().Err(err).Msg("encoding a frame for a miner")
 		return
 	}
 	slowNow, err := s.enqueue(b)
 	if slowNow {
 		s.p.drops.slowMiner.Add(1)
-		s.log.Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading; disconnecting")
+		s.logger().Warn().Int("send_queue", s.p.cfg.SendQueue).Msg("miner is not reading; disconnecting")
 		s.kill()
 	}
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *v2Conn) enqueue(frame []byte) (slowNow bool, err error) {
 func (s *v2Conn) sendAndClose(m sv2.Message) {
 	b, err := sv2.AppendFrame(nil, m)
 	if err != nil {
-		s.log.Error().Err(err).Msg("encoding a frame for a miner")
+		s.logger().Error().Err(err).Msg("encoding a frame for a miner")
 		s.kill()
 		return
 	}
@@ -321,7 +321,7 @@ func (s *v2Conn) flusher() {
 
 // writeFailed ends the connection after a failed write.
 func (s *v2Conn) writeFailed(err error) {
-	s.log.Info().Err(err).Msg("write to miner failed; disconnecting")
+	s.logger().Info().Err(err).Msg("write to miner failed; disconnecting")
 	s.kill()
 }
 

@@ -7,26 +7,25 @@ import (
 
 // Buffers are what a connection costs at rest: with thousands of mostly idle
 // miners, a 4 KiB read buffer and a write buffer each would be most of the
-// proxy's memory (lnd's brontide pools them the same way). A Conn therefore
-// keeps a small read buffer of its own, sized for one share submission, and
-// borrows a large one from a pool only while data keeps arriving; writes
-// encrypt into a pooled buffer that goes back as soon as the bytes are sent.
+// proxy's memory (lnd's brontide pools them the same way). A Conn borrows a
+// read buffer from a pool when it reads from the network and gives it back
+// as soon as it holds no unread bytes, so a reader that waits for the
+// socket to be readable before reading (as the proxy does) holds none while
+// its peer is quiet; one that parks in the read holds one, as a
+// bufio.Reader would. Writes encrypt into a pooled buffer that goes back as
+// soon as the bytes are sent.
 
 const (
-	// smallRead is the read buffer every Conn keeps: a SubmitSharesExtended
-	// frame is about 80 bytes on the wire, so an idle miner's share arrives
-	// in one read.
-	smallRead = 128
-	// bigRead is the pooled read buffer a Conn holds while reads fill its
-	// buffer, i.e. while the peer sends faster than frames are taken.
-	bigRead = 4096
+	// readBufSize is the pooled read buffer: room for a burst of share
+	// submissions (about 80 bytes each on the wire) in one read.
+	readBufSize = 4096
 	// keepWriteBuf is the largest write buffer returned to the pool; a rare
 	// large frame is left to the garbage collector.
 	keepWriteBuf = 64 << 10
 )
 
 var (
-	readBufs  = sync.Pool{New: func() any { b := make([]byte, bigRead); return &b }}
+	readBufs  = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 	writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 )
 
@@ -40,30 +39,17 @@ func putWriteBuf(b *[]byte) {
 	writeBufs.Put(b)
 }
 
-// inbuf is a Conn's receive buffer: small while the peer is quiet, a pooled
-// bigRead buffer while a read fills the one in use. Unread bytes are
-// buf()[r:w]; the buffer changes only when they are all taken.
+// inbuf is a Conn's receive buffer, borrowed while it holds unread bytes
+// (buf[r:w]) or a read into it is under way.
 type inbuf struct {
-	small [smallRead]byte
-	big   *[]byte
-	r, w  int
-	// full: the last fill filled the buffer, so more data is probably
-	// waiting in the socket.
-	full bool
+	buf  *[]byte
+	r, w int
 	err  error // an error that came with data, returned once the data is taken
 }
 
-func (in *inbuf) buf() []byte {
-	if in.big != nil {
-		return *in.big
-	}
-	return in.small[:]
-}
-
-// read is bufio.Reader.Read over inbuf: buffered bytes first; a read of at
-// least bigRead bytes goes straight into p; otherwise one read from r fills
-// the buffer. The pooled buffer is taken when the small one came back full
-// and returned when it did not.
+// read is bufio.Reader.Read over a borrowed buffer: buffered bytes first; a
+// read of at least readBufSize bytes goes straight into p; otherwise one read
+// from r fills the buffer. The buffer goes back once it is drained.
 func (in *inbuf) read(r io.Reader, p []byte) (int, error) {
 	if in.r == in.w {
 		if in.err != nil {
@@ -71,28 +57,34 @@ func (in *inbuf) read(r io.Reader, p []byte) (int, error) {
 			in.err = nil
 			return 0, err
 		}
-		if len(p) >= bigRead {
+		if len(p) >= readBufSize {
 			return r.Read(p)
 		}
-		in.r, in.w = 0, 0
-		switch {
-		case in.full && in.big == nil:
-			in.big = readBufs.Get().(*[]byte)
-		case !in.full && in.big != nil:
-			readBufs.Put(in.big)
-			in.big = nil
+		if in.buf == nil {
+			in.buf = readBufs.Get().(*[]byte)
 		}
-		b := in.buf()
-		n, err := r.Read(b)
-		in.w, in.full = n, n == len(b)
+		n, err := r.Read(*in.buf)
+		in.r, in.w = 0, n
 		if n == 0 {
+			in.release()
 			return 0, err
 		}
 		in.err = err
 	}
-	n := copy(p, in.buf()[in.r:in.w])
+	n := copy(p, (*in.buf)[in.r:in.w])
 	in.r += n
+	if in.r == in.w {
+		in.release()
+	}
 	return n, nil
+}
+
+func (in *inbuf) release() {
+	if in.buf != nil {
+		readBufs.Put(in.buf)
+		in.buf = nil
+	}
+	in.r, in.w = 0, 0
 }
 
 // read reads the peer's ciphertext through the Conn's buffer. Caller holds
