@@ -44,9 +44,10 @@ type splitter struct {
 
 	mu      sync.Mutex
 	members []splitMember // two or more while the split runs, else none
-	left    map[*pool]bool
-	miners  map[*channel]*minerSplit
-	on      atomic.Bool // the split runs (read without mu on the job path)
+	// left holds pools that dropped out: they rejoin only once healthy for failbackDelay.
+	left   map[*pool]bool
+	miners map[*channel]*minerSplit
+	on     atomic.Bool // the split runs (read without mu on the job path)
 }
 
 // splitMember is a pool in the split with its share of the miners' time.
