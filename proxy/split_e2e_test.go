@@ -379,3 +379,48 @@ func TestSplitStopsWhileAPoolIsForced(t *testing.T) {
 		return pa.Accepted() > n0
 	})
 }
+
+// TestSplitThreePools: weights 1/1/2 over three pools of one priority, measured at the
+// pools over 300 simulated seconds (steps as in TestSplitHoldsWeightsMeasuredAtThePools,
+// about 6,000 shares): 25/25/50 within ±3 points (σ of the pools' luck ≈ 0.6).
+func TestSplitThreePools(t *testing.T) {
+	var pools []*simpool.Pool
+	var addrs []string
+	for i := range 3 {
+		sp, a := startSplitPool(t, uint64(101+i))
+		pools, addrs = append(pools, sp), append(addrs, a)
+	}
+	clk := clock.NewManual(time.Now())
+	px, addr := startProxy(t, splitTestConfig([]float64{1, 1, 2}, []int{0, 0, 0}, addrs...), Options{Clock: clk})
+	startMiners(t, addr, 3, "split3", func(c *miner.Config) { c.HashRate = 12800 })
+	waitFor(t, "the split running with three pools", func() bool {
+		return px.split.running() && len(px.Workers()) == 3 && px.split.has(px.poolList()[2])
+	})
+	total := func() (n uint64) {
+		for _, sp := range pools {
+			n += sp.Accepted()
+		}
+		return n
+	}
+	var before [3]uint64
+	for i, sp := range pools {
+		before[i] = sp.Accepted()
+	}
+	for i := 0; i < 300; i++ {
+		clk.Advance(time.Second)
+		want := total() + 20
+		waitFor(t, fmt.Sprintf("step %d's shares", i), func() bool { return total() >= want })
+	}
+	var got [3]float64
+	var sum float64
+	for i, sp := range pools {
+		got[i] = float64(sp.Accepted() - before[i])
+		sum += got[i]
+	}
+	for i, want := range []float64{0.25, 0.25, 0.5} {
+		t.Logf("pool%d: %.0f shares, %.2f %%", i, got[i], 100*got[i]/sum)
+		if math.Abs(got[i]/sum-want) > 0.03 {
+			t.Errorf("pool%d got %.2f %% of the shares, want %.0f ± 3 %%", i, 100*got[i]/sum, 100*want)
+		}
+	}
+}
