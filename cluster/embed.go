@@ -15,7 +15,7 @@ import (
 type EmbedOptions struct {
 	// Name is the server's name (unique in a NATS cluster).
 	Name string
-	// Listen is the client address (host:port; port 0 picks one).
+	// Listen is the client address (host:port; port 0 picks a free one).
 	Listen string
 	// StoreDir keeps JetStream's files: the lease bucket's revisions must survive a restart.
 	StoreDir string
@@ -74,6 +74,9 @@ func splitHostPort(a string) (string, int, error) {
 	n, err := strconv.Atoi(p)
 	if err != nil || n < 0 || n > 65535 {
 		return "", 0, fmt.Errorf("port %q", p)
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT // the server takes 0 as its default port, 4222
 	}
 	return h, n, nil
 }
