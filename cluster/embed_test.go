@@ -20,8 +20,8 @@ func freePort(t *testing.T) int {
 }
 
 // Three embedded servers joined by embed_routes form one NATS cluster with JetStream: a
-// message crosses it, and the lease taken through one server is held against a client of
-// another.
+// message crosses it, the lease bucket is kept on all three, and the lease taken through one
+// server is held against a client of another.
 func TestEmbeddedServersFormACluster(t *testing.T) {
 	dir := t.TempDir()
 	routes := make([]string, 3)
@@ -62,6 +62,9 @@ func TestEmbeddedServersFormACluster(t *testing.T) {
 	})
 	if b, err = OpenLease(ctx, js2, "s1", "b", 5*time.Second, nil); err != nil {
 		t.Fatal(err)
+	}
+	if a.Replicas != 3 || b.Replicas != 3 {
+		t.Fatalf("a lease bucket on %d/%d servers of 3", a.Replicas, b.Replicas)
 	}
 	if ok, err := a.TryAcquire(ctx); err != nil || !ok {
 		t.Fatalf("a: %v %v", ok, err)

@@ -25,11 +25,13 @@ const leaseKey = "leader"
 // sent, so the holder gives up before any other instance can take the key: two leaders never
 // overlap in time (given clocks that run at the same rate).
 type Lease struct {
-	kv     jetstream.KeyValue
-	holder string
-	ttl    time.Duration
-	margin time.Duration
-	clk    clock.Clock
+	kv jetstream.KeyValue
+	// Replicas is how many servers keep the bucket.
+	Replicas int
+	holder   string
+	ttl      time.Duration
+	margin   time.Duration
+	clk      clock.Clock
 
 	mu   sync.Mutex
 	held bool
@@ -49,10 +51,16 @@ var ErrLeaseLost = errors.New("cluster: lease lost")
 // LeaseBucket is the KV bucket name of a site's lease.
 func LeaseBucket(site string) string { return "hashgate_lease_" + site }
 
-// OpenLease creates (or opens) the site's lease bucket with the given TTL.
+// OpenLease creates (or opens) the site's lease bucket with the given TTL, kept on three
+// servers when the connection knows of three or more (the lease survives the loss of one), on
+// one otherwise.
 func OpenLease(ctx context.Context, js jetstream.JetStream, site, holder string, ttl time.Duration, clk clock.Clock) (*Lease, error) {
+	replicas := 1
+	if len(js.Conn().Servers()) >= 3 {
+		replicas = 3
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: LeaseBucket(site), TTL: ttl, History: 1, Storage: jetstream.FileStorage,
+		Bucket: LeaseBucket(site), TTL: ttl, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
 		Description: "hashgate site leader lease",
 	})
 	if err != nil {
@@ -61,7 +69,7 @@ func OpenLease(ctx context.Context, js jetstream.JetStream, site, holder string,
 	if clk == nil {
 		clk = clock.Real
 	}
-	return &Lease{kv: kv, holder: holder, ttl: ttl, margin: ttl / 5, clk: clk}, nil
+	return &Lease{kv: kv, Replicas: replicas, holder: holder, ttl: ttl, margin: ttl / 5, clk: clk}, nil
 }
 
 // TryAcquire takes the lease if nobody holds it. It reports whether this instance now holds
