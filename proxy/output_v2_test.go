@@ -150,3 +150,53 @@ func TestV2BurstAnsweredTogether(t *testing.T) {
 		t.Fatalf("%d Success frames for %d shares sent together", frames, n-1)
 	}
 }
+
+// sv2Channel returns the proxy's channel for a worker name.
+func sv2Channel(px *Proxy, worker string) *channel {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	for _, c := range px.channels {
+		if c.proto == "sv2" && c.workerName() == worker {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestV2FrozenMinerDoesNotStallOthers: a device that stops reading while work keeps coming
+// fills its socket; its frames then wait for one flusher of its own, new work for the other
+// devices is written at once all the same, and the frozen one is dropped after write_timeout.
+func TestV2FrozenMinerDoesNotStallOthers(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	cfg := testConfig(paddr)
+	cfg.WriteTimeout = Duration(2 * time.Second)
+	px, addr, k := v2Proxy(t, cfg)
+	frozen := dialRawV2(t, addr, k.authority.PublicKey())
+	openRawChannel(t, frozen, "raw.frozen")
+	other := dialRawV2(t, addr, k.authority.PublicKey())
+	openRawChannel(t, other, "raw.other")
+	fc, oc := sv2Channel(px, "raw.frozen"), sv2Channel(px, "raw.other")
+	if fc == nil || oc == nil {
+		t.Fatal("channels not found")
+	}
+	// Each clean re-send is a job of ~200 bytes on the wire; the frozen device reads none.
+	for range 3000 {
+		fc.resend()
+		if proxyGoroutines("proxy.(*v2Conn).flusher") > 0 {
+			break
+		}
+	}
+	if proxyGoroutines("proxy.(*v2Conn).flusher") == 0 && sv2Channel(px, "raw.frozen") != nil {
+		t.Fatal("3,000 jobs to a device that reads nothing never filled its socket")
+	}
+	for i := range 3 {
+		oc.resend()
+		if j := expect[*sv2.NewExtendedMiningJob](other); j.ChannelID == 0 {
+			t.Fatalf("re-send %d: job without a channel", i)
+		}
+	}
+	eventually(t, "the frozen device dropped", func() bool { return sv2Channel(px, "raw.frozen") == nil })
+	eventually(t, "no flusher left", func() bool { return proxyGoroutines("proxy.(*v2Conn).flusher") == 0 })
+	oc.resend()
+	expect[*sv2.NewExtendedMiningJob](other)
+}
