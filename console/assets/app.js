@@ -300,7 +300,7 @@
   // ---------- routing ----------
   function route() {
     const page = (location.hash || '#overview').slice(1).split('/')[0];
-    state.page = ['overview', 'miners', 'pools', 'policy', 'events', 'energy'].includes(page) ? page : 'overview';
+    state.page = ['overview', 'miners', 'pools', 'policy', 'events', 'energy', 'site'].includes(page) ? page : 'overview';
     for (const s of document.querySelectorAll('.page')) s.classList.toggle('hidden', s.id !== 'page-' + state.page);
     for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === state.page);
     if (state.page !== 'miners') $('detail').classList.add('hidden');

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ func startSiteApp(t *testing.T, paddr, name, consoleURL string, cc cluster.Confi
 	f.Console.Tokens = []console.TokenConfig{
 		{Name: "v", TokenHash: console.HashToken(siteViewer), Role: console.RoleViewer},
 		{Name: "ops", TokenHash: console.HashToken(siteAdmin), Role: console.RoleAdmin}}
+	f.Console.Users = []console.UserConfig{{Name: "olga", PasswordHash: sitePasswordHash(t), Role: console.RoleAdmin}}
 	p := policy.DefaultConfig()
 	p.ImportLimitKW, p.MarginKW = 1000, 1
 	p.Interval = policy.Duration(100 * time.Millisecond)
@@ -51,6 +53,20 @@ func startSiteApp(t *testing.T, paddr, name, consoleURL string, cc cluster.Confi
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+var siteHash struct {
+	sync.Once
+	h string
+}
+
+// sitePasswordHash is olga's password hash ("site page password"), made once: it is slow.
+func sitePasswordHash(t *testing.T) string {
+	siteHash.Do(func() { siteHash.h, _ = console.HashPassword("site page password") })
+	if siteHash.h == "" {
+		t.Fatal("no password hash")
+	}
+	return siteHash.h
 }
 
 func siteCall(t *testing.T, a *App, token, method, path, body string) (int, []byte) {
