@@ -17,9 +17,10 @@ import (
 // storm, and the new process takes them as new sessions.
 
 // ReconnectGrace is how long a V1 miner told client.reconnect keeps its connection: miners
-// that honour the message (cpuminer, cgminer and bmminer with an empty host, ESP-Miner, Braiins
-// OS) close it themselves at once; the others are closed after this, and reconnect on the
-// lost connection. Shares they submit meanwhile are answered and recorded.
+// that honour the message with no params (cgminer and its forks take an empty host as their
+// own pool, ESP-Miner reconnects to its configured pool, Braiins OS) close it themselves at
+// once; the others (the cpuminer family wants a host and a port) are closed after this, and
+// reconnect on the lost connection. Shares they submit meanwhile are answered and recorded.
 const ReconnectGrace = 2 * time.Second
 
 // reconnectLine is client.reconnect with no params: "the same server" (sv1.md 3.11).
@@ -89,9 +90,12 @@ func (p *Proxy) Drain(ctx context.Context, period time.Duration) int {
 		return 0
 	}
 	step := period / time.Duration(len(bye))
+	start := p.clk.Now()
 	told := 0
 	for i, f := range bye {
-		if i > 0 && step > 0 && !p.sleep(ctx, step) {
+		// Each miner at its own time from the start, so late wake-ups on a busy box do not
+		// add up over a large fleet.
+		if wait := start.Add(time.Duration(i) * step).Sub(p.clk.Now()); i > 0 && wait > 0 && !p.sleep(ctx, wait) {
 			return told
 		}
 		f()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 	simpool "github.com/hashgate/hashgate/sim/pool"
@@ -602,4 +603,48 @@ func storeConfig(path string) store.Config {
 	c := store.DefaultConfig()
 	c.Path = path
 	return c
+}
+
+// TestServeWithoutUpgrades: where tableflip cannot run (another run already took this
+// process's one upgrader; or the OS lacks support) hashgate serves all the same, says upgrades
+// are off, and a SIGHUP is logged and ignored instead of ending the process.
+func TestServeWithoutUpgrades(t *testing.T) {
+	dir := t.TempDir()
+	text := siteConfig(dir, freeAddr(t), "127.0.0.1:0", "")
+	f, err := config.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(until func(string) bool) string {
+		var log lockedBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- serve(ctx, f, zerolog.New(&log)) }()
+		deadline := time.Now().Add(time.Minute)
+		for !until(log.String()) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("log never matched:\n%s", log.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return log.String()
+	}
+	// The first run in this process may have the upgrader; the second cannot.
+	run(func(l string) bool { return strings.Contains(l, "hashgate running") })
+	sent := false
+	log := run(func(l string) bool {
+		if !sent && strings.Contains(l, "hashgate running") {
+			syscall.Kill(os.Getpid(), syscall.SIGHUP)
+			sent = true
+		}
+		return strings.Contains(l, "SIGHUP ignored: upgrades are off in this process")
+	})
+	if !strings.Contains(log, "upgrades are off: SIGHUP is ignored; restart to upgrade") || !strings.Contains(log, "only a single Upgrader") {
+		t.Fatalf("no warning that upgrades are off:\n%s", log)
+	}
 }

@@ -1,9 +1,19 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +22,9 @@ import (
 
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
+	"github.com/hashgate/hashgate/sim/miner2"
 	"github.com/hashgate/hashgate/store"
+	"github.com/hashgate/hashgate/stratum/noise"
 )
 
 // passedSockets hands one process's listening sockets to the next in the order they were
@@ -186,5 +198,141 @@ func TestHandOverKeepsHoldsAndShares(t *testing.T) {
 	}
 	if uint64(accepted) != sp.Accepted() {
 		t.Fatalf("the pool accepted %d shares, the ledger has %d", sp.Accepted(), accepted)
+	}
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "stratum.crt"), filepath.Join(dir, "stratum.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestHandOverEveryListener: an sv1, an sv1 TLS and an sv2 listener are all handed over on the
+// same addresses; the SV2 miner is sent Reconnect when the old process closes and mines on the
+// new one; the TLS listener answers a TLS miner from the new process.
+func TestHandOverEveryListener(t *testing.T) {
+	dir := t.TempDir()
+	auth, err := noise.GenerateAuthority(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	static, err := noise.NewKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().Add(-time.Minute)
+	cert, err := noise.IssueServerCertificate(auth, static, from, from.Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "sv2.key")
+	if err := noise.WriteKeyFile(keyFile, noise.NewServerKeyFile(static, cert, auth.PublicKey())); err != nil {
+		t.Fatal(err)
+	}
+	certFile, tlsKey := selfSigned(t, dir)
+	sp, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	f.Listener = append(f.Listener,
+		proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: tlsKey},
+		proxy.ListenerConfig{Protocol: "sv2", Address: "127.0.0.1:0", KeyFile: keyFile})
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	socks := &passedSockets{}
+	defer socks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	m := miner2.New(miner2.Config{Addr: old.Addrs[2].String(), Authority: auth.PublicKey(), User: "rack5.sv2-01", HashRate: 20000,
+		Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	mctx, stopMiner := context.WithCancel(ctx)
+	minerDone := make(chan struct{})
+	go func() {
+		defer close(minerDone)
+		m.Run(mctx)
+	}()
+	defer func() {
+		stopMiner()
+		<-minerDone
+	}()
+	waitFor(t, "the SV2 miner mining", func() bool { return sp.AcceptedBy("acct.rack5.sv2-01") > 0 })
+
+	ready, oldGone := make(chan struct{}), make(chan struct{})
+	started := make(chan *App, 1)
+	go func() {
+		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+			Ready: func() error { close(ready); return nil },
+			ParentGone: func(ctx context.Context) error {
+				<-oldGone
+				return nil
+			},
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- a
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("the new process never got ready")
+	}
+	if err := old.HandOver(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	close(oldGone)
+	a := <-started
+	if a == nil {
+		t.FailNow()
+	}
+	defer a.Close()
+	for i := range old.Addrs {
+		if a.Addrs[i].String() != old.Addrs[i].String() {
+			t.Fatalf("listener %d: %s, was %s", i, a.Addrs[i], old.Addrs[i])
+		}
+	}
+	if m.Stats.Reconnects.Load() == 0 {
+		t.Fatal("the SV2 miner was not sent Reconnect")
+	}
+	acc := sp.AcceptedBy("acct.rack5.sv2-01")
+	waitFor(t, "the SV2 miner mining on the new process", func() bool { return sp.AcceptedBy("acct.rack5.sv2-01") > acc+3 })
+
+	c, err := tls.Dial("tcp", a.Addrs[1].String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("TLS miner after the hand-over: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"id":1`) || !strings.Contains(line, `"result"`) {
+		t.Fatalf("subscribe over TLS: %q, %v", line, err)
 	}
 }
