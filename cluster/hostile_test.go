@@ -105,3 +105,23 @@ func TestNodeRefusesHostileOrders(t *testing.T) {
 	}
 	waitFor(t, "the ordered miner asleep", func() bool { return in.sleeping() == 1 })
 }
+
+// An instance that cannot reach NATS from its start isolates itself after stale_after and
+// puts its miners to its floor; once NATS is reachable it takes the lease and restores them.
+func TestNodeWithoutNATSFromStartHoldsItsFloor(t *testing.T) {
+	srv, err := StartEmbedded(EmbedOptions{Name: "h", Listen: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	r := newRelay(t, srv.Addr().String())
+	r.setCut(true)
+	s := newSite(t, 1)
+	in := startInstanceVia(t, s, "a", startPool(t), r, 2, sitePolicy(100))
+	waitFor(t, "isolated without NATS", func() bool { return in.role() == RoleIsolated })
+	waitFor(t, "its miners at the floor", func() bool { return in.sleeping() == 2 })
+	r.setCut(false)
+	waitFor(t, "leading once NATS is reachable", func() bool { return in.role() == RoleLeader })
+	waitFor(t, "its miners restored", func() bool { return in.sleeping() == 0 })
+	checkFencing(t, []*instance{in})
+}

@@ -228,6 +228,12 @@ func startPool(t *testing.T) string {
 // ...) reaching NATS at natsAddr through a relay.
 func startInstance(t *testing.T, s *site, name, poolAddr, natsAddr string, miners int, pc policy.Config) *instance {
 	t.Helper()
+	return startInstanceVia(t, s, name, poolAddr, newRelay(t, natsAddr), miners, pc)
+}
+
+// startInstanceVia is startInstance reaching NATS through the relay r.
+func startInstanceVia(t *testing.T, s *site, name, poolAddr string, r *relay, miners int, pc policy.Config) *instance {
+	t.Helper()
 	in := &instance{name: name, logs: &logBuf{}, done: make(chan struct{})}
 	log := zerolog.New(in.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	pxc := proxy.DefaultConfig()
@@ -263,7 +269,7 @@ func startInstance(t *testing.T, s *site, name, poolAddr, natsAddr string, miner
 		s.miners = append(s.miners, fm)
 		s.mu.Unlock()
 	}
-	in.relay = newRelay(t, natsAddr)
+	in.relay = r
 	cc := DefaultConfig()
 	cc.Site, cc.Instance, cc.NATSURL = "site1", name, in.relay.url()
 	cc.LeaseTTL, cc.StaleAfter = Duration(2*time.Second), Duration(5*time.Second)
