@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	simfw "github.com/hashgate/hashgate/sim/firmware"
 )
 
 // A peer on the site's subjects that sends what it should not gets a clear answer (or is
@@ -124,4 +126,47 @@ func TestNodeWithoutNATSFromStartHoldsItsFloor(t *testing.T) {
 	waitFor(t, "leading once NATS is reachable", func() bool { return in.role() == RoleLeader })
 	waitFor(t, "its miners restored", func() bool { return in.sleeping() == 0 })
 	checkFencing(t, []*instance{in})
+}
+
+// Orders beyond maxOrders in flight (a firmware that never answers) are refused as busy at
+// once instead of piling up goroutines.
+func TestOrdersBeyondTheBoundAreBusy(t *testing.T) {
+	srv, err := StartEmbedded(EmbedOptions{Name: "h", Listen: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	s := newSite(t, 1)
+	in := startInstance(t, s, "a", startPool(t), srv.Addr().String(), 1, sitePolicy(100))
+	waitFor(t, "leading with its miner known", func() bool {
+		st := in.node.Status()
+		return st.Role == RoleLeader && len(st.Instances) == 1 && st.Instances[0].Miners == 1
+	})
+	in.fw[0].SetFaults(simfw.FaultStall)
+	epoch := in.node.Status().Epoch
+	nc, _ := connect(t, srv.ClientURL())
+	body, _ := json.Marshal(map[string]any{"epoch": epoch, "leader": "a", "timeout_ms": 3000,
+		"decision": map[string]any{"miner": "a-0", "action": "pause", "target_kw": 0, "from_kw": 3.5, "reason": "import_limit"}})
+	replies := make(chan string, maxOrders+50)
+	for range maxOrders + 50 {
+		go func() {
+			msg, err := nc.Request("hashgate.site1.cmd.a", body, 60*time.Second)
+			if err != nil {
+				replies <- err.Error()
+				return
+			}
+			var r Reply
+			json.Unmarshal(msg.Data, &r)
+			replies <- r.Err
+		}()
+	}
+	busy := 0
+	for range maxOrders + 50 {
+		if strings.Contains(<-replies, ErrBusy.Error()) {
+			busy++
+		}
+	}
+	if busy == 0 || in.node.Status().Busy != uint64(busy) {
+		t.Fatalf("%d busy replies, %d counted", busy, in.node.Status().Busy)
+	}
 }
