@@ -189,13 +189,24 @@ func TestOperatorFirmwareCommands(t *testing.T) {
 		waitFor(t, w+" awake at its profile", func() bool { s := sims[w].State(); return !s.Sleeping && s.TargetW == want })
 	}
 
+	// A policy throttle above the profile is sent as the profile; one below it as it is.
+	for _, c := range []struct{ kw, want float64 }{{3.0, 2500}, {2.0, 2000}} {
+		d := policy.Decision{MinerID: "bos.a", Action: policy.ActionThrottle, TargetKW: c.kw, FromKW: 3.5}
+		if err := r.c.Apply(ctx, d); err != nil {
+			t.Fatalf("throttle to %v kW: %v", c.kw, err)
+		}
+		if got := sims["bos.a"].State().TargetW; got != c.want {
+			t.Fatalf("throttle to %v kW under a 2500 W profile: target %v W, want %v", c.kw, got, c.want)
+		}
+	}
+
 	fr := map[[3]string]uint64{}
 	for _, x := range r.c.FirmwareResults() {
 		fr[[3]string{x.Firmware, x.Command, x.Result}] = x.Count
 	}
 	for k, n := range map[[3]string]uint64{
 		{"braiins", "locate", "ok"}: 1, {"bitaxe", "locate", "unsupported"}: 1, {"braiins", "reboot", "ok"}: 1,
-		{"braiins", "power_profile", "ok"}: 2, {"bitaxe", "power_profile", "unsupported"}: 1, {"braiins", "power_profile", "error"}: 1,
+		{"braiins", "power_profile", "ok"}: 2, {"braiins", "set_power_target", "ok"}: 2, {"bitaxe", "power_profile", "unsupported"}: 1, {"braiins", "power_profile", "error"}: 1,
 	} {
 		if fr[k] != n {
 			t.Errorf("firmware results %v = %d, want %d (all: %v)", k, fr[k], n, fr)

@@ -252,8 +252,8 @@ func TestMinerDetailAndFirmwareBulk(t *testing.T) {
 
 // TestBrowserMinerDetailAndBulkActions opens a miner's detail in headless Chromium, on a
 // desktop and a 390 px phone: hardware data from its firmware and the hashrate history chart;
-// then selects two miners and runs a bulk locate and a bulk reboot (a second click confirms)
-// from the miners page.
+// then selects two miners and runs a bulk locate, a power profile and a bulk reboot (a second
+// click confirms) from the miners page.
 func TestBrowserMinerDetailAndBulkActions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -302,6 +302,14 @@ func TestBrowserMinerDetailAndBulkActions(t *testing.T) {
 			for _, n := range []string{"bos.a", "bos.b"} {
 				if !s.sims[n].State().Locate {
 					t.Fatalf("%s LED off after the bulk locate", n)
+				}
+			}
+			b.Do("type a power profile", chromedp.SendKeys(chromedp.CSS("#m-profile-w"), "2500"))
+			b.Click("set the power profile", "#m-profile")
+			b.WaitFor("profile done", `document.getElementById('m-fw-result').textContent === 'Power profile 2500 W for 2 workers'`)
+			for _, n := range []string{"bos.a", "bos.b"} {
+				if tw := s.sims[n].State().TargetW; tw != 2500 {
+					t.Fatalf("%s target %v W after a 2500 W profile", n, tw)
 				}
 			}
 			b.Click("reboot", "#m-reboot")
