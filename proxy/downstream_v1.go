@@ -535,7 +535,33 @@ func (s *v1Conn) allowSubmit(now time.Time) bool {
 	return true
 }
 
+// handleSubmit is kept shallow (the refusals, the params error and replier are calls, not
+// inlined): the reader's stack, shrunk to 4 KiB while it waits, then does not have to grow for
+// every share after each garbage collection.
 func (s *v1Conn) handleSubmit(m *sv1.Message, sub *sv1.Submit) error {
+	if refused, err := s.refuseSubmit(m); refused {
+		return err
+	}
+	if err := sub.UnmarshalShare(m.Params); err != nil { // the worker is c.worker's, not the line's
+		s.rejectParams(m.ID, err)
+		return nil
+	}
+	s.ch.submit(&shareReq{
+		jobID:          sub.JobID,
+		x:              sub.Extranonce2,
+		ntime:          sub.NTime,
+		nonce:          sub.Nonce,
+		versionBits:    sub.VersionBits,
+		hasVersionBits: sub.HasVersionBits,
+	}, s.replier(m.ID))
+	return nil
+}
+
+// refuseSubmit answers a submit that is not judged: over the submit rate, before subscribe or
+// authorize. err ends the connection (a flood).
+//
+//go:noinline
+func (s *v1Conn) refuseSubmit(m *sv1.Message) (refused bool, err error) {
 	p := s.p
 	if !s.allowSubmit(p.clk.Now()) {
 		p.drops.floodedMiner.Add(1)
@@ -543,13 +569,13 @@ func (s *v1Conn) handleSubmit(m *sv1.Message, sub *sv1.Submit) error {
 		s.replyErr(m.ID, sv1.NewError(codeOther, "Too many submits"))
 		if s.strikes > int(p.cfg.SubmitRate)*10 {
 			s.sendAndClose(sv1.AppendErrorResponse(nil, nil, sv1.NewError(codeOther, "Submit flood; disconnecting")))
-			return errFlood
+			return true, errFlood
 		}
-		return nil
+		return true, nil
 	}
 	if !s.subscribed {
 		s.replyErr(m.ID, sv1.NewError(codeNotSubscribed, "Not subscribed"))
-		return nil
+		return true, nil
 	}
 	c := s.ch
 	c.mu.Lock()
@@ -557,28 +583,22 @@ func (s *v1Conn) handleSubmit(m *sv1.Message, sub *sv1.Submit) error {
 	c.mu.Unlock()
 	if !authorized {
 		s.replyErr(m.ID, sv1.NewError(codeUnauthorized, "Unauthorized worker"))
-		return nil
+		return true, nil
 	}
-	id := m.ID
-	if err := sub.UnmarshalShare(m.Params); err != nil { // the worker is c.worker's, not the line's
-		c.reject(nil, nil, ResultInvalid, codeOther, "Invalid params: "+err.Error(), s.replier(id))
-		return nil
-	}
-	c.submit(&shareReq{
-		jobID:          sub.JobID,
-		x:              sub.Extranonce2,
-		ntime:          sub.NTime,
-		nonce:          sub.Nonce,
-		versionBits:    sub.VersionBits,
-		hasVersionBits: sub.HasVersionBits,
-	}, s.replier(id))
-	return nil
+	return false, nil
+}
+
+//go:noinline
+func (s *v1Conn) rejectParams(id json.RawMessage, err error) {
+	s.ch.reject(nil, nil, ResultInvalid, codeOther, "Invalid params: "+err.Error(), s.replier(id))
 }
 
 // replier answers a share by its request id; the id is copied because the reply may come
 // after the reader has moved on (a pool verdict). An id of up to shortID bytes (every miner
 // we know numbers its requests) is copied into the closure itself: one allocation per share
 // instead of two.
+//
+//go:noinline
 func (s *v1Conn) replier(id json.RawMessage) replyFunc {
 	if len(id) <= shortID {
 		short, n := shortIDOf(id)
