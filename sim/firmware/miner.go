@@ -282,8 +282,11 @@ func (m *Miner) State() MinerState {
 	if hash > 0 {
 		s.BoardsWorking = m.cfg.Boards - m.deadBds
 	}
-	for range m.cfg.Fans {
-		s.FansRPM = append(s.FansRPM, 1000+5000*min(load, 1))
+	if m.cfg.Fans > 0 {
+		s.FansRPM = make([]float64, m.cfg.Fans)
+		for i := range s.FansRPM {
+			s.FansRPM[i] = 1000 + 5000*min(load, 1)
+		}
 	}
 	return s
 }
