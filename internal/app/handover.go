@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,9 +20,9 @@ const handoverCap = 1 << 18
 // handoverLedger is the proxy's share sink. Once the store is attached it passes each event
 // to it (ledger); before that, during an upgrade while the previous process still writes the
 // store (SQLite takes one writer, and two processes must not interleave), it holds them in
-// order and replays them when the store opens. It also counts forwarded shares still waiting
-// for the pool's verdict, so a process handing over can wait for their answers before it
-// closes the store.
+// order and replays them when the store opens. It also keeps the forwarded shares still
+// waiting for the pool's verdict (by hash: the verdict event carries the share's), so a
+// process handing over can wait for their answers before it closes the store.
 type handoverLedger struct {
 	log zerolog.Logger
 	max int // events held at most (handoverCap)
@@ -32,22 +31,22 @@ type handoverLedger struct {
 	led      *ledger // nil until attach
 	held     []proxy.ShareEvent
 	dropped  int
-	inflight atomic.Int64
+	inflight map[[32]byte]struct{}
 }
 
 func newHandoverLedger(log zerolog.Logger) *handoverLedger {
-	return &handoverLedger{log: log, max: handoverCap}
+	return &handoverLedger{log: log, max: handoverCap, inflight: map[[32]byte]struct{}{}}
 }
 
 // RecordShare implements proxy.ShareSink.
 func (h *handoverLedger) RecordShare(ev proxy.ShareEvent) {
+	h.mu.Lock()
 	switch ev.Result {
 	case proxy.ResultForwarded:
-		h.inflight.Add(1)
+		h.inflight[ev.Hash] = struct{}{}
 	case proxy.ResultPoolAccepted, proxy.ResultPoolRejected, proxy.ResultPoolUnknown:
-		h.inflight.Add(-1)
+		delete(h.inflight, ev.Hash)
 	}
-	h.mu.Lock()
 	led := h.led
 	if led == nil {
 		if len(h.held) < h.max {
@@ -81,19 +80,44 @@ func (h *handoverLedger) attach(st *store.Store) {
 	}
 }
 
-// settle waits until every forwarded share has its pool verdict recorded, or ctx ends. It
-// returns the number still waiting.
-func (h *handoverLedger) settle(ctx context.Context) int64 {
+// settle waits until every share forwarded so far has its pool verdict recorded, or ctx
+// ends, and returns how many are still waiting. Shares forwarded meanwhile (miners not yet
+// gone) are not waited for: a busy fleet never leaves the set empty.
+func (h *handoverLedger) settle(ctx context.Context) int { return h.await(ctx, h.pending()) }
+
+// pending is the hashes of the forwarded shares waiting for a verdict now.
+func (h *handoverLedger) pending() [][32]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([][32]byte, 0, len(h.inflight))
+	for k := range h.inflight {
+		out = append(out, k)
+	}
+	return out
+}
+
+// await waits until none of the shares in wait is in flight, or ctx ends; it returns how many
+// still are.
+func (h *handoverLedger) await(ctx context.Context, wait [][32]byte) int {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		n := h.inflight.Load()
-		if n <= 0 {
+		h.mu.Lock()
+		left := 0
+		for _, k := range wait {
+			if _, ok := h.inflight[k]; ok {
+				wait[left] = k
+				left++
+			}
+		}
+		h.mu.Unlock()
+		wait = wait[:left]
+		if left == 0 {
 			return 0
 		}
 		select {
 		case <-ctx.Done():
-			return n
+			return left
 		case <-t.C:
 		}
 	}

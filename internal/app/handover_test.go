@@ -23,16 +23,23 @@ func TestHandoverLedgerHoldsThenReplays(t *testing.T) {
 	h := newHandoverLedger(zerolog.New(&logs))
 	h.max = 5
 	now := time.Now()
-	ev := func(i int, r proxy.Result) proxy.ShareEvent {
-		return proxy.ShareEvent{Time: now.Add(time.Duration(i) * time.Millisecond), Worker: fmt.Sprintf("acct.w%d", i), Pool: "p", JobID: "j", Difficulty: 1, ShareDiff: 2, Result: r}
+	// Event i of share k: a verdict carries its forwarded share's hash.
+	ev := func(i int, r proxy.Result, k byte) proxy.ShareEvent {
+		return proxy.ShareEvent{Time: now.Add(time.Duration(i) * time.Millisecond), Worker: fmt.Sprintf("acct.w%d", i), Pool: "p",
+			JobID: "j", Difficulty: 1, ShareDiff: 2, Result: r, Hash: [32]byte{k}}
+	}
+	inflight := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.inflight)
 	}
 	for i := range 4 {
-		h.RecordShare(ev(i, proxy.ResultForwarded))
+		h.RecordShare(ev(i, proxy.ResultForwarded, byte(i+1)))
 	}
-	h.RecordShare(ev(4, proxy.ResultPoolAccepted))
-	h.RecordShare(ev(5, proxy.ResultPoolAccepted)) // past the cap: dropped, still a verdict
-	h.RecordShare(ev(6, proxy.ResultPoolUnknown))
-	if n := h.inflight.Load(); n != 1 {
+	h.RecordShare(ev(4, proxy.ResultPoolAccepted, 1))
+	h.RecordShare(ev(5, proxy.ResultPoolAccepted, 2)) // past the cap: dropped, still a verdict
+	h.RecordShare(ev(6, proxy.ResultPoolUnknown, 3))
+	if n := inflight(); n != 1 {
 		t.Fatalf("in flight %d, want 1", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -40,9 +47,15 @@ func TestHandoverLedgerHoldsThenReplays(t *testing.T) {
 		t.Fatalf("settle with one verdict missing returned %d", left)
 	}
 	cancel()
-	h.RecordShare(ev(7, proxy.ResultPoolRejected))
-	if left := h.settle(context.Background()); left != 0 {
+	// settle waits for what was in flight when it began, not for shares forwarded since.
+	wait := h.pending()
+	h.RecordShare(ev(7, proxy.ResultForwarded, 9))
+	h.RecordShare(ev(8, proxy.ResultPoolRejected, 4))
+	if left := h.await(context.Background(), wait); left != 0 {
 		t.Fatalf("settled with %d in flight", left)
+	}
+	if n := inflight(); n != 1 {
+		t.Fatalf("in flight %d, want the share forwarded during settle", n)
 	}
 
 	sc := store.DefaultConfig()
@@ -53,10 +66,10 @@ func TestHandoverLedgerHoldsThenReplays(t *testing.T) {
 	}
 	defer st.Close()
 	h.attach(st)
-	if !strings.Contains(logs.String(), `"replayed":5`) || !strings.Contains(logs.String(), `"dropped":3`) {
+	if !strings.Contains(logs.String(), `"replayed":5`) || !strings.Contains(logs.String(), `"dropped":4`) {
 		t.Fatalf("attach logged %s", logs.String())
 	}
-	h.RecordShare(ev(8, proxy.ResultPoolAccepted))
+	h.RecordShare(ev(9, proxy.ResultPoolAccepted, 9))
 	if err := st.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +81,7 @@ func TestHandoverLedgerHoldsThenReplays(t *testing.T) {
 	for i := len(rows) - 1; i >= 0; i-- {
 		got = append(got, rows[i].Worker)
 	}
-	if want := "acct.w0,acct.w1,acct.w2,acct.w3,acct.w4,acct.w8"; strings.Join(got, ",") != want {
+	if want := "acct.w0,acct.w1,acct.w2,acct.w3,acct.w4,acct.w9"; strings.Join(got, ",") != want {
 		t.Fatalf("ledger %v, want %s", got, want)
 	}
 }

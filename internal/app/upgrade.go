@@ -112,7 +112,7 @@ func (a *App) HandOver(ctx context.Context, drain time.Duration) error {
 	sctx, cancel := context.WithTimeout(ctx, wait)
 	left := a.sink.settle(sctx)
 	cancel()
-	a.log.Info().Int("miners_told", told).Int64("verdicts_unanswered", left).Dur("took", time.Since(start)).
+	a.log.Info().Int("miners_told", told).Int("verdicts_unanswered", left).Dur("took", time.Since(start)).
 		Msg("upgrade: drained; closing")
 	err := a.Close()
 	if errors.Is(err, context.Canceled) {
