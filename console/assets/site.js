@@ -1,8 +1,8 @@
 'use strict';
 // The Site page: every instance of the site (GET /api/v1/site) and every instance's miners
 // (GET /api/v1/site/workers, a page at a time), with pause and resume carried to the instance
-// that owns each worker (POST /api/v1/site/workers/bulk, admin only). The page and its nav
-// link stay hidden on an instance that is not part of a site. Like app.js it puts every
+// that owns each worker (POST /api/v1/site/workers/bulk, admin only). The nav link is added
+// only once /api/v1/site answers: an instance that is not part of a site shows no Site page. Like app.js it puts every
 // server value in the DOM through textContent: names come from other instances and miners.
 (() => {
   const $ = id => document.getElementById(id);
@@ -74,13 +74,23 @@
     $('site-pause').disabled = $('site-resume').disabled = selected.size === 0;
   }
 
+  function navLink(on) {
+    const a = $('nav-site');
+    if (on && !a) {
+      const l = document.createElement('a');
+      l.href = '#site'; l.dataset.page = 'site'; l.id = 'nav-site'; l.textContent = 'Site';
+      l.classList.toggle('active', location.hash === '#site');
+      $('nav').append(l);
+    } else if (!on && a) a.remove();
+  }
+
   async function load() {
     clearTimeout(timer);
     if ($('app').classList.contains('hidden')) return;
     try {
       if (!me) me = await api('GET', '/api/v1/me');
       const site = await api('GET', '/api/v1/site');
-      $('nav-site').classList.remove('hidden');
+      navLink(true);
       if (location.hash !== '#site') { timer = setTimeout(load, 5000); return; }
       renderInstances(site);
       const q = new URLSearchParams({ offset: String(offset), limit: String(LIMIT) });
@@ -90,7 +100,7 @@
       renderMiners(await api('GET', '/api/v1/site/workers?' + q));
       $('site-error').textContent = '';
     } catch (e) {
-      if (e.status === 404) { $('nav-site').classList.add('hidden'); return; } // not part of a site
+      if (e.status === 404) { navLink(false); return; } // not part of a site
       $('site-error').textContent = e.message;
     }
     timer = setTimeout(load, 2000);

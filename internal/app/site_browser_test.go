@@ -34,7 +34,7 @@ func TestBrowserSitePage(t *testing.T) {
 
 	br := browsertest.New(t, "http://"+a.ConsoleAddr.String(), "../../testdata/artifacts/site")
 	br.SignIn("olga", "site page password")
-	br.WaitFor("the Site link", `!document.getElementById('nav-site').classList.contains('hidden')`)
+	br.WaitFor("the Site link", `document.querySelector('#nav a[data-page="site"]')?.textContent === 'Site'`)
 	const rows = `document.querySelectorAll('#site-miners tr[data-worker]').length`
 	br.Page("site", `document.querySelectorAll('#site-instances tr[data-instance]').length === 2 && `+rows+` === 3`)
 	br.WaitFor("hall-b linked to its console, hall-a marked as this console",
