@@ -84,7 +84,16 @@ type Endpoint struct {
 func ParseEndpoint(s string) (Endpoint, error) {
 	u, err := url.Parse(s)
 	if err != nil {
+		// url.Error quotes the whole URL, password included if it has one.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Endpoint{}, err
+	}
+	// A password in the URL would show wherever the URL does (audit, logs, API pool rows).
+	if u.User != nil {
+		return Endpoint{}, errors.New("URL must not carry user info (user:password@); set the pool's user and password keys instead")
 	}
 	e := Endpoint{Scheme: u.Scheme, Host: u.Host}
 	switch u.Scheme {
