@@ -20,6 +20,10 @@
 //     once. An unanswered order is a failed apply, which the Runner decides again.
 //   - The owner carries an order out through its power.Controller's Plan and Apply and
 //     answers. It refuses orders below the highest epoch it has seen.
+//   - The site console (Desk): every instance publishes a Card about itself (role, epoch,
+//     health, workers, console URL) on hashgate.<site>.card.<instance>, so any console lists
+//     the whole site; an operator's pause or resume goes to the instance owning each worker as
+//     a request on hashgate.<site>.op.<owner>, and the owner applies and audits it.
 //
 // Invariants:
 //
