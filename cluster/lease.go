@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,9 +19,15 @@ const leaseKey = "leader"
 
 // Lease is the site leadership held in a JetStream KV bucket whose entries live TTL at the
 // server. It is taken with Create (only when the key is absent, expired or deleted) and kept
-// with Update against the revision last written, so only the holder can renew. The revision
-// at acquisition is the epoch, the fencing token every order carries: revisions only grow in
-// a bucket, so a later leader always has a higher epoch.
+// with Update against the revision last written, so only the holder can renew. The epoch,
+// the fencing token every order carries, is the bucket's creation time in Unix seconds in the
+// high 32 bits and the revision at acquisition in the low ones: revisions only grow in a
+// bucket, and a bucket deleted and created again (its revisions restart at 1) is created
+// later, so a later leader always has a higher epoch.
+//
+// The value written is the holder's name and a random id of this Lease: a process recovering
+// a renewal whose answer was lost must not take the write of another process that runs under
+// the same name (a cloned machine keeps its hostname) for its own.
 //
 // The holder counts its lease as valid until the time it sent its last successful write plus
 // TTL minus a margin. The server starts the TTL when it stores that write, later than it was
@@ -29,6 +38,7 @@ type Lease struct {
 	// Replicas is how many servers keep the bucket.
 	Replicas int
 	holder   string
+	value    string
 	ttl      time.Duration
 	margin   time.Duration
 	clk      clock.Clock
@@ -37,9 +47,11 @@ type Lease struct {
 	held bool
 	// unsure is when the last renewal whose answer was lost (a timeout) was sent: the
 	// server may have stored it.
-	unsure   time.Time
-	rev      uint64
-	epoch    uint64
+	unsure time.Time
+	rev    uint64
+	epoch  uint64
+	// base is the bucket's creation time, the epoch's high bits, as read at acquisition.
+	base     uint64
 	deadline time.Time
 	newTerm  bool
 }
@@ -69,23 +81,72 @@ func OpenLease(ctx context.Context, js jetstream.JetStream, site, holder string,
 	if clk == nil {
 		clk = clock.Real
 	}
-	return &Lease{kv: kv, Replicas: replicas, holder: holder, ttl: ttl, margin: ttl / 5, clk: clk}, nil
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	return &Lease{kv: kv, Replicas: replicas, holder: holder, value: holder + ":" + hex.EncodeToString(id[:]), ttl: ttl, margin: ttl / 5, clk: clk}, nil
+}
+
+// bucketBase reads the bucket's creation time: the epoch's high 32 bits.
+func (l *Lease) bucketBase(ctx context.Context) (uint64, error) {
+	st, err := l.kv.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil || bs.StreamInfo().Created.Unix() <= 0 {
+		return 0, errors.New("cluster: lease bucket creation time unknown")
+	}
+	return uint64(bs.StreamInfo().Created.Unix()) << 32, nil
+}
+
+// epochOf is the epoch of revision rev in a bucket created at base.
+func epochOf(base, rev uint64) uint64 { return base | rev&0xffffffff }
+
+// HolderOf is the instance name in a lease value ("" when it is not one).
+func HolderOf(value []byte) string {
+	name, _, ok := strings.Cut(string(value), ":")
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// Current reads the lease key: the instance holding it and the epoch of its last write. It
+// proves a leader's claim to an epoch before an instance obeys it.
+func (l *Lease) Current(ctx context.Context) (holder string, epoch uint64, err error) {
+	base, err := l.bucketBase(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	e, err := l.kv.Get(ctx, leaseKey)
+	if err != nil {
+		return "", 0, err
+	}
+	return HolderOf(e.Value()), epochOf(base, e.Revision()), nil
 }
 
 // TryAcquire takes the lease if nobody holds it. It reports whether this instance now holds
 // it; a lease held by someone else is not an error.
 func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	sent := l.clk.Now()
-	rev, err := l.kv.Create(ctx, leaseKey, []byte(l.holder))
+	rev, err := l.kv.Create(ctx, leaseKey, []byte(l.value))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
+	base, err := l.bucketBase(ctx)
+	if err != nil {
+		// Without the creation time the epoch could go backwards: give the key back.
+		_ = l.kv.Delete(ctx, leaseKey, jetstream.LastRevision(rev))
+		return false, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.held, l.rev, l.epoch, l.deadline, l.newTerm, l.unsure = true, rev, rev, sent.Add(l.ttl-l.margin), false, time.Time{}
+	l.held, l.rev, l.base, l.epoch, l.deadline, l.newTerm, l.unsure = true, rev, base, epochOf(base, rev), sent.Add(l.ttl-l.margin), false, time.Time{}
 	return true, nil
 }
 
@@ -101,7 +162,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	last := l.rev
 	l.mu.Unlock()
 	sent := l.clk.Now()
-	rev, err := l.kv.Update(ctx, leaseKey, []byte(l.holder), last)
+	rev, err := l.kv.Update(ctx, leaseKey, []byte(l.value), last)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held || l.rev != last {
@@ -110,16 +171,17 @@ func (l *Lease) Renew(ctx context.Context) error {
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence && !l.unsure.IsZero() {
-			// A renewal whose answer was lost may have been stored: if the key holds our
-			// name at a later revision, that write is ours, made after it was sent.
+			// A renewal whose answer was lost may have been stored: if the key holds this
+			// Lease's value (name and id) at a later revision, that write is ours, made
+			// after it was sent.
 			unsure := l.unsure
 			l.mu.Unlock()
 			e, gerr := l.kv.Get(ctx, leaseKey)
 			l.mu.Lock()
-			if gerr == nil && string(e.Value()) == l.holder && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
+			if gerr == nil && string(e.Value()) == l.value && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
 				l.rev, l.deadline, l.unsure = e.Revision(), unsure.Add(l.ttl-l.margin), time.Time{}
 				if l.newTerm {
-					l.epoch, l.newTerm = l.rev, false
+					l.epoch, l.newTerm = epochOf(l.base, l.rev), false
 				}
 				return nil
 			}
@@ -139,7 +201,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	l.rev, l.deadline, l.unsure = rev, sent.Add(l.ttl-l.margin), time.Time{}
 	if l.newTerm {
-		l.epoch, l.newTerm = rev, false
+		l.epoch, l.newTerm = epochOf(l.base, rev), false
 	}
 	return nil
 }
