@@ -87,15 +87,19 @@ type v2Miner struct {
 	success sv2.SubmitSharesSuccess
 	serr    sv2.SubmitSharesError
 
-	mu       sync.Mutex
-	chanID   uint32
-	prefix   []byte // extranonce_prefix (standard: the whole extranonce)
-	size     int    // extranonce bytes the miner rolls (standard: 0)
-	target   work.Target
-	tip      v2Tip
-	hasTip   bool
-	job      *v2Job
-	pending  []sentShare // in send order
+	mu      sync.Mutex
+	chanID  uint32
+	prefix  []byte // extranonce_prefix (standard: the whole extranonce)
+	size    int    // extranonce bytes the miner rolls (standard: 0)
+	target  work.Target
+	tip     v2Tip
+	hasTip  bool
+	job     *v2Job
+	pending []sentShare // in send order
+	// guessed holds the shares a Success batch settled by guess (newest last, at most
+	// MaxInflight): when one of them later gets its own SubmitShares.Error, the guess was
+	// wrong, and the share the batch did acknowledge is still pending.
+	guessed  []sentShare
 	seq      uint32
 	x, nonce uint64 // as loadMiner's: extranonce counter, next nonce carrying into it
 	en       []byte
@@ -437,15 +441,15 @@ func (m *v2Miner) settleSuccess(s *sv2.SubmitSharesSuccess, now int64) {
 	m.lastAck, m.acked = s.LastSequenceNumber, true
 	n := int(s.NewSubmitsAcceptedCount)
 	settled := 0
-	lastFwd := false
 	m.mu.Lock()
 	if i := m.findPending(s.LastSequenceNumber); i >= 0 && n > 0 {
-		lastFwd = m.pending[i].fwd
 		m.settle(i, now)
 		settled++
 	}
 	for settled < n && len(m.pending) > 0 {
-		m.settle(m.pickAcknowledged(s.LastSequenceNumber, lastFwd), now)
+		i := m.pickAcknowledged(s.LastSequenceNumber)
+		m.noteGuess(m.pending[i])
+		m.settle(i, now)
 		settled++
 	}
 	m.mu.Unlock()
@@ -457,16 +461,30 @@ func (m *v2Miner) settleSuccess(s *sv2.SubmitSharesSuccess, now int64) {
 	}
 }
 
-// settleError settles the one share a SubmitShares.Error names.
+// settleError settles the one share a SubmitShares.Error names. A share an earlier batch
+// settled by guess was not the one that batch acknowledged: that one is settled now instead
+// (the accepted count stays, the rejection is added), so one wrong guess neither counts an
+// unknown reply nor leaves a share pending for ever.
 func (m *v2Miner) settleError(e *sv2.SubmitSharesError, now int64) {
 	f := m.f
 	m.mu.Lock()
-	i := m.findPending(e.SequenceNumber)
-	if i >= 0 {
+	known := true
+	if i := m.findPending(e.SequenceNumber); i >= 0 {
 		m.settle(i, now)
+	} else if g := m.findGuess(e.SequenceNumber); g >= 0 {
+		m.f.replyLatency.Record(time.Duration(now - m.guessed[g].at))
+		m.guessed = append(m.guessed[:g], m.guessed[g+1:]...)
+		if len(m.pending) > 0 {
+			// Its reply was the batch's; the latency recorded then stands for it.
+			j := m.pickAcknowledged(m.lastAck)
+			m.noteGuess(m.pending[j])
+			m.pending = append(m.pending[:j], m.pending[j+1:]...)
+		}
+	} else {
+		known = false
 	}
 	m.mu.Unlock()
-	if i < 0 {
+	if !known {
 		f.stats.unknownReplies.Add(1)
 		return
 	}
@@ -475,36 +493,47 @@ func (m *v2Miner) settleError(e *sv2.SubmitSharesError, now int64) {
 	f.stats.rejectV2(e.ErrorCode)
 }
 
-// pickAcknowledged guesses the next share a batch that ends at last acknowledges, from how a
-// proxy answers: shares it judges alone are answered at once and in order, so a pending one
-// sent before last is surely answered; shares it forwards wait for the pool, which answers in
-// order. After those before last: when last itself was forwarded (its verdict came late),
-// local shares sent after it were likely answered meanwhile; otherwise the oldest forwarded
-// one is. pending is non-empty and m.mu is held.
-func (m *v2Miner) pickAcknowledged(last uint32, lastFwd bool) int {
-	localBefore, fwd, local := -1, -1, -1
-	for i, p := range m.pending {
-		switch {
-		case !p.fwd && seqBefore(p.seq, last):
-			if localBefore < 0 {
-				localBefore = i
-			}
-		case p.fwd:
-			if fwd < 0 {
-				fwd = i
-			}
-		case local < 0:
-			local = i
-		}
+// noteGuess remembers a share settled by guess, forgetting the oldest beyond MaxInflight.
+// m.mu is held.
+func (m *v2Miner) noteGuess(p sentShare) {
+	if len(m.guessed) >= m.f.cfg.MaxInflight {
+		m.guessed = append(m.guessed[:0], m.guessed[1:]...)
 	}
-	order := [3]int{localBefore, fwd, local}
-	if lastFwd {
-		order = [3]int{localBefore, local, fwd}
-	}
-	for _, i := range order {
-		if i >= 0 {
+	m.guessed = append(m.guessed, p)
+}
+
+// findGuess returns the index of seq in guessed, or -1. m.mu is held.
+func (m *v2Miner) findGuess(seq uint32) int {
+	for i, p := range m.guessed {
+		if p.seq == seq {
 			return i
 		}
+	}
+	return -1
+}
+
+// pickAcknowledged guesses the next share a batch that ends at last acknowledges. last is the
+// most recent sequence number acknowledged (hashgate never moves it back, even for a late
+// verdict), so a batch holds no share sent after it. Shares judged locally are answered at once and in
+// order, so a pending one sent before last is surely answered; shares forwarded wait for the
+// pool, which answers in order, so the oldest of them is the likeliest. Only a server that
+// reports some other last leaves nothing before it: then the oldest pending share is taken.
+// pending is non-empty and m.mu is held.
+func (m *v2Miner) pickAcknowledged(last uint32) int {
+	fwd := -1
+	for i, p := range m.pending {
+		if !seqBefore(p.seq, last) {
+			continue
+		}
+		if !p.fwd {
+			return i
+		}
+		if fwd < 0 {
+			fwd = i
+		}
+	}
+	if fwd >= 0 {
+		return fwd
 	}
 	return 0
 }

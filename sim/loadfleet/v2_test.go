@@ -3,6 +3,7 @@ package loadfleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -124,9 +125,10 @@ func TestV2FleetRefusesWrongAuthority(t *testing.T) {
 	}
 }
 
-// settleSuccess and settleError: a batch acknowledges last and the local verdicts before it,
-// leaving an older forwarded share pending until its own verdict; a forwarded share's late
-// verdict is batched with the local ones answered meanwhile.
+// settleSuccess and settleError: a batch acknowledges last and the shares before it, never one
+// sent after it (last is the highest sequence number acknowledged); local verdicts before
+// forwarded ones, the oldest forwarded share first. A guess an Error later proves wrong is
+// corrected, not counted as an unknown reply.
 func TestV2SettleVerdicts(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Miners, cfg.V2Miners, cfg.V2Addr = 1, 1, "127.0.0.1:1"
@@ -136,57 +138,80 @@ func TestV2SettleVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := f.miners[0].(*v2Miner)
-	const fwd = 1 << 31 // marks a forwarded share in send's arguments
-	send := func(seqs ...uint32) {
+	// send records written shares; a negative number is a forwarded share.
+	send := func(seqs ...int64) {
 		for _, s := range seqs {
-			m.pending = append(m.pending, sentShare{seq: s &^ fwd, at: int64(s&^fwd) * 100, fwd: s&fwd != 0})
+			seq := uint32(max(s, -s))
+			at := int64(seq) * 100
+			if seq > 1000 {
+				at = 0
+			}
+			m.pending = append(m.pending, sentShare{seq: seq, at: at, fwd: s < 0})
 			m.inflight.Add(1)
 		}
 	}
-	pendingSeqs := func() (out []uint32) {
+	wantPending := func(step string, want ...uint32) {
+		t.Helper()
+		var got []uint32
 		for _, p := range m.pending {
-			out = append(out, p.seq)
+			got = append(got, p.seq)
 		}
-		return out
+		if fmt.Sprint(got) != fmt.Sprint(want) && len(got)+len(want) > 0 {
+			t.Fatalf("%s: pending %v, want %v", step, got, want)
+		}
 	}
 	// 3 was forwarded to the pool; 4 and 5 were judged locally and acknowledged together.
-	send(3|fwd, 4, 5)
+	send(-3, 4, 5)
 	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 5, NewSubmitsAcceptedCount: 2}, 1000)
-	if got := pendingSeqs(); len(got) != 1 || got[0] != 3 {
-		t.Fatalf("pending %v after the batch, want [3]", got)
-	}
+	wantPending("local batch", 3)
+	// A server that reports last going backwards (hashgate does not) is still settled exactly.
 	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 3, NewSubmitsAcceptedCount: 1}, 1000)
-	// 8 and 10 wait for the pool; 9 and 11 are answered locally, and 8's verdict arrives
-	// after them: one batch ending at 8 holds 8, 9 and 11, leaving 10 pending.
-	send(8|fwd, 9, 10|fwd, 11)
-	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 8, NewSubmitsAcceptedCount: 3}, 1500)
-	if got := pendingSeqs(); len(got) != 1 || got[0] != 10 {
-		t.Fatalf("pending %v after the late verdict, want [10]", got)
-	}
+	// 8 and 10 wait for the pool; 9 and 11 are answered locally, then 8's late verdict comes
+	// alone, under the last already acknowledged.
+	send(-8, 9, -10, 11)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 11, NewSubmitsAcceptedCount: 2}, 1500)
+	wantPending("locals before last", 8, 10)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 11, NewSubmitsAcceptedCount: 1}, 1500)
+	wantPending("late verdict", 10)
 	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 10, ErrorCode: "difficulty-too-low"}, 1500)
-	send(6, 7)
-	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 6, ErrorCode: "stale-share"}, 2000)
-	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 99, ErrorCode: "stale-share"}, 2000)
-	// Sequence numbers wrap: 0xffffffff precedes 0.
+	// Two forwarded verdicts in one batch ending at the newer; 22, sent after it, is the
+	// stale share the next frame rejects. Settling 22 with the batch counted that Error as
+	// an unknown reply (TestBenchEndToEnd/child-sv2, once under load).
+	send(-20, -21, 22)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 21, NewSubmitsAcceptedCount: 2}, 2500)
+	wantPending("two verdicts", 22)
+	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 22, ErrorCode: "stale-share"}, 2500)
+	// 31's verdict comes before 30's (its pool was unavailable, so it was answered at once):
+	// the batch is taken for 30, until 30's own rejection shows it was 31.
+	send(-30, -31, 32)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 32, NewSubmitsAcceptedCount: 1}, 3300)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 32, NewSubmitsAcceptedCount: 1}, 3300)
+	wantPending("out of order guess", 31)
+	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 30, ErrorCode: "stale-share"}, 3500)
+	wantPending("guess corrected")
+	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 99, ErrorCode: "stale-share"}, 3500)
+	m.settleError(&sv2.SubmitSharesError{SequenceNumber: 30, ErrorCode: "stale-share"}, 3500) // twice
+	// Sequence numbers wrap: 0xffffffff precedes 0; 40, after 0, is taken only as the last
+	// resort of a count larger than the shares before last.
 	m.seq = 0xfffffffe
-	send(0xffffffff, 0)
-	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 0, NewSubmitsAcceptedCount: 4}, 3000)
-	if got := pendingSeqs(); len(got) != 0 {
-		t.Fatalf("pending %v, want none", got)
-	}
+	send(40, 0xffffffff, 0)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 0, NewSubmitsAcceptedCount: 2}, 4000)
+	wantPending("wraparound", 40)
+	m.settleSuccess(&sv2.SubmitSharesSuccess{LastSequenceNumber: 0, NewSubmitsAcceptedCount: 2}, 4000)
+	wantPending("count beyond pending")
 	st := f.Stats()
-	// 3 after 5 went backwards; so did 0 after 8, only because the test jumped the sequence.
+	// 3 after 5 went backwards; so did 0 after 32, only because the test jumped the sequence.
 	if st.SuccessBackwards != 2 {
 		t.Errorf("%d Success frames going backwards, want 2", st.SuccessBackwards)
 	}
-	if st.Replies != 11 || st.Accepted != 9 || st.Rejected["sv2_stale-share"] != 1 || st.Rejected["sv2_difficulty-too-low"] != 1 || st.Unknown != 2 || st.SuccessFrames != 4 {
+	if st.Replies != 16 || st.Accepted != 13 || st.Rejected["sv2_stale-share"] != 2 || st.Rejected["sv2_difficulty-too-low"] != 1 || st.Unknown != 3 || st.SuccessFrames != 9 {
 		t.Fatalf("replies %d accepted %d rejected %v unknown %d frames %d", st.Replies, st.Accepted, st.Rejected, st.Unknown, st.SuccessFrames)
 	}
 	if m.inflight.Load() != 0 {
 		t.Fatalf("inflight %d, want 0", m.inflight.Load())
 	}
-	if h := f.ReplyLatency(); h.Count() != 11 || h.Max() != 3000 {
-		t.Fatalf("latency samples %d, max %v; want 11, 3µs (share 0, written at 0)", h.Count(), h.Max())
+	if h := f.ReplyLatency(); h.Count() != 16 || h.Max() != 4000 {
+		t.Fatalf("latency samples %d, max %v; want 16, 4µs (shares 0 and 0xffffffff, written at 0)", h.Count(), h.Max())
 	}
 }
 
