@@ -130,6 +130,14 @@ type Node struct {
 
 	orders   chan struct{}
 	counters counters
+	// fence: the orders being carried out and the last proof of a leader's epoch.
+	fence fence
+
+	// The site's operator controls (controls.go): the bucket, opened once, and the document
+	// as last read with what the site Runner was given (under mu).
+	ctlMu sync.Mutex
+	ctlKV jetstream.KeyValue
+	ctl   controlsView
 }
 
 type counters struct {
@@ -214,10 +222,14 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		n.campaign(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.watchControls(ctx)
 	}()
 	go func() {
 		defer wg.Done()

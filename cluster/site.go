@@ -34,6 +34,9 @@ func (n *Node) onInventory(msg *nats.Msg) {
 		n.bad(msg, err)
 		return
 	}
+	if !n.fromSubject(msg, "inv", inv.Instance) {
+		return
+	}
 	if inv.Instance == n.inst && inv.Boot != n.boot {
 		// Another process uses this instance's name: its miners must not be taken for ours.
 		n.bad(msg, badf("inventory: instance %q is this one's name, from another run (boot %d)", inv.Instance, inv.Boot))
@@ -44,6 +47,11 @@ func (n *Node) onInventory(msg *nats.Msg) {
 	defer n.mu.Unlock()
 	p := n.peers[inv.Instance]
 	if p == nil {
+		if len(n.peers) >= maxPeers {
+			n.counters.bad.Add(1)
+			n.log.Warn().Str("instance", inv.Instance).Int("instances", len(n.peers)).Msg("inventory of one instance too many refused")
+			return
+		}
 		p = &peer{miners: map[string]policy.Miner{}, gen: inv.Gen}
 		n.peers[inv.Instance] = p
 	}
@@ -77,9 +85,15 @@ func (n *Node) onInventory(msg *nats.Msg) {
 	if inv.Full && inv.Snap != p.snap {
 		p.snap, p.snapIDs, p.snapParts = inv.Snap, map[string]bool{}, map[int]bool{}
 	}
+	full := 0
 	for _, v := range inv.Miners {
 		m := v.Miner()
-		if o, ok := n.owner[m.ID]; ok && o != inv.Instance {
+		o, ok := n.owner[m.ID]
+		if !ok && len(n.owner) >= maxSiteMiners {
+			full++
+			continue
+		}
+		if ok && o != inv.Instance {
 			n.log.Warn().Str("miner", m.ID).Str("owner", o).Str("instance", inv.Instance).Msg("miner reported by a second instance: the latest report owns it")
 			if q := n.peers[o]; q != nil {
 				delete(q.miners, m.ID)
@@ -96,6 +110,10 @@ func (n *Node) onInventory(msg *nats.Msg) {
 			}
 			r.UpsertMiner(m)
 		}
+	}
+	if full > 0 {
+		n.counters.bad.Add(1)
+		n.log.Warn().Str("instance", inv.Instance).Int("miners", full).Int("limit", maxSiteMiners).Msg("miners beyond the site's limit left out")
 	}
 	for _, id := range inv.Removed {
 		n.forgetLocked(p, inv.Instance, id, r)
@@ -133,10 +151,41 @@ func (n *Node) forgetLocked(p *peer, inst, id string, r *policy.Runner) {
 	}
 }
 
+// Bounds on what peers can make a node remember: instances, and miners across the site.
+const (
+	maxPeers      = 1024
+	maxSiteMiners = 1 << 20
+	// forgetAfter stale_afters of silence, an instance is forgotten altogether.
+	forgetAfter = 6
+)
+
+// fromSubject reports whether a message's instance is the one its subject names
+// (hashgate.<site>.<kind>.<instance>); one claiming another instance is refused, counted and
+// logged, so no publisher takes another instance's miners or speaks for it.
+func (n *Node) fromSubject(msg *nats.Msg, kind, inst string) bool {
+	if msg.Subject == n.subject(kind, inst) {
+		return true
+	}
+	n.bad(msg, badf("%s: instance %q on another instance's subject", kind, inst))
+	return false
+}
+
 // markStaleLocked takes instances silent for stale_after out of the site's policy: they hold
-// their own floor, and the site meter sees whatever they draw as other load. n.mu held.
+// their own floor, and the site meter sees whatever they draw as other load. Instances
+// silent for forgetAfter stale_afters are forgotten. n.mu held.
 func (n *Node) markStaleLocked(now time.Time) {
-	for _, p := range n.peers {
+	for inst, p := range n.peers {
+		if now.Sub(p.lastSeen) > forgetAfter*n.cfg.StaleAfter.D() {
+			var r *policy.Runner
+			if !p.stale && n.site != nil {
+				r = n.site.r
+			}
+			for id := range p.miners {
+				n.forgetLocked(p, inst, id, r)
+			}
+			delete(n.peers, inst)
+			continue
+		}
 		if p.stale || now.Sub(p.lastSeen) <= n.cfg.StaleAfter.D() {
 			continue
 		}
@@ -155,6 +204,9 @@ func (n *Node) onTelemetry(msg *nats.Msg) {
 		n.bad(msg, err)
 		return
 	}
+	if !n.fromSubject(msg, "power", t.Instance) {
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.site == nil {
@@ -171,6 +223,9 @@ func (n *Node) onReadings(msg *nats.Msg) {
 	rs, err := DecodeReadings(msg.Data)
 	if err != nil {
 		n.bad(msg, err)
+		return
+	}
+	if !n.fromSubject(msg, "meter", rs.Instance) {
 		return
 	}
 	now := n.clk.Now()
@@ -195,19 +250,34 @@ func (n *Node) onReadings(msg *nats.Msg) {
 // the epoch (a new term stops the previous one first).
 func (n *Node) lead(epoch uint64, now time.Time) {
 	n.mu.Lock()
-	isolated := n.iso != nil
+	isolated, highest := n.iso != nil, n.highest
 	n.mu.Unlock()
+	if epoch < highest {
+		// A lease below an epoch already obeyed (a lease bucket recreated with a clock behind):
+		// every owner would refuse its orders. Leading would only keep this instance from
+		// isolating, so it does not lead, and isolates after stale_after like any follower.
+		n.stopSite()
+		if n.fence.refuseLead(epoch) {
+			n.log.Error().Uint64("epoch", epoch).Uint64("highest", highest).Msg("lease epoch below one already obeyed: not leading")
+		}
+		return
+	}
 	if isolated {
 		n.rejoin(epoch)
 	}
 	n.mu.Lock()
+	raised := epoch > n.highest
 	n.highest, n.leader, n.contact = max(n.highest, epoch), n.inst, now
 	cur := n.site
 	n.mu.Unlock()
+	if raised {
+		n.fence.cancelBelow(epoch) // a former leader's orders still running here
+	}
 	if cur != nil && cur.epoch == epoch {
 		return
 	}
 	n.stopSite()
+	n.readControls()
 	t, err := n.startTerm(&siteActuator{n: n, epoch: epoch}, n.pcfg, epoch, n.audit)
 	if err != nil {
 		n.log.Error().Err(err).Msg("site runner not started")
@@ -228,6 +298,7 @@ func (n *Node) lead(epoch uint64, now time.Time) {
 	for _, rd := range n.readings {
 		t.r.Observe(rd)
 	}
+	n.applyControlsLocked()
 	n.mu.Unlock()
 	n.log.Info().Uint64("epoch", epoch).Int("miners", miners).Int("instances", len(n.peers)).Msg("site policy running")
 }

@@ -49,78 +49,95 @@ func (c *Controller) record(ctx context.Context, actor, kind, subject string, de
 	return err
 }
 
-func (c *Controller) policyRunner() (*policy.Runner, error) {
-	if c.runner == nil {
-		return nil, ErrNoPolicy
+// SiteControls takes the site-wide operator controls where the site's policy runs
+// elsewhere: a Sink that implements it (cluster.Node) stores them for the site's leader. Each
+// method returns once the control is stored, or why it was not.
+type SiteControls interface {
+	SetCap(ctx context.Context, kw float64, until time.Time) error
+	ClearCap(ctx context.Context) error
+	PauseGroup(ctx context.Context, group string) error
+	ResumeGroup(ctx context.Context, group string) error
+	AddDREvent(ctx context.Context, ev policy.DREvent) error
+	RemoveDREvent(ctx context.Context, id string) error
+	// SiteGroup reports whether the group is known on the site (its miners may all be on
+	// other instances).
+	SiteGroup(group string) bool
+}
+
+// siteControl carries out a site-wide control: on the Controller's own Runner (recorded in
+// the audit trail first), or through the Sink's SiteControls (recorded once stored, so the
+// trail holds no control the site never got). Without either it is ErrNoPolicy.
+func (c *Controller) siteControl(ctx context.Context, actor, kind, subject string, detail any,
+	local func(*policy.Runner), site func(SiteControls) error) error {
+	if c.runner != nil {
+		if err := c.record(ctx, actor, kind, subject, detail); err != nil {
+			return err
+		}
+		local(c.runner)
+		return nil
 	}
-	return c.runner, nil
+	sc, ok := c.sink.(SiteControls)
+	if !ok {
+		return ErrNoPolicy
+	}
+	if err := site(sc); err != nil {
+		return err
+	}
+	return c.record(ctx, actor, kind, subject, detail)
 }
 
 // SetCap limits total mining power to kw until the given time.
 func (c *Controller) SetCap(ctx context.Context, actor string, kw float64, until time.Time) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
-	}
-	if err := c.record(ctx, actor, KindCap, "", capDetail{KW: kw, Until: until}); err != nil {
-		return err
-	}
-	r.SetCap(kw, until)
-	return nil
+	return c.siteControl(ctx, actor, KindCap, "", capDetail{KW: kw, Until: until},
+		func(r *policy.Runner) { r.SetCap(kw, until) },
+		func(s SiteControls) error { return s.SetCap(ctx, kw, until) })
 }
 
 // ClearCap removes the operator cap.
 func (c *Controller) ClearCap(ctx context.Context, actor string) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
-	}
-	if err := c.record(ctx, actor, KindCapCleared, "", nil); err != nil {
-		return err
-	}
-	r.ClearCap()
-	return nil
+	return c.siteControl(ctx, actor, KindCapCleared, "", nil,
+		func(r *policy.Runner) { r.ClearCap() },
+		func(s SiteControls) error { return s.ClearCap(ctx) })
 }
 
+// group checks a fleet group's name: one of this instance's [[fleet]] groups, or on a
+// clustered site one that another instance reports.
 func (c *Controller) group(name string) error {
 	for i := range c.groups {
 		if c.groups[i].Name == name {
 			return nil
 		}
 	}
+	if sc, ok := c.sink.(SiteControls); ok && c.runner == nil && sc.SiteGroup(name) {
+		return nil
+	}
 	return ErrNotFound
 }
 
 // PauseGroup keeps every miner of a fleet group off until ResumeGroup.
 func (c *Controller) PauseGroup(ctx context.Context, actor, group string) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
+	if c.runner == nil && c.sink == nil {
+		return ErrNoPolicy
 	}
 	if err := c.group(group); err != nil {
 		return err
 	}
-	if err := c.record(ctx, actor, KindPauseGroup, group, nil); err != nil {
-		return err
-	}
-	r.PauseGroup(group)
-	return nil
+	return c.siteControl(ctx, actor, KindPauseGroup, group, nil,
+		func(r *policy.Runner) { r.PauseGroup(group) },
+		func(s SiteControls) error { return s.PauseGroup(ctx, group) })
 }
 
 // ResumeGroup hands a paused group back to the policy (restores are paced).
 func (c *Controller) ResumeGroup(ctx context.Context, actor, group string) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
+	if c.runner == nil && c.sink == nil {
+		return ErrNoPolicy
 	}
 	if err := c.group(group); err != nil {
 		return err
 	}
-	if err := c.record(ctx, actor, KindResumeGroup, group, nil); err != nil {
-		return err
-	}
-	r.ResumeGroup(group)
-	return nil
+	return c.siteControl(ctx, actor, KindResumeGroup, group, nil,
+		func(r *policy.Runner) { r.ResumeGroup(group) },
+		func(s SiteControls) error { return s.ResumeGroup(ctx, group) })
 }
 
 // ErrBadDR is returned by ScheduleDR for an event without an id, with an end not after its
@@ -129,31 +146,22 @@ var ErrBadDR = errors.New("a demand-response event needs an id, an end after its
 
 // ScheduleDR adds (or replaces, by ID) a demand-response event.
 func (c *Controller) ScheduleDR(ctx context.Context, actor string, ev policy.DREvent) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
+	if c.runner == nil && c.sink == nil {
+		return ErrNoPolicy
 	}
 	if ev.ID == "" || !ev.End.After(ev.Start) || ev.TargetKW < 0 {
 		return ErrBadDR
 	}
-	if err := c.record(ctx, actor, KindDRScheduled, ev.ID, ev); err != nil {
-		return err
-	}
-	r.AddDREvent(ev)
-	return nil
+	return c.siteControl(ctx, actor, KindDRScheduled, ev.ID, ev,
+		func(r *policy.Runner) { r.AddDREvent(ev) },
+		func(s SiteControls) error { return s.AddDREvent(ctx, ev) })
 }
 
 // CancelDR removes a demand-response event.
 func (c *Controller) CancelDR(ctx context.Context, actor, id string) error {
-	r, err := c.policyRunner()
-	if err != nil {
-		return err
-	}
-	if err := c.record(ctx, actor, KindDRCancelled, id, nil); err != nil {
-		return err
-	}
-	r.RemoveDREvent(id)
-	return nil
+	return c.siteControl(ctx, actor, KindDRCancelled, id, nil,
+		func(r *policy.Runner) { r.RemoveDREvent(id) },
+		func(s SiteControls) error { return s.RemoveDREvent(ctx, id) })
 }
 
 func (c *Controller) connected(worker string) bool {
