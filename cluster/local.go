@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -174,31 +175,53 @@ func (n *Node) send(subj string, m Message) {
 }
 
 // admit applies the fencing rule to an order, plan or heartbeat of epoch from leader: below
-// the highest epoch seen, or at or below the epoch given up when isolated, it is refused.
-// A newer epoch ends isolation first: the local Runner has stopped before the leader's
+// the highest epoch seen, or at or below the epoch given up when isolated (or while the
+// isolation starts), it is refused. An epoch above the highest is obeyed only once the lease
+// shows leader holding it. A newer epoch ends isolation first and stops the older epochs'
+// running orders: the local Runner and the old orders have returned before the leader's
 // orders are carried out.
 func (n *Node) admit(epoch uint64, leader string) error {
 	n.mu.Lock()
-	switch {
-	case epoch < n.highest, n.lost != 0 && epoch <= n.lost:
+	if n.staleLocked(epoch) {
 		n.mu.Unlock()
 		return ErrStaleEpoch
 	}
-	isolated := n.iso != nil
+	newer, isolated := epoch > n.highest, n.iso != nil
 	n.mu.Unlock()
+	if newer {
+		if ok, read := n.proven(leader, epoch); !ok {
+			if read {
+				n.log.Warn().Uint64("epoch", epoch).Str("leader", leader).Msg("epoch not held by its leader in the lease: refused")
+			}
+			return ErrUnprovenEpoch
+		}
+	}
 	if isolated {
 		n.rejoin(epoch)
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if epoch < n.highest || n.lost != 0 && epoch <= n.lost {
+	if n.staleLocked(epoch) {
+		n.mu.Unlock()
 		return ErrStaleEpoch // a newer epoch or an isolation came in between
 	}
-	if epoch > n.highest {
+	raised := epoch > n.highest
+	if raised {
 		n.log.Info().Uint64("epoch", epoch).Str("leader", leader).Msg("following a new epoch")
 	}
 	n.highest, n.leader, n.contact = epoch, leader, n.clk.Now()
+	n.mu.Unlock()
+	if raised {
+		if k := n.fence.cancelBelow(epoch); k > 0 {
+			n.log.Info().Uint64("epoch", epoch).Int("orders", k).Msg("orders of an older epoch stopped")
+		}
+	}
 	return nil
+}
+
+// staleLocked reports whether a leader's message of epoch must be refused: below the highest
+// epoch, at or below the one given up, or while isolation starts. n.mu held.
+func (n *Node) staleLocked(epoch uint64) bool {
+	return epoch < n.highest || n.lost != 0 && (epoch <= n.lost || n.iso == nil)
 }
 
 func (n *Node) onHeartbeat(msg *nats.Msg) {
@@ -274,9 +297,24 @@ func (n *Node) onOrder(msg *nats.Msg) {
 		n.reply(msg, ErrBusy)
 		return
 	}
+	// An order outlives no lease: it ends before this instance could isolate over it.
+	timeout := min(time.Duration(o.TimeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ro := n.fence.start(o.Epoch, cancel)
+	n.mu.Lock()
+	stale := n.staleLocked(o.Epoch) // a newer epoch or isolation came after admit
+	n.mu.Unlock()
+	if stale {
+		n.fence.finish(ro)
+		cancel()
+		<-n.orders
+		n.counters.refused.Add(1)
+		n.reply(msg, ErrStaleEpoch)
+		return
+	}
 	go func() {
 		defer func() { <-n.orders }()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.TimeoutMS)*time.Millisecond)
+		defer n.fence.finish(ro)
 		defer cancel()
 		d := o.Decision.Decision()
 		// The step's Plan travels on another subscription and may arrive after its order: a
@@ -310,6 +348,11 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 	now := n.clk.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if epoch != 0 && n.staleLocked(epoch) {
+		// Its epoch ended while the firmware worked: the floor or the newer leader's
+		// orders own the miner now, and the view must not say otherwise.
+		return ErrStaleEpoch
+	}
 	prev, ok := n.commanded[d.MinerID]
 	since := now
 	if ok && prev.Action == d.Action {
@@ -353,17 +396,25 @@ func (n *Node) isolate() {
 	cfg := n.pcfg
 	cfg.SafeFloorKW = n.cfg.SafeFloorKW
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.iso != nil || n.clk.Now().Sub(n.contact) <= n.cfg.StaleAfter.D() {
+		n.mu.Unlock()
 		return
 	}
+	// From here every leader order is stale; those still running stop before the floor.
+	n.lost = max(n.highest, 1)
+	n.mu.Unlock()
+	if k := n.fence.cancelBelow(math.MaxUint64); k > 0 {
+		n.log.Info().Int("orders", k).Msg("orders of the given-up epoch stopped")
+	}
 	t, err := n.startTerm(localActuator{n}, cfg, 0, nil)
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if err != nil {
+		n.lost = 0
 		n.log.Error().Err(err).Msg("isolation runner not started")
 		return
 	}
 	n.iso = t
-	n.lost = max(n.highest, 1)
 	for _, m := range n.views {
 		t.r.UpsertMiner(m)
 	}
