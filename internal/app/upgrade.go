@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
+
+	"github.com/hashgate/hashgate/store"
 )
 
 // An upgrade hands the listening sockets to a new process so no miner is refused (the
@@ -54,6 +57,9 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 	for _, w := range h.Paused {
 		a.Proxy.Pause(w)
 	}
+	if err := a.checkAfterReady(ctx); err != nil {
+		return err
+	}
 	ls, err := a.openListeners()
 	if err != nil {
 		return err
@@ -93,6 +99,29 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 	}
 	a.log.Info().Msg("upgrade: store opened; hand-over complete")
 	return nil
+}
+
+// checkAfterReady checks, without writing the store, what step 4 does once the previous
+// process has exited: a failure then would leave no process serving. The store must be one
+// this build can open (not migrated by a newer build) and the embedded NATS server's store
+// directory writable.
+func (a *App) checkAfterReady(ctx context.Context) error {
+	if err := store.CheckSchema(ctx, a.cfg.Store); err != nil {
+		return fmt.Errorf("upgrade: store.path: %w", err)
+	}
+	cc := a.cfg.Cluster
+	if cc == nil || !cc.Embed || cc.EmbedStoreDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(cc.EmbedStoreDir, 0o750); err != nil {
+		return fmt.Errorf("upgrade: cluster.embed_store_dir: %w", err)
+	}
+	fh, err := os.CreateTemp(cc.EmbedStoreDir, ".hashgate-check-*")
+	if err != nil {
+		return fmt.Errorf("upgrade: cluster.embed_store_dir: %w", err)
+	}
+	fh.Close()
+	return os.Remove(fh.Name())
 }
 
 // HandOver is the old process's side once the new one is ready (steps 2 and 3): it stops

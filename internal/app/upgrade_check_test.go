@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/miner"
+	"github.com/hashgate/hashgate/store"
+)
+
+// TestUpgradeNewerSchemaFailsBeforeReady: a store migrated past what the new build knows
+// (a downgrade over a newer build's database) makes the process taking over fail before it
+// says it is ready: the old process is never told to drain and keeps serving its miner.
+func TestUpgradeNewerSchemaFailsBeforeReady(t *testing.T) {
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	socks := &passedSockets{}
+	defer socks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	m := miner.New(miner.Config{Addr: old.Addrs[0].String(), Username: "acct.m1", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	mctx, stopMiner := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(mctx)
+	}()
+	defer func() {
+		stopMiner()
+		<-done
+	}()
+	waitFor(t, "the miner mining", func() bool { return m.Stats.Accepted.Load() > 0 })
+
+	// What a newer build's migration leaves behind.
+	db, err := sql.Open("sqlite", f.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA busy_timeout = 30000; PRAGMA user_version = %d", v+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	readied := false
+	_, err = StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+		Ready:      func() error { readied = true; return nil },
+		ParentGone: func(context.Context) error { return nil },
+	}})
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("taking over a newer store: %v, want ErrSchemaTooNew", err)
+	}
+	if readied {
+		t.Fatal("the new process said it was ready before finding the store unusable")
+	}
+	acc, conns := m.Stats.Accepted.Load(), m.Stats.Connects.Load()
+	waitFor(t, "the miner mining on the old process", func() bool { return m.Stats.Accepted.Load() > acc+3 })
+	if n := m.Stats.Connects.Load(); n != conns {
+		t.Fatalf("the miner reconnected %d times", n-conns)
+	}
+}
