@@ -514,11 +514,11 @@ func (m *v2Miner) findGuess(seq uint32) int {
 
 // pickAcknowledged guesses the next share a batch that ends at last acknowledges. last is the
 // most recent sequence number acknowledged (hashgate never moves it back, even for a late
-// verdict), so a batch holds no share sent after it. Shares judged locally are answered at once and in
-// order, so a pending one sent before last is surely answered; shares forwarded wait for the
-// pool, which answers in order, so the oldest of them is the likeliest. Only a server that
-// reports some other last leaves nothing before it: then the oldest pending share is taken.
-// pending is non-empty and m.mu is held.
+// verdict), so a batch holds no share sent after it. Shares judged locally are answered at
+// once and in order, so a pending one sent before last is surely answered; forwarded shares
+// wait for the pool, which answers in order, so the oldest of them is the likeliest. Only a
+// server that reports some other last leaves nothing before it: then the oldest pending share
+// is taken. pending is non-empty and m.mu is held.
 func (m *v2Miner) pickAcknowledged(last uint32) int {
 	fwd := -1
 	for i, p := range m.pending {
