@@ -42,7 +42,10 @@ var (
 // replaced whole, never changed in place, so the many readers (failover, fan-out, stats)
 // take a snapshot without a lock; mu serialises the writers.
 type poolsRuntime struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// failMu runs failover decisions one at a time and keeps them out of an edit's change
+	// of list (lock order: mu, failMu, then Proxy.mu and the split's locks).
+	failMu sync.Mutex
 	list   atomic.Pointer[[]*pool] // sorted by priority
 	forced atomic.Pointer[pool]
 }
@@ -161,6 +164,10 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 		added = append(added, pl)
 	}
 	sort.SliceStable(next, func(i, j int) bool { return next[i].prio.Load() < next[j].prio.Load() })
+	// No failover decides from the old list once the new one is in, nor sees the new list
+	// with a removed pool still active.
+	p.rt.failMu.Lock()
+	defer p.rt.failMu.Unlock()
 	p.rt.list.Store(&next)
 
 	var gone []*pool
@@ -197,7 +204,7 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 			Int64("priority", pl.prio.Load()).Msg("pool added by a console edit")
 	}
 	if len(gone) > 0 || len(old) != len(next) || !slices.Equal(old, next) {
-		p.maybeFailover()
+		p.failoverLocked()
 	}
 	return nil
 }

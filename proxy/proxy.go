@@ -598,8 +598,17 @@ func (p *Proxy) supervise() {
 	}
 }
 
-// maybeFailover moves miners to the best healthy pool.
+// maybeFailover moves miners to the best healthy pool. Decisions run one at a time
+// (rt.failMu): the supervisor's, a new job's and a console edit's would otherwise interleave,
+// and one made from a pool list an edit has replaced could commit last.
 func (p *Proxy) maybeFailover() {
+	p.rt.failMu.Lock()
+	defer p.rt.failMu.Unlock()
+	p.failoverLocked()
+}
+
+// failoverLocked is maybeFailover with rt.failMu held.
+func (p *Proxy) failoverLocked() {
 	now := p.clk.Now()
 	pools := p.poolList()
 	// An operator's forced pool mines while it is healthy (pools_runtime.go).
