@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashgate/hashgate/cluster"
+	"github.com/hashgate/hashgate/console"
+	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/power"
 )
 
@@ -41,7 +45,48 @@ func (a *App) startCluster() (power.Sink, error) {
 		return nil, err
 	}
 	a.Cluster = n
-	return n, nil
+	return siteSink{n}, nil
+}
+
+// siteSink is the node as the power controller's feed and site controls, with the node's
+// refusals of a control in the console's terms: no NATS is unavailable (409), concurrent
+// writes a conflict (409), a value the site document refuses invalid (400).
+type siteSink struct{ *cluster.Node }
+
+var _ power.SiteControls = siteSink{}
+
+func siteErr(err error) error {
+	switch {
+	case errors.Is(err, cluster.ErrNoNATS):
+		return fmt.Errorf("%w: %w", console.ErrUnavailable, err)
+	case errors.Is(err, cluster.ErrControlConflict):
+		return fmt.Errorf("%w: %w", console.ErrConflict, err)
+	case errors.Is(err, cluster.ErrBadMessage):
+		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
+	}
+	return err
+}
+
+func (s siteSink) SetCap(ctx context.Context, kw float64, until time.Time) error {
+	return siteErr(s.Node.SetCap(ctx, kw, until))
+}
+
+func (s siteSink) ClearCap(ctx context.Context) error { return siteErr(s.Node.ClearCap(ctx)) }
+
+func (s siteSink) PauseGroup(ctx context.Context, group string) error {
+	return siteErr(s.Node.PauseGroup(ctx, group))
+}
+
+func (s siteSink) ResumeGroup(ctx context.Context, group string) error {
+	return siteErr(s.Node.ResumeGroup(ctx, group))
+}
+
+func (s siteSink) AddDREvent(ctx context.Context, ev policy.DREvent) error {
+	return siteErr(s.Node.AddDREvent(ctx, ev))
+}
+
+func (s siteSink) RemoveDREvent(ctx context.Context, id string) error {
+	return siteErr(s.Node.RemoveDREvent(ctx, id))
 }
 
 // runCluster runs the site membership until ctx ends; orders reach the power controller.

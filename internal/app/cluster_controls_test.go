@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/hashgate/hashgate/cluster"
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/power"
 	"github.com/hashgate/hashgate/store"
@@ -81,5 +83,37 @@ func TestClusterControlsFromTheFollowersConsole(t *testing.T) {
 	}
 	if es := audit(leader, power.KindCap); len(es) != 0 {
 		t.Errorf("the follower's cap audited on the leader too: %+v", es)
+	}
+}
+
+// A clustered instance that cannot reach NATS answers the site-wide controls as unavailable
+// (409 at the console, naming NATS) and audits nothing: the control never reached the site.
+func TestClusterControlsWithoutNATSAreUnavailable(t *testing.T) {
+	_, paddr := startTestPool(t)
+	a := startClusterApp(t, paddr, "hall-a", cluster.Config{NATSURL: "nats://" + freeAddr(t)}, 10000)
+	ctx := context.Background()
+	bk := backend{a}
+	for _, c := range []struct {
+		name string
+		f    func() error
+	}{
+		{"cap", func() error { return bk.SetCap(ctx, "alice", 4, time.Now().Add(time.Hour)) }},
+		{"clear cap", func() error { return bk.ClearCap(ctx, "alice") }},
+		{"pause group", func() error { return bk.PauseGroup(ctx, "alice", "rack1") }},
+		{"resume group", func() error { return bk.ResumeGroup(ctx, "alice", "rack1") }},
+		{"dr", func() error {
+			return bk.ScheduleDR(ctx, "alice", policy.DREvent{ID: "e", Start: time.Now(), End: time.Now().Add(time.Hour), TargetKW: 1})
+		}},
+		{"cancel dr", func() error { return bk.CancelDR(ctx, "alice", "e") }},
+	} {
+		err := c.f()
+		if !errors.Is(err, console.ErrUnavailable) || !errors.Is(err, cluster.ErrNoNATS) {
+			t.Errorf("%s without NATS: %v", c.name, err)
+		}
+	}
+	for _, k := range []string{power.KindCap, power.KindCapCleared, power.KindPauseGroup, power.KindResumeGroup, power.KindDRScheduled, power.KindDRCancelled} {
+		if es, err := a.Store.Events(ctx, store.EventQuery{Kind: k}); err != nil || len(es) != 0 {
+			t.Errorf("%s audited without NATS: %v %+v", k, err, es)
+		}
 	}
 }
