@@ -446,11 +446,11 @@ func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []by
 		root, vc.scratch = standardRoot(pj, prefix, vc.x, vc.scratch)
 		nm := sv2.NewMiningJob{ChannelID: vc.id, JobID: id, Version: j.Version, MerkleRoot: root}
 		if !future {
-			nm.MinNTime = sv2.Some(j.NTime)
+			nm.MinNTime = sv2.Some(is.ntime)
 		}
 		buf, err = sv2.AppendFrame(buf, &nm)
 	} else {
-		nj := extendedJobFor(pj, vc.id, id, vc.ch.mask, future)
+		nj := extendedJobFor(pj, vc.id, id, vc.ch.mask, is.ntime, future)
 		buf, err = sv2.AppendFrame(buf, &nj)
 	}
 	if err != nil {
@@ -458,8 +458,9 @@ func (s *v2Conn) appendJob(buf []byte, vc *v2Chan, pj *proxyJob, flags int) []by
 		return buf
 	}
 	if future {
+		// The issued ntime, as V1 miners get it: later than before for work given again.
 		vc.hasPrev, vc.lastPrev = true, j.PrevHash
-		buf, _ = sv2.AppendFrame(buf, &sv2.SetNewPrevHash{ChannelID: vc.id, JobID: id, PrevHash: j.PrevHash, MinNTime: j.NTime, NBits: j.NBits})
+		buf, _ = sv2.AppendFrame(buf, &sv2.SetNewPrevHash{ChannelID: vc.id, JobID: id, PrevHash: j.PrevHash, MinNTime: is.ntime, NBits: j.NBits})
 	}
 	return buf
 }

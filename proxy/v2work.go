@@ -112,8 +112,9 @@ func jobFromV2(nj *sv2.NewExtendedMiningJob, tip *v2Tip, prefix []byte, size int
 // coinbase halves are the layout's downstream coinb1/coinb2, which already hold the upstream
 // extranonce1 on the left and the proxy's padding on the right, so the channel's
 // extranonce_prefix (its layout prefix) and the miner's extranonce complete the coinbase. They
-// are non-witness serializations because work.Job keeps them so.
-func extendedJobFor(pj *proxyJob, chanID, jobID uint32, mask uint32, future bool) sv2.NewExtendedMiningJob {
+// are non-witness serializations because work.Job keeps them so. ntime is the issuance's
+// (channel.issue): work given again carries a later one than the job's own.
+func extendedJobFor(pj *proxyJob, chanID, jobID uint32, mask, ntime uint32, future bool) sv2.NewExtendedMiningJob {
 	j := pj.job
 	nj := sv2.NewExtendedMiningJob{
 		ChannelID:             chanID,
@@ -125,7 +126,7 @@ func extendedJobFor(pj *proxyJob, chanID, jobID uint32, mask uint32, future bool
 		CoinbaseTxSuffix:      pj.coinb2,
 	}
 	if !future {
-		nj.MinNTime = sv2.Some(j.NTime)
+		nj.MinNTime = sv2.Some(ntime)
 	}
 	return nj
 }

@@ -182,7 +182,7 @@ func TestTranslationVectorDownstream(t *testing.T) {
 	// prefix (2) ‖ rolled (4) ‖ the proxy's padding (2, in the suffix).
 	en := unhex(t, v.UpSubmit.S.Extranonce)
 	prefix, x := en[:2], en[2:6]
-	nj := extendedJobFor(pj, 7, 3, sv2.VersionRollingMask, true)
+	nj := extendedJobFor(pj, 7, 3, sv2.VersionRollingMask, j.NTime, true)
 	if nj.MinNTime.Valid || !nj.VersionRollingAllowed {
 		t.Fatalf("first job must be a future job that allows rolling: %+v", nj)
 	}
