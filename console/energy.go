@@ -169,17 +169,20 @@ type energyReportResponse struct {
 	// PriceUnit is the price meter's unit; costs are in its currency. "" without a price
 	// meter (costs are then zero and priced_kwh says no energy was priced).
 	PriceUnit string `json:"price_unit"`
-	// Revenue says how revenue is reported: the pools' accepted difficulty per day; no
-	// currency figure, for want of the network difficulty history and a reward price.
+	// Revenue says how revenue is reported: expected BTC from the accepted shares per day;
+	// no currency figure, for want of a BTC price input.
 	Revenue string          `json:"revenue"`
 	Days    []reportDayView `json:"days"`
 }
 
 type reportDayView struct {
-	Day                string         `json:"day"`
-	Site               siteDayView    `json:"site"`
-	AcceptedDifficulty float64        `json:"accepted_difficulty"`
-	Groups             []groupDayView `json:"groups"`
+	Day                string      `json:"day"`
+	Site               siteDayView `json:"site"`
+	AcceptedDifficulty float64     `json:"accepted_difficulty"`
+	// RevenueBTC is the expected value of the accepted shares (store.ReportDay.ExpectedSats),
+	// not what a pool paid.
+	RevenueBTC float64        `json:"revenue_btc"`
+	Groups     []groupDayView `json:"groups"`
 }
 
 type siteDayView struct {
@@ -206,7 +209,7 @@ type groupDayView struct {
 }
 
 // revenueNote is the report's revenue field.
-const revenueNote = "accepted_difficulty only"
+const revenueNote = "expected BTC from accepted shares"
 
 func (s *Server) handleEnergyReport(w http.ResponseWriter, r *http.Request, _ identity) {
 	from, end, err := dayRange(r, store.MaxReportDays)
@@ -229,7 +232,7 @@ func (s *Server) handleEnergyReport(w http.ResponseWriter, r *http.Request, _ id
 	out := energyReportResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), PriceUnit: er.PriceUnit(),
 		Revenue: revenueNote, Days: make([]reportDayView, 0, len(days))}
 	for _, d := range days {
-		v := reportDayView{Day: d.Day.Format(time.DateOnly), AcceptedDifficulty: d.AcceptedDifficulty,
+		v := reportDayView{Day: d.Day.Format(time.DateOnly), AcceptedDifficulty: d.AcceptedDifficulty, RevenueBTC: d.ExpectedSats / 1e8,
 			Site:   siteDayView{ImportKWh: d.Site.ImportKWh, MiningKWh: d.Site.MiningKWh, AIKWh: d.Site.AIKWh, BudgetKWh: d.Site.BudgetKWh, Minutes: d.Site.Minutes},
 			Groups: make([]groupDayView, 0, len(d.Groups))}
 		for _, g := range d.Groups {

@@ -42,7 +42,7 @@ func TestBrowserEnergyPage(t *testing.T) {
 			b.WaitFor("the daily rows per group", groups+`.length === 2 && `+cell(0, 1)+` === '-low' && `+cell(1, 1)+` === 'high'`)
 			b.WaitFor("the shed group's figures", cell(0, 4)+` === '0.175' && `+cell(0, 5)+` === '3' && `+cell(0, 6)+` === '1' && `+cell(0, 2)+` === '0.000'`)
 			b.WaitFor("the running group's figures", cell(1, 4)+` === '0.000' && `+cell(1, 5)+` === '0' && `+cell(1, 2)+` === '0.175' && `+cell(1, 3)+` === '100%' && `+cell(1, 7)+` === '0.02'`)
-			b.WaitFor("the site row", `document.querySelector('#energy-site tr')?.children[0].textContent === '2026-06-01' && document.querySelector('#energy-site tr').children[6].textContent === '1,024'`)
+			b.WaitFor("the site row", `document.querySelector('#energy-site tr')?.children[0].textContent === '2026-06-01' && document.querySelector('#energy-site tr').children[6].textContent === '1,024' && document.querySelector('#energy-site tr').children[7].textContent === '0.00002469'`)
 			b.WaitFor("the chart legend", `document.getElementById('legend-energy').textContent.includes('groups shed kW')`)
 			b.WaitFor("the price unit", `document.getElementById('en-price').textContent.includes('EUR/MWh')`)
 			if size.w == 390 {

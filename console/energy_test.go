@@ -81,7 +81,7 @@ func seedEnergy(t testing.TB, st *store.Store) {
 	}
 	for _, w := range []string{hostileWorker, "rack1.a"} {
 		if err := st.RecordShare(ctx, store.ShareEvent{Time: at, Worker: w, Pool: "main", Job: "j", Difficulty: 512, ShareDifficulty: 600,
-			Result: store.ResultPoolAccepted}); err != nil {
+			Result: store.ResultPoolAccepted, ExpectedSats: 1234.5}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,7 +270,7 @@ func TestEnergyReportAPI(t *testing.T) {
 	if high.ShedKWh != 0 || high.CurtailedMinutes != 0 || fmt.Sprintf("%.4f", high.MiningKWh) != "0.1750" || fmt.Sprintf("%.6f", high.Cost) != "0.015750" || high.MeasuredSamples != 36 {
 		t.Errorf("high: %+v", high)
 	}
-	if d.AcceptedDifficulty != 1024 || d.Site.Minutes != 3 || d.Site.ImportKWh != -1.5 {
+	if d.AcceptedDifficulty != 1024 || d.RevenueBTC != 2469/1e8 || d.Site.Minutes != 3 || d.Site.ImportKWh != -1.5 {
 		t.Errorf("day: %+v", d)
 	}
 

@@ -503,7 +503,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	}
 	// The verdict's own copies: captured, they live on the heap, and only forwarded shares
 	// pay for that, not every share.
-	fwdEv, fwdHash := ev, hash
+	fwdEv, fwdHash, fwdJob := ev, hash, is.pj
 	is.pj.up.submit(share, func(v verdict) {
 		timer.Stop()
 		e := fwdEv
@@ -513,6 +513,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 			e.Result, e.Reason = ResultPoolUnknown, v.message
 		case v.accepted:
 			e.Result = ResultPoolAccepted
+			e.ExpectedSats = p.expectedSats(fwdJob, pl, e.Difficulty)
 		default:
 			e.Result, e.Reason = ResultPoolRejected, v.message
 		}

@@ -118,6 +118,7 @@ type proxyJob struct {
 	created    time.Time
 	v1         v1JobLines
 	v2         v2JobCache
+	reward     jobReward // see reward.go
 }
 
 // upstream is what the proxy needs of one upstream connection, whatever its protocol.

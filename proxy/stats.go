@@ -150,6 +150,9 @@ type ShareEvent struct {
 	Result     Result
 	Reason     string
 	Hash       [32]byte // internal byte order; zero when the share never hashed
+	// ExpectedSats is, on a pool-accepted share, its expected value in satoshis
+	// (Difficulty / network difficulty × the job's coinbase value); 0 otherwise.
+	ExpectedSats float64
 }
 
 // ShareSink receives every share event. RecordShare must not block: the store behind it

@@ -47,6 +47,13 @@ func insertSharesSQL(rows int) string {
 	return q
 }
 
+// upsertRollupSQL adds a commit's counts to share_rollup. A variable so the migration tests
+// can run a build of an older schema with that build's statement.
+var upsertRollupSQL = `INSERT INTO share_rollup
+	(minute, worker, pool, result, reason, n, diff_sum, sats_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (minute, worker, pool, result, reason)
+	DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum, sats_sum = sats_sum + excluded.sats_sum`
+
 func (s *Store) prepareWriter(ctx context.Context) error {
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -54,10 +61,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	}{
 		{&s.stmts.insertShare, insertSharesSQL(1)},
 		{&s.stmts.insertShares, insertSharesSQL(multiRows)},
-		{&s.stmts.upsertRollup, `INSERT INTO share_rollup
-			(minute, worker, pool, result, reason, n, diff_sum) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (minute, worker, pool, result, reason)
-			DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum`},
+		{&s.stmts.upsertRollup, upsertRollupSQL},
 	} {
 		st, err := s.ledger.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -307,6 +311,7 @@ func (w *writer) commitChunk(events []ShareEvent) error {
 		v := roll[k]
 		v.n++
 		v.diffSum += events[i].Difficulty
+		v.sats += events[i].ExpectedSats
 		roll[k] = v
 	}
 	ctx := context.Background()
@@ -341,7 +346,7 @@ func (w *writer) commitChunk(events []ShareEvent) error {
 	up := tx.StmtContext(ctx, s.stmts.upsertRollup)
 	for k, v := range roll {
 		if _, err := up.ExecContext(ctx, k.minute, k.worker, k.pool, int64(k.result), k.reason,
-			v.n, v.diffSum); err != nil {
+			v.n, v.diffSum, v.sats); err != nil {
 			return err
 		}
 	}
@@ -376,6 +381,7 @@ func mergeRollup(dst, src map[rollupKey]rollupVal) {
 		d := dst[k]
 		d.n += v.n
 		d.diffSum += v.diffSum
+		d.sats += v.sats
 		dst[k] = d
 	}
 }

@@ -530,6 +530,7 @@ func TestMigrateFromSchema1KeepsLedger(t *testing.T) {
 	saved := migrations
 	t.Cleanup(func() { migrations = saved })
 	migrations = saved[:1]
+	restore := oldRollupWriter(t)
 	old := openTest(t, cfg, hooks{})
 	ctx := context.Background()
 	var sent int
@@ -549,6 +550,7 @@ func TestMigrateFromSchema1KeepsLedger(t *testing.T) {
 	}
 
 	migrations = saved
+	restore()
 	cfg.MinuteRollupRetention = time.Hour
 	s := openTest(t, cfg, hooks{})
 	if v := queryInt(t, s, `PRAGMA user_version`); v != int64(len(saved)) {

@@ -149,6 +149,12 @@ CREATE TRIGGER energy_group_retention AFTER DELETE ON energy BEGIN
 	DELETE FROM energy_group WHERE start <= OLD.start;
 END;
 `,
+	// 6: the expected satoshis of the shares (difficulty / network difficulty × the job's
+	// coinbase value) beside their difficulty, for the energy report's revenue.
+	`
+ALTER TABLE share_rollup ADD COLUMN sats_sum REAL NOT NULL DEFAULT 0;
+ALTER TABLE share_rollup_hour ADD COLUMN sats_sum REAL NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate applies every pending migration, each in its own transaction.

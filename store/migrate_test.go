@@ -70,6 +70,7 @@ func TestMigrateResumesPartialSchema(t *testing.T) {
 
 	// A build that knows only the first migration, then one with a second.
 	migrations = saved[:1]
+	oldRollupWriter(t)
 	s := openTest(t, cfg, hooks{})
 	s.Close()
 	migrations = append(saved[:1:1], `CREATE TABLE later (x INTEGER);`)

@@ -156,10 +156,10 @@ func (s *Store) foldMinute(ctx context.Context, before int64) (int64, error) {
 	if !m.Valid || m.Int64 >= before {
 		return 0, nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO share_rollup_hour (hour, worker, pool, result, reason, n, diff_sum)
-		SELECT ?, worker, pool, result, reason, n, diff_sum FROM share_rollup WHERE minute = ?
+	if _, err := tx.ExecContext(ctx, `INSERT INTO share_rollup_hour (hour, worker, pool, result, reason, n, diff_sum, sats_sum)
+		SELECT ?, worker, pool, result, reason, n, diff_sum, sats_sum FROM share_rollup WHERE minute = ?
 		ON CONFLICT (hour, worker, pool, result, reason)
-		DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum`,
+		DO UPDATE SET n = n + excluded.n, diff_sum = diff_sum + excluded.diff_sum, sats_sum = sats_sum + excluded.sats_sum`,
 		m.Int64-mod(m.Int64, 3600), m.Int64); err != nil {
 		return 0, err
 	}

@@ -152,6 +152,10 @@ type ReportDay struct {
 	// AcceptedDifficulty is the difficulty the pools accepted that day, every worker
 	// together: the work the site was paid for.
 	AcceptedDifficulty float64
+	// ExpectedSats is the expected value of those shares in satoshis: each share's
+	// difficulty / its job's network difficulty × its job's coinbase value. It is what the
+	// work was worth on average, not what a pool paid.
+	ExpectedSats float64
 }
 
 // EnergyReport sums the energy records of the UTC days [from, to] (dates; their time of day
@@ -225,22 +229,23 @@ func (s *Store) EnergyReport(ctx context.Context, from, to time.Time, group stri
 		return nil, err
 	}
 	// Accepted difficulty from both rollups (minutes, and the hours older minutes fold into).
-	rows, err = s.query(ctx, `SELECT b / 86400, SUM(diff_sum) FROM (
-		SELECT minute AS b, diff_sum FROM share_rollup WHERE result = ? AND minute >= ? AND minute < ?
+	rows, err = s.query(ctx, `SELECT b / 86400, SUM(diff_sum), SUM(sats_sum) FROM (
+		SELECT minute AS b, diff_sum, sats_sum FROM share_rollup WHERE result = ? AND minute >= ? AND minute < ?
 		UNION ALL
-		SELECT hour AS b, diff_sum FROM share_rollup_hour WHERE result = ? AND hour >= ? AND hour < ?
+		SELECT hour AS b, diff_sum, sats_sum FROM share_rollup_hour WHERE result = ? AND hour >= ? AND hour < ?
 	) GROUP BY 1`, ResultPoolAccepted, from.Unix(), end.Unix(), ResultPoolAccepted, from.Unix(), end.Unix())
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var k int64
-		var diff float64
-		if err := rows.Scan(&k, &diff); err != nil {
+		var diff, sats float64
+		if err := rows.Scan(&k, &diff, &sats); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		get(k).AcceptedDifficulty = diff
+		d := get(k)
+		d.AcceptedDifficulty, d.ExpectedSats = diff, sats
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

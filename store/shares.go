@@ -82,6 +82,10 @@ type ShareEvent struct {
 	Result          Result
 	Reason          string // reject code; empty unless rejected
 	Hash            string // block-header hash, hex in display order
+	// ExpectedSats is the share's expected value in satoshis (Difficulty / network
+	// difficulty × the job's coinbase value); summed into the rollups only, for the
+	// energy report's revenue_btc. Zero when the job's reward is unknown.
+	ExpectedSats float64
 }
 
 func (e *ShareEvent) validate() error {
@@ -90,7 +94,7 @@ func (e *ShareEvent) validate() error {
 		return fmt.Errorf("%w: share %v", ErrInvalidRecord, e.Result)
 	case e.Time.IsZero():
 		return fmt.Errorf("%w: share without time", ErrInvalidRecord)
-	case math.IsNaN(e.Difficulty) || math.IsNaN(e.ShareDifficulty):
+	case math.IsNaN(e.Difficulty) || math.IsNaN(e.ShareDifficulty) || math.IsNaN(e.ExpectedSats):
 		// SQLite stores NaN as NULL, which the schema refuses: such a row
 		// would fail its batch on every retry.
 		return fmt.Errorf("%w: share difficulty is NaN", ErrInvalidRecord)
@@ -188,6 +192,7 @@ type rollupKey struct {
 type rollupVal struct {
 	n       int64
 	diffSum float64
+	sats    float64 // sum of ExpectedSats
 }
 
 func keyOf(e *ShareEvent) rollupKey {
@@ -232,6 +237,7 @@ func (o *overflowTable) add(e ShareEvent) bool {
 	}
 	v.n++
 	v.diffSum += e.Difficulty
+	v.sats += e.ExpectedSats
 	o.m[k] = v
 	return true
 }

@@ -83,11 +83,12 @@
           td(rep.price_unit && g.priced_kwh > 0 ? n(g.cost, 2) : '–', 'num')]));
       }
       sRows.push(row([td(d.day), td(n(d.site.import_kwh, 3), 'num'), td(n(d.site.mining_kwh, 3), 'num'), td(n(d.site.ai_kwh, 3), 'num'),
-        td(n(d.site.budget_kwh, 3), 'num'), td(n(d.site.minutes, 0), 'num'), td(n(d.accepted_difficulty, 0), 'num')]));
+        td(n(d.site.budget_kwh, 3), 'num'), td(n(d.site.minutes, 0), 'num'), td(n(d.accepted_difficulty, 0), 'num'),
+        td(n(d.revenue_btc, 8), 'num')]));
     }
     const empty = cols => [row([Object.assign(td('no records in this range', 'muted'), { colSpan: cols })])];
     $('energy-groups').replaceChildren(...(gRows.length ? gRows : empty(8)));
-    $('energy-site').replaceChildren(...(sRows.length ? sRows : empty(7)));
+    $('energy-site').replaceChildren(...(sRows.length ? sRows : empty(8)));
     $('en-price').textContent = rep.price_unit ? `cost in ${rep.price_unit.split('/')[0]} (price meter ${rep.price_unit})` : 'no price meter: no cost';
     // The group list grows with what the reports name; the selection is kept.
     const sel = $('en-group');

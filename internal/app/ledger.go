@@ -54,6 +54,7 @@ func (l ledger) RecordShare(ev proxy.ShareEvent) {
 		ShareDifficulty: ev.ShareDiff,
 		Result:          r,
 		Reason:          ev.Reason,
+		ExpectedSats:    ev.ExpectedSats,
 	}
 	if r == store.ResultRejected && se.Reason == "" {
 		se.Reason = ev.Result.String()
