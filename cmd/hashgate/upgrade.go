@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -42,9 +40,12 @@ func serve(ctx context.Context, f *config.File, log zerolog.Logger) error {
 	defer upg.Stop()
 	opts := app.Options{Listen: upg.Listen}
 	if upg.HasParent() {
-		held, err := readHeld(upg)
+		hg, held, err := readHeld(upg)
 		if err != nil {
 			return fmt.Errorf("upgrade: %w", err)
+		}
+		if hg != nil {
+			defer hg.Close()
 		}
 		log.Info().Int("pid", os.Getpid()).Int("held_workers", len(held)).Msg("upgrade: taking over from the previous process")
 		ready := func() error {
@@ -56,7 +57,7 @@ func serve(ctx context.Context, f *config.File, log zerolog.Logger) error {
 			notifySystemd(log, "MAINPID="+strconv.Itoa(os.Getpid())+"\nREADY=1")
 			return nil
 		}
-		opts.Handover = &app.Handover{Ready: ready, ParentGone: upg.WaitForParent, Paused: held}
+		opts.Handover = &app.Handover{Ready: ready, ParentGone: upg.WaitForParent, Paused: held, Held: hg}
 	}
 	a, err := app.StartWith(ctx, f, log, opts)
 	if err != nil {
@@ -80,17 +81,21 @@ func serve(ctx context.Context, f *config.File, log zerolog.Logger) error {
 		}
 		start := time.Now()
 		log.Info().Msg("upgrade: starting the new process (SIGHUP)")
-		if err := passHeld(upg, a.Proxy.PausedWorkers()); err != nil {
+		hg, err := passHeld(upg, a.Proxy.PausedWorkers())
+		if err != nil {
 			log.Error().Err(err).Msg("upgrade failed; this process keeps serving")
 			continue
 		}
 		if err := upg.Upgrade(); err != nil {
+			hg.Close()
 			log.Error().Err(err).Msg("upgrade failed; this process keeps serving")
 			continue
 		}
 		log.Info().Dur("took", time.Since(start)).Dur("drain", f.Upgrade.Drain.D()).
 			Msg("upgrade: the new process is ready; handing the miners over")
-		return a.HandOver(ctx, f.Upgrade.Drain.D())
+		err = a.HandOver(ctx, f.Upgrade.Drain.D(), hg)
+		hg.Close()
+		return err
 	}
 }
 
@@ -113,39 +118,41 @@ func servePlain(ctx context.Context, f *config.File, log zerolog.Logger, hup <-c
 	}
 }
 
-// passHeld gives the new process the workers whose gate is closed here, in an unlinked file:
-// it holds them until its power controller, restored from the store, takes over.
-func passHeld(upg *tableflip.Upgrader, held []string) error {
+// passHeld gives the new process the workers whose gate is closed here, in an unlinked file
+// this process keeps writing to through the hand-over (app.HeldGates): the new process holds
+// them until its power controller, restored from the store, takes over.
+func passHeld(upg *tableflip.Upgrader, held []string) (*app.HeldGates, error) {
 	fh, err := os.CreateTemp("", heldFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer fh.Close()
 	os.Remove(fh.Name())
-	if err := json.NewEncoder(fh).Encode(held); err != nil {
-		return err
+	hg := app.NewHeldGates(fh)
+	if err := hg.Publish(held); err != nil {
+		hg.Close()
+		return nil, err
 	}
-	return upg.AddFile(heldFile, fh)
+	if err := upg.AddFile(heldFile, fh); err != nil {
+		hg.Close()
+		return nil, err
+	}
+	return hg, nil
 }
 
-// maxHeldFile bounds what is read of the held-workers file: a million worker names.
-const maxHeldFile = 256 << 20
-
-// readHeld reads the workers the previous process held; none when it passed no file.
-func readHeld(upg *tableflip.Upgrader) ([]string, error) {
+// readHeld reads the workers the previous process held and keeps its file to follow them;
+// none when it passed no file.
+func readHeld(upg *tableflip.Upgrader) (*app.HeldGates, []string, error) {
 	fh, err := upg.File(heldFile)
 	if err != nil || fh == nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer fh.Close()
-	if _, err := fh.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+	hg := app.NewHeldGates(fh)
+	held, _, err := hg.Read()
+	if err != nil {
+		hg.Close()
+		return nil, nil, err
 	}
-	var held []string
-	if err := json.NewDecoder(io.LimitReader(fh, maxHeldFile)).Decode(&held); err != nil {
-		return nil, fmt.Errorf("held workers from the previous process: %w", err)
-	}
-	return held, nil
+	return hg, held, nil
 }
 
 // notifySystemd sends state to the service manager when it asked for it (Type=notify sets

@@ -46,10 +46,19 @@ type Handover struct {
 	// Paused are the workers whose gate the previous process held: they stay held here until
 	// the store and the power controller, which restore them for good, are up.
 	Paused []string
+	// Held, when set, is the previous process's list as it changes: its power policy decides
+	// until it exits, and a miner it pauses meanwhile must stay paused here too. Paused is
+	// then the list Held had when this process started; the gates follow it until the previous
+	// process is gone.
+	Held *HeldGates
 }
 
-// workPoll is how often a process taking over checks whether a pool has sent work.
-const workPoll = 20 * time.Millisecond
+// workPoll is how often a process taking over checks whether a pool has sent work, and
+// heldPoll how often both processes check the held gates.
+const (
+	workPoll = 20 * time.Millisecond
+	heldPoll = 50 * time.Millisecond
+)
 
 // takeOver is step 1 and 4 of an upgrade in the new process.
 func (a *App) takeOver(ctx context.Context, h *Handover) error {
@@ -78,6 +87,11 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+		if err := a.followHeld(h.Held); err != nil {
+			t.Stop()
+			closeAll(ls)
+			return err
+		}
 	}
 	t.Stop()
 	if err := a.serve(ls); err != nil {
@@ -87,7 +101,7 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 		return fmt.Errorf("upgrade: telling the previous process: %w", err)
 	}
 	a.log.Info().Msg("upgrade: serving miners; waiting for the previous process to hand over the store")
-	if err := h.ParentGone(ctx); err != nil {
+	if err := a.awaitParent(ctx, h); err != nil {
 		// It exited all the same (the error is how): its store is closed or abandoned.
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -98,6 +112,61 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 		return err
 	}
 	a.log.Info().Msg("upgrade: store opened; hand-over complete")
+	return nil
+}
+
+// awaitParent waits for the previous process to exit, its closed gates followed meanwhile,
+// and reads them once more after: the list it published once its policy stopped deciding.
+func (a *App) awaitParent(ctx context.Context, h *Handover) error {
+	gone := make(chan error, 1)
+	go func() { gone <- h.ParentGone(ctx) }()
+	t := time.NewTicker(heldPoll)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-gone:
+			if ferr := a.followHeld(h.Held); ferr != nil {
+				// The last list is unknown: hold what was held, the controller decides next.
+				a.log.Warn().Err(ferr).Msg("upgrade: reading the previous process's last held gates failed")
+			}
+			return err
+		case <-t.C:
+			if err := a.followHeld(h.Held); err != nil {
+				a.log.Warn().Err(err).Msg("upgrade: reading the previous process's held gates failed")
+			}
+		}
+	}
+}
+
+// followHeld brings the gates held over to the previous process's latest list: newly listed
+// workers are paused, those it released resumed. Until the store opens these are the only
+// gates this process closes.
+func (a *App) followHeld(h *HeldGates) error {
+	if h == nil {
+		return nil
+	}
+	now, changed, err := h.Read()
+	if err != nil || !changed {
+		return err
+	}
+	want := make(map[string]bool, len(now))
+	for _, w := range now {
+		want[w] = true
+	}
+	had := make(map[string]bool, len(a.heldOver))
+	for _, w := range a.heldOver {
+		had[w] = true
+		if !want[w] {
+			a.Proxy.Resume(w)
+		}
+	}
+	for _, w := range now {
+		if !had[w] {
+			a.Proxy.Pause(w)
+		}
+	}
+	a.heldOver = now
+	a.log.Info().Int("held_workers", len(now)).Msg("upgrade: the previous process's held gates changed")
 	return nil
 }
 
@@ -127,9 +196,25 @@ func (a *App) checkAfterReady(ctx context.Context) error {
 // HandOver is the old process's side once the new one is ready (steps 2 and 3): it stops
 // accepting, asks the miners to reconnect over drain, waits (up to submit_timeout) for the
 // pool's verdicts on shares in flight, and closes everything, the store last. ctx cuts the
-// drain short (a SIGTERM meanwhile).
-func (a *App) HandOver(ctx context.Context, drain time.Duration) error {
+// drain short (a SIGTERM meanwhile). The power policy decides until Close: held, when set,
+// gets the closed gates as they change, and once more after Close, when they no longer can.
+func (a *App) HandOver(ctx context.Context, drain time.Duration, held *HeldGates) error {
 	start := time.Now()
+	a.publishHeld(held) // what changed while the new process was getting ready
+	stop, published := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(published)
+		t := time.NewTicker(heldPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				a.publishHeld(held)
+			}
+		}
+	}()
 	// The console keeps serving here until Close: the new process takes its connections once
 	// its store is open.
 	a.Proxy.StopAccepting()
@@ -144,10 +229,23 @@ func (a *App) HandOver(ctx context.Context, drain time.Duration) error {
 	a.log.Info().Int("miners_told", told).Int("verdicts_unanswered", left).Dur("took", time.Since(start)).
 		Msg("upgrade: drained; closing")
 	err := a.Close()
+	close(stop)
+	<-published
+	a.publishHeld(held)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
+}
+
+// publishHeld gives held the gates closed now.
+func (a *App) publishHeld(held *HeldGates) {
+	if held == nil {
+		return
+	}
+	if err := held.Publish(a.Proxy.PausedWorkers()); err != nil {
+		a.log.Warn().Err(err).Msg("upgrade: passing the held gates to the new process failed")
+	}
 }
 
 // releaseHeldOver opens the gates the previous process held that the power controller, now

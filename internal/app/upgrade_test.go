@@ -133,7 +133,7 @@ func TestHandOverKeepsHoldsAndShares(t *testing.T) {
 	heldConns, freeConns, freeAcc := held.Stats.Connects.Load(), free.Stats.Connects.Load(), free.Stats.Accepted.Load()
 	// A paused miner is sent no work: one that gets a job was let go.
 	heldJobs := held.Stats.Jobs.Load()
-	if err := old.HandOver(ctx, 300*time.Millisecond); err != nil {
+	if err := old.HandOver(ctx, 300*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The old process has closed its store; the new one has not opened it (ParentGone holds
@@ -302,7 +302,7 @@ func TestHandOverEveryListener(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the new process never got ready")
 	}
-	if err := old.HandOver(ctx, 0); err != nil {
+	if err := old.HandOver(ctx, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	close(oldGone)

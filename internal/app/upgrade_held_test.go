@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/miner"
+)
+
+// TestHandOverFollowsGatesClosedDuringTheUpgrade: the old process's policy keeps deciding
+// after the upgrade has started (here while the new process gets ready, and its gates are
+// passed on the way the upgrade does: an unlinked file both hold). A gate-only miner it pauses
+// then, after the held list was first written, reconnects to the new process and stays paused
+// there while the old process is gone and the new one has no controller yet; the other miner
+// mines on.
+func TestHandOverFollowsGatesClosedDuringTheUpgrade(t *testing.T) {
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	socks := &passedSockets{}
+	defer socks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	addr := old.Addrs[0].String()
+	gated := miner.New(miner.Config{Addr: addr, Username: "acct.gated", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	free := miner.New(miner.Config{Addr: addr, Username: "acct.free", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	mctx, stopMiners := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, m := range []*miner.Miner{gated, free} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.Run(mctx)
+		}()
+	}
+	defer func() {
+		stopMiners()
+		wg.Wait()
+	}()
+	waitFor(t, "both miners mining", func() bool { return gated.Stats.Accepted.Load() > 0 && free.Stats.Accepted.Load() > 0 })
+
+	// The upgrade starts: the held list goes to the new process as it is now (nothing held).
+	tmp, err := os.CreateTemp(t.TempDir(), "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inherited, err := os.OpenFile(tmp.Name(), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tmp.Name())
+	oldHeld, newHeld := NewHeldGates(tmp), NewHeldGates(inherited)
+	defer oldHeld.Close()
+	defer newHeld.Close()
+	if err := oldHeld.Publish(old.Proxy.PausedWorkers()); err != nil {
+		t.Fatal(err)
+	}
+	paused, _, err := newHeld.Read()
+	if err != nil || len(paused) != 0 {
+		t.Fatalf("held at the start: %v, %v", paused, err)
+	}
+	ready, oldGone := make(chan struct{}), make(chan struct{})
+	started := make(chan *App, 1)
+	go func() {
+		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+			Ready: func() error { close(ready); return nil },
+			ParentGone: func(ctx context.Context) error {
+				select {
+				case <-oldGone:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			},
+			Paused: paused,
+			Held:   newHeld,
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- a
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("the new process never got ready")
+	}
+	// A curtailment: the policy pauses the gate-only miner (its Plan closes the gate).
+	old.Power.Plan([]policy.Decision{{MinerID: "acct.gated", Action: policy.ActionPause}})
+	waitFor(t, "the gated miner told it is paused", func() bool { return gated.Rejects()[26] > 0 })
+	gatedConns, freeConns := gated.Stats.Connects.Load(), free.Stats.Connects.Load()
+	if err := old.HandOver(ctx, 300*time.Millisecond, oldHeld); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both miners on the new process", func() bool {
+		return gated.Stats.Connects.Load() > gatedConns && free.Stats.Connects.Load() > freeConns
+	})
+	// The free miner's shares are the time base: the gated one mines nothing meanwhile.
+	freeAcc := free.Stats.Accepted.Load()
+	waitFor(t, "the free miner mining on the new process", func() bool { return free.Stats.Accepted.Load() > freeAcc+3 })
+	gatedAcc := gated.Stats.Accepted.Load()
+	freeAcc = free.Stats.Accepted.Load()
+	waitFor(t, "the free miner mining on", func() bool { return free.Stats.Accepted.Load() > freeAcc+5 })
+	if n := gated.Stats.Accepted.Load(); n != gatedAcc {
+		t.Fatalf("the miner the old policy paused mined %d shares on the new process before its controller started", n-gatedAcc)
+	}
+	select {
+	case a := <-started:
+		t.Fatalf("the new process finished starting (%v) before the old one was gone", a != nil)
+	default:
+	}
+	close(oldGone)
+	var a *App
+	select {
+	case a = <-started:
+	case <-time.After(time.Minute):
+		t.Fatal("the new process never opened the store")
+	}
+	if a == nil {
+		t.FailNow()
+	}
+	defer a.Close()
+	// The pause was a decision of the old policy only (not in the store): the new controller
+	// decides afresh and, with no policy here, lets the miner go.
+	gatedAcc = gated.Stats.Accepted.Load()
+	waitFor(t, "the gated miner released by the new controller", func() bool { return gated.Stats.Accepted.Load() > gatedAcc })
+}
