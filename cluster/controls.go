@@ -42,6 +42,9 @@ var (
 	// ErrControlConflict is returned when other instances kept changing the controls for
 	// every try.
 	ErrControlConflict = errors.New("cluster: site controls changed concurrently; try again")
+	// ErrNoControl answers the clearing of a cap or the cancelling of an event the site does
+	// not hold: nothing is written.
+	ErrNoControl = errors.New("cluster: no such site control")
 )
 
 // ControlsBucket is the KV bucket name of a site's operator controls.
@@ -226,9 +229,12 @@ func (n *Node) SetCap(ctx context.Context, kw float64, until time.Time) error {
 	})
 }
 
-// ClearCap removes the site's operator cap.
+// ClearCap removes the site's operator cap; ErrNoControl when none is set.
 func (n *Node) ClearCap(ctx context.Context) error {
 	return n.changeControls(ctx, func(c *Controls) error {
+		if c.Cap == nil {
+			return ErrNoControl
+		}
 		c.Cap = nil
 		return nil
 	})
@@ -264,10 +270,14 @@ func (n *Node) AddDREvent(ctx context.Context, ev policy.DREvent) error {
 	})
 }
 
-// RemoveDREvent cancels a demand-response event of the site.
+// RemoveDREvent cancels a demand-response event of the site; ErrNoControl when it is not
+// scheduled.
 func (n *Node) RemoveDREvent(ctx context.Context, id string) error {
 	return n.changeControls(ctx, func(c *Controls) error {
-		c.DR = slices.DeleteFunc(c.DR, func(d DRControl) bool { return d.ID == id })
+		n := len(c.DR)
+		if c.DR = slices.DeleteFunc(c.DR, func(d DRControl) bool { return d.ID == id }); len(c.DR) == n {
+			return ErrNoControl
+		}
 		return nil
 	})
 }

@@ -108,6 +108,9 @@ func TestSiteCapFromFollowerSurvivesLeaderChange(t *testing.T) {
 	if err := f.ctl.ClearCap(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.ctl.ClearCap(context.Background(), "alice"); !errors.Is(err, ErrNoControl) {
+		t.Fatalf("clearing no cap: %v", err)
+	}
 	waitFor(t, "the cap cleared and the miners restored", func() bool {
 		m, ok := leaderManual(ins)
 		return ok && m.CapUntil.IsZero() && f.sleeping() == 0
@@ -160,6 +163,9 @@ func TestSiteGroupPauseAndDRAcrossInstances(t *testing.T) {
 	}
 	if err := b.ctl.CancelDR(ctx, "bob", "dr-1"); err != nil {
 		t.Fatal(err)
+	}
+	if err := b.ctl.CancelDR(ctx, "bob", "dr-1"); !errors.Is(err, ErrNoControl) {
+		t.Fatalf("cancelling no event: %v", err)
 	}
 	waitFor(t, "the event cancelled and the site restored", func() bool {
 		m, ok := leaderManual(ins)

@@ -49,8 +49,9 @@ func (a *App) startCluster() (power.Sink, error) {
 }
 
 // siteSink is the node as the power controller's feed and site controls, with the node's
-// refusals of a control in the console's terms: no NATS is unavailable (409), concurrent
-// writes a conflict (409), a value the site document refuses invalid (400).
+// refusals of a control in the console's terms: no NATS is unavailable (409), a cap or event
+// to remove that the site does not hold not found (404), concurrent writes a conflict (409), a
+// value the site document refuses invalid (400).
 type siteSink struct{ *cluster.Node }
 
 var _ power.SiteControls = siteSink{}
@@ -59,6 +60,8 @@ func siteErr(err error) error {
 	switch {
 	case errors.Is(err, cluster.ErrNoNATS):
 		return fmt.Errorf("%w: %w", console.ErrUnavailable, err)
+	case errors.Is(err, cluster.ErrNoControl):
+		return fmt.Errorf("%w: %w", console.ErrNotFound, err)
 	case errors.Is(err, cluster.ErrControlConflict):
 		return fmt.Errorf("%w: %w", console.ErrConflict, err)
 	case errors.Is(err, cluster.ErrBadMessage):

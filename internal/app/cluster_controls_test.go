@@ -56,6 +56,9 @@ func TestClusterControlsFromTheFollowersConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the cap cleared at the leader", func() bool { return manual().CapUntil.IsZero() })
+	if err := fb.ClearCap(ctx, "alice"); !errors.Is(err, console.ErrNotFound) {
+		t.Fatalf("clearing no cap: %v", err)
+	}
 	if err := fb.PauseGroup(ctx, "bob", "rack1"); err != nil {
 		t.Fatal(err)
 	}
