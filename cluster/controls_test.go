@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +301,55 @@ func TestSiteControlsWithoutNATS(t *testing.T) {
 	waitFor(t, "the cap in force", func() bool {
 		rn := in.node.Runner()
 		return rn != nil && rn.Snapshot().Manual.CapKW == 4
+	})
+}
+
+// A cap ends at its until: the miners it shed are restored once it has passed, never before.
+func TestSiteCapEndsAtItsUntil(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a site for tens of seconds")
+	}
+	_, _, ins := siteOf(t)
+	until := time.Now().Add(12 * time.Second)
+	if err := ins[1].ctl.SetCap(context.Background(), "alice", 4, until); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three of four miners asleep under the cap", func() bool { return asleep(ins) == 3 || time.Now().After(until) })
+	if time.Now().After(until) {
+		t.Skip("the box took longer than the cap's 12 s to shed under it")
+	}
+	waitFor(t, "every miner running after the cap's until", func() bool { return asleep(ins) == 0 })
+	if time.Now().Before(until) {
+		t.Fatal("the miners were restored before the cap ended")
+	}
+}
+
+// Controls written at the same moment through two instances are all kept: each write is
+// checked against the revision it read and retried, and a writer loses at most once to each
+// other writer, well within its tries.
+func TestSiteControlsConcurrentWritesAllKept(t *testing.T) {
+	srv, err := StartEmbedded(EmbedOptions{Name: "h", Listen: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	s, poolAddr := newSite(t, 1), startPool(t)
+	a := startInstance(t, s, "a", poolAddr, srv.Addr().String(), 1, sitePolicy(100))
+	b := startInstance(t, s, "b", poolAddr, srv.Addr().String(), 1, sitePolicy(100))
+	waitFor(t, "a leader", func() bool { return len(leaders([]*instance{a, b})) == 1 })
+	const writers = controlWriteTries - 2
+	errs := make(chan error, writers)
+	for i := range writers {
+		n := []*Node{a.node, b.node}[i%2]
+		go func() { errs <- n.PauseGroup(context.Background(), "g"+strconv.Itoa(i)) }()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every paused group at the leader", func() bool {
+		m, ok := leaderManual([]*instance{a, b})
+		return ok && len(m.PausedGroups) == writers
 	})
 }
