@@ -74,6 +74,22 @@ func TestCoinbaseValueRefusesMalformed(t *testing.T) {
 			j.Coinb2 = b
 		},
 		"zero network target": func(j *Job) { j.NBits = 0 },
+		"negative value": func(j *Job) {
+			b := append([]byte(nil), j.Coinb2...)
+			copy(b[5:13], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+			j.Coinb2 = b
+		},
+		"sum above supply": func(j *Job) {
+			// Two outputs of 20,000,000 BTC each: each under the cap, the sum over it.
+			out := unhex(t, "00008d49fd1a0700")
+			out = append(out, 0x00) // empty script
+			b := append([]byte{0xff, 0xff, 0xff, 0xff, 0x02}, out...)
+			b = append(b, out...)
+			j.Coinb2 = append(b, 0, 0, 0, 0)
+		},
+		"output count 2^32-1": func(j *Job) {
+			j.Coinb2 = unhex(t, "ffffffffffffffffff00")
+		},
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {
