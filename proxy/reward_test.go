@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/sim/miner"
+	"github.com/hashgate/hashgate/sim/pool2"
 )
 
 // Mainnet block 100000's coinbase around its 8-byte scriptSig, and its nbits.
@@ -128,6 +129,37 @@ func TestExpectedSatsPerJob(t *testing.T) {
 			sink.mu.Unlock()
 			if n, want := logs.count(unreadable), map[bool]int{true: 0, false: 1}[tc.per > 0]; n != want {
 				t.Fatalf("%d log lines for the unreadable coinbase, want %d:\n%s", n, want, logs.b.String())
+			}
+		})
+	}
+}
+
+// TestExpectedSatsSV2Upstream: through an SV2 pool's extended jobs (coinbase halves plain or
+// BIP141-serialized, as older SRI pools send them) each pool-accepted share carries its
+// difficulty × 312,500,000 (the sim template's 3.125 BTC) / the chain's network difficulty.
+func TestExpectedSatsSV2Upstream(t *testing.T) {
+	for _, witness := range []bool{false, true} {
+		t.Run(fmt.Sprintf("witness=%v", witness), func(t *testing.T) {
+			sp, paddr := startPool2(t, func(c *pool2.Config) {
+				c.NBits = 0x1b04864c
+				c.Witness = witness
+			})
+			cfg := testConfig()
+			cfg.Pools = []PoolConfig{{Name: "v2pool", URL: v2URL(sp, paddr), User: "acct", Priority: 0}}
+			sink := &eventLog{}
+			_, addr := startProxy(t, cfg, Options{Sink: sink})
+			startMiners(t, addr, 2, "rig", nil)
+			eventually(t, "5 pool-accepted shares", func() bool { return sink.count(ResultPoolAccepted, "") >= 5 })
+			per := 312_500_000 / 14484.1623612254
+			sink.mu.Lock()
+			defer sink.mu.Unlock()
+			for _, e := range sink.ev {
+				if e.Result != ResultPoolAccepted {
+					continue
+				}
+				if want := e.Difficulty * per; want <= 0 || math.Abs(e.ExpectedSats-want) > 1e-9*want {
+					t.Errorf("share of difficulty %v: %v expected sats, want %v", e.Difficulty, e.ExpectedSats, want)
+				}
 			}
 		})
 	}
