@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,4 +74,47 @@ func oldRollupWriter(t *testing.T) (restore func()) {
 	restore = func() { upsertRollupSQL = saved }
 	t.Cleanup(restore)
 	return restore
+}
+
+// TestMigrateAddsSatsKeepingRollups: a ledger written before sats_sum keeps its accepted
+// difficulty through the migration, worth 0 expected sats (its jobs' rewards were never
+// kept), and shares recorded after it add their sats to the same minute.
+func TestMigrateAddsSatsKeepingRollups(t *testing.T) {
+	cfg := testConfig(t)
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	pre := slices.IndexFunc(saved, func(m string) bool { return strings.Contains(m, "ADD COLUMN sats_sum") })
+	if pre < 0 {
+		t.Fatal("no sats_sum migration")
+	}
+	migrations = saved[:pre]
+	restore := oldRollupWriter(t)
+	old := openTest(t, cfg, hooks{})
+	ctx := context.Background()
+	ev := ShareEvent{Time: t0, Worker: "rig1", Pool: "p", Job: "j", Difficulty: 8, Result: ResultPoolAccepted, ExpectedSats: 99}
+	if err := old.RecordShare(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, old)
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	migrations = saved
+	restore()
+	s := openTest(t, cfg, hooks{})
+	days, err := s.EnergyReport(ctx, t0, t0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 1 || days[0].AcceptedDifficulty != 8 || days[0].ExpectedSats != 0 {
+		t.Fatalf("after migrating: %+v", days)
+	}
+	ev.ExpectedSats = 40.5
+	if err := s.RecordShare(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, s)
+	if days, err = s.EnergyReport(ctx, t0, t0, ""); err != nil || len(days) != 1 || days[0].AcceptedDifficulty != 16 || days[0].ExpectedSats != 40.5 {
+		t.Fatalf("a new share in the migrated minute: %+v, %v", days, err)
+	}
 }
