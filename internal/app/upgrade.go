@@ -14,9 +14,11 @@ import (
 // An upgrade hands the listening sockets to a new process so no miner is refused (the
 // machinery is in cmd/hashgate). In order:
 //
-//  1. The new process takes the sockets over, checks its keys and certificates, starts the
-//     proxy and waits for a pool's work; only then does it say it is ready. A new process
-//     that fails before (bad config, no pool) leaves the old one serving.
+//  1. The new process takes the sockets over, checks its keys and certificates and what it
+//     will open in step 4 (the store's schema version, the embedded NATS directory), starts
+//     the proxy and waits for a pool's work; only then does it say it is ready. A new process
+//     that fails before (bad config, no pool, a store it cannot open) leaves the old one
+//     serving.
 //  2. The old process stops accepting (HandOver): new connections go to the new one. It asks
 //     its miners to reconnect over [upgrade] drain; they come back to the same address, now
 //     the new process's. Their shares meanwhile are answered and recorded by the old one.
@@ -25,7 +27,8 @@ import (
 //  4. The new process, serving miners since step 2, holds their share events in memory until
 //     the old one has exited, then opens the store, records them, and starts the power
 //     controller, the alerts and the console. The store never has two writers, and the
-//     power policy never two processes actuating the same miners.
+//     power policy never two processes actuating the same miners. Until then its gates
+//     follow the old process's (HeldGates): that one's policy decides until it exits.
 
 // Options are what differs between a first start and a process taking over.
 type Options struct {

@@ -136,3 +136,123 @@ func TestHandOverFollowsGatesClosedDuringTheUpgrade(t *testing.T) {
 	gatedAcc = gated.Stats.Accepted.Load()
 	waitFor(t, "the gated miner released by the new controller", func() bool { return gated.Stats.Accepted.Load() > gatedAcc })
 }
+
+// TestHandOverFollowsGatesClosedDuringTheDrain: the old process's policy pauses a gate-only
+// miner during the drain, before the miner is told to reconnect: it reconnects to the new
+// process paused and stays so once the old process is gone, until the new one's controller
+// starts.
+func TestHandOverFollowsGatesClosedDuringTheDrain(t *testing.T) {
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	socks := &passedSockets{}
+	defer socks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	addr := old.Addrs[0].String()
+	gated := miner.New(miner.Config{Addr: addr, Username: "acct.gated", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	free := miner.New(miner.Config{Addr: addr, Username: "acct.free", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
+	mctx, stopMiners := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, m := range []*miner.Miner{gated, free} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.Run(mctx)
+		}()
+	}
+	defer func() {
+		stopMiners()
+		wg.Wait()
+	}()
+	waitFor(t, "both miners mining", func() bool { return gated.Stats.Accepted.Load() > 0 && free.Stats.Accepted.Load() > 0 })
+
+	tmp, err := os.CreateTemp(t.TempDir(), "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inherited, err := os.OpenFile(tmp.Name(), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tmp.Name())
+	oldHeld, newHeld := NewHeldGates(tmp), NewHeldGates(inherited)
+	defer oldHeld.Close()
+	defer newHeld.Close()
+	if err := oldHeld.Publish(old.Proxy.PausedWorkers()); err != nil {
+		t.Fatal(err)
+	}
+	paused, _, err := newHeld.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, oldGone := make(chan struct{}), make(chan struct{})
+	started := make(chan *App, 1)
+	go func() {
+		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+			Ready: func() error { close(ready); return nil },
+			ParentGone: func(ctx context.Context) error {
+				select {
+				case <-oldGone:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			},
+			Paused: paused,
+			Held:   newHeld,
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- a
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("the new process never got ready")
+	}
+	gatedConns := gated.Stats.Connects.Load()
+	// Two miners over 6 s: the second is told at 3 s, the first closed at 2 s (ReconnectGrace).
+	handed := make(chan error, 1)
+	go func() { handed <- old.HandOver(ctx, 6*time.Second, oldHeld) }()
+	// A curtailment during the drain.
+	old.Power.Plan([]policy.Decision{{MinerID: "acct.gated", Action: policy.ActionPause}})
+	waitFor(t, "the gated miner told it is paused", func() bool { return gated.Rejects()[26] > 0 })
+	if gated.Stats.Connects.Load() != gatedConns {
+		t.Fatal("the gated miner left before the decision: the test decided after the drain")
+	}
+	select {
+	case err := <-handed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the hand-over never ended")
+	}
+	waitFor(t, "the gated miner on the new process", func() bool { return gated.Stats.Connects.Load() > gatedConns })
+	// The old process is gone; the new one has no controller yet: the gate stays closed.
+	gatedAcc, freeAcc := gated.Stats.Accepted.Load(), free.Stats.Accepted.Load()
+	waitFor(t, "the free miner mining on", func() bool { return free.Stats.Accepted.Load() > freeAcc+5 })
+	if n := gated.Stats.Accepted.Load(); n != gatedAcc {
+		t.Fatalf("the miner paused during the drain mined %d shares after the old process was gone", n-gatedAcc)
+	}
+	select {
+	case a := <-started:
+		t.Fatalf("the new process finished starting (%v) before the old one was gone", a != nil)
+	default:
+	}
+	close(oldGone)
+	select {
+	case a := <-started:
+		if a != nil {
+			a.Close()
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the new process never opened the store")
+	}
+}
