@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,4 +353,42 @@ func TestSiteControlsConcurrentWritesAllKept(t *testing.T) {
 		m, ok := leaderManual([]*instance{a, b})
 		return ok && len(m.PausedGroups) == writers
 	})
+}
+
+// The site's controls are kept when every instance restarts: a new process leading the site
+// applies the stored cap and paused group before deciding.
+func TestSiteControlsOutliveARestart(t *testing.T) {
+	srv, err := StartEmbedded(EmbedOptions{Name: "h", Listen: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	s, poolAddr := newSite(t, 1), startPool(t)
+	first := startInstance(t, s, "a", poolAddr, srv.Addr().String(), 1, sitePolicy(100))
+	waitFor(t, "the first run leading", func() bool { return first.role() == RoleLeader })
+	until := time.Now().Add(time.Hour)
+	ctx := context.Background()
+	if err := first.ctl.SetCap(ctx, "alice", 9, until); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.ctl.PauseGroup(ctx, "alice", "a"); err != nil {
+		t.Fatal(err)
+	}
+	first.stop()
+	again := startInstance(t, s, "a", poolAddr, srv.Addr().String(), 1, sitePolicy(100))
+	waitFor(t, "the next run leading with the stored controls", func() bool {
+		r := again.node.Runner()
+		if r == nil {
+			return false
+		}
+		m := r.Snapshot().Manual
+		return m.CapKW == 9 && m.CapUntil.Equal(until) && slices.Equal(m.PausedGroups, []string{"a"})
+	})
+	waitFor(t, "its miner paused with its group", func() bool { return again.sleeping() == 1 })
+}
+
+func FuzzDecodeControls(f *testing.F) {
+	seed(f, &Controls{V: 1}, &Controls{V: 1, Cap: &CapControl{KW: 4, Until: time.Unix(1e9, 0).UTC()}, PausedGroups: []string{"a", "b"},
+		DR: []DRControl{{ID: "e", Start: time.Unix(1e9, 0).UTC(), End: time.Unix(1e9+60, 0).UTC(), TargetKW: 6}}})
+	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, DecodeControls) })
 }
