@@ -5,11 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
@@ -72,5 +76,31 @@ func TestUpgradeNewerSchemaFailsBeforeReady(t *testing.T) {
 	waitFor(t, "the miner mining on the old process", func() bool { return m.Stats.Accepted.Load() > acc+3 })
 	if n := m.Stats.Connects.Load(); n != conns {
 		t.Fatalf("the miner reconnected %d times", n-conns)
+	}
+}
+
+// TestUpgradeChecksEmbedStoreDir: an embedded NATS server whose store directory cannot be
+// made fails the check a process taking over runs before Ready, naming the key; a usable one
+// passes and is left as it was.
+func TestUpgradeChecksEmbedStoreDir(t *testing.T) {
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster = &cluster.Config{Embed: true, EmbedStoreDir: filepath.Join(notDir, "nats")}
+	a := &App{cfg: &f}
+	err := a.checkAfterReady(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cluster.embed_store_dir") {
+		t.Fatalf("store dir under a file: %v, want an error naming cluster.embed_store_dir", err)
+	}
+	dir := filepath.Join(t.TempDir(), "nats")
+	f.Cluster.EmbedStoreDir = dir
+	if err := a.checkAfterReady(context.Background()); err != nil {
+		t.Fatalf("usable store dir: %v", err)
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Fatalf("the check left %v (%v)", left, err)
 	}
 }
