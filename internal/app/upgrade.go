@@ -97,6 +97,11 @@ func (a *App) takeOver(ctx context.Context, h *Handover) error {
 		}
 	}
 	t.Stop()
+	// Once more before Ready: an unreadable list fails here, with the old process serving.
+	if err := a.followHeld(h.Held); err != nil {
+		closeAll(ls)
+		return err
+	}
 	if err := a.serve(ls); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,4 +256,59 @@ func TestHandOverFollowsGatesClosedDuringTheDrain(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the new process never opened the store")
 	}
+}
+
+// TestHandOverBadHeldGatesFailsBeforeReady: a held-gates file the new process cannot read
+// (garbage where a list should be) makes it fail before it says it is ready, naming the
+// previous process: the gates it would hold are unknown, and the old process keeps serving.
+func TestHandOverBadHeldGatesFailsBeforeReady(t *testing.T) {
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	socks := &passedSockets{}
+	defer socks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	w, r, raw := heldPair(t)
+	if err := w.Publish(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Read(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := raw.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.WriteAt([]byte("{\"not\":\"a list\"}\n"), st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	readied := false
+	_, err = StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+		Ready:      func() error { readied = true; return nil },
+		ParentGone: func(context.Context) error { return nil },
+		Held:       r,
+	}})
+	if err == nil || !strings.Contains(err.Error(), "previous process") {
+		t.Fatalf("garbage held gates: %v, want an error naming the previous process", err)
+	}
+	if readied {
+		t.Fatal("the new process said it was ready with unreadable held gates")
+	}
+	m := miner.New(miner.Config{Addr: old.Addrs[0].String(), Username: "acct.m1", HashRate: 20000})
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(mctx)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	waitFor(t, "a miner mining on the old process", func() bool { return m.Stats.Accepted.Load() > 0 })
 }
