@@ -1,0 +1,255 @@
+package cluster
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hashgate/hashgate/policy"
+)
+
+// slowOwner is an instance's firmware side whose first "run" takes as long as the test wants
+// (a stock firmware takes ~21 s to start hashing). It records what overlaps on the miner.
+type slowOwner struct {
+	mu         sync.Mutex
+	started    chan struct{} // closed when the slow run began
+	release    chan struct{} // closed by the test to let it finish
+	honourCtx  bool          // the slow run returns when its context ends
+	ctxEnded   bool
+	deadline   time.Duration // the slow run's context deadline, from its start
+	slowDone   bool
+	inFlight   int
+	maxOverlap int
+	after      []policy.Action // what was applied after the slow run began
+}
+
+func newSlowOwner(t *testing.T, honourCtx bool) *slowOwner {
+	o := &slowOwner{started: make(chan struct{}), release: make(chan struct{}), honourCtx: honourCtx}
+	t.Cleanup(o.finish) // before the Node stops: a failed test must not leave it waiting
+	return o
+}
+
+// finish lets the slow run return.
+func (o *slowOwner) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case <-o.release:
+	default:
+		close(o.release)
+	}
+}
+
+func (o *slowOwner) Plan([]policy.Decision) {}
+
+func (o *slowOwner) Apply(ctx context.Context, d policy.Decision) error {
+	o.mu.Lock()
+	o.inFlight++
+	o.maxOverlap = max(o.maxOverlap, o.inFlight)
+	slow := d.Action == policy.ActionRun && !o.slowDone
+	if slow {
+		o.slowDone = true
+		if dl, ok := ctx.Deadline(); ok {
+			o.deadline = time.Until(dl)
+		}
+	} else if o.slowDone {
+		o.after = append(o.after, d.Action)
+	}
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.inFlight--
+		o.mu.Unlock()
+	}()
+	if !slow {
+		return nil
+	}
+	close(o.started)
+	if o.honourCtx {
+		select {
+		case <-ctx.Done():
+			o.mu.Lock()
+			o.ctxEnded = true
+			o.mu.Unlock()
+			return ctx.Err()
+		case <-o.release:
+			return nil
+		}
+	}
+	<-o.release
+	return nil
+}
+
+// boss is a leader played by the test: it holds the site's real lease and sends heartbeats
+// and orders like a leader would.
+type boss struct {
+	t     *testing.T
+	nc    *nats.Conn
+	lease *Lease
+	site  string
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newBoss(t *testing.T, url, site string, ttl time.Duration) *boss {
+	nc, js := connect(t, url)
+	l, err := OpenLease(context.Background(), js, site, "boss", ttl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.TryAcquire(context.Background()); !ok || err != nil {
+		t.Fatalf("boss lease: %v %v", ok, err)
+	}
+	b := &boss{t: t, nc: nc, lease: l, site: site, stop: make(chan struct{})}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		tk := time.NewTicker(ttl / 4)
+		defer tk.Stop()
+		for {
+			_ = l.Renew(context.Background())
+			if e, ok := l.Held(time.Now()); ok {
+				hb, _ := encode(&Heartbeat{Epoch: e, Leader: "boss"})
+				_ = nc.Publish("hashgate."+site+".leader", hb)
+			}
+			select {
+			case <-b.stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	t.Cleanup(b.silence)
+	return b
+}
+
+func (b *boss) epoch() uint64 { e, _ := b.lease.Held(time.Now()); return e }
+
+// silence cuts the boss off: no renewal, no heartbeat (its lease lapses at the server).
+func (b *boss) silence() {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	b.wg.Wait()
+}
+
+// order sends a "run" for miner at epoch asking for 10 minutes, and returns its reply later.
+func (b *boss) order(to, miner string, epoch uint64) <-chan string {
+	body, err := encode(&Order{Epoch: epoch, Leader: "boss", TimeoutMS: maxOrderTimeout,
+		Decision: Decided{MinerID: miner, Action: Action(policy.ActionRun), TargetKW: 3.5, Reason: Reason(policy.ReasonImportLimit)}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		msg, err := b.nc.Request("hashgate."+b.site+".cmd."+to, body, 2*time.Minute)
+		if err != nil {
+			out <- "no reply: " + err.Error()
+			return
+		}
+		r, err := DecodeReply(msg.Data)
+		if err != nil {
+			out <- "bad reply: " + err.Error()
+			return
+		}
+		out <- r.Err
+	}()
+	return out
+}
+
+// runNode starts a Node named inst with one miner, carrying orders out through owner.
+func runNode(t *testing.T, url, site, inst string, ttl, stale time.Duration, owner policy.Planner) *Node {
+	cfg := DefaultConfig()
+	cfg.Site, cfg.Instance, cfg.NATSURL = site, inst, url
+	cfg.LeaseTTL, cfg.StaleAfter = Duration(ttl), Duration(stale)
+	pcfg := policy.DefaultConfig()
+	pcfg.ImportLimitKW = 1000
+	n, err := New(cfg, Options{Policy: pcfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.UpsertMiner(policy.Miner{ID: inst + "1", Worker: inst + "1", Group: "g", RatedKW: 3.5, EfficiencyJTH: 17.5, Proven: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx, owner) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func (n *Node) commandedOf(id string) policy.Action {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.commanded[id].Action
+}
+
+// An order of an epoch this instance gives up (it is cut off from NATS right after taking it
+// and isolates while a slow firmware works on it) is not recorded as commanded when the firmware finally answers, and the floor Runner
+// starts only once it returned: the miner is never commanded by both.
+func TestOrderOfGivenUpEpochEndsBeforeTheFloor(t *testing.T) {
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	const ttl, stale = time.Second, 3 * time.Second
+	b := newBoss(t, srv.ClientURL(), "f1", ttl)
+	owner := newSlowOwner(t, false)
+	r := newRelay(t, srv.Addr().String())
+	n := runNode(t, r.url(), "f1", "a", ttl, stale, owner)
+	waitFor(t, "a following the boss", func() bool { st := n.Status(); return st.Leader == "boss" && st.Role == RoleFollower })
+	b.order("a", "a1", b.epoch())
+	<-owner.started
+	r.setCut(true)
+	failed := n.counters.failed.Load()
+	waitFor(t, "a giving up the boss's epoch", func() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.lost != 0 })
+	owner.finish()
+	waitFor(t, "the old order failed", func() bool { return n.counters.failed.Load() > failed })
+	waitFor(t, "a isolated", func() bool { return n.Status().Role == RoleIsolated })
+	if c := n.commandedOf("a1"); c == policy.ActionRun {
+		t.Fatal("the given-up epoch's run is recorded as commanded")
+	}
+	owner.mu.Lock()
+	defer owner.mu.Unlock()
+	if owner.maxOverlap > 1 {
+		t.Fatalf("the floor Runner commanded the miner while the old order still ran (overlap %d, after %v)", owner.maxOverlap, owner.after)
+	}
+}
+
+// An owner gives an order no more time than stale_after minus lease_ttl, whatever the order
+// asks, and a newer epoch (proven by the lease) stops an older epoch's running order at once.
+func TestNewerEpochStopsOlderOrders(t *testing.T) {
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	const ttl, stale = time.Second, 50 * time.Second
+	b := newBoss(t, srv.ClientURL(), "f2", ttl)
+	owner := newSlowOwner(t, true)
+	n := runNode(t, srv.ClientURL(), "f2", "a", ttl, stale, owner)
+	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	old := b.epoch()
+	reply := b.order("a", "a1", old)
+	<-owner.started
+	owner.mu.Lock()
+	dl := owner.deadline
+	owner.mu.Unlock()
+	if dl <= 0 || dl > stale-ttl {
+		t.Fatalf("order given %s, want at most stale_after - lease_ttl = %s", dl, stale-ttl)
+	}
+	b.lease.NewTerm()
+	waitFor(t, "the boss's new term", func() bool { return b.epoch() > old })
+	if r := <-reply; r == "" {
+		t.Fatal("the older epoch's order succeeded after a newer epoch was admitted")
+	}
+	owner.mu.Lock()
+	ended := owner.ctxEnded
+	owner.mu.Unlock()
+	if !ended {
+		t.Fatal("the older order was not cancelled")
+	}
+	if n.commandedOf("a1") == policy.ActionRun {
+		t.Fatal("the stopped order is recorded as commanded")
+	}
+	if st := n.Status(); st.Epoch != b.epoch() {
+		t.Fatalf("a follows epoch %d, the boss holds %d", st.Epoch, b.epoch())
+	}
+}
