@@ -166,7 +166,10 @@ func TestOrdersBeyondTheBoundAreBusy(t *testing.T) {
 			busy++
 		}
 	}
-	if busy == 0 || in.node.Status().Busy != uint64(busy) {
-		t.Fatalf("%d busy replies, %d counted", busy, in.node.Status().Busy)
+	// At least the 50 beyond the bound are busy. The node's own Runner sends this leader's
+	// orders through the same bound, so it may have taken slots too (and been refused and
+	// counted as well): the counter holds every busy reply, ours and the Runner's.
+	if counted := in.node.Status().Busy; busy < 50 || counted < uint64(busy) {
+		t.Fatalf("%d busy replies, %d counted", busy, counted)
 	}
 }
