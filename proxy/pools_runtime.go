@@ -46,8 +46,11 @@ type poolsRuntime struct {
 	// failMu runs failover decisions one at a time and keeps them out of an edit's change
 	// of list (lock order: mu, failMu, then Proxy.mu and the split's locks).
 	failMu sync.Mutex
-	list   atomic.Pointer[[]*pool] // sorted by priority
-	forced atomic.Pointer[pool]
+	// maskShort holds the pools left out of the split for their version mask
+	// (split_mask.go); failMu guards it.
+	maskShort map[*pool]bool
+	list      atomic.Pointer[[]*pool] // sorted by priority
+	forced    atomic.Pointer[pool]
 }
 
 // poolList is the current pools, sorted by priority. The slice must not be modified.
@@ -183,6 +186,7 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 	p.mu.Lock()
 	for _, pl := range gone {
 		delete(p.knownN, pl) // a layout still to be fixed need not fit a pool that is gone
+		delete(p.rt.maskShort, pl)
 	}
 	if slices.Contains(gone, p.active) {
 		// Its work is gone with its connections: the next failover check picks the best

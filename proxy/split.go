@@ -299,7 +299,7 @@ func (p *Proxy) splitMembers(best *pool, lastResort bool, now time.Time) []*pool
 		}
 		out = append(out, pl)
 	}
-	return out
+	return p.splitMaskFilter(out) // split_mask.go
 }
 
 // splitLead is the pool shown active while members share the miners: the active pool when
