@@ -260,8 +260,22 @@ func (d *Desk) onCard(msg *nats.Msg) {
 		d.refuse(msg, badf("card of %q on another instance's subject", c.Instance))
 		return
 	}
+	now := d.n.clk.Now()
 	d.mu.Lock()
-	d.cards[c.Instance] = heardCard{Card: c, heard: d.n.clk.Now()}
+	if _, known := d.cards[c.Instance]; !known && len(d.cards) >= maxPeers {
+		// Full: forget instances silent as long as the node forgets them, else refuse.
+		for inst, h := range d.cards {
+			if now.Sub(h.heard) > forgetAfter*d.n.cfg.StaleAfter.D() {
+				delete(d.cards, inst)
+			}
+		}
+		if len(d.cards) >= maxPeers {
+			d.mu.Unlock()
+			d.refuse(msg, badf("card of %q: already %d instances", c.Instance, maxPeers))
+			return
+		}
+	}
+	d.cards[c.Instance] = heardCard{Card: c, heard: now}
 	d.mu.Unlock()
 }
 

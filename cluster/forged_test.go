@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -134,4 +135,31 @@ func TestNoLeadingBelowAnObeyedEpoch(t *testing.T) {
 	n.highest += 1 << 40 // an epoch obeyed before the bucket's epochs went back
 	n.mu.Unlock()
 	waitFor(t, "a isolated instead of leading", func() bool { return n.Status().Role == RoleIsolated })
+}
+
+// The site console remembers at most maxPeers instances' cards.
+func TestDeskCardsBounded(t *testing.T) {
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	n := runNode(t, srv.ClientURL(), "g5", "a", time.Second, 3*time.Second, newSlowOwner(t, true))
+	d := NewDesk(n, &deskSide{}, DeskOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	nc, _ := connect(t, srv.ClientURL())
+	waitFor(t, "the desk's own card heard", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.cards) > 0 })
+	for i := range maxPeers + 10 {
+		inst := fmt.Sprintf("p%d", i)
+		b, _ := encode(&Card{Instance: inst, Workers: 1, At: time.Now()})
+		if err := nc.Publish("hashgate.g5.card."+inst, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the cards beyond the bound refused", func() bool { return d.Counters().Refused >= 10 })
+	d.mu.Lock()
+	k := len(d.cards)
+	d.mu.Unlock()
+	if k > maxPeers {
+		t.Fatalf("%d cards remembered, bound %d", k, maxPeers)
+	}
 }
