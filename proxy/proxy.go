@@ -208,7 +208,9 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 // Start connects to the pools and starts failover supervision. It returns at once.
 func (p *Proxy) Start(ctx context.Context) {
 	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.mu.Lock() // Status may run before Start (a site console card is built from it)
 	p.started = p.clk.Now()
+	p.mu.Unlock()
 	for _, pl := range p.poolList() {
 		pl.ensureConns(1)
 	}
@@ -871,7 +873,7 @@ func (p *Proxy) Status() Status {
 	for _, s := range live {
 		st.Hashrate += s.rate.rates(now, s.connected).H5m // connected is set at birth
 	}
-	r := p.rate.rates(now, p.started)
+	r := p.rate.rates(now, st.Started)
 	st.Hashrate5m, st.Hashrate1h, st.Hashrate24h = r.H5m, r.H1h, r.H24h
 	st.Shares = p.counters.Map()
 	st.Blocks = p.counters.Get(ResultBlock)

@@ -114,7 +114,7 @@ func TestEnergyExportsThroughTheApp(t *testing.T) {
 		PriceUnit string `json:"price_unit"`
 		Revenue   string `json:"revenue"`
 	}
-	if code != 200 || json.Unmarshal(b, &rep) != nil || rep.PriceUnit != "EUR/MWh" || rep.Revenue != "accepted_difficulty only" {
+	if code != 200 || json.Unmarshal(b, &rep) != nil || rep.PriceUnit != "EUR/MWh" || rep.Revenue != "expected BTC from accepted shares" {
 		t.Fatalf("report: %d %s", code, b)
 	}
 	if code, _, _ := get("/api/v1/export/decisions.csv?from="+today+"&to="+today, ""); code != http.StatusUnauthorized {
