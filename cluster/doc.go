@@ -11,8 +11,11 @@
 //     snapshot every lease_ttl, numbered so a lost delta is noticed and repaired).
 //   - Exactly one instance leads: it holds a lease in the JetStream KV bucket
 //     hashgate_lease_<site>, whose entries live lease_ttl at the server. It is taken with
-//     Create and renewed with Update against the last revision every lease_ttl/3. The
-//     revision at acquisition is the epoch, the fencing token (see Lease).
+//     Create and renewed with Update against the last revision every lease_ttl/3; its value
+//     names the instance and a per-process id, so a clone under the same name is never taken
+//     for the holder. The epoch, the fencing token, is the bucket's creation time (seconds,
+//     high 32 bits) with the revision at acquisition (low 32 bits), so it grows even when the
+//     bucket is recreated and revisions start again at 1 (see Lease).
 //   - The leader runs the site's policy.Runner over the union of every instance's inventory
 //     and the readings of every instance. Its Actuator sends each decision as an Order to the
 //     owning instance (hashgate.<site>.cmd.<owner>, request/reply, the leader's own miners
@@ -24,14 +27,21 @@
 //     health, workers, console URL) on hashgate.<site>.card.<instance>, so any console lists
 //     the whole site; an operator's pause or resume goes to the instance owning each worker as
 //     a request on hashgate.<site>.op.<owner>, and the owner applies and audits it.
+//   - Site-wide operator controls (the cap, paused groups, demand-response events) are one
+//     revision-checked document in the KV bucket hashgate_controls_<site>: any instance's
+//     console writes it, the leader applies it to the site's Runner, and a new term reads
+//     it before its first step, so the controls outlive a leader and a restart.
 //
 // Invariants:
 //
 //   - No two leaders command at the same time: a leader counts its lease valid only until
 //     the moment it sent its last successful renewal plus lease_ttl minus a margin, which is
 //     before the server can expire the key, and it sends no order outside that time.
-//   - No miner receives orders of an older epoch after a newer one: epochs are lease
-//     revisions and only grow, and owners keep the highest seen.
+//   - No miner receives orders of an older epoch after a newer one: epochs only grow, owners
+//     keep the highest seen, obey a higher one only once the lease shows its leader holding
+//     it, and cancel (and wait for) orders of an older epoch still running when a newer one
+//     is admitted or they isolate. A node never leads below an epoch it obeyed.
+//   - A leader's order runs at most stale_after - lease_ttl at the owner, whatever it asks.
 //   - Fail-safe: an instance that heard no valid leader (heartbeat, order or its own lease)
 //     for stale_after isolates itself. It gives up the epoch it followed (only a newer one is
 //     obeyed again) and runs a policy.Runner of its own over its own miners with
@@ -39,7 +49,7 @@
 //     epoch reaches it, that Runner stops, and its in-flight commands return, before the
 //     first order is carried out, so no miner is commanded by two Runners at once. A leader
 //     that sees an instance report the epoch it gave up starts a new term (the next renewal's
-//     revision becomes the epoch) so the instance can follow again, and takes the commands
+//     revision makes the epoch) so the instance can follow again, and takes the commands
 //     carried out while isolated as the miners' state (Inventory.Gen).
 //   - An instance silent for stale_after leaves the site's policy; the site meter sees what
 //     its miners draw as other load.
