@@ -9,13 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/proxy"
-	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
 )
 
@@ -23,32 +21,13 @@ import (
 // (a downgrade over a newer build's database) makes the process taking over fail before it
 // says it is ready: the old process is never told to drain and keeps serving its miner.
 func TestUpgradeNewerSchemaFailsBeforeReady(t *testing.T) {
-	_, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	m := miner.New(miner.Config{Addr: old.Addrs[0].String(), Username: "acct.m1", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	mctx, stopMiner := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.Run(mctx)
-	}()
-	defer func() {
-		stopMiner()
-		<-done
-	}()
+	r := startUpgradeRig(t)
+	ms, _ := r.mine("acct.m1")
+	m := ms[0]
 	waitFor(t, "the miner mining", func() bool { return m.Stats.Accepted.Load() > 0 })
 
 	// What a newer build's migration leaves behind.
-	db, err := sql.Open("sqlite", f.Store.Path)
+	db, err := sql.Open("sqlite", r.f.Store.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +41,7 @@ func TestUpgradeNewerSchemaFailsBeforeReady(t *testing.T) {
 	db.Close()
 
 	readied := false
-	_, err = StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+	_, err = StartWith(r.ctx, &r.f, zerolog.Nop(), Options{Listen: r.socks.inherit, Handover: &Handover{
 		Ready:      func() error { readied = true; return nil },
 		ParentGone: func(context.Context) error { return nil },
 	}})

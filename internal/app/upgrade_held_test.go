@@ -2,16 +2,13 @@ package app
 
 import (
 	"context"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/policy"
-	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 )
 
@@ -22,48 +19,14 @@ import (
 // there while the old process is gone and the new one has no controller yet; the other miner
 // mines on.
 func TestHandOverFollowsGatesClosedDuringTheUpgrade(t *testing.T) {
-	_, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	addr := old.Addrs[0].String()
-	gated := miner.New(miner.Config{Addr: addr, Username: "acct.gated", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	free := miner.New(miner.Config{Addr: addr, Username: "acct.free", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	mctx, stopMiners := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, m := range []*miner.Miner{gated, free} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Run(mctx)
-		}()
-	}
-	defer func() {
-		stopMiners()
-		wg.Wait()
-	}()
+	r := startUpgradeRig(t)
+	ctx, old := r.ctx, r.old
+	ms, _ := r.mine("acct.gated", "acct.free")
+	gated, free := ms[0], ms[1]
 	waitFor(t, "both miners mining", func() bool { return gated.Stats.Accepted.Load() > 0 && free.Stats.Accepted.Load() > 0 })
 
 	// The upgrade starts: the held list goes to the new process as it is now (nothing held).
-	tmp, err := os.CreateTemp(t.TempDir(), "held")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inherited, err := os.OpenFile(tmp.Name(), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(tmp.Name())
-	oldHeld, newHeld := NewHeldGates(tmp), NewHeldGates(inherited)
-	defer oldHeld.Close()
-	defer newHeld.Close()
+	oldHeld, newHeld := r.heldFiles()
 	if err := oldHeld.Publish(old.Proxy.PausedWorkers()); err != nil {
 		t.Fatal(err)
 	}
@@ -71,32 +34,7 @@ func TestHandOverFollowsGatesClosedDuringTheUpgrade(t *testing.T) {
 	if err != nil || len(paused) != 0 {
 		t.Fatalf("held at the start: %v, %v", paused, err)
 	}
-	ready, oldGone := make(chan struct{}), make(chan struct{})
-	started := make(chan *App, 1)
-	go func() {
-		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
-			Ready: func() error { close(ready); return nil },
-			ParentGone: func(ctx context.Context) error {
-				select {
-				case <-oldGone:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			},
-			Paused: paused,
-			Held:   newHeld,
-		}})
-		if err != nil {
-			t.Error(err)
-		}
-		started <- a
-	}()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		t.Fatal("the new process never got ready")
-	}
+	started, oldGone := r.takeOver(Handover{Paused: paused, Held: newHeld})
 	// A curtailment: the policy pauses the gate-only miner (its Plan closes the gate).
 	old.Power.Plan([]policy.Decision{{MinerID: "acct.gated", Action: policy.ActionPause}})
 	waitFor(t, "the gated miner told it is paused", func() bool { return gated.Rejects()[26] > 0 })
@@ -143,47 +81,13 @@ func TestHandOverFollowsGatesClosedDuringTheUpgrade(t *testing.T) {
 // process paused and stays so once the old process is gone, until the new one's controller
 // starts.
 func TestHandOverFollowsGatesClosedDuringTheDrain(t *testing.T) {
-	_, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	addr := old.Addrs[0].String()
-	gated := miner.New(miner.Config{Addr: addr, Username: "acct.gated", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	free := miner.New(miner.Config{Addr: addr, Username: "acct.free", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	mctx, stopMiners := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, m := range []*miner.Miner{gated, free} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Run(mctx)
-		}()
-	}
-	defer func() {
-		stopMiners()
-		wg.Wait()
-	}()
+	r := startUpgradeRig(t)
+	ctx, old := r.ctx, r.old
+	ms, _ := r.mine("acct.gated", "acct.free")
+	gated, free := ms[0], ms[1]
 	waitFor(t, "both miners mining", func() bool { return gated.Stats.Accepted.Load() > 0 && free.Stats.Accepted.Load() > 0 })
 
-	tmp, err := os.CreateTemp(t.TempDir(), "held")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inherited, err := os.OpenFile(tmp.Name(), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(tmp.Name())
-	oldHeld, newHeld := NewHeldGates(tmp), NewHeldGates(inherited)
-	defer oldHeld.Close()
-	defer newHeld.Close()
+	oldHeld, newHeld := r.heldFiles()
 	if err := oldHeld.Publish(old.Proxy.PausedWorkers()); err != nil {
 		t.Fatal(err)
 	}
@@ -191,32 +95,7 @@ func TestHandOverFollowsGatesClosedDuringTheDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready, oldGone := make(chan struct{}), make(chan struct{})
-	started := make(chan *App, 1)
-	go func() {
-		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
-			Ready: func() error { close(ready); return nil },
-			ParentGone: func(ctx context.Context) error {
-				select {
-				case <-oldGone:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			},
-			Paused: paused,
-			Held:   newHeld,
-		}})
-		if err != nil {
-			t.Error(err)
-		}
-		started <- a
-	}()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		t.Fatal("the new process never got ready")
-	}
+	started, oldGone := r.takeOver(Handover{Paused: paused, Held: newHeld})
 	gatedConns := gated.Stats.Connects.Load()
 	// Two miners over 6 s: the second is told at 3 s, the first closed at 2 s (ReconnectGrace).
 	handed := make(chan error, 1)
@@ -262,17 +141,8 @@ func TestHandOverFollowsGatesClosedDuringTheDrain(t *testing.T) {
 // (garbage where a list should be) makes it fail before it says it is ready, naming the
 // previous process: the gates it would hold are unknown, and the old process keeps serving.
 func TestHandOverBadHeldGatesFailsBeforeReady(t *testing.T) {
-	_, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
+	rig := startUpgradeRig(t)
+	ctx, old := rig.ctx, rig.old
 	w, r, raw := heldPair(t)
 	if err := w.Publish(nil); err != nil {
 		t.Fatal(err)
@@ -288,7 +158,7 @@ func TestHandOverBadHeldGatesFailsBeforeReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	readied := false
-	_, err = StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
+	_, err = StartWith(ctx, &rig.f, zerolog.Nop(), Options{Listen: rig.socks.inherit, Handover: &Handover{
 		Ready:      func() error { readied = true; return nil },
 		ParentGone: func(context.Context) error { return nil },
 		Held:       r,

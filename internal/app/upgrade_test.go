@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,7 +20,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/proxy"
-	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/sim/miner2"
 	"github.com/hashgate/hashgate/store"
 	"github.com/hashgate/hashgate/stratum/noise"
@@ -72,64 +70,17 @@ func (p *passedSockets) close() {
 // store only once the old one has closed it, and every share the pool accepted across the
 // hand-over is in the ledger, those the new process held meanwhile included.
 func TestHandOverKeepsHoldsAndShares(t *testing.T) {
-	sp, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	addr := old.Addrs[0].String()
-	held := miner.New(miner.Config{Addr: addr, Username: "acct.held", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	free := miner.New(miner.Config{Addr: addr, Username: "acct.free", HashRate: 20000, Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	mctx, stopMiners := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, m := range []*miner.Miner{held, free} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Run(mctx)
-		}()
-	}
-	defer func() {
-		stopMiners()
-		wg.Wait()
-	}()
+	r := startUpgradeRig(t)
+	ctx, old, sp := r.ctx, r.old, r.pool
+	ms, stopMiners := r.mine("acct.held", "acct.free")
+	held, free := ms[0], ms[1]
 	waitFor(t, "both miners mining", func() bool { return held.Stats.Accepted.Load() > 0 && free.Stats.Accepted.Load() > 0 })
 	if err := old.Power.PauseWorker(ctx, "user:ops", "acct.held"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the held miner told it is paused", func() bool { return held.Rejects()[26] > 0 })
 
-	ready, oldGone := make(chan struct{}), make(chan struct{})
-	started := make(chan *App, 1)
-	go func() {
-		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
-			Ready: func() error { close(ready); return nil },
-			ParentGone: func(ctx context.Context) error {
-				select {
-				case <-oldGone:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			},
-			Paused: old.Proxy.PausedWorkers(),
-		}})
-		if err != nil {
-			t.Error(err)
-		}
-		started <- a
-	}()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		t.Fatal("the new process never got ready")
-	}
+	started, oldGone := r.takeOver(Handover{Paused: old.Proxy.PausedWorkers()})
 	heldConns, freeConns, freeAcc := held.Stats.Connects.Load(), free.Stats.Connects.Load(), free.Stats.Accepted.Load()
 	// A paused miner is sent no work: one that gets a job was let go.
 	heldJobs := held.Stats.Jobs.Load()
@@ -175,7 +126,6 @@ func TestHandOverKeepsHoldsAndShares(t *testing.T) {
 	}
 
 	stopMiners()
-	wg.Wait()
 	// Every forwarded share has its verdict before the store closes.
 	if left := a.sink.settle(ctx); left != 0 {
 		t.Fatalf("%d verdicts missing", left)
@@ -183,7 +133,7 @@ func TestHandOverKeepsHoldsAndShares(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, f.Store, zerolog.Nop())
+	st, err := store.Open(ctx, r.f.Store, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,49 +209,14 @@ func TestHandOverEveryListener(t *testing.T) {
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	socks := &passedSockets{}
-	defer socks.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
+	r := startUpgradeRigWith(t, sp, f)
+	ctx, old := r.ctx, r.old
 	m := miner2.New(miner2.Config{Addr: old.Addrs[2].String(), Authority: auth.PublicKey(), User: "rack5.sv2-01", HashRate: 20000,
 		Reconnect: true, ReconnectDelay: 50 * time.Millisecond})
-	mctx, stopMiner := context.WithCancel(ctx)
-	minerDone := make(chan struct{})
-	go func() {
-		defer close(minerDone)
-		m.Run(mctx)
-	}()
-	defer func() {
-		stopMiner()
-		<-minerDone
-	}()
+	r.run(m)
 	waitFor(t, "the SV2 miner mining", func() bool { return sp.AcceptedBy("acct.rack5.sv2-01") > 0 })
 
-	ready, oldGone := make(chan struct{}), make(chan struct{})
-	started := make(chan *App, 1)
-	go func() {
-		a, err := StartWith(ctx, &f, zerolog.Nop(), Options{Listen: socks.inherit, Handover: &Handover{
-			Ready: func() error { close(ready); return nil },
-			ParentGone: func(ctx context.Context) error {
-				<-oldGone
-				return nil
-			},
-		}})
-		if err != nil {
-			t.Error(err)
-		}
-		started <- a
-	}()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		t.Fatal("the new process never got ready")
-	}
+	started, oldGone := r.takeOver(Handover{})
 	if err := old.HandOver(ctx, 0, nil); err != nil {
 		t.Fatal(err)
 	}
