@@ -88,7 +88,16 @@ func TestReconnectDuringFlightKeepsTheCommand(t *testing.T) {
 	cfg := simConfig()
 	clk := &manualClock{now: epoch}
 	gate := make(chan struct{})
-	act := heldUntil(gate)
+	held := heldUntil(gate)
+	// entered names each miner whose command reached the actuator: in flight, not queued.
+	entered := make(chan string, 64)
+	act := policy.ActuatorFunc(func(ctx context.Context, d policy.Decision) error {
+		select {
+		case entered <- d.MinerID:
+		default:
+		}
+		return held.Apply(ctx, d)
+	})
 	r, _ := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act})
 	sub := r.Subscribe(4096)
 	fleet := testFleet(t, 20)
@@ -101,8 +110,17 @@ func TestReconnectDuringFlightKeepsTheCommand(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	ev := waitFor(t, sub, "a pause", func(ev policy.Event) bool { return ev.Kind == policy.EventDecision })
-	id := ev.Decision.MinerID
+	waitFor(t, sub, "a pause", func(ev policy.Event) bool {
+		return ev.Kind == policy.EventDecision && ev.Decision.Action == policy.ActionPause
+	})
+	// A decision event says the pause was decided; it may still wait for a max_parallel slot.
+	// Take a miner whose pause is in flight (a queued one removed is simply decided again).
+	var id string
+	select {
+	case id = <-entered:
+	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("no pause reached the actuator")
+	}
 	var m policy.Miner
 	for _, f := range fleet {
 		if f.ID == id {
