@@ -42,8 +42,11 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	rt    poolsRuntime // the pools, sorted by priority, and the operator's forced choice
-	alloc *allocator
+	rt poolsRuntime // the pools, sorted by priority, and the operator's forced choice
+	// rewardWarned holds, per pool name, the job id last warned about as unreadable
+	// (reward.go): a job re-issued to other miners or re-announced is warned about once.
+	rewardWarned sync.Map
+	alloc        *allocator
 
 	mu         sync.Mutex
 	active     *pool

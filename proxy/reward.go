@@ -16,14 +16,17 @@ type jobReward struct {
 
 // expectedSats is the expected value in satoshis of a pool-accepted share of difficulty
 // diff on pj (see work.SatsPerDifficulty). A job whose coinbase outputs cannot be read
-// counts nothing, and says so once; its shares are relayed and judged as any other.
+// counts nothing, and says so once (each of its proxy jobs parses it, one warning per pool
+// job id); its shares are relayed and judged as any other.
 func (p *Proxy) expectedSats(pj *proxyJob, pl *pool, diff float64) float64 {
 	r := &pj.reward
 	r.once.Do(func() {
 		v, err := work.SatsPerDifficulty(pj.job)
 		if err != nil {
-			p.log.Warn().Err(err).Str("pool", pl.cfg.Name).Str("job", pj.job.ID).
-				Msg("job's coinbase outputs unreadable: its accepted shares count no expected revenue")
+			if prev, seen := p.rewardWarned.Swap(pl.cfg.Name, pj.job.ID); !seen || prev != pj.job.ID {
+				p.log.Warn().Err(err).Str("pool", pl.cfg.Name).Str("job", pj.job.ID).
+					Msg("job's coinbase outputs unreadable: its accepted shares count no expected revenue")
+			}
 		}
 		r.satsPerDiff = v
 	})

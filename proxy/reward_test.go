@@ -128,6 +128,8 @@ func TestExpectedSatsPerJob(t *testing.T) {
 			}
 			sink.mu.Unlock()
 			if n, want := logs.count(unreadable), map[bool]int{true: 0, false: 1}[tc.per > 0]; n != want {
+				logs.mu.Lock()
+				defer logs.mu.Unlock()
 				t.Fatalf("%d log lines for the unreadable coinbase, want %d:\n%s", n, want, logs.b.String())
 			}
 		})
