@@ -14,34 +14,14 @@ import (
 type policyClock struct{ c clock.Clock }
 
 func (p policyClock) Now() time.Time                        { return p.c.Now() }
-func (p policyClock) NewTimer(d time.Duration) policy.Timer { return newOneShot(p.c, d) }
+func (p policyClock) NewTimer(d time.Duration) policy.Timer { return clock.NewOneShot(p.c, d) }
 
 type meterClock struct{ c clock.Clock }
 
 func (m meterClock) Now() time.Time                       { return m.c.Now() }
-func (m meterClock) NewTimer(d time.Duration) meter.Timer { return newOneShot(m.c, d) }
+func (m meterClock) NewTimer(d time.Duration) meter.Timer { return clock.NewOneShot(m.c, d) }
 
 type firmwareClock struct{ c clock.Clock }
 
 func (f firmwareClock) Now() time.Time                         { return f.c.Now() }
-func (f firmwareClock) After(d time.Duration) <-chan time.Time { return newOneShot(f.c, d).C() }
-
-// oneShot is a channel timer built on clock.AfterFunc.
-type oneShot struct {
-	ch chan time.Time
-	t  clock.Timer
-}
-
-func newOneShot(c clock.Clock, d time.Duration) *oneShot {
-	o := &oneShot{ch: make(chan time.Time, 1)}
-	o.t = c.AfterFunc(d, func() {
-		select {
-		case o.ch <- c.Now():
-		default:
-		}
-	})
-	return o
-}
-
-func (o *oneShot) C() <-chan time.Time { return o.ch }
-func (o *oneShot) Stop() bool          { return o.t.Stop() }
+func (f firmwareClock) After(d time.Duration) <-chan time.Time { return clock.NewOneShot(f.c, d).C() }

@@ -164,3 +164,28 @@ var (
 	_ Timer  = (*manualTimer)(nil)
 	_ Ticker = manualTicker{}
 )
+
+// OneShot is a channel timer on any Clock, for the policy Runner, meter sources and firmware
+// drivers, whose timer interfaces take a channel.
+type OneShot struct {
+	ch chan time.Time
+	t  Timer
+}
+
+// NewOneShot sends c.Now() on C once d has passed on c.
+func NewOneShot(c Clock, d time.Duration) *OneShot {
+	o := &OneShot{ch: make(chan time.Time, 1)}
+	o.t = c.AfterFunc(d, func() {
+		select {
+		case o.ch <- c.Now():
+		default:
+		}
+	})
+	return o
+}
+
+// C delivers the firing time.
+func (o *OneShot) C() <-chan time.Time { return o.ch }
+
+// Stop stops the timer; it reports whether it stopped it before it fired.
+func (o *OneShot) Stop() bool { return o.t.Stop() }

@@ -39,3 +39,32 @@ func TestManualFiresInOrder(t *testing.T) {
 		t.Fatalf("now %v", c.Now())
 	}
 }
+
+// TestOneShotFiresOnceOnTheClock: a OneShot fires once its duration passed on the clock it
+// was given, with that clock's time, and a stopped one never fires.
+func TestOneShotFiresOnceOnTheClock(t *testing.T) {
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	c := NewManual(start)
+	o, stopped := NewOneShot(c, time.Second), NewOneShot(c, time.Second)
+	if !stopped.Stop() {
+		t.Fatal("a timer that had not fired reported it could not be stopped")
+	}
+	c.Advance(999 * time.Millisecond)
+	select {
+	case <-o.C():
+		t.Fatal("fired before its duration")
+	default:
+	}
+	c.Advance(time.Millisecond)
+	if got := <-o.C(); !got.Equal(start.Add(time.Second)) {
+		t.Fatalf("fired with %v", got)
+	}
+	c.Advance(time.Hour)
+	select {
+	case <-o.C():
+		t.Fatal("fired twice")
+	case <-stopped.C():
+		t.Fatal("a stopped timer fired")
+	default:
+	}
+}
