@@ -53,6 +53,16 @@ func FuzzPlan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, DecodePlan) })
 }
 
+func FuzzBatch(f *testing.F) {
+	seed(f, &Batch{Epoch: 9, Leader: "b", Owner: "a", TimeoutMS: 5000, Decisions: []Decided{
+		{MinerID: "m1", Action: 2, FromKW: 3.5}, {MinerID: "m2", Group: "g", Action: 3, TargetKW: 1.5, FromKW: 3.5, Reason: 2}}},
+		&BatchReply{Epoch: 9, Results: []Result{{MinerID: "m1"}, {MinerID: "m2", Err: "x"}}}, &BatchReply{Epoch: 9, Err: "cluster: stale epoch"})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip(t, b, DecodeBatch)
+		roundTrip(t, b, DecodeBatchReply)
+	})
+}
+
 func FuzzReadings(f *testing.F) {
 	seed(f, &Readings{Instance: "a", Readings: []MeterReading{{Role: 1, Value: 800, At: at}, {Role: 2, Fault: true, At: at}}})
 	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, DecodeReadings) })

@@ -128,8 +128,9 @@ type Node struct {
 	site     *term
 	askedNew uint64 // the epoch for which a new term was asked
 
-	orders   chan struct{}
-	counters counters
+	orders      chan struct{}
+	batchQueued atomic.Int64 // orders of accepted batches not yet answered (carry.go)
+	counters    counters
 	// fence: the orders being carried out and the last proof of a leader's epoch.
 	fence fence
 
@@ -213,6 +214,7 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 		{n.subject("meter", "*"), n.onReadings},
 		{n.prefix + ".leader", n.onHeartbeat},
 		{n.subject("cmd", n.inst), n.onOrder},
+		{n.subject("batch", n.inst), n.onBatch},
 		{n.subject("plan", n.inst), n.onPlan},
 	}
 	for _, s := range subs {

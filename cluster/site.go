@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -321,6 +320,7 @@ func (n *Node) stopSite() {
 type siteActuator struct {
 	n     *Node
 	epoch uint64
+	out   outbox // orders gathered into batches per owner (outbox.go)
 }
 
 func (a *siteActuator) valid() bool {
@@ -345,6 +345,7 @@ func (a *siteActuator) Plan(ds []policy.Decision) {
 		}
 	}
 	a.n.mu.Unlock()
+	a.expect(by)
 	for o, list := range by {
 		for len(list) > 0 {
 			k := min(len(list), MaxMinersPerMessage)
@@ -352,39 +353,6 @@ func (a *siteActuator) Plan(ds []policy.Decision) {
 			list = list[k:]
 		}
 	}
-}
-
-// Apply orders the owner to carry d out and waits for its answer (ctx carries apply_timeout).
-func (a *siteActuator) Apply(ctx context.Context, d policy.Decision) error {
-	if !a.valid() {
-		return ErrNotLeader
-	}
-	a.n.mu.Lock()
-	o, ok := a.n.owner[d.MinerID]
-	a.n.mu.Unlock()
-	if !ok {
-		return ErrNotOwner
-	}
-	timeout := a.n.pcfg.ApplyTimeout.D()
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	b, err := encode(&Order{Epoch: a.epoch, Leader: a.n.inst, TimeoutMS: max(1, min(timeout.Milliseconds(), maxOrderTimeout)), Decision: DecidedOf(d)})
-	if err != nil {
-		return err
-	}
-	msg, err := a.n.nc.Load().RequestWithContext(ctx, a.n.subject("cmd", o), b)
-	if err != nil {
-		return err
-	}
-	rep, err := DecodeReply(msg.Data)
-	if err != nil {
-		return err
-	}
-	if rep.Err != "" {
-		return &OrderError{Owner: o, Msg: rep.Err}
-	}
-	return nil
 }
 
 // OrderError is an owner's refusal or failure to carry out an order.

@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hashgate/hashgate/policy"
+)
+
+// ErrQueueFull refuses a whole batch when the orders already queued at the owner and the
+// batch's would pass maxQueuedOrders (policy: refuse the newest batch, keep what is queued).
+// The leader's Runner decides the refused orders again after its back-off.
+var ErrQueueFull = errors.New("cluster: order queue full")
+
+// maxQueuedOrders bounds the orders of accepted batches not yet answered, waiting for one of
+// the maxOrders slots or running: four full batches, more than one step sheds at 10,000
+// miners per instance.
+const maxQueuedOrders = 4 * MaxOrdersPerBatch
+
+// onBatch carries out one batch of the leader's orders and answers it once every order
+// returned. The epoch is checked once for the whole batch; the orders then share the
+// owner's maxOrders slots with single orders, waiting for a free one instead of being
+// refused, each within the batch's time bound (stale_after - lease_ttl at most).
+func (n *Node) onBatch(msg *nats.Msg) {
+	b, err := DecodeBatch(msg.Data)
+	if err != nil {
+		n.bad(msg, err)
+		n.replyBatch(msg, nil, err)
+		return
+	}
+	if !n.fromSubject(msg, "batch", b.Owner) {
+		n.replyBatch(msg, nil, badf("batch: for instance %q on %s", b.Owner, msg.Subject))
+		return
+	}
+	if err := n.admit(b.Epoch, b.Leader); err != nil {
+		n.counters.refused.Add(uint64(len(b.Decisions)))
+		n.log.Info().Uint64("epoch", b.Epoch).Str("leader", b.Leader).Int("orders", len(b.Decisions)).Msg("batch from a stale epoch refused")
+		n.replyBatch(msg, nil, err)
+		return
+	}
+	k := int64(len(b.Decisions))
+	if q := n.batchQueued.Add(k); q > maxQueuedOrders {
+		n.batchQueued.Add(-k)
+		n.counters.busy.Add(uint64(k))
+		n.log.Warn().Int64("queued", q-k).Int64("orders", k).Int("limit", maxQueuedOrders).Msg("batch refused: order queue full")
+		n.replyBatch(msg, nil, ErrQueueFull)
+		return
+	}
+	// A batch outlives no lease: it ends before this instance could isolate over it.
+	timeout := min(time.Duration(b.TimeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ro := n.fence.start(b.Epoch, cancel)
+	n.mu.Lock()
+	stale := n.staleLocked(b.Epoch) // a newer epoch or isolation came after admit
+	n.mu.Unlock()
+	if stale {
+		n.fence.finish(ro)
+		cancel()
+		n.batchQueued.Add(-k)
+		n.counters.refused.Add(uint64(k))
+		n.replyBatch(msg, nil, ErrStaleEpoch)
+		return
+	}
+	go func() {
+		defer n.batchQueued.Add(-k)
+		defer n.fence.finish(ro)
+		defer cancel()
+		n.replyBatch(msg, n.carryOutBatch(ctx, b), nil)
+	}()
+}
+
+// carryOutBatch plans the batch's owned decisions at once (the step's Plan travels on
+// another subscription and may come later), then runs every order, at most maxOrders at a
+// time across the node, and returns one Result per order.
+func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
+	res := make([]Result, len(b.Decisions))
+	ds := make([]policy.Decision, 0, len(b.Decisions))
+	n.mu.Lock()
+	for i, d := range b.Decisions {
+		res[i].MinerID = d.MinerID
+		if _, ok := n.views[d.MinerID]; !ok {
+			res[i].Err = errText(ErrNotOwner, maxResultErr)
+			continue
+		}
+		ds = append(ds, d.Decision())
+	}
+	n.mu.Unlock()
+	if len(ds) == 0 {
+		n.counters.refused.Add(uint64(len(res)))
+		return res
+	}
+	n.counters.refused.Add(uint64(len(res) - len(ds)))
+	n.local.Plan(ds)
+	var wg sync.WaitGroup
+	for i := range b.Decisions {
+		if res[i].Err != "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i].Err = errText(n.slotted(ctx, b.Decisions[i].Decision(), b.Epoch, b.Leader), maxResultErr)
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// slotted carries one order of a batch out once one of the maxOrders slots is free; an order
+// whose time ran out while waiting fails.
+func (n *Node) slotted(ctx context.Context, d policy.Decision, epoch uint64, leader string) error {
+	select {
+	case n.orders <- struct{}{}:
+	case <-ctx.Done():
+		n.counters.failed.Add(1)
+		return ctx.Err()
+	}
+	defer func() { <-n.orders }()
+	return n.carryOut(ctx, d, epoch, leader)
+}
+
+func (n *Node) replyBatch(msg *nats.Msg, res []Result, err error) {
+	if msg.Reply == "" {
+		return
+	}
+	n.mu.Lock()
+	r := BatchReply{Epoch: n.highest, Results: res}
+	n.mu.Unlock()
+	if err != nil {
+		r.Err, r.Results = errText(err, 4096), nil
+	}
+	b, eerr := encode(&r)
+	if eerr != nil {
+		n.log.Error().Err(eerr).Msg("batch reply not encoded")
+		return
+	}
+	if err := msg.Respond(b); err != nil {
+		n.counters.pubErr.Add(1)
+	}
+}
