@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -177,5 +178,146 @@ func TestHashMeterSize(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	if a := testing.AllocsPerRun(1000, func() { now = now.Add(time.Second); m.add(now, 1) }); a != 0 {
 		t.Fatalf("add allocates %v times", a)
+	}
+}
+
+// slottedMeter is the meter as it was before its slots shared one epoch base: each slot
+// carries its own bucket number. TestHashMeterSameAnswers holds the compact meter to it.
+type slottedMeter struct {
+	m5  [10]slottedSlot
+	h1  [12]slottedSlot
+	d24 [24]slottedSlot
+}
+
+type slottedSlot struct {
+	n   int64
+	sum float64
+}
+
+func (m *slottedMeter) add(now time.Time, diff float64) {
+	for _, r := range []struct {
+		s []slottedSlot
+		d time.Duration
+	}{{m.m5[:], bucket5m}, {m.h1[:], bucket1h}, {m.d24[:], bucket24h}} {
+		b := now.UnixNano() / int64(r.d)
+		i := b % int64(len(r.s))
+		if r.s[i].n != b {
+			r.s[i] = slottedSlot{n: b}
+		}
+		r.s[i].sum += diff
+	}
+}
+
+func (m *slottedMeter) rates(now, since time.Time) Rates {
+	rate := func(s []slottedSlot, d time.Duration) float64 {
+		b := now.UnixNano() / int64(d)
+		var sum float64
+		for _, x := range s {
+			if age := b - x.n; age >= 0 && age < int64(len(s)) {
+				sum += x.sum
+			}
+		}
+		if sum == 0 {
+			return 0
+		}
+		span := time.Duration(len(s)-1)*d + time.Duration(now.UnixNano()-b*int64(d))
+		span = max(min(span, now.Sub(since)), time.Second)
+		return sum * twoTo32 / span.Seconds()
+	}
+	return Rates{H5m: rate(m.m5[:], bucket5m), H1h: rate(m.h1[:], bucket1h), H24h: rate(m.d24[:], bucket24h)}
+}
+
+// TestHashMeterSameAnswers: over 5,000 shares at uneven rates (bursts, quiet
+// minutes, silent hours, difficulties from 1e-10 to 1e6), the compact meter reads what the
+// meter with a bucket number per slot read, in every window, at every moment asked.
+func TestHashMeterSameAnswers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 46))
+	t0 := time.Unix(1_800_000_000, 123_456_789)
+	since := t0.Add(-time.Duration(rng.Int64N(int64(48 * time.Hour))))
+	var got hashMeter
+	var want slottedMeter
+	now := t0
+	checked := 0
+	for range 5000 {
+		var gap time.Duration
+		switch rng.IntN(10) {
+		case 0: // a silent stretch of up to 3 hours
+			gap = time.Duration(rng.Int64N(int64(3 * time.Hour)))
+		case 1, 2: // a quiet minute or so
+			gap = time.Duration(rng.Int64N(int64(2 * time.Minute)))
+		default: // a burst
+			gap = time.Duration(rng.Int64N(int64(5 * time.Second)))
+		}
+		now = now.Add(gap)
+		diff := math.Pow(10, rng.Float64()*16-10)
+		got.add(now, diff)
+		want.add(now, diff)
+		at := now.Add(time.Duration(rng.Int64N(int64(26 * time.Hour))))
+		if rng.IntN(4) == 0 {
+			at = now
+		}
+		g, w := got.rates(at, since), want.rates(at, since)
+		if !near(g.H5m, w.H5m) || !near(g.H1h, w.H1h) || !near(g.H24h, w.H24h) {
+			t.Fatalf("at %v (last share %v): compact %+v, slotted %+v", at, now, g, w)
+		}
+		checked++
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d moments compared", checked)
+	}
+}
+
+// TestHashMeterIdleHoldsNoSlots: a miner that never had a share accepted holds no slots (an
+// idle fleet pays 16 bytes a miner for its meter); the first share allocates them once, in
+// one object of at most 376 bytes, and the next ones allocate nothing.
+func TestHashMeterIdleHoldsNoSlots(t *testing.T) {
+	if n := unsafe.Sizeof(hashMeter{}); n > 16 {
+		t.Fatalf("an idle meter is %d bytes, want <= 16", n)
+	}
+	if n := unsafe.Sizeof(rateWindows{}); n > 376 {
+		t.Fatalf("the slots are %d bytes, want <= 376", n)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	var idle hashMeter
+	if r := idle.rates(now, now.Add(-time.Hour)); r != (Rates{}) || idle.w != nil {
+		t.Fatalf("idle meter: %+v, slots allocated: %v", r, idle.w != nil)
+	}
+	ms := make([]hashMeter, 101) // AllocsPerRun runs once more than it is asked
+	i := 0
+	if a := testing.AllocsPerRun(100, func() {
+		ms[i].add(now, 1)
+		ms[i].add(now.Add(time.Minute), 1)
+		i++
+	}); a != 1 {
+		t.Fatalf("first share allocates %v times, want 1", a)
+	}
+}
+
+// TestHashMeterClockStepBack: a share stamped before the clock stepped back is counted in
+// the windows that still reach it and dropped from those that do not; it never erases the
+// newer shares in a slot it maps to.
+func TestHashMeterClockStepBack(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0).Truncate(time.Hour)
+	since := t0.Add(-48 * time.Hour)
+	var m hashMeter
+	m.add(t0.Add(time.Hour), 1) // the newest share
+	m.add(t0, 5)                // stamped an hour earlier: the 5 min and 1 h rings end before it
+	now := t0.Add(time.Hour + time.Minute)
+	r := m.rates(now, since)
+	if want := 1 * twoTo32 / (9 * 30); !near(r.H5m, want) { // now is bucket-aligned
+		t.Fatalf("5m: %v, want %v (the newest share only, not erased)", r.H5m, want)
+	}
+	if want := 1 * twoTo32 / (11*300 + 60); !near(r.H1h, want) {
+		t.Fatalf("1h: %v, want %v", r.H1h, want)
+	}
+	if want := 6 * twoTo32 / (23*3600 + 60); !near(r.H24h, want) {
+		t.Fatalf("24h: %v, want %v (both shares)", r.H24h, want)
+	}
+	// Within the 5 min ring, a late share is counted where it belongs.
+	m.add(t0.Add(time.Hour+30*time.Second), 2)
+	m.add(t0.Add(time.Hour-30*time.Second), 4) // one 30 s bucket before the newest share
+	r = m.rates(now, since)
+	if want := 7 * twoTo32 / (9 * 30); !near(r.H5m, want) {
+		t.Fatalf("5m with a late share: %v, want %v", r.H5m, want)
 	}
 }

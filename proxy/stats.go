@@ -56,7 +56,7 @@ func (c *Counters) Map() map[string]uint64 {
 
 // Hashrate windows. A meter keeps accepted difficulty in coarse buckets aligned to absolute
 // time, as pools show it: 10 × 30 s for 5 min, 12 × 5 min for 1 h, 24 × 1 h for 24 h. That
-// is 46 fixed slots (736 bytes) per miner, whatever its share rate.
+// is 46 fixed slots per miner, whatever its share rate, allocated at its first share.
 const (
 	bucket5m  = 30 * time.Second
 	bucket1h  = 5 * time.Minute
@@ -70,27 +70,43 @@ type Rates struct {
 	H24h float64
 }
 
-// rateSlot is the difficulty accepted in one bucket, n being the bucket's number since the
-// Unix epoch: a slot whose n is out of the window is old and counts as zero.
-type rateSlot struct {
-	n   int64
-	sum float64
+// hashMeter estimates hashrate from accepted share difficulty (diff × 2^32 hashes each).
+// Safe for concurrent use; the zero value is ready. It holds no slots until the first share:
+// an idle miner costs 16 bytes here instead of 376.
+type hashMeter struct {
+	mu sync.Mutex
+	w  *rateWindows
 }
 
-// hashMeter estimates hashrate from accepted share difficulty (diff × 2^32 hashes each).
-// Safe for concurrent use; the zero value is ready.
-type hashMeter struct {
-	mu  sync.Mutex
-	m5  [10]rateSlot
-	h1  [12]rateSlot
-	d24 [24]rateSlot
+// rateWindows is the accepted difficulty per bucket, in three rings indexed by the bucket's
+// number since the Unix epoch modulo the ring's length. last (Unix nanoseconds of the latest
+// share) is the one epoch base they share: a ring's newest bucket is the one holding last,
+// and its slot k holds the bucket congruent to k among the len(ring) ending there. That
+// spares a bucket number per slot (46 × 8 bytes).
+type rateWindows struct {
+	last int64
+	m5   [10]float64
+	h1   [12]float64
+	d24  [24]float64
 }
 
 func (m *hashMeter) add(now time.Time, diff float64) {
+	t := now.UnixNano()
 	m.mu.Lock()
-	addSlot(m.m5[:], bucket5m, now, diff)
-	addSlot(m.h1[:], bucket1h, now, diff)
-	addSlot(m.d24[:], bucket24h, now, diff)
+	w := m.w
+	if w == nil {
+		w = &rateWindows{last: t}
+		m.w = w
+	}
+	if t > w.last {
+		advanceRing(w.m5[:], bucket5m, w.last, t)
+		advanceRing(w.h1[:], bucket1h, w.last, t)
+		advanceRing(w.d24[:], bucket24h, w.last, t)
+		w.last = t
+	}
+	addRing(w.m5[:], bucket5m, w.last, t, diff)
+	addRing(w.h1[:], bucket1h, w.last, t, diff)
+	addRing(w.d24[:], bucket24h, w.last, t, diff)
 	m.mu.Unlock()
 }
 
@@ -101,31 +117,56 @@ func (m *hashMeter) add(now time.Time, diff float64) {
 func (m *hashMeter) rates(now, since time.Time) Rates {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	w := m.w
+	if w == nil {
+		return Rates{}
+	}
 	return Rates{
-		H5m:  slotRate(m.m5[:], bucket5m, now, since),
-		H1h:  slotRate(m.h1[:], bucket1h, now, since),
-		H24h: slotRate(m.d24[:], bucket24h, now, since),
+		H5m:  ringRate(w.m5[:], bucket5m, w.last, now, since),
+		H1h:  ringRate(w.h1[:], bucket1h, w.last, now, since),
+		H24h: ringRate(w.d24[:], bucket24h, w.last, now, since),
 	}
 }
 
-func addSlot(s []rateSlot, d time.Duration, now time.Time, diff float64) {
-	b := now.UnixNano() / int64(d)
-	i := b % int64(len(s))
-	if s[i].n != b {
-		s[i] = rateSlot{n: b}
+// ringIndex is b's slot in a ring of n, for bucket numbers of either sign.
+func ringIndex(b int64, n int) int {
+	i := int(b % int64(n))
+	if i < 0 {
+		i += n
 	}
-	s[i].sum += diff
+	return i
 }
 
-// slotRate sums the current bucket and the len-1 before it, and divides by the time they
+// advanceRing empties the slots of the buckets after from's up to to's, which the ring now
+// holds instead of buckets that fell out of it.
+func advanceRing(s []float64, d time.Duration, from, to int64) {
+	head, b := from/int64(d), to/int64(d)
+	for k := head + 1; k <= b && k <= head+int64(len(s)); k++ {
+		s[ringIndex(k, len(s))] = 0
+	}
+}
+
+// addRing adds diff to the bucket holding t, unless that bucket is older than the ring
+// ending at last's (a share stamped before a clock stepped back by more than the window).
+func addRing(s []float64, d time.Duration, last, t int64, diff float64) {
+	head, b := last/int64(d), t/int64(d)
+	if b <= head-int64(len(s)) {
+		return
+	}
+	s[ringIndex(b, len(s))] += diff
+}
+
+// ringRate sums the current bucket and the len-1 before it, and divides by the time they
 // cover: len-1 whole buckets plus the elapsed part of the current one (so between 9/10 and
-// all of the nominal window), or less when observation began later.
-func slotRate(s []rateSlot, d time.Duration, now, since time.Time) float64 {
-	b := now.UnixNano() / int64(d)
+// all of the nominal window), or less when observation began later. A slot counts when the
+// bucket it holds (in the ring ending at last's) is in the window ending at now's.
+func ringRate(s []float64, d time.Duration, last int64, now, since time.Time) float64 {
+	head, b := last/int64(d), now.UnixNano()/int64(d)
 	var sum float64
-	for _, x := range s {
-		if age := b - x.n; age >= 0 && age < int64(len(s)) {
-			sum += x.sum
+	for i, x := range s {
+		k := head - int64(ringIndex(head-int64(i), len(s))) // the bucket slot i holds
+		if age := b - k; age >= 0 && age < int64(len(s)) {
+			sum += x
 		}
 	}
 	if sum == 0 {
