@@ -347,8 +347,46 @@ func (p *Proxy) commitSplit(members []*pool, active *pool, now time.Time) {
 		}
 		g.live = keep
 		g.mu.Unlock()
+		if p.split.running() {
+			p.openLanes(g)
+		}
 	}
 	p.settle(now, active)
+}
+
+// openLanes publishes, before any miner is moved, the current work of each member pool that
+// has none in g yet, or only older work. Published while no miner is given the pool, it
+// reaches no one; a miner moved there then gets it as a clean job that keeps the other
+// pools' jobs it holds. Published while moving a miner (moveTo), a pool's first work retired
+// every job its miners held, and their shares in flight for the pool they had just left, a
+// member whose job is still valid, were answered stale.
+func (p *Proxy) openLanes(g *group) {
+	p.split.mu.Lock()
+	members := make([]*pool, 0, len(p.split.members))
+	for _, m := range p.split.members {
+		members = append(members, m.pl)
+	}
+	p.split.mu.Unlock()
+	for _, pl := range members {
+		u := pl.conn(g.idx)
+		if u == nil {
+			continue
+		}
+		j := u.current()
+		if j == nil {
+			continue
+		}
+		g.mu.Lock()
+		cur := g.lanes[pl]
+		g.mu.Unlock()
+		switch {
+		case cur == nil:
+			p.publish(u, j, false)
+		case cur.superseded.Load() || cur.job != j && cur.job.Received.Before(j.Received):
+			// Its work from an earlier stint: a new block there retires that.
+			p.publish(u, j, cur.job.PrevHash != j.PrevHash)
+		}
+	}
 }
 
 // splitTick runs the miners' schedules once a second while the split runs.
