@@ -26,13 +26,37 @@ const (
 const maxJobsPerChannel = 16
 
 // issued is a job as one channel received it: with its id and the difficulty in force then.
+// Its id is pj.localID, or pj.localID + "." + resend for the same work sent again, kept as
+// the number so a record is 64 bytes.
 type issued struct {
 	pj     *proxyJob
-	id     string
 	diff   float64
 	target work.Target
+	// dups are the shares seen for this unit of work, one set shared by every record of the
+	// same pj.job; nil until the work's first share (most jobs an idle miner gets see none).
 	dups   map[uint64]struct{}
 	mask   uint32 // the version-rolling mask the miner had for this job
+	resend uint32 // 0: sent under pj.localID
+}
+
+// matches reports whether id is the job id this record was sent under.
+func (is *issued) matches(id string) bool {
+	lid := is.pj.localID
+	if is.resend == 0 {
+		return id == lid
+	}
+	if len(id) <= len(lid)+1 || id[:len(lid)] != lid || id[len(lid)] != '.' {
+		return false
+	}
+	var buf [10]byte
+	return string(strconv.AppendUint(buf[:0], uint64(is.resend), 10)) == id[len(lid)+1:]
+}
+
+// shareScratch is what judging a share reuses, owned by the connection's reader goroutine
+// (the share path allocates nothing per share) and allocated at the channel's first share.
+type shareScratch struct {
+	hasher work.Hasher
+	en2    []byte
 }
 
 // channel is one downstream mining channel, whatever protocol carries it: a V1 connection is
@@ -63,15 +87,16 @@ type channel struct {
 	mask       uint32 // version-rolling mask granted to the miner (0: none)
 	askedMask  uint32 // what a V1 miner asked for in mining.configure
 	rollingV1  bool   // the miner negotiated version rolling over V1 (set_version_mask works)
-	jobs       map[string]*issued
-	order      []string
-	dups       map[*work.Job]map[uint64]struct{} // shares seen, per unit of work
+	// jobs is a ring of the last maxJobsPerChannel jobs issued, grown as jobs come (a miner
+	// with one job holds one record); once full, jobNext is the oldest, overwritten next.
+	jobs       []issued
+	jobNext    int
 	lastNTime  uint32
 	vd         vardiff
 	sentDiff   float64
 	sentTarget work.Target
 	lastSent   *proxyJob
-	resendSeq  int
+	resendSeq  uint32
 	lastShare  time.Time
 	poolName   string
 
@@ -83,9 +108,8 @@ type channel struct {
 	offerJob   *proxyJob
 	offerFlags int
 
-	// Owned by the connection's reader goroutine: the share path allocates nothing per share.
-	hasher work.Hasher
-	en2    []byte
+	// scratch is owned by the connection's reader goroutine; nil until the first share.
+	scratch *shareScratch
 
 	counters Counters
 	rate     hashMeter
@@ -108,8 +132,6 @@ func (p *Proxy) newChannelBare(proto, remote string, wake func()) *channel {
 		remote:    remote,
 		connected: now,
 		wake:      wake,
-		jobs:      map[string]*issued{},
-		dups:      map[*work.Job]map[uint64]struct{}{},
 		vd:        newVardiff(p.cfg.Difficulty, p.cfg.Difficulty.Initial, now),
 	}
 	return c
@@ -267,16 +289,17 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		out.diffChanged = true
 	}
 	if flags&offerRetire != 0 || pj.retire && pj != c.lastSent {
-		clear(c.jobs)
-		clear(c.dups)
-		c.order = c.order[:0]
+		clear(c.jobs) // no record keeps its job alive
+		c.jobs, c.jobNext = c.jobs[:0], 0
 	}
 	out.id, out.jobNum = pj.localID, uint32(pj.seq)
 	out.clean = flags&(offerClean|offerRetire) != 0 || pj.retire
+	var resend uint32
 	if pj == c.lastSent {
 		// The same work again (new difficulty, resume): firmware ignores a repeated job id.
 		c.resendSeq++
-		out.id = pj.localID + "." + strconv.Itoa(c.resendSeq)
+		resend = c.resendSeq
+		out.id = pj.localID + "." + strconv.FormatUint(uint64(resend), 10)
 		out.reused = true
 		// And different work, so firmware that restarts its extranonce2 counter on a new job
 		// does not redo what it already hashed.
@@ -287,21 +310,18 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 	c.lastNTime = out.ntime
 	out.diff, out.target = d, c.sentTarget
 	// Duplicates are judged per unit of work, not per job id: the same work re-issued under
-	// a new id must not earn the same share twice.
-	dups := c.dups[pj.job]
-	if dups == nil {
-		dups = map[uint64]struct{}{}
-		c.dups[pj.job] = dups
-	}
-	c.jobs[out.id] = &issued{pj: pj, id: out.id, diff: d, target: c.sentTarget, dups: dups, mask: c.mask}
-	c.order = append(c.order, out.id)
-	if len(c.order) > maxJobsPerChannel {
-		gone := c.jobs[c.order[0]]
-		delete(c.jobs, c.order[0])
-		c.order = append(c.order[:0], c.order[1:]...)
-		if gone != nil && !c.issuedWork(gone.pj.job) {
-			delete(c.dups, gone.pj.job)
+	// a new id must not earn the same share twice, so the record shares the work's set.
+	rec := issued{pj: pj, diff: d, target: c.sentTarget, dups: c.workDups(pj.job), mask: c.mask, resend: resend}
+	if len(c.jobs) < maxJobsPerChannel {
+		if len(c.jobs) == cap(c.jobs) { // doubling, never past the ring's size
+			grown := make([]issued, len(c.jobs), min(max(2*cap(c.jobs), 1), maxJobsPerChannel))
+			copy(grown, c.jobs)
+			c.jobs = grown
 		}
+		c.jobs = append(c.jobs, rec)
+	} else {
+		c.jobs[c.jobNext] = rec
+		c.jobNext = (c.jobNext + 1) % maxJobsPerChannel
 	}
 	c.lastSent = pj
 	if pl := poolOf(pj); pl != nil {
@@ -324,13 +344,49 @@ func nextNTime(prev, floor, base uint32) uint32 {
 	return n
 }
 
-// issuedWork reports whether any live job id still carries j.
-func (c *channel) issuedWork(j *work.Job) bool {
-	for _, is := range c.jobs {
-		if is.pj.job == j {
-			return true
+// workDups is the duplicate set of the live records carrying j (nil when none has had a
+// share yet). Called under c.mu.
+func (c *channel) workDups(j *work.Job) map[uint64]struct{} {
+	for i := range c.jobs {
+		if c.jobs[i].pj.job == j && c.jobs[i].dups != nil {
+			return c.jobs[i].dups
 		}
 	}
+	return nil
+}
+
+// lookupJob returns a copy of the newest record sent under id. Called under c.mu.
+func (c *channel) lookupJob(id string) (issued, bool) {
+	n := len(c.jobs)
+	for k := 1; k <= n; k++ {
+		is := &c.jobs[(c.jobNext+n-k)%n]
+		if is.matches(id) {
+			return *is, true
+		}
+	}
+	return issued{}, false
+}
+
+// seen records a share's key in the duplicate set of is's work and reports whether it was
+// there already. The set is made at the work's first share and given to every live record
+// of that work; a record retired meanwhile gets one of its own (its next share is stale).
+// Called under c.mu.
+func (c *channel) seen(is *issued, key uint64) bool {
+	if is.dups == nil {
+		is.dups = c.workDups(is.pj.job)
+	}
+	if is.dups == nil {
+		is.dups = make(map[uint64]struct{}, 1)
+		for i := range c.jobs {
+			if c.jobs[i].pj.job == is.pj.job {
+				c.jobs[i].dups = is.dups
+			}
+		}
+	}
+	if _, dup := is.dups[key]; dup {
+		return true
+	}
+	is.dups[key] = struct{}{}
 	return false
 }
 
@@ -367,13 +423,18 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	p := c.p
 	now := p.clk.Now()
 	c.mu.Lock()
-	is := c.jobs[r.jobID]
+	rec, found := c.lookupJob(r.jobID)
 	worker, layout, prefix := c.worker, c.layout, c.prefix
 	c.mu.Unlock()
-	if is == nil || is.pj.superseded.Load() {
+	if !found || rec.pj.superseded.Load() {
 		c.reject(nil, nil, ResultStale, codeStale, "Job not found (=stale)", reply)
 		return
 	}
+	is := &rec
+	if c.scratch == nil {
+		c.scratch = new(shareScratch)
+	}
+	scr := c.scratch
 	j := is.pj.job
 	pl := poolOf(is.pj)
 	mask := is.mask
@@ -403,22 +464,19 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 		version = v
 	}
 	var err error
-	c.en2, err = layout.UpstreamExtranonce2(c.en2[:0], prefix, r.x, j.Extranonce2Size)
+	scr.en2, err = layout.UpstreamExtranonce2(scr.en2[:0], prefix, r.x, j.Extranonce2Size)
 	if err != nil {
 		c.reject(is, pl, ResultInvalid, codeOther, "Invalid extranonce2", reply)
 		return
 	}
-	hash, _, err := c.hasher.Hash(j, &work.Header{Extranonce2: c.en2, NTime: r.ntime, Nonce: r.nonce, Version: version})
+	hash, _, err := scr.hasher.Hash(j, &work.Header{Extranonce2: scr.en2, NTime: r.ntime, Nonce: r.nonce, Version: version})
 	if err != nil {
 		c.reject(is, pl, ResultInvalid, codeOther, err.Error(), reply)
 		return
 	}
 	key := binary.LittleEndian.Uint64(hash[:8])
 	c.mu.Lock()
-	_, dup := is.dups[key]
-	if !dup {
-		is.dups[key] = struct{}{}
-	}
+	dup := c.seen(is, key)
 	c.mu.Unlock()
 	if dup {
 		c.reject(is, pl, ResultDuplicate, codeDuplicate, "Duplicate share", reply)
@@ -491,7 +549,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	share := &upShare{
 		worker:      worker,
 		jobID:       j.ID,
-		extranonce2: append([]byte(nil), c.en2...),
+		extranonce2: append([]byte(nil), scr.en2...),
 		ntime:       r.ntime,
 		nonce:       r.nonce,
 		version:     version,
