@@ -45,8 +45,10 @@ func (pj *proxyJob) encodeV1() {
 }
 
 // v1Conn is one Stratum V1 miner connection, carrying one channel. Its only goroutine is the
-// reader (this one); whoever produces bytes for the miner writes them (writer_v1.go), and a
-// flusher goroutine exists only while the socket refuses bytes.
+// reader, and only while the miner has bytes for it or is setting up: a ready plain-TCP miner
+// with nothing to read is parked without one (park_linux.go). Whoever produces bytes for the
+// miner writes them (writer_v1.go), and a flusher goroutine exists only while the socket
+// refuses bytes.
 type v1Conn struct {
 	p    *Proxy
 	conn net.Conn
@@ -63,9 +65,12 @@ type v1Conn struct {
 	// worker is the authorized name, for log lines (v1LogFields).
 	worker atomic.Pointer[string]
 
-	subscribed bool   // reader-only
-	readBy     int64  // reader-only: the read deadline in force, Unix ns
-	head       []byte // the first bytes, read to tell the protocol; the line reader gets them first
+	subscribed bool            // reader-only
+	lr         *sv1.LineReader // reader-only; kept here, not on a stack, across parking
+	parkTok    uint64          // the parker's token for this connection (under its lock)
+	parkArmed  bool            // registered in the parker's epoll set (under its lock)
+	readBy     int64           // reader-only: the read deadline in force, Unix ns
+	head       []byte          // the first bytes, read to tell the protocol; the line reader gets them first
 	tokens     float64
 	tokensAt   time.Time
 	strikes    int
@@ -110,8 +115,23 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 	if s == nil {
 		return
 	}
-	defer s.end()
-	s.readLoop()
+	s.run()
+}
+
+// resume is a parked connection's reader, started by whoever took it from the parker (its
+// socket became readable, it was killed, or it was idle too long); the proxy's WaitGroup
+// counts it from the take.
+func (s *v1Conn) resume() {
+	defer s.p.wg.Done()
+	s.run()
+}
+
+// run reads until the connection ends, then cleans up, or until it is parked: then another
+// reader owns s and this one leaves without touching it.
+func (s *v1Conn) run() {
+	var parked bool
+	defer s.end(&parked)
+	parked = s.readLoop()
 }
 
 // openMinerV1 sets a connection up: its channel, the close on shutdown and setup_timeout,
@@ -140,11 +160,14 @@ func (p *Proxy) openMinerV1(nc net.Conn) *v1Conn {
 	return s
 }
 
-// end closes a connection whose reader returned (or crashed): the last line, if one is
-// queued, is written first and the close is graceful so the miner reads it instead of a reset.
-func (s *v1Conn) end() {
+// end closes a connection whose reader returned (or crashed), unless it was parked: the
+// last line, if one is queued, is written first and the close is graceful so the miner reads
+// it instead of a reset.
+func (s *v1Conn) end(parked *bool) {
 	if r := recover(); r != nil {
 		s.ch.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
+	} else if *parked {
+		return
 	}
 	s.outMu.Lock()
 	closing, flushed := s.closeAfter, s.flushed
@@ -188,6 +211,9 @@ const minerSendBuffer = 16 << 10
 // close runs on its own goroutine, never on the caller's time (a fan-out worker, a pool
 // verdict): it waits for the reader to leave its read, and a TLS close may write a
 // close_notify alert to a peer that does not read.
+//
+// A parked connection has no reader for the close to end: kill takes it from the parker and
+// starts one, which finds the connection closed and runs the cleanup.
 func (s *v1Conn) kill() {
 	if !s.dead.CompareAndSwap(false, true) {
 		return
@@ -195,6 +221,9 @@ func (s *v1Conn) kill() {
 	go s.conn.Close()
 	if f := s.stopWait.Load(); f != nil {
 		(*f)()
+	}
+	if s.p.park.take(s) {
+		go s.resume()
 	}
 }
 
@@ -223,23 +252,33 @@ func (in *v1Input) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *v1Conn) readLoop() {
-	lr := sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
+// readLoop reads and handles lines until the connection ends (false) or is parked (true:
+// the caller must leave s alone, another reader may already run it). A miner is parked
+// once it is ready (setup done) and its socket has nothing to read.
+func (s *v1Conn) readLoop() (parked bool) {
+	if s.lr == nil {
+		s.lr = sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
+	}
+	lr := s.lr
 	for {
 		s.refreshReadDeadline(time.Now())
 		if s.raw != nil && lr.Buffered() == 0 && len(s.head) == 0 {
-			if err := s.awaitLine(lr); err != nil {
+			err := s.awaitOrPark(lr, s.setup == nil)
+			if err == errParked {
+				return true
+			}
+			if err != nil {
 				s.readFailed(err)
-				return
+				return false
 			}
 		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			s.readFailed(err)
-			return
+			return false
 		}
 		if !s.line(line) {
-			return
+			return false
 		}
 	}
 }

@@ -71,6 +71,7 @@ type Proxy struct {
 	drops    dropCounters
 	guard    *connGuard // admits and counts miner connections on every listener
 	split    splitter   // hashrate split between weighted pools (split.go)
+	park     parker     // idle V1 miners waiting without a goroutine (park_linux.go)
 }
 
 // dropCounters count what bounded queues dropped, by reason.

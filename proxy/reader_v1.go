@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"sync"
 
@@ -24,14 +25,12 @@ type rawReader struct {
 	n        int
 	err      error
 	released bool // the held replies went out before the first wait
+	noWait   bool // one read, never a wait: empty reports EAGAIN, for parking
+	empty    bool // the socket had nothing (with noWait)
 	fn       func(fd uintptr) bool
 }
 
-var rawReaders = sync.Pool{New: func() any {
-	r := &rawReader{}
-	r.fn = r.read
-	return r
-}}
+var rawReaders = sync.Pool{New: func() any { return new(rawReader) }}
 
 // awaitLine waits, holding no read buffer, until the miner sends its next bytes, and reads
 // them into a borrowed buffer that it lends the line reader: one read both finds the miner
@@ -42,6 +41,17 @@ var rawReaders = sync.Pool{New: func() any {
 // their replies in the same write, so under load the writes per share fall below one.
 // Those to the new lines are held until they are answered (v1Input).
 func (s *v1Conn) awaitLine(lr *sv1.LineReader) error {
+	return s.awaitOrPark(lr, false)
+}
+
+// errParked is awaitOrPark's answer when the connection went to the parker.
+var errParked = errors.New("parked")
+
+// awaitOrPark is awaitLine that, with mayPark, first reads once without waiting and, when
+// the socket has nothing, parks the connection (errParked: the caller must return at once and
+// leave s alone) instead of waiting in the Go poller. When the parker refuses (the
+// connection is dead, the proxy closing) it waits as awaitLine does.
+func (s *v1Conn) awaitOrPark(lr *sv1.LineReader, mayPark bool) error {
 	if b := lr.Detach(); len(b) == lineBufSize {
 		lineBufs.Put((*[lineBufSize]byte)(b))
 	}
@@ -51,8 +61,22 @@ func (s *v1Conn) awaitLine(lr *sv1.LineReader) error {
 		return nil
 	}
 	r := rawReaders.Get().(*rawReader)
+	if r.fn == nil {
+		r.fn = r.read // here, not in New: read leads back to awaitOrPark (a parked miner killed)
+	}
 	r.s = s
+	r.noWait = mayPark
 	err := s.raw.Read(r.fn)
+	if err == nil && r.empty {
+		// Nothing to read: the buffer is back in the pool and the held replies are out.
+		if s.p.park.park(s) {
+			*r = rawReader{fn: r.fn}
+			rawReaders.Put(r)
+			return errParked
+		}
+		r.noWait, r.empty = false, false
+		err = s.raw.Read(r.fn)
+	}
 	if err == nil {
 		err = r.err
 	}

@@ -7,8 +7,9 @@ import (
 )
 
 // read is the syscall.RawConn.Read callback: one read into a buffer borrowed for it. false
-// (wait for the poller) while the socket has nothing (nothingToRead); true once bytes, end
-// of stream (n == 0) or an error came.
+// (wait for the poller) while the socket has nothing (nothingToRead), unless noWait: then
+// true with empty set, so the reader can park; true once bytes, end of stream (n == 0) or an
+// error came.
 func (r *rawReader) read(fd uintptr) bool {
 	if r.buf == nil {
 		r.buf = lineBufs.Get().(*[lineBufSize]byte)
@@ -23,6 +24,10 @@ func (r *rawReader) read(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			r.nothingToRead()
+			if r.noWait {
+				r.empty = true
+				return true
+			}
 			return false
 		default:
 			r.err = os.NewSyscallError("read", e)
