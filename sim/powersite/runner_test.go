@@ -73,31 +73,39 @@ func TestScenariosThroughRunner(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				r := powersite.Run(&sc, &liveRunner{cfg: sc.Config})
 				t.Logf("%+v", r)
-				if r.AboveLimitS > 0 {
-					t.Errorf("%.1f s above the import limit beyond the firmware delay", r.AboveLimitS)
-				}
-				if r.FastToggles > 0 {
-					t.Errorf("%d fast toggles", r.FastToggles)
-				}
-				if r.Stuck {
-					t.Errorf("stuck %.1f kW below the spare power", r.FinalShortKW)
-				}
-				if r.RestoreBoundS > 0 && r.RestoreS > r.RestoreBoundS {
-					t.Errorf("restore %.0f s (bound %.0f s)", r.RestoreS, r.RestoreBoundS)
-				}
-				if r.MaxOverShedKW > 15 {
-					t.Errorf("over-shed %.1f kW", r.MaxOverShedKW)
-				}
-				// A point below the engine alone: commands wait for their turn at
-				// max_parallel and their firmware latency before their ramp begins.
-				floor := 95.0
-				if v, ok := minSpare[sc.Name]; ok {
-					floor = v
-				}
-				if r.SpareUsedPct < floor-1 {
-					t.Errorf("spare energy used %.2f %% (want >= %.1f %%)", r.SpareUsedPct, floor-1)
-				}
+				checkLive(t, r)
 			})
 		})
+	}
+}
+
+// checkLive checks what a site depends on for a production control loop: never above the
+// limit beyond the firmware delay, no flapping, never stuck, a prompt restore, no over-shed,
+// and the spare energy used.
+func checkLive(t *testing.T, r powersite.Result) {
+	t.Helper()
+	if r.AboveLimitS > 0 {
+		t.Errorf("%s: %.1f s above the import limit beyond the firmware delay", r.Controller, r.AboveLimitS)
+	}
+	if r.FastToggles > 0 {
+		t.Errorf("%s: %d fast toggles", r.Controller, r.FastToggles)
+	}
+	if r.Stuck {
+		t.Errorf("%s: stuck %.1f kW below the spare power", r.Controller, r.FinalShortKW)
+	}
+	if r.RestoreBoundS > 0 && r.RestoreS > r.RestoreBoundS {
+		t.Errorf("%s: restore %.0f s (bound %.0f s)", r.Controller, r.RestoreS, r.RestoreBoundS)
+	}
+	if r.MaxOverShedKW > 15 {
+		t.Errorf("%s: over-shed %.1f kW", r.Controller, r.MaxOverShedKW)
+	}
+	// A point below the engine alone: commands wait for their turn at max_parallel and
+	// their firmware latency before their ramp begins.
+	floor := 95.0
+	if v, ok := minSpare[r.Scenario]; ok {
+		floor = v
+	}
+	if r.SpareUsedPct < floor-1 {
+		t.Errorf("%s: spare energy used %.2f %% (want >= %.1f %%)", r.Controller, r.SpareUsedPct, floor-1)
 	}
 }

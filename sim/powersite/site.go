@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashgate/hashgate/internal/clock"
 	"github.com/hashgate/hashgate/policy"
 )
 
@@ -155,6 +156,18 @@ type Live interface {
 	Feed(rd policy.Readings, fleet []policy.Miner)
 	// Stop ends it and waits for its goroutines.
 	Stop()
+}
+
+// Stepped is a Live controller on a simulated clock of its own instead of a
+// testing/synctest bubble (a controller whose goroutines wait on network I/O never blocks
+// durably there, so a bubble's time would not move): Run takes the time from Clock, waits the
+// firmware's latency on it, and calls Advance instead of sleeping a tick. Feed and Advance
+// return once the controller has done what the readings and the time ask of it.
+type Stepped interface {
+	Live
+	Clock() clock.Clock
+	// Advance moves the clock on by d.
+	Advance(d time.Duration)
 }
 
 const tick = 0.25 // physics resolution, seconds
@@ -301,9 +314,14 @@ func Run(sc *Scenario, ctl Controller) Result {
 		return false
 	}
 	live, isLive := ctl.(Live)
+	var clk clock.Clock = clock.Real // inside a synctest bubble, the bubble's time
+	stepped, isStepped := ctl.(Stepped)
+	if isStepped {
+		clk = stepped.Clock()
+	}
 	var t0 time.Time
 	if isLive {
-		t0 = time.Now()
+		t0 = clk.Now()
 		last := make(map[string]policy.Action, len(fleet))
 		for i := range fleet {
 			last[fleet[i].ID] = fleet[i].Commanded.Action
@@ -313,14 +331,16 @@ func Run(sc *Scenario, ctl Controller) Result {
 			if !ok {
 				return fmt.Errorf("no miner %s", d.MinerID)
 			}
+			late := clock.NewOneShot(clk, time.Duration(plant[i].spec.LatencyS*float64(time.Second)))
 			select {
-			case <-time.After(time.Duration(plant[i].spec.LatencyS * float64(time.Second))):
+			case <-late.C():
 			case <-ctx.Done():
+				late.Stop()
 				return ctx.Err()
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			t := time.Since(t0).Seconds()
+			t := clk.Now().Sub(t0).Seconds()
 			if command(i, d, t, last[d.MinerID] != d.Action, true) {
 				return errors.New("firmware: command failed")
 			}
@@ -470,7 +490,10 @@ func Run(sc *Scenario, ctl Controller) Result {
 			res.MaxOverShedKW = max(res.MaxOverShedKW, gap)
 		}
 		mu.Unlock()
-		if isLive {
+		switch {
+		case isStepped:
+			stepped.Advance(time.Duration(tick * float64(time.Second)))
+		case isLive:
 			time.Sleep(time.Duration(tick * float64(time.Second)))
 		}
 	}
