@@ -111,7 +111,7 @@ type channel struct {
 	// scratch is owned by the connection's reader goroutine; nil until the first share.
 	scratch *shareScratch
 
-	counters Counters
+	counters minerCounters
 	rate     hashMeter
 }
 

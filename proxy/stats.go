@@ -54,6 +54,38 @@ func (c *Counters) Map() map[string]uint64 {
 	return m
 }
 
+// minerCounters is one miner's Counters, allocated at its first share: an idle miner holds
+// a nil pointer (8 bytes) instead of 96. Safe for concurrent use; the zero value is ready.
+type minerCounters struct {
+	p atomic.Pointer[Counters]
+}
+
+func (m *minerCounters) add(r Result) {
+	c := m.p.Load()
+	if c == nil {
+		m.p.CompareAndSwap(nil, new(Counters))
+		c = m.p.Load()
+	}
+	c.add(r)
+}
+
+// Get returns the count for r.
+func (m *minerCounters) Get(r Result) uint64 {
+	if c := m.p.Load(); c != nil {
+		return c.Get(r)
+	}
+	return 0
+}
+
+// Map returns the counters by result name, every result present (0 before any share).
+func (m *minerCounters) Map() map[string]uint64 {
+	if c := m.p.Load(); c != nil {
+		return c.Map()
+	}
+	var none Counters
+	return none.Map()
+}
+
 // Hashrate windows. A meter keeps accepted difficulty in coarse buckets aligned to absolute
 // time, as pools show it: 10 × 30 s for 5 min, 12 × 5 min for 1 h, 24 × 1 h for 24 h. That
 // is 46 fixed slots per miner, whatever its share rate, allocated at its first share.
