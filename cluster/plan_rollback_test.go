@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/policy"
+)
+
+// recordingOwner is an instance's Controller side that carries every order out at once and
+// records, per miner, the last action planned (what its gate wants) and the last applied.
+type recordingOwner struct {
+	mu      sync.Mutex
+	want    map[string]policy.Action
+	applied map[string]policy.Action
+	log     []string
+}
+
+func newRecordingOwner() *recordingOwner {
+	return &recordingOwner{want: map[string]policy.Action{}, applied: map[string]policy.Action{}}
+}
+
+func (r *recordingOwner) Plan(ds []policy.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range ds {
+		r.want[d.MinerID] = d.Action
+		r.log = append(r.log, "plan "+d.MinerID+" "+d.Action.String())
+	}
+}
+
+func (r *recordingOwner) Apply(_ context.Context, d policy.Decision) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied[d.MinerID] = d.Action
+	r.log = append(r.log, "apply "+d.MinerID+" "+d.Action.String())
+	return nil
+}
+
+func (r *recordingOwner) wants(id string) policy.Action {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.want[id]
+}
+
+func (r *recordingOwner) history() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.log...)
+}
+
+// planPause publishes the boss's Plan pausing miner (a step's first message) without its order.
+func (b *boss) planPause(miner string) {
+	pl, err := encode(&Plan{Epoch: b.epoch(), Leader: "boss", Decisions: []Decided{{MinerID: miner, Action: Action(policy.ActionPause),
+		FromKW: 3.5, Reason: Reason(policy.ReasonImportLimit)}}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.nc.Publish("hashgate."+b.site+".plan."+miner[:1], pl); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// orderAction sends action for miner at epoch and returns its reply later.
+func (b *boss) orderAction(to, miner string, epoch uint64, action policy.Action) <-chan string {
+	body, err := encode(&Order{Epoch: epoch, Leader: "boss", TimeoutMS: 10_000,
+		Decision: Decided{MinerID: miner, Action: Action(action), Reason: Reason(policy.ReasonImportLimit)}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		msg, err := b.nc.Request("hashgate."+b.site+".cmd."+to, body, 2*time.Minute)
+		if err != nil {
+			out <- "no reply: " + err.Error()
+			return
+		}
+		r, err := DecodeReply(msg.Data)
+		if err != nil {
+			out <- "bad reply: " + err.Error()
+			return
+		}
+		out <- r.Err
+	}()
+	return out
+}
+
+// A leader's Plan closes the gate of a miner it is about to pause, and the leader dies before
+// the order: the next leader takes the miner as running (the owner's inventory says so) and
+// never decides it again. The owner puts the gate back to the command it last carried out once
+// the plan went stale_after without its order, so the miner does not stay awake without work.
+func TestPlanWithoutItsOrderIsRolledBack(t *testing.T) {
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	const ttl, stale = time.Second, 3 * time.Second
+	b := newBoss(t, srv.ClientURL(), "plan1", ttl)
+	rec := newRecordingOwner()
+	n := runNode(t, srv.ClientURL(), "plan1", "a", ttl, stale, rec)
+	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	if r := <-b.order("a", "a1", b.epoch()); r != "" {
+		t.Fatalf("run order: %q", r)
+	}
+	waitFor(t, "a1 commanded run", func() bool { return n.commandedOf("a1") == policy.ActionRun })
+	b.planPause("a1")
+	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
+	b.silence()
+	waitFor(t, "a1's gate back to run", func() bool { return rec.wants("a1") == policy.ActionRun })
+	if got := n.commandedOf("a1"); got != policy.ActionRun {
+		t.Fatalf("a1 commanded %v after the rollback, want run", got)
+	}
+	t.Logf("owner log %v", rec.history())
+}
+
+// A plan followed by its order is the leader's word: no rollback undoes it, however long it
+// stands, even when stale_after has passed many times over.
+func TestPlanFollowedByItsOrderStands(t *testing.T) {
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	const ttl, stale = time.Second, 3 * time.Second
+	b := newBoss(t, srv.ClientURL(), "plan2", ttl)
+	rec := newRecordingOwner()
+	n := runNode(t, srv.ClientURL(), "plan2", "a", ttl, stale, rec)
+	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	b.planPause("a1")
+	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
+	if r := <-b.orderAction("a", "a1", b.epoch(), policy.ActionPause); r != "" {
+		t.Fatalf("pause order: %q", r)
+	}
+	n.expirePlans(time.Now().Add(10 * stale))
+	if got := rec.wants("a1"); got != policy.ActionPause {
+		t.Fatalf("a1's gate wants %v after its pause was carried out, want pause; log %v", got, rec.history())
+	}
+	if got := n.commandedOf("a1"); got != policy.ActionPause {
+		t.Fatalf("a1 commanded %v, want pause", got)
+	}
+}
