@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/policy"
 )
 
 // An instance configured with another lease_ttl than the bucket's must not rewrite the
@@ -49,5 +53,46 @@ func TestLeaseTTLMismatchRefused(t *testing.T) {
 	}
 	if ok, err := c.TryAcquire(ctx); ok || err != nil {
 		t.Fatalf("a second instance took a held lease: %v %v", ok, err)
+	}
+}
+
+// An instance whose lease_ttl differs from its site's says so in its log naming the key,
+// never takes the lease (even free), proves no leader and so holds its own miners at its
+// floor: isolated.
+func TestNodeWithAnotherLeaseTTLIsolates(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), "127.0.0.1:0")
+	_, js := connect(t, srv.ClientURL())
+	ctx := context.Background()
+	if _, err := OpenLease(ctx, js, "ttl", "first", 10*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Site, cfg.Instance, cfg.NATSURL = "ttl", "a", srv.ClientURL()
+	cfg.LeaseTTL, cfg.StaleAfter = Duration(time.Second), Duration(2*time.Second)
+	pcfg := policy.DefaultConfig()
+	pcfg.ImportLimitKW = 1000
+	var logs logBuf
+	n, err := New(cfg, Options{Policy: pcfg, Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.UpsertMiner(policy.Miner{ID: "a1", Group: "g", RatedKW: 3.5, EfficiencyJTH: 17.5, Proven: true})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(rctx, newRecordingOwner()) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "a isolated", func() bool { return n.Status().Role == RoleIsolated })
+	logs.mu.Lock()
+	text := logs.b.String()
+	logs.mu.Unlock()
+	if !strings.Contains(text, "lease bucket refused") || !strings.Contains(text, "cluster.lease_ttl: 1s") {
+		t.Fatalf("no log line naming cluster.lease_ttl:\n%s", text)
+	}
+	kv, err := js.KeyValue(ctx, LeaseBucket("ttl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, leaseKey); err == nil {
+		t.Fatalf("the lease is held (%q) by an instance with another lease_ttl", e.Value())
 	}
 }
