@@ -128,8 +128,15 @@ func DecodeControls(b []byte) (*Controls, error) {
 type controlsView struct {
 	doc Controls
 	rev uint64
-	// What the current site Runner (of epoch) was given, to undo what the document dropped.
-	epoch  uint64
+	// What the site Runner and the isolation Runner were given: an isolated instance keeps
+	// the last controls it saw (a group paused site-wide stays paused on its floor, a cap
+	// below safe_floor_kw lowers the floor).
+	site, iso given
+}
+
+// given is what one Runner was given, to undo what the document dropped.
+type given struct {
+	t      *term // the Runner's term: a new one starts with nothing given
 	groups map[string]bool
 	dr     map[string]bool
 }
@@ -361,24 +368,31 @@ func (n *Node) readControls() {
 	}
 }
 
-// applyControlsLocked gives the site Runner the document: the cap (cleared once past its
-// until by this leader's clock), the paused groups and the events, undoing what the document
-// no longer holds. n.mu held.
+// applyControlsLocked gives the site Runner, and the isolation Runner, the document: the cap
+// (cleared once past its until by this instance's clock), the paused groups and the events,
+// undoing what the document no longer holds. n.mu held.
 func (n *Node) applyControlsLocked() {
-	if n.site == nil {
+	now := n.clk.Now()
+	n.ctl.site.apply(n.site, &n.ctl.doc, now)
+	n.ctl.iso.apply(n.iso, &n.ctl.doc, now)
+}
+
+// apply brings t's Runner to doc; nil t (no such Runner running) is nothing to do.
+func (v *given) apply(t *term, doc *Controls, now time.Time) {
+	if t == nil {
 		return
 	}
-	r, v := n.site.r, &n.ctl
-	if v.epoch != n.site.epoch || v.groups == nil {
-		v.epoch, v.groups, v.dr = n.site.epoch, map[string]bool{}, map[string]bool{} // a new Runner starts with none
+	r := t.r
+	if v.t != t {
+		v.t, v.groups, v.dr = t, map[string]bool{}, map[string]bool{} // a new Runner starts with none
 	}
-	if c := v.doc.Cap; c != nil && c.Until.After(n.clk.Now()) {
+	if c := doc.Cap; c != nil && c.Until.After(now) {
 		r.SetCap(c.KW, c.Until)
 	} else {
 		r.ClearCap()
 	}
 	keep := map[string]bool{}
-	for _, g := range v.doc.PausedGroups {
+	for _, g := range doc.PausedGroups {
 		keep[g] = true
 		if !v.groups[g] {
 			r.PauseGroup(g)
@@ -391,7 +405,7 @@ func (n *Node) applyControlsLocked() {
 	}
 	v.groups = keep
 	keep = map[string]bool{}
-	for _, d := range v.doc.DR {
+	for _, d := range doc.DR {
 		keep[d.ID] = true
 		r.AddDREvent(d.Event())
 	}

@@ -31,14 +31,11 @@ func (n *Node) UpsertMiner(m policy.Miner) {
 	}
 }
 
-// RemoveMiner records that one of this instance's miners left. Its command is forgotten with
-// it: the Controller reports what it last applied when the miner comes back, and a node must
-// not remember every miner that ever connected.
+// RemoveMiner records that one of this instance's miners left.
 func (n *Node) RemoveMiner(id string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.views, id)
-	delete(n.commanded, id)
 	delete(n.dirty, id)
 	n.removed[id] = true
 	if n.iso != nil {
@@ -208,26 +205,16 @@ func (n *Node) admit(epoch uint64, leader string) error {
 		return ErrStaleEpoch // a newer epoch or an isolation came in between
 	}
 	raised := epoch > n.highest
-	var drained chan struct{}
 	if raised {
 		n.log.Info().Uint64("epoch", epoch).Str("leader", leader).Msg("following a new epoch")
-		drained = n.fence.raise()
-	} else {
-		drained = n.fence.barrier()
 	}
 	n.highest, n.leader, n.contact = epoch, leader, n.clk.Now()
 	n.mu.Unlock()
-	if !raised {
-		if drained != nil {
-			<-drained // the older epoch's orders return before this one's run (cluster/doc.go)
+	if raised {
+		if k := n.fence.cancelBelow(epoch); k > 0 {
+			n.log.Info().Uint64("epoch", epoch).Int("orders", k).Msg("orders of an older epoch stopped")
 		}
-		return nil
 	}
-	if k := n.fence.cancelBelow(epoch); k > 0 {
-		n.log.Info().Uint64("epoch", epoch).Int("orders", k).Msg("orders of an older epoch stopped")
-	}
-	n.rollbackPlans(epoch, n.clk.Now())
-	close(drained)
 	return nil
 }
 
@@ -268,17 +255,14 @@ func (n *Node) onPlan(msg *nats.Msg) {
 		return
 	}
 	ds := make([]policy.Decision, 0, len(p.Decisions))
-	ids := make([]string, 0, len(p.Decisions))
 	n.mu.Lock()
 	for _, d := range p.Decisions {
 		if _, ok := n.views[d.MinerID]; ok {
 			ds = append(ds, d.Decision())
-			ids = append(ids, d.MinerID)
 		}
 	}
 	n.mu.Unlock()
 	if len(ds) > 0 {
-		n.fence.planned(ids, p.Epoch, n.clk.Now()) // rolled back if no order follows (fence.go)
 		n.local.Plan(ds)
 	}
 }
@@ -358,13 +342,7 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 			n.counters.applied.Add(1)
 		}
 	}()
-	settled := false
-	if epoch != 0 {
-		// The order planned the miner's gate: a gate it leaves unsettled (failed, cancelled,
-		// stale) is rolled back when no later order settles it.
-		seq := n.fence.ordering(d.MinerID, epoch, n.clk.Now())
-		defer func() { n.fence.ordered(d.MinerID, seq, settled, n.clk.Now()) }()
-	}
+	n.recordOrder(d, leader, false)
 	if err := n.local.Apply(ctx, d); err != nil {
 		return err
 	}
@@ -376,15 +354,15 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 		// orders own the miner now, and the view must not say otherwise.
 		return ErrStaleEpoch
 	}
+	n.recordOrder(d, leader, true)
 	prev, ok := n.commanded[d.MinerID]
 	since := now
 	if ok && prev.Action == d.Action {
 		since = prev.Since
 	}
 	c := policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: since}
-	settled = true
+	n.commanded[d.MinerID] = c
 	if m, ok := n.views[d.MinerID]; ok {
-		n.commanded[d.MinerID] = c // kept while the miner is here: RemoveMiner forgets it
 		m.Commanded = c
 		n.views[d.MinerID] = m
 		n.dirty[d.MinerID] = true
@@ -430,9 +408,7 @@ func (n *Node) isolate() {
 	if k := n.fence.cancelBelow(math.MaxUint64); k > 0 {
 		n.log.Info().Int("orders", k).Msg("orders of the given-up epoch stopped")
 	}
-	// The floor Runner starts from the gates as the commands carried out left them.
-	n.rollbackPlans(math.MaxUint64, n.clk.Now())
-	t, err := n.startTerm(localActuator{n}, cfg, 0, nil)
+	t, err := n.startTerm(localActuator{n}, cfg, 0, n.record) // its decisions are this instance's record
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil {
@@ -444,6 +420,7 @@ func (n *Node) isolate() {
 	for _, m := range n.views {
 		t.r.UpsertMiner(m)
 	}
+	n.applyControlsLocked() // the site's controls as last seen: paused groups stay paused on the floor
 	n.log.Warn().Uint64("lost_epoch", n.lost).Float64("safe_floor_kw", cfg.SafeFloorKW).Dur("silent", n.clk.Now().Sub(n.contact)).
 		Msg("no leader heard: isolated, own miners held at the safe floor")
 }

@@ -76,6 +76,11 @@ type Options struct {
 	// Audit receives the site Runner's decisions and results while this instance leads; nil
 	// keeps none.
 	Audit policy.Audit
+	// Record keeps the commands this instance carries out on its own miners (another
+	// leader's orders, its isolation Runner's decisions) where its power.Controller restores
+	// them at start, so a restart starts its miners in their last commanded states; nil keeps
+	// none.
+	Record policy.Audit
 	// Clock drives the lease, the heartbeats, isolation and the Runners; nil is clock.Real.
 	Clock clock.Clock
 	// Logger receives the Node's logs; the zero value discards them.
@@ -92,6 +97,7 @@ type Node struct {
 	prefix string
 	pcfg   policy.Config
 	audit  policy.Audit
+	record policy.Audit
 	url    string
 	clk    clock.Clock
 	log    zerolog.Logger
@@ -133,6 +139,8 @@ type Node struct {
 	counters    counters
 	// fence: the orders being carried out and the last proof of a leader's epoch.
 	fence fence
+	// records go to the store writer (record.go).
+	records chan ownRecord
 
 	// The site's operator controls (controls.go): the bucket, opened once, and the document
 	// as last read with what the site Runner was given (under mu).
@@ -143,6 +151,7 @@ type Node struct {
 
 type counters struct {
 	bad, refused, busy, gaps, applied, failed, published, pubErr atomic.Uint64
+	recordDrops, recordErrs                                      atomic.Uint64
 }
 
 // openTimeout bounds creating or opening the lease bucket.
@@ -168,13 +177,18 @@ func New(cfg Config, o Options) (*Node, error) {
 		url = cfg.NATSURL
 	}
 	inst := cfg.InstanceName()
-	n := &Node{cfg: cfg, inst: inst, prefix: "hashgate." + cfg.Site, pcfg: o.Policy, audit: o.Audit, url: url, clk: o.Clock,
+	n := &Node{cfg: cfg, inst: inst, prefix: "hashgate." + cfg.Site, pcfg: o.Policy, audit: o.Audit, record: o.Record, url: url, clk: o.Clock,
 		log:   o.Logger.With().Str("component", "cluster").Str("instance", inst).Logger(),
 		boot:  time.Now().UnixNano(),
 		views: map[string]policy.Miner{}, commanded: map[string]policy.Command{}, dirty: map[string]bool{}, removed: map[string]bool{},
 		power: map[string]PowerSample{}, peers: map[string]*peer{}, owner: map[string]string{}, readings: map[policy.Role]policy.Reading{},
 		orders: make(chan struct{}, maxOrders)}
 	n.contact = n.clk.Now() // a starting instance waits stale_after for a leader before it isolates
+	n.records = make(chan ownRecord, recordQueue)
+	// Gen starts from the boot time: a leader that heard the previous run takes this run's
+	// first snapshot as its miners' commanded states (restored from the store), as after an
+	// isolation, not the states it last commanded.
+	n.gen = uint64(n.boot)
 	return n, nil
 }
 
@@ -224,10 +238,14 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		n.campaign(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.writeRecords(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -243,6 +261,7 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 	n.isoMu.Lock()
 	n.stopIso()
 	n.isoMu.Unlock()
+	n.flushRecords()
 	if l := n.lease.Load(); l != nil {
 		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := l.Release(rctx); err != nil {
@@ -282,12 +301,7 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 			l, err = OpenLease(octx, js, n.cfg.Site, n.inst, n.cfg.LeaseTTL.D(), n.clk)
 			cancel()
 		}
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			// Without the lease no leader's epoch is proven: the instance isolates at its floor.
-			n.log.Error().Err(err).Msg("lease bucket refused: this instance neither leads nor follows")
-			l = nil
-		} else if err != nil {
+		if err != nil {
 			n.log.Info().Err(err).Msg("lease bucket not available yet")
 			l = nil
 		} else {
@@ -325,7 +339,6 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 			n.stopSite()
 		}
 	}
-	n.expirePlans(now)
 	n.mu.Lock()
 	quiet := now.Sub(n.contact) > n.cfg.StaleAfter.D() && n.iso == nil
 	n.markStaleLocked(now)
@@ -363,6 +376,11 @@ type Status struct {
 	InventoryGaps uint64 `json:"inventory_gaps"`
 	OrdersApplied uint64 `json:"orders_applied"`
 	OrdersFailed  uint64 `json:"orders_failed"`
+	// RecordsDropped counts own command records dropped with the store writer behind
+	// (recordQueue full); RecordErrors those the store refused. Either leaves the miner's
+	// previous stored state for the next start.
+	RecordsDropped uint64 `json:"records_dropped"`
+	RecordErrors   uint64 `json:"record_errors"`
 }
 
 // InstanceStatus is one instance as this one sees it.
@@ -391,6 +409,7 @@ func (n *Node) Status() Status {
 	c := &n.counters
 	s.BadMessages, s.Refused, s.Busy, s.InventoryGaps = c.bad.Load(), c.refused.Load(), c.busy.Load(), c.gaps.Load()
 	s.OrdersApplied, s.OrdersFailed = c.applied.Load(), c.failed.Load()
+	s.RecordsDropped, s.RecordErrors = c.recordDrops.Load(), c.recordErrs.Load()
 	return s
 }
 

@@ -184,9 +184,11 @@ func New(ctx context.Context, cfg Config, o Options) (*Controller, error) {
 	return c, nil
 }
 
-// resume puts the previous run's pauses and the operator's controls back in force.
+// resume puts the previous run's pauses and the operator's controls back in force. With a
+// Sink (a clustered instance) too: the site's leader then starts this instance's miners from
+// their stored states, and a restart never bursts a shed fleet back to full power.
 func (c *Controller) resume(ctx context.Context) error {
-	if c.runner != nil {
+	if c.sink != nil {
 		last, err := c.st.LastStates(ctx)
 		if err != nil {
 			return fmt.Errorf("store: last states: %w", err)

@@ -39,8 +39,11 @@ func (a *App) startCluster() (power.Sink, error) {
 		url = e.ClientURL()
 		log.Info().Str("url", url).Msg("embedded NATS server listening")
 	}
-	// While this instance leads, the site's decisions go to its own audit trail.
-	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Audit: power.NewAudit(a.Store), Logger: log})
+	// While this instance leads, the site's decisions go to its own audit trail; what it
+	// carries out on its own miners for another leader or its floor goes there too, for the
+	// power controller to restore at the next start.
+	au := power.NewAudit(a.Store)
+	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Audit: au, Record: au, Logger: log})
 	if err != nil {
 		return nil, err
 	}
