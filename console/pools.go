@@ -25,7 +25,7 @@ type PoolController interface {
 	// AddPool adds a pool; a nil Priority puts it after every other.
 	AddPool(ctx context.Context, actor string, p PoolSpec) error
 	// EditPool changes the fields of p that are set; a changed url, user or password redials
-	// that pool.
+	// that pool, a changed priority or weight does not.
 	EditPool(ctx context.Context, actor, name string, p PoolPatch) error
 	// RemovePool removes a pool; the last one cannot be (ErrConflict).
 	RemovePool(ctx context.Context, actor, name string) error
@@ -39,20 +39,22 @@ type PoolController interface {
 
 // PoolSpec is a new pool, as POST /api/v1/pools takes it.
 type PoolSpec struct {
-	Name     string `json:"name"`
-	URL      string `json:"url"`
-	User     string `json:"user"`
-	Password string `json:"password"`
-	Priority *int   `json:"priority,omitempty"`
+	Name     string   `json:"name"`
+	URL      string   `json:"url"`
+	User     string   `json:"user"`
+	Password string   `json:"password"`
+	Priority *int     `json:"priority,omitempty"`
+	Weight   *float64 `json:"weight,omitempty"` // [[pool]] weight: its share of a hashrate split
 }
 
 // PoolPatch is PUT /api/v1/pools/{name}: the fields to change. A pool's password is never
 // sent back, so an edit without one keeps it.
 type PoolPatch struct {
-	URL      *string `json:"url,omitempty"`
-	User     *string `json:"user,omitempty"`
-	Password *string `json:"password,omitempty"`
-	Priority *int    `json:"priority,omitempty"`
+	URL      *string  `json:"url,omitempty"`
+	User     *string  `json:"user,omitempty"`
+	Password *string  `json:"password,omitempty"`
+	Priority *int     `json:"priority,omitempty"`
+	Weight   *float64 `json:"weight,omitempty"`
 }
 
 // reorderRequest is POST /api/v1/pools/reorder.
@@ -112,7 +114,7 @@ func checkPriority(p *int) error {
 
 // poolDetail is what the live event log shows of a pool change: never the password, only
 // whether one was given.
-func poolDetail(url, user *string, password *string, priority *int) map[string]any {
+func poolDetail(url, user *string, password *string, priority *int, weight *float64) map[string]any {
 	d := map[string]any{}
 	if url != nil {
 		d["url"] = *url
@@ -125,6 +127,9 @@ func poolDetail(url, user *string, password *string, priority *int) map[string]a
 	}
 	if priority != nil {
 		d["priority"] = *priority
+	}
+	if weight != nil {
+		d["weight"] = *weight
 	}
 	return d
 }
@@ -145,7 +150,7 @@ func (s *Server) handleAddPool(w http.ResponseWriter, r *http.Request, id identi
 			return
 		}
 	}
-	detail := poolDetail(&req.URL, &req.User, nil, req.Priority)
+	detail := poolDetail(&req.URL, &req.User, nil, req.Priority, req.Weight)
 	s.act(w, r, id, "add_pool", req.Name, detail, func(ctx context.Context) error { return pc.AddPool(ctx, id.actor(), req) })
 }
 
@@ -159,8 +164,8 @@ func (s *Server) handleEditPool(w http.ResponseWriter, r *http.Request, id ident
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.URL == nil && req.User == nil && req.Password == nil && req.Priority == nil {
-		writeError(w, http.StatusBadRequest, "nothing to change: give url, user, password or priority")
+	if req.URL == nil && req.User == nil && req.Password == nil && req.Priority == nil && req.Weight == nil {
+		writeError(w, http.StatusBadRequest, "nothing to change: give url, user, password, priority or weight")
 		return
 	}
 	for _, f := range []struct {
@@ -180,7 +185,7 @@ func (s *Server) handleEditPool(w http.ResponseWriter, r *http.Request, id ident
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	detail := poolDetail(req.URL, req.User, req.Password, req.Priority)
+	detail := poolDetail(req.URL, req.User, req.Password, req.Priority, req.Weight)
 	s.act(w, r, id, "edit_pool", name, detail, func(ctx context.Context) error { return pc.EditPool(ctx, id.actor(), name, req) })
 }
 

@@ -19,6 +19,8 @@ type pool struct {
 	ep  Endpoint
 	// prio is cfg.Priority as the console last set it (reordering does not redial).
 	prio atomic.Int64
+	// weight is cfg.Weight as the console last set it, as float64 bits (split.go).
+	weight atomic.Uint64
 	// ctx bounds the pool's connections: set from the proxy's when the first one opens,
 	// cancelled when the pool is removed or replaced (pools_runtime.go). Written under mu
 	// before any connection starts.
@@ -78,6 +80,7 @@ type poolConn interface {
 func newPool(p *Proxy, cfg PoolConfig, ep Endpoint) *pool {
 	pl := &pool{p: p, cfg: cfg, ep: ep, created: p.clk.Now()}
 	pl.prio.Store(int64(cfg.Priority))
+	pl.setWeight(cfg.Weight)
 	pl.rejects.size = p.cfg.RejectWindow
 	return pl
 }
@@ -344,7 +347,7 @@ func (pl *pool) stats(now time.Time, active bool) PoolStats {
 	if !ok {
 		st.State = "down"
 	}
-	st.Weight, st.AcceptedDifficulty = pl.cfg.Weight, pl.accepted.load()
+	st.Weight, st.AcceptedDifficulty = pl.weightNow(), pl.accepted.load()
 	st.WorkerNames, st.WorkerNamesReason = pl.naming()
 	st.Unknown, st.Unforwarded, st.Stale = pl.unknown.Load(), pl.unforwarded.Load(), pl.stale.Load()
 	pl.mu.Lock()

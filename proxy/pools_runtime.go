@@ -114,13 +114,15 @@ func (p *Proxy) PoolConfigs() []PoolConfig {
 	for i, pl := range pools {
 		out[i] = pl.cfg
 		out[i].Priority = int(pl.prio.Load())
+		out[i].Weight = pl.weightNow()
 	}
 	return out
 }
 
 // SetPools makes pcs the running pool set, matching pools by name: a new name is dialled, a
 // missing one closed, a changed url, user or password redials that pool only, a changed
-// priority reorders. It refuses an invalid set (ErrInvalidPool) before changing anything.
+// priority reorders and a changed weight re-plans the split at once (neither redials). It
+// refuses an invalid set (ErrInvalidPool) before changing anything.
 func (p *Proxy) SetPools(pcs []PoolConfig) error {
 	return p.EditPools(func([]PoolConfig) ([]PoolConfig, error) { return pcs, nil }, nil)
 }
@@ -152,10 +154,17 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 	next := make([]*pool, 0, len(pcs))
 	kept := make(map[*pool]bool, len(old))
 	var added []*pool
+	reweighed := false
 	for _, pc := range pcs {
 		if pl := byName[pc.Name]; pl != nil && pl.cfg.URL == pc.URL && pl.cfg.User == pc.User && pl.cfg.Password == pc.Password {
 			if from := pl.prio.Swap(int64(pc.Priority)); from != int64(pc.Priority) {
 				p.log.Info().Str("pool", pc.Name).Int64("from", from).Int("to", pc.Priority).Msg("pool priority changed")
+			}
+			if from := pl.weightNow(); from != pc.Weight {
+				pl.setWeight(pc.Weight)
+				p.split.reweighed(pl)
+				reweighed = true
+				p.log.Info().Str("pool", pc.Name).Float64("from", from).Float64("to", pc.Weight).Msg("pool weight changed")
 			}
 			kept[pl] = true
 			next = append(next, pl)
@@ -207,7 +216,7 @@ func (p *Proxy) EditPools(edit func(cur []PoolConfig) ([]PoolConfig, error), com
 		p.log.Warn().Str("pool", pl.cfg.Name).Str("url", pl.cfg.URL).Str("user", pl.cfg.User).
 			Int64("priority", pl.prio.Load()).Msg("pool added by a console edit")
 	}
-	if len(gone) > 0 || len(old) != len(next) || !slices.Equal(old, next) {
+	if reweighed || len(gone) > 0 || len(old) != len(next) || !slices.Equal(old, next) {
 		p.failoverLocked()
 	}
 	return nil

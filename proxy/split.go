@@ -91,6 +91,12 @@ const (
 	sqrt2       = 1.4142135623730951
 )
 
+// weightNow is the pool's weight in the split: its [[pool]] weight, or the console's edit of
+// it (a weight edit keeps the pool and its connections).
+func (pl *pool) weightNow() float64 { return math.Float64frombits(pl.weight.Load()) }
+
+func (pl *pool) setWeight(w float64) { pl.weight.Store(math.Float64bits(w)) }
+
 // running says whether the split is on.
 func (s *splitter) running() bool { return s.on.Load() }
 
@@ -195,14 +201,19 @@ func (s *splitter) stepLocked(m *minerSplit, now time.Time) *pool {
 // whether anything changed. A pool that leaves is remembered so that it rejoins only once it
 // has been healthy for failbackDelay, like a failback.
 func (s *splitter) setMembers(pools []*pool) bool {
-	var total float64
+	// Weights over the largest: a sum of weights near the float64 limit would be +Inf and
+	// every share 0.
+	var top, total float64
 	for _, pl := range pools {
-		total += pl.cfg.Weight
+		top = max(top, pl.weightNow())
+	}
+	for _, pl := range pools {
+		total += pl.weightNow() / top
 	}
 	var next []splitMember
 	if len(pools) >= 2 {
 		for _, pl := range pools {
-			next = append(next, splitMember{pl: pl, share: pl.cfg.Weight / total})
+			next = append(next, splitMember{pl: pl, share: pl.weightNow() / top / total})
 		}
 	}
 	s.mu.Lock()
@@ -235,6 +246,15 @@ func (s *splitter) setMembers(pools []*pool) bool {
 	}
 	s.on.Store(len(next) > 0)
 	return true
+}
+
+// reweighed forgets that pl left the split: the operator changed its weight, and a pool
+// taken out by a weight of 0 comes back with its new weight at once, not after the failback
+// delay that keeps a flapping pool out.
+func (s *splitter) reweighed(pl *pool) {
+	s.mu.Lock()
+	delete(s.left, pl)
+	s.mu.Unlock()
 }
 
 // rejoining says whether pl left the split and has not come back yet.
@@ -288,7 +308,7 @@ func (p *Proxy) splitMembers(best *pool, lastResort bool, now time.Time) []*pool
 	}
 	var out []*pool
 	for _, pl := range p.poolList() {
-		if pl.prio.Load() != best.prio.Load() || !(pl.cfg.Weight > 0) {
+		if pl.prio.Load() != best.prio.Load() || !(pl.weightNow() > 0) {
 			continue
 		}
 		if ok, _ := pl.healthy(now); !ok {

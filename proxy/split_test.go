@@ -12,7 +12,9 @@ import (
 func splitPools(weights ...float64) []*pool {
 	var out []*pool
 	for i, w := range weights {
-		out = append(out, &pool{cfg: PoolConfig{Name: string(rune('a' + i)), Weight: w}})
+		pl := &pool{cfg: PoolConfig{Name: string(rune('a' + i)), Weight: w}}
+		pl.setWeight(w)
+		out = append(out, pl)
 	}
 	return out
 }
@@ -181,5 +183,21 @@ func TestPoolWeightValidated(t *testing.T) {
 	c.Pools[0].Weight, c.Pools[1].Weight = 0, 0.25
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSplitSharesOfHugeWeights: weights near the float64 limit, valid in the file and in an
+// edit, split as their ratio (their sum would overflow to +Inf and every share to 0).
+func TestSplitSharesOfHugeWeights(t *testing.T) {
+	pools := splitPools(math.MaxFloat64, math.MaxFloat64/2, math.MaxFloat64/4)
+	var s splitter
+	if !s.setMembers(pools) {
+		t.Fatal("no split")
+	}
+	want := []float64{4.0 / 7, 2.0 / 7, 1.0 / 7}
+	for i, m := range s.members {
+		if math.Abs(m.share-want[i]) > 1e-12 {
+			t.Fatalf("share %d: %v, want %v", i, m.share, want[i])
+		}
 	}
 }

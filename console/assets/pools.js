@@ -82,6 +82,7 @@
     $('pool-password').value = '';
     $('pool-password').placeholder = 'unchanged';
     $('pool-priority').value = p.priority;
+    $('pool-weight').value = p.weight;
     $('pool-submit').textContent = 'Save ' + p.name;
     $('pool-cancel').hidden = false;
     say('', false);
@@ -101,6 +102,7 @@
     ev.preventDefault();
     const url = $('pool-url').value.trim(), user = $('pool-user').value.trim(), password = $('pool-password').value;
     const prio = $('pool-priority').value === '' ? undefined : Number($('pool-priority').value);
+    const weight = $('pool-weight').value === '' ? undefined : Number($('pool-weight').value);
     let ok;
     if (editing) {
       const p = pools.find(x => x.name === editing);
@@ -109,12 +111,14 @@
       if (!p || user !== p.user) body.user = user;
       if (password) body.password = password;
       if (prio !== undefined && (!p || prio !== p.priority)) body.priority = prio;
+      if (weight !== undefined && (!p || weight !== p.weight)) body.weight = weight;
       if (!Object.keys(body).length) { say('Nothing changed.', false); return; }
       ok = await act('PUT', path(editing), body, `Saved ${editing}`);
     } else {
       const body = { name: $('pool-name').value.trim(), url, user };
       if (password) body.password = password;
       if (prio !== undefined) body.priority = prio;
+      if (weight !== undefined) body.weight = weight;
       ok = await act('POST', '/api/v1/pools', body, `Added ${body.name}`);
     }
     if (ok) resetForm();
@@ -152,7 +156,7 @@
       if (!me) me = await api('GET', '/api/v1/me');
       // Only what the rows show: the counters and hashrate move every second, and a row
       // rebuilt under the pointer would swallow a click (or disarm a removal).
-      const rows = (await api('GET', '/api/v1/pools')).map(p => ({ name: p.name, url: p.url, user: p.user, priority: p.priority,
+      const rows = (await api('GET', '/api/v1/pools')).map(p => ({ name: p.name, url: p.url, user: p.user, priority: p.priority, weight: p.weight || 0,
         state: p.state, reason: p.reason, active: p.active, forced: p.forced }));
       if (!busy && JSON.stringify(rows) !== JSON.stringify(pools)) { pools = rows; render(); }
     } catch (e) {

@@ -211,6 +211,9 @@ func (b backend) AddPool(ctx context.Context, actor string, p console.PoolSpec) 
 		if findPool(cur, p.Name) >= 0 {
 			return nil, poolChange{}, opErr(console.ErrConflict, fmt.Sprintf("a pool named %q exists", p.Name))
 		}
+		if p.Weight != nil {
+			pc.Weight = *p.Weight
+		}
 		if p.Priority != nil {
 			pc.Priority = *p.Priority
 		} else {
@@ -243,6 +246,9 @@ func (b backend) EditPool(ctx context.Context, actor, name string, p console.Poo
 		}
 		if p.Priority != nil {
 			pc.Priority = *p.Priority
+		}
+		if p.Weight != nil {
+			pc.Weight = *p.Weight // no redial: the split re-plans at once
 		}
 		if err := pc.Validate(); err != nil {
 			return nil, poolChange{}, err
