@@ -13,16 +13,25 @@
 //     hashgate_lease_<site>, whose entries live lease_ttl at the server. It is taken with
 //     Create and renewed with Update against the last revision every lease_ttl/3; its value
 //     names the instance and a per-process id, so a clone under the same name is never taken
-//     for the holder. The epoch, the fencing token, is the bucket's creation time (seconds,
-//     high 32 bits) with the revision at acquisition (low 32 bits), so it grows even when the
-//     bucket is recreated and revisions start again at 1 (see Lease).
+//     for the holder, and from the first renewal on the term's revision, so the key shows the
+//     exact epoch its holder commands under. The bucket is created with lease_ttl only when
+//     missing: an instance whose lease_ttl differs from the bucket's is refused the lease
+//     (an error naming cluster.lease_ttl), proves no leader and isolates; every instance of a
+//     site needs the same lease_ttl. The epoch, the fencing token, is the bucket's creation
+//     time (seconds, high 32 bits) with the revision at acquisition (low 32 bits), so it
+//     grows even when the bucket is recreated and revisions start again at 1 (see Lease).
 //   - The leader runs the site's policy.Runner over the union of every instance's inventory
 //     and the readings of every instance. Its Actuator sends each decision as an Order to the
 //     owning instance (hashgate.<site>.cmd.<owner>, request/reply, the leader's own miners
 //     included) carrying the epoch, and a step's decisions first as a Plan so gates close at
 //     once. An unanswered order is a failed apply, which the Runner decides again.
 //   - The owner carries an order out through its power.Controller's Plan and Apply and
-//     answers. It refuses orders below the highest epoch it has seen.
+//     answers. It refuses orders below the highest epoch it has seen. A gate a Plan (or an
+//     order) closed whose command was not carried out (its leader died in between, the order
+//     failed or was cancelled) is put back to the command last carried out once a newer epoch
+//     is admitted, the instance isolates, or stale_after passed without its order: a gate
+//     must not stay closed on a miner every leader takes as running, and reopening it costs no
+//     power (the miner kept drawing).
 //   - The site console (Desk): every instance publishes a Card about itself (role, epoch,
 //     health, workers, console URL) on hashgate.<site>.card.<instance>, so any console lists
 //     the whole site; an operator's pause or resume goes to the instance owning each worker as
@@ -39,8 +48,9 @@
 //     before the server can expire the key, and it sends no order outside that time.
 //   - No miner receives orders of an older epoch after a newer one: epochs only grow, owners
 //     keep the highest seen, obey a higher one only once the lease shows its leader holding
-//     it, and cancel (and wait for) orders of an older epoch still running when a newer one
-//     is admitted or they isolate. A node never leads below an epoch it obeyed.
+//     exactly it, and cancel (and wait for) orders of an older epoch still running when a
+//     newer one is admitted or they isolate: every message of the newer epoch, not only the
+//     first, waits until they returned. A node never leads below an epoch it obeyed.
 //   - A leader's order runs at most stale_after - lease_ttl at the owner, whatever it asks.
 //   - Fail-safe: an instance that heard no valid leader (heartbeat, order or its own lease)
 //     for stale_after isolates itself. It gives up the epoch it followed (only a newer one is

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/hashgate/hashgate/policy"
 )
 
 // ErrUnprovenEpoch refuses a message announcing an epoch above the highest one seen when the
@@ -25,6 +27,23 @@ type fence struct {
 	lastRead     time.Time
 	// refused is the last lease epoch this node refused to lead with.
 	refused uint64
+	// drained is closed once the orders below the highest admitted epoch have returned:
+	// every message of that epoch waits for it, not only the one that raised it. Set under
+	// Node.mu with the highest epoch.
+	drained chan struct{}
+	// plans are the gates a leader's plan or order set on this instance's miners whose
+	// command was not carried out yet, by miner: one left without its order (the leader died
+	// in between, the order failed or was cancelled) is rolled back to the command last
+	// carried out, so no gate stays closed on a miner every leader takes as running.
+	plans map[string]*pendingPlan
+}
+
+// pendingPlan is a gate set ahead of its command.
+type pendingPlan struct {
+	epoch   uint64
+	at      time.Time // the latest plan or order for the miner
+	seq     uint64    // counts plans and orders for the miner
+	running int       // its orders being carried out
 }
 
 type runningOrder struct {
@@ -70,15 +89,16 @@ func (f *fence) cancelBelow(epoch uint64) int {
 	return len(wait)
 }
 
-// proven reports whether the lease shows leader holding epoch or a later one. A claim the
-// last read proves costs nothing; otherwise the key is read, at most once per lease_ttl/6
+// proven reports whether the lease shows leader holding exactly epoch: the term its value
+// names, not any revision up to its latest renewal, which a forger could claim in the real
+// leader's name. A claim the last read proves costs nothing; otherwise the key is read, at most once per lease_ttl/6
 // whoever asks, so a flood of false claims costs the server little and the real leader's next
 // heartbeat is proven by the same read. read tells whether this call read the key.
 func (n *Node) proven(leader string, epoch uint64) (ok, read bool) {
 	f := &n.fence
 	now := n.clk.Now()
 	f.mu.Lock()
-	if f.provedLeader == leader && f.provedEpoch >= epoch {
+	if f.provedLeader == leader && f.provedEpoch == epoch {
 		f.mu.Unlock()
 		return true, false
 	}
@@ -102,7 +122,7 @@ func (n *Node) proven(leader string, epoch uint64) (ok, read bool) {
 	} else if cur >= f.provedEpoch {
 		f.provedLeader, f.provedEpoch = holder, cur
 	}
-	return f.provedLeader == leader && f.provedEpoch >= epoch, true
+	return f.provedLeader == leader && f.provedEpoch == epoch, true
 }
 
 // refuseLead records that the lease's epoch was refused; it reports whether this is the first
@@ -114,3 +134,123 @@ func (f *fence) refuseLead(epoch uint64) bool {
 	f.refused = epoch
 	return first
 }
+
+// raise starts the barrier of a newly admitted epoch; the caller closes it once the older
+// orders returned. Node.mu held.
+func (f *fence) raise() chan struct{} {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.drained = ch
+	f.mu.Unlock()
+	return ch
+}
+
+// barrier is the highest admitted epoch's barrier (nil before any). Node.mu held.
+func (f *fence) barrier() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.drained
+}
+
+// planned records gates set by a leader's plan of epoch at now.
+func (f *fence) planned(ids []string, epoch uint64, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.pendingLocked(id, epoch, now)
+	}
+}
+
+func (f *fence) pendingLocked(id string, epoch uint64, now time.Time) *pendingPlan {
+	if f.plans == nil {
+		f.plans = map[string]*pendingPlan{}
+	}
+	p := f.plans[id]
+	if p == nil {
+		p = &pendingPlan{}
+		f.plans[id] = p
+	}
+	p.epoch, p.at = max(p.epoch, epoch), now
+	p.seq++
+	return p
+}
+
+// ordering records that a leader's order for id (which planned its gate too) is being
+// carried out; ordered must follow with its seq.
+func (f *fence) ordering(id string, epoch uint64, now time.Time) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.pendingLocked(id, epoch, now)
+	p.running++
+	return p.seq
+}
+
+// ordered records the end of an order: carried out, it settles the gate unless a later plan
+// came meanwhile; failed, the gate stays pending from now.
+func (f *fence) ordered(id string, seq uint64, done bool, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.plans[id]
+	if p == nil {
+		return
+	}
+	p.running--
+	switch {
+	case done && p.seq == seq && p.running == 0:
+		delete(f.plans, id)
+	case !done:
+		p.at = now
+	}
+}
+
+// strandedPlans takes the pending gates no order is running for whose epoch is below below,
+// or that stood for after or longer at now.
+func (f *fence) strandedPlans(below uint64, now time.Time, after time.Duration) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id, p := range f.plans {
+		if p.running == 0 && (p.epoch < below || now.Sub(p.at) >= after) {
+			ids = append(ids, id)
+			delete(f.plans, id)
+		}
+	}
+	return ids
+}
+
+// rollbackPlans puts the gates of plans older than epoch, or standing since stale_after, back
+// to the command last carried out on their miners. Reopening a gate is safe for the site's
+// power: the miner kept drawing what it was commanded to, only without work. A miner whose
+// command is unknown keeps its gate: every leader decides such a miner again.
+func (n *Node) rollbackPlans(below uint64, now time.Time) {
+	ids := n.fence.strandedPlans(below, now, n.cfg.StaleAfter.D())
+	if len(ids) == 0 {
+		return
+	}
+	ds := make([]policy.Decision, 0, len(ids))
+	n.mu.Lock()
+	for _, id := range ids {
+		m, ok := n.views[id]
+		if !ok {
+			continue // left: its gate goes with it
+		}
+		c := m.Commanded
+		if own, ok := n.commanded[id]; ok {
+			c = own
+		}
+		if c.Action == policy.ActionUnknown {
+			continue
+		}
+		ds = append(ds, policy.Decision{MinerID: id, Group: m.Group, Action: c.Action, TargetKW: c.TargetKW, FromKW: c.TargetKW, Reason: policy.ReasonRestore})
+	}
+	n.mu.Unlock()
+	if len(ds) == 0 || n.local == nil {
+		return
+	}
+	n.local.Plan(ds)
+	n.log.Info().Int("miners", len(ds)).Msg("plans left without their orders rolled back to the commands carried out")
+}
+
+// expirePlans rolls back the plans that stood stale_after without their orders: the leader
+// that sent them is gone or has given up on them.
+func (n *Node) expirePlans(now time.Time) { n.rollbackPlans(0, now) }

@@ -33,6 +33,11 @@ type Inventory struct {
 
 var _ Message = (*Inventory)(nil)
 
+// maxSnapshotParts is the most parts a snapshot may claim: the site's whole miner limit in
+// messages of MaxMinersPerMessage (1,049). A receiver keeps one entry per part of the
+// snapshot it assembles, so a claim of more is refused, not remembered.
+const maxSnapshotParts = (maxSiteMiners + MaxMinersPerMessage - 1) / MaxMinersPerMessage
+
 // MinerView is policy.Miner on the wire, with the command its owner last carried out.
 type MinerView struct {
 	ID            string  `json:"id"`
@@ -72,7 +77,7 @@ func (m *Inventory) Validate() error {
 		return badf("inventory: instance %q", m.Instance)
 	case len(m.Miners)+len(m.Removed) > MaxMinersPerMessage:
 		return badf("inventory: %d entries, more than %d", len(m.Miners)+len(m.Removed), MaxMinersPerMessage)
-	case m.Full && (m.Parts < 1 || m.Part < 0 || m.Part >= m.Parts || m.Parts > 1<<20 || len(m.Removed) > 0):
+	case m.Full && (m.Parts < 1 || m.Part < 0 || m.Part >= m.Parts || m.Parts > maxSnapshotParts || len(m.Removed) > 0):
 		return badf("inventory: snapshot part %d of %d", m.Part, m.Parts)
 	case !m.Full && (m.Parts != 0 || m.Part != 0 || m.Snap != 0):
 		return badf("inventory: a delta with snapshot parts")

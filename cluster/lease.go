@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +29,12 @@ const leaseKey = "leader"
 //
 // The value written is the holder's name and a random id of this Lease: a process recovering
 // a renewal whose answer was lost must not take the write of another process that runs under
-// the same name (a cloned machine keeps its hostname) for its own.
+// the same name (a cloned machine keeps its hostname) for its own. A renewal adds the term's
+// revision ("name:id:rev"), so the key shows the exact epoch its holder commands under: every
+// renewal raises the revision, and an epoch between the term's and the latest revision must
+// not pass for the holder's (a forged heartbeat naming the real leader would fence it out).
+// A write without the term (the acquisition, or the first renewal of a new term) makes its own
+// revision the term.
 //
 // The holder counts its lease as valid until the time it sent its last successful write plus
 // TTL minus a margin. The server starts the TTL when it stores that write, later than it was
@@ -63,20 +70,46 @@ var ErrLeaseLost = errors.New("cluster: lease lost")
 // LeaseBucket is the KV bucket name of a site's lease.
 func LeaseBucket(site string) string { return "hashgate_lease_" + site }
 
-// OpenLease creates (or opens) the site's lease bucket with the given TTL, kept on three
-// servers when the connection knows of three or more (the lease survives the loss of one), on
-// one otherwise.
+// OpenLease opens the site's lease bucket, creating it when missing with the given TTL, kept
+// on three servers when the connection knows of three or more (the lease survives the loss of
+// one), on one otherwise. A bucket that exists with another TTL is refused with a
+// *ConfigError naming lease_ttl, never rewritten: the holder counts on its own TTL for its
+// deadline, and a shorter one set by a peer would let the key expire at the server while the
+// holder still commands (two leaders). Every instance of a site needs the same lease_ttl.
 func OpenLease(ctx context.Context, js jetstream.JetStream, site, holder string, ttl time.Duration, clk clock.Clock) (*Lease, error) {
 	replicas := 1
 	if len(js.Conn().Servers()) >= 3 {
 		replicas = 3
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket: LeaseBucket(site), TTL: ttl, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
 		Description: "hashgate site leader lease",
-	})
+	}
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket) // a peer created it first, maybe otherwise
+		}
+	}
 	if err != nil {
 		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.TTL() != ttl {
+		return nil, cfgErr("lease_ttl", "%s, but the site's lease bucket %s keeps its lease %s: every instance of site %q needs the same lease_ttl (to change it, stop them all and delete the bucket)",
+			ttl, cfg.Bucket, st.TTL(), site)
+	}
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil && bs.StreamInfo().Config.Replicas < replicas {
+		// More servers than when it was created: the same bucket, kept on three.
+		if kv, err = js.UpdateKeyValue(ctx, cfg); err != nil {
+			return nil, err
+		}
+	} else if ok && bs.StreamInfo() != nil {
+		replicas = bs.StreamInfo().Config.Replicas
 	}
 	if clk == nil {
 		clk = clock.Real
@@ -113,8 +146,27 @@ func HolderOf(value []byte) string {
 	return name
 }
 
-// Current reads the lease key: the instance holding it and the epoch of its last write. It
-// proves a leader's claim to an epoch before an instance obeys it.
+// termOf is the revision a lease value written at rev names as its term: the one it carries,
+// or rev itself for a value without one. ok is false for a value that names a later term than
+// its own revision or is not a lease value at all.
+func termOf(value []byte, rev uint64) (uint64, bool) {
+	_, rest, ok := strings.Cut(string(value), ":")
+	if !ok {
+		return 0, false
+	}
+	_, term, ok := strings.Cut(rest, ":")
+	if !ok {
+		return rev, true
+	}
+	t, err := strconv.ParseUint(term, 10, 64)
+	if err != nil || t == 0 || t > rev {
+		return 0, false
+	}
+	return t, true
+}
+
+// Current reads the lease key: the instance holding it and the epoch of its term. It proves
+// a leader's claim to exactly that epoch before an instance obeys it.
 func (l *Lease) Current(ctx context.Context) (holder string, epoch uint64, err error) {
 	base, err := l.bucketBase(ctx)
 	if err != nil {
@@ -124,7 +176,20 @@ func (l *Lease) Current(ctx context.Context) (holder string, epoch uint64, err e
 	if err != nil {
 		return "", 0, err
 	}
-	return HolderOf(e.Value()), epochOf(base, e.Revision()), nil
+	term, ok := termOf(e.Value(), e.Revision())
+	if !ok {
+		return "", 0, fmt.Errorf("cluster: lease value %.64q at revision %d is not a term", e.Value(), e.Revision())
+	}
+	return HolderOf(e.Value()), epochOf(base, term), nil
+}
+
+// writtenLocked is the value a renewal writes: this Lease's name and id, with the term's revision
+// unless the renewal starts a new term. l.mu held.
+func (l *Lease) writtenLocked() []byte {
+	if l.newTerm {
+		return []byte(l.value)
+	}
+	return []byte(l.value + ":" + strconv.FormatUint(l.epoch&0xffffffff, 10))
 }
 
 // TryAcquire takes the lease if nobody holds it. It reports whether this instance now holds
@@ -159,10 +224,10 @@ func (l *Lease) Renew(ctx context.Context) error {
 		l.mu.Unlock()
 		return ErrLeaseLost
 	}
-	last := l.rev
+	last, value, starts := l.rev, l.writtenLocked(), l.newTerm
 	l.mu.Unlock()
 	sent := l.clk.Now()
-	rev, err := l.kv.Update(ctx, leaseKey, []byte(l.value), last)
+	rev, err := l.kv.Update(ctx, leaseKey, value, last)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held || l.rev != last {
@@ -178,10 +243,10 @@ func (l *Lease) Renew(ctx context.Context) error {
 			l.mu.Unlock()
 			e, gerr := l.kv.Get(ctx, leaseKey)
 			l.mu.Lock()
-			if gerr == nil && string(e.Value()) == l.value && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
+			if gerr == nil && l.ours(e.Value()) && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
 				l.rev, l.deadline, l.unsure = e.Revision(), unsure.Add(l.ttl-l.margin), time.Time{}
-				if l.newTerm {
-					l.epoch, l.newTerm = epochOf(l.base, l.rev), false
+				if starts {
+					l.epoch, l.newTerm = epochOf(l.base, e.Revision()), false
 				}
 				return nil
 			}
@@ -200,10 +265,18 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	l.rev, l.deadline, l.unsure = rev, sent.Add(l.ttl-l.margin), time.Time{}
-	if l.newTerm {
+	if starts {
+		// The write carried no term: its revision is the new one (and serves a NewTerm asked
+		// for while it was on its way).
 		l.epoch, l.newTerm = epochOf(l.base, rev), false
 	}
 	return nil
+}
+
+// ours reports whether a lease value is this Lease's (its name and id, with or without a
+// term).
+func (l *Lease) ours(v []byte) bool {
+	return string(v) == l.value || strings.HasPrefix(string(v), l.value+":")
 }
 
 // Deadline is when the holder stops counting its lease valid (zero when not held).

@@ -31,11 +31,14 @@ func (n *Node) UpsertMiner(m policy.Miner) {
 	}
 }
 
-// RemoveMiner records that one of this instance's miners left.
+// RemoveMiner records that one of this instance's miners left. Its command is forgotten with
+// it: the Controller reports what it last applied when the miner comes back, and a node must
+// not remember every miner that ever connected.
 func (n *Node) RemoveMiner(id string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.views, id)
+	delete(n.commanded, id)
 	delete(n.dirty, id)
 	n.removed[id] = true
 	if n.iso != nil {
@@ -205,16 +208,26 @@ func (n *Node) admit(epoch uint64, leader string) error {
 		return ErrStaleEpoch // a newer epoch or an isolation came in between
 	}
 	raised := epoch > n.highest
+	var drained chan struct{}
 	if raised {
 		n.log.Info().Uint64("epoch", epoch).Str("leader", leader).Msg("following a new epoch")
+		drained = n.fence.raise()
+	} else {
+		drained = n.fence.barrier()
 	}
 	n.highest, n.leader, n.contact = epoch, leader, n.clk.Now()
 	n.mu.Unlock()
-	if raised {
-		if k := n.fence.cancelBelow(epoch); k > 0 {
-			n.log.Info().Uint64("epoch", epoch).Int("orders", k).Msg("orders of an older epoch stopped")
+	if !raised {
+		if drained != nil {
+			<-drained // the older epoch's orders return before this one's run (cluster/doc.go)
 		}
+		return nil
 	}
+	if k := n.fence.cancelBelow(epoch); k > 0 {
+		n.log.Info().Uint64("epoch", epoch).Int("orders", k).Msg("orders of an older epoch stopped")
+	}
+	n.rollbackPlans(epoch, n.clk.Now())
+	close(drained)
 	return nil
 }
 
@@ -255,14 +268,17 @@ func (n *Node) onPlan(msg *nats.Msg) {
 		return
 	}
 	ds := make([]policy.Decision, 0, len(p.Decisions))
+	ids := make([]string, 0, len(p.Decisions))
 	n.mu.Lock()
 	for _, d := range p.Decisions {
 		if _, ok := n.views[d.MinerID]; ok {
 			ds = append(ds, d.Decision())
+			ids = append(ids, d.MinerID)
 		}
 	}
 	n.mu.Unlock()
 	if len(ds) > 0 {
+		n.fence.planned(ids, p.Epoch, n.clk.Now()) // rolled back if no order follows (fence.go)
 		n.local.Plan(ds)
 	}
 }
@@ -342,6 +358,13 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 			n.counters.applied.Add(1)
 		}
 	}()
+	settled := false
+	if epoch != 0 {
+		// The order planned the miner's gate: a gate it leaves unsettled (failed, cancelled,
+		// stale) is rolled back when no later order settles it.
+		seq := n.fence.ordering(d.MinerID, epoch, n.clk.Now())
+		defer func() { n.fence.ordered(d.MinerID, seq, settled, n.clk.Now()) }()
+	}
 	n.recordOrder(d, leader, false)
 	if err := n.local.Apply(ctx, d); err != nil {
 		return err
@@ -361,8 +384,9 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 		since = prev.Since
 	}
 	c := policy.Command{Action: d.Action, TargetKW: d.TargetKW, Since: since}
-	n.commanded[d.MinerID] = c
+	settled = true
 	if m, ok := n.views[d.MinerID]; ok {
+		n.commanded[d.MinerID] = c // kept while the miner is here: RemoveMiner forgets it
 		m.Commanded = c
 		n.views[d.MinerID] = m
 		n.dirty[d.MinerID] = true
@@ -408,6 +432,8 @@ func (n *Node) isolate() {
 	if k := n.fence.cancelBelow(math.MaxUint64); k > 0 {
 		n.log.Info().Int("orders", k).Msg("orders of the given-up epoch stopped")
 	}
+	// The floor Runner starts from the gates as the commands carried out left them.
+	n.rollbackPlans(math.MaxUint64, n.clk.Now())
 	t, err := n.startTerm(localActuator{n}, cfg, 0, n.record) // its decisions are this instance's record
 	n.mu.Lock()
 	defer n.mu.Unlock()

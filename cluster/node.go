@@ -301,7 +301,12 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 			l, err = OpenLease(octx, js, n.cfg.Site, n.inst, n.cfg.LeaseTTL.D(), n.clk)
 			cancel()
 		}
-		if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			// Without the lease no leader's epoch is proven: the instance isolates at its floor.
+			n.log.Error().Err(err).Msg("lease bucket refused: this instance neither leads nor follows")
+			l = nil
+		} else if err != nil {
 			n.log.Info().Err(err).Msg("lease bucket not available yet")
 			l = nil
 		} else {
@@ -339,6 +344,7 @@ func (n *Node) campaignOnce(ctx context.Context, timeout time.Duration) {
 			n.stopSite()
 		}
 	}
+	n.expirePlans(now)
 	n.mu.Lock()
 	quiet := now.Sub(n.contact) > n.cfg.StaleAfter.D() && n.iso == nil
 	n.markStaleLocked(now)

@@ -13,7 +13,10 @@ import (
 // and sets the policy hold of every pause at once, so a 10,000-miner shed closes every gate in
 // one pass instead of waiting for max_parallel firmware calls. A miner held since the previous
 // run is now the policy's: its restart hold becomes a policy hold, which a confirmed run
-// clears. Plan does no I/O beyond the in-memory gate.
+// clears. A run or throttle planned for a miner that already carries it out (confirmed by its
+// last Apply) lifts the policy hold at once: it withdraws a pause that was planned but never
+// applied (a site leader that died between its plan and its order), and the miner draws its
+// power anyway. Plan does no I/O beyond the in-memory gate.
 func (c *Controller) Plan(ds []policy.Decision) {
 	now := c.clk.Now()
 	c.mu.Lock()
@@ -28,6 +31,8 @@ func (c *Controller) Plan(ds []policy.Decision) {
 		}
 		if d.Action == policy.ActionPause {
 			h |= HoldPolicy
+		} else if m.hasApplied && m.applied.Action == d.Action && m.applied.TargetKW == d.TargetKW {
+			h &^= HoldPolicy
 		}
 		if h != m.holds {
 			c.setHoldsLocked(d.MinerID, m, h, now)
