@@ -171,6 +171,17 @@ func excessKW(cfg *Config, m *Miner, now time.Time) float64 {
 	return 0
 }
 
+// refusedKW is what a miner whose shed the firmware keeps refusing (or not answering) still
+// draws beyond that shed: until it is acknowledged, the budget counts it as drawing, not as
+// free.
+func refusedKW(cfg *Config, m *Miner, now time.Time) float64 {
+	if !m.Commanded.Pending || !m.Commanded.Refused {
+		return 0
+	}
+	kw, _ := DrawKW(cfg, m, now)
+	return max(kw-commandedKW(m), 0)
+}
+
 // eligible reports whether m counts in the fleet estimate: proven and with sane ratings
 // (operator-held and group-paused miners count: what they draw is mining).
 func (a *allocator) eligible(m *Miner) bool { return m.Proven && usable(m) }
@@ -192,7 +203,7 @@ func (a *allocator) estimate(at time.Time) {
 		if fl {
 			a.inflight += kw - commandedKW(m)
 		}
-		a.stuck += excessKW(a.cfg, m, a.now)
+		a.stuck += excessKW(a.cfg, m, a.now) + refusedKW(a.cfg, m, a.now)
 	}
 }
 

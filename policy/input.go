@@ -147,6 +147,12 @@ type Command struct {
 	// max_parallel, in flight, or waiting to be retried): it is not taken as done however
 	// long that takes. Changed is when it was sent, or decided while it waits its turn.
 	Pending bool
+	// Refused says the firmware refused (or did not answer) this pending command twice in a
+	// row; it is being retried. A refused shed is counted at what the miner drew before it in
+	// what the budget has committed too, so that other miners make room for a sleep that may
+	// never land (wrong credentials, a dead firmware API). A single failure is left to its
+	// retry: shedding others for it would over-shed for min_pause.
+	Refused bool
 }
 
 // Miner is the engine's view of one miner.

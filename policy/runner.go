@@ -441,7 +441,8 @@ func (r *Runner) settle(res applyResult) time.Time {
 		if res.err == nil {
 			c.failures, c.lastErr, c.retryAt = 0, "", time.Time{}
 			if i, ok := r.index[id]; ok && !c.has {
-				r.fleet[i].Commanded.Pending = false // acknowledged: its ramp may now end
+				// Acknowledged: its ramp may now end.
+				r.fleet[i].Commanded.Pending, r.fleet[i].Commanded.Refused = false, false
 			}
 		} else {
 			c.failures++
@@ -453,7 +454,10 @@ func (r *Runner) settle(res applyResult) time.Time {
 					// confirmed the miner counts as drawing what it drew before. It never
 					// turns into a run: the firmware may have slept and only its answer
 					// been lost, and waking it would power-cycle it inside min_pause.
+					// Refused twice in a row, its draw is counted in the budget, so others
+					// are shed in its place.
 					r.fleet[i].Commanded.Pending = true
+					r.fleet[i].Commanded.Refused = r.fleet[i].Commanded.Refused || c.failures >= 2
 					c.pending, c.has = res.d, true
 				} else {
 					// A failed restore: nobody knows what the miner does now; the engine
