@@ -192,6 +192,9 @@ type PolicyView struct {
 	Steps        uint64         `json:"steps"`
 	Applied      uint64         `json:"applied"`
 	ApplyFailed  uint64         `json:"apply_failed"`
+	// SitePolicy, on a clustered instance that does not run the site's policy, says where it
+	// runs (the leader and its console).
+	SitePolicy *SitePolicy `json:"site_policy,omitempty"`
 }
 
 // DRView is a demand-response event.
@@ -401,6 +404,7 @@ func buildView(b Reader, now time.Time) *view {
 
 	pv := &v.policy
 	pv.Enabled = hasPolicy
+	pv.SitePolicy = sitePolicyOf(b, hasPolicy)
 	pv.PausedGroups = nonNil(snap.Manual.PausedGroups)
 	pv.Meters = nonNil(b.Meters())
 	for i := range pv.Meters {

@@ -45,7 +45,7 @@ func (b backend) Pools() []proxy.PoolStats     { return b.a.Proxy.Pools() }
 func (b backend) Fleet() []policy.FleetGroup   { return b.a.cfg.Fleet }
 
 // Policy is the local policy runner's snapshot; clustered, the site runner's while this
-// instance leads (a follower's console shows none for now).
+// instance leads (a follower's policy view says where it runs instead: console.SitePolicy).
 func (b backend) Policy() (policy.Snapshot, bool) {
 	r := b.a.Power.Runner()
 	if r == nil && b.a.Cluster != nil {
