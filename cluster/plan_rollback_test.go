@@ -65,6 +65,31 @@ func (b *boss) planPause(miner string) {
 	}
 }
 
+// publishMeter publishes a fresh site import reading of kw every 200 ms until the test ends.
+func publishMeter(t *testing.T, url, site string, kw float64) {
+	nc, _ := connect(t, url)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			body, err := encode(&Readings{Instance: "m", Readings: []MeterReading{ReadingOf(policy.Reading{Role: policy.RoleSiteImport, Value: kw, At: time.Now()})}})
+			if err == nil {
+				_ = nc.Publish("hashgate."+site+".meter.m", body)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
 // orderAction sends action for miner at epoch and returns its reply later.
 func (b *boss) orderAction(to, miner string, epoch uint64, action policy.Action) <-chan string {
 	body, err := encode(&Order{Epoch: epoch, Leader: "boss", TimeoutMS: 10_000,
@@ -100,6 +125,8 @@ func TestPlanWithoutItsOrderIsRolledBack(t *testing.T) {
 	rec := newRecordingOwner()
 	n := runNode(t, srv.ClientURL(), "plan1", "a", ttl, stale, rec)
 	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	// A fresh site meter far below the limit: a, leading next, has no reason to pause a1.
+	publishMeter(t, srv.ClientURL(), "plan1", 10)
 	if r := <-b.order("a", "a1", b.epoch()); r != "" {
 		t.Fatalf("run order: %q", r)
 	}
