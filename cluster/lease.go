@@ -245,8 +245,10 @@ func (l *Lease) Renew(ctx context.Context) error {
 			l.mu.Lock()
 			if gerr == nil && l.ours(e.Value()) && e.Revision() > last && l.held && l.rev == last && unsure.Before(l.deadline) {
 				l.rev, l.deadline, l.unsure = e.Revision(), unsure.Add(l.ttl-l.margin), time.Time{}
-				if starts {
-					l.epoch, l.newTerm = epochOf(l.base, e.Revision()), false
+				if term, _ := termOf(e.Value(), e.Revision()); term == e.Revision() {
+					// The stored write carried no term (sent to start one): its revision is
+					// the new term. One that carried the old term keeps it.
+					l.epoch, l.newTerm = epochOf(l.base, term), false
 				}
 				return nil
 			}
