@@ -81,22 +81,22 @@ type channel struct {
 	agent      string
 	authorized bool
 	hasSlot    bool
+	rollingV1  bool  // the miner negotiated version rolling over V1 (set_version_mask works)
+	jobNext    uint8 // see jobs; the small fields sit together so the struct fits 576 bytes
 	slot       slot
 	prefix     []byte
 	layout     work.Layout
 	mask       uint32 // version-rolling mask granted to the miner (0: none)
 	askedMask  uint32 // what a V1 miner asked for in mining.configure
-	rollingV1  bool   // the miner negotiated version rolling over V1 (set_version_mask works)
 	// jobs is a ring of the last maxJobsPerChannel jobs issued, grown as jobs come (a miner
 	// with one job holds one record); once full, jobNext is the oldest, overwritten next.
 	jobs       []issued
-	jobNext    int
 	lastNTime  uint32
+	resendSeq  uint32
 	vd         vardiff
 	sentDiff   float64
 	sentTarget work.Target
 	lastSent   *proxyJob
-	resendSeq  uint32
 	lastShare  time.Time
 	poolName   string
 
@@ -359,7 +359,7 @@ func (c *channel) workDups(j *work.Job) map[uint64]struct{} {
 func (c *channel) lookupJob(id string) (issued, bool) {
 	n := len(c.jobs)
 	for k := 1; k <= n; k++ {
-		is := &c.jobs[(c.jobNext+n-k)%n]
+		is := &c.jobs[(int(c.jobNext)+n-k)%n]
 		if is.matches(id) {
 			return *is, true
 		}
@@ -511,6 +511,9 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	p.record(c, pl, ev)
 	p.rate.add(now, is.diff)
 	pl.rate.add(now, is.diff)
+	if p.split.running() {
+		p.split.mined(c, pl) // the split steers each miner by the shares it mined per pool
+	}
 	if block {
 		ev.Result = ResultBlock
 		p.record(c, pl, ev)

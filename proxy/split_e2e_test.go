@@ -381,11 +381,12 @@ func TestSplitStopsWhileAPoolIsForced(t *testing.T) {
 }
 
 // TestSplitThreePools: weights 1/1/2 over three pools of one priority, measured at the
-// pools over 300 simulated seconds (steps as in TestSplitHoldsWeightsMeasuredAtThePools,
-// about 7,000 shares): 25/25/50 within ±6 points. σ of the pools' luck is ≈ 0.6, but here a
-// miner switches pools at every slice, and the heavier pool has been measured to gain
-// 0-4.8 points under a loaded -race run (50.1-54.8 %): time lost in a switch seems not to
-// fall evenly on both pools, a bias not explained yet and larger than with two pools.
+// pools over 300 simulated seconds (steps as in TestSplitHoldsWeightsMeasuredAtThePools, at
+// least 6,000 shares): 25/25/50 within ±2 points. Under a loaded -race run a step carries
+// from 20 to several times 20 shares, and a miner's shares come in bursts; with credits in
+// seconds the pools' split followed the time split, not the work, and the heavier pool got
+// 47.6-54.8 %. Credited in the work each miner mines, with the fleet's credits weighed in,
+// the schedule itself steers the shares.
 func TestSplitThreePools(t *testing.T) {
 	var pools []*simpool.Pool
 	var addrs []string
@@ -422,8 +423,8 @@ func TestSplitThreePools(t *testing.T) {
 	}
 	for i, want := range []float64{0.25, 0.25, 0.5} {
 		t.Logf("pool%d: %.0f shares, %.2f %%", i, got[i], 100*got[i]/sum)
-		if math.Abs(got[i]/sum-want) > 0.06 {
-			t.Errorf("pool%d got %.2f %% of the shares, want %.0f ± 6 %%", i, 100*got[i]/sum, 100*want)
+		if math.Abs(got[i]/sum-want) > 0.02 {
+			t.Errorf("pool%d got %.2f %% of the shares, want %.0f ± 2 %%", i, 100*got[i]/sum, 100*want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -19,27 +20,40 @@ func splitPools(weights ...float64) []*pool {
 	return out
 }
 
-// runSchedule steps every miner once a second for d and returns each miner's seconds on
-// each pool.
+// runSchedule steps every miner once a second for d, each mining one share a second, and
+// returns each miner's seconds on each pool.
 func runSchedule(s *splitter, chans []*channel, start time.Time, d time.Duration) []map[*pool]float64 {
-	spent := make([]map[*pool]float64, len(chans))
+	return runScheduleAt(s, chans, start, d, func(int, int) float64 { return 1 })
+}
+
+// runScheduleAt is runSchedule with miner i mining rate(i, second) shares in each second; it
+// returns each miner's shares on each pool.
+func runScheduleAt(s *splitter, chans []*channel, start time.Time, d time.Duration, rate func(i, sec int) float64) []map[*pool]float64 {
+	mined := make([]map[*pool]float64, len(chans))
 	on := make([]*pool, len(chans))
 	s.mu.Lock()
 	for i, c := range chans {
-		spent[i] = map[*pool]float64{}
+		mined[i] = map[*pool]float64{}
 		on[i] = s.stepLocked(s.joinLocked(c, start), start)
 	}
 	s.mu.Unlock()
-	for t := time.Second; t <= d; t += time.Second {
-		now := start.Add(t)
+	for sec := 1; sec <= int(d/time.Second); sec++ {
+		now := start.Add(time.Duration(sec) * time.Second)
+		for i, c := range chans {
+			// The second just ended was mined on the pool given at its start.
+			w := rate(i, sec)
+			mined[i][on[i]] += w
+			for range int(w) {
+				s.mined(c, on[i])
+			}
+		}
 		s.mu.Lock()
 		for i, c := range chans {
-			spent[i][on[i]]++ // the second just ended was mined on the pool given at its start
 			on[i] = s.stepLocked(s.miners[c], now)
 		}
 		s.mu.Unlock()
 	}
-	return spent
+	return mined
 }
 
 // TestSplitScheduleHoldsEachMinersWeights: every miner's own time split stays within one
@@ -198,6 +212,67 @@ func TestSplitSharesOfHugeWeights(t *testing.T) {
 	for i, m := range s.members {
 		if math.Abs(m.share-want[i]) > 1e-12 {
 			t.Fatalf("share %d: %v, want %v", i, m.share, want[i])
+		}
+	}
+}
+
+// TestSplitScheduleHoldsWorkWhateverTheRate: what the pools see is work, and a miner's rate
+// is not steady (starved of CPU it stalls, then races to catch up; throttled, it slows). Three
+// miners whose shares come in bursts (a fifth of their seconds none, a tenth six) over 300 s:
+// the fleet's shares split by the weights within 1 point, and each miner's within one
+// slice's work of it. Credits in seconds left the fleet up to 3.3 points off on these seeds,
+// and each miner's credits in work without the fleet's up to 1.6.
+func TestSplitScheduleHoldsWorkWhateverTheRate(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	const secs = 300
+	for _, weights := range [][]float64{{1, 1, 2}, {30, 70}} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			pools := splitPools(weights...)
+			var s splitter
+			s.setMembers(pools)
+			var chans []*channel
+			for id := uint64(1); id <= 3; id++ {
+				chans = append(chans, &channel{id: id})
+			}
+			rng := rand.New(rand.NewPCG(seed, 7))
+			rates := make([][]float64, len(chans))
+			for i := range rates {
+				for range secs + 1 {
+					r := 1.0
+					switch x := rng.Float64(); {
+					case x < 0.2:
+						r = 0
+					case x < 0.3:
+						r = 6
+					}
+					rates[i] = append(rates[i], r)
+				}
+			}
+			mined := runScheduleAt(&s, chans, start, secs*time.Second, func(i, sec int) float64 { return rates[i][sec] })
+			var total float64
+			for _, w := range weights {
+				total += w
+			}
+			fleet, all := make([]float64, len(pools)), 0.0
+			for i := range chans {
+				var own float64
+				for _, pl := range pools {
+					own += mined[i][pl]
+				}
+				for j, pl := range pools {
+					fleet[j] += mined[i][pl]
+					all += mined[i][pl]
+					// One slice of this miner's work at its mean rate, plus a burst.
+					if dev := math.Abs(mined[i][pl] - own*weights[j]/total); dev > own*splitSlice.Seconds()/secs+6 {
+						t.Errorf("%v seed %d: miner %d mined %.0f of %.0f on %s, want %.0f", weights, seed, i, mined[i][pl], own, pl.cfg.Name, own*weights[j]/total)
+					}
+				}
+			}
+			for j, pl := range pools {
+				if got, want := fleet[j]/all, weights[j]/total; math.Abs(got-want) > 0.01 {
+					t.Errorf("%v seed %d: the fleet mined %.2f %% on %s, want %.0f %%", weights, seed, 100*got, pl.cfg.Name, 100*want)
+				}
+			}
 		}
 	}
 }
