@@ -107,9 +107,10 @@ func (h v1LogFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	}
 }
 
-// serveMinerV1 runs one V1 connection on its reader goroutine. It is kept shallow, as is
-// readLoop: the reader parks in its read with little of its stack used, so the garbage
-// collector can shrink an idle miner's stack to 4 KiB.
+// serveMinerV1 runs one V1 connection on its reader goroutine until the connection ends or,
+// once the miner is ready and idle, is parked (park_linux.go). It is kept shallow, as is
+// readLoop: a reader that waits in its read (TLS, before setup ends, off Linux) does so with
+// little of its stack used, so the garbage collector can shrink it to 4 KiB.
 func (p *Proxy) serveMinerV1(nc net.Conn) {
 	s := p.openMinerV1(nc)
 	if s == nil {

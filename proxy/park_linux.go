@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -26,15 +28,15 @@ import (
 const parkSweepEvery = time.Minute
 
 // parkEvents bounds the events one epoll_wait returns.
-const parkEvents = 256
+const parkEvents = 1024
 
 type parker struct {
 	mu      sync.Mutex
 	p       *Proxy
 	started bool
-	closed  bool // stopped, or failed to start: nothing parks any more
-	epfd    int
-	wake    [2]int // a pipe; a byte on it stops the loop (token 0)
+	closed  bool     // stopped, or failed to start: nothing parks any more
+	ep      *os.File // the epoll set; closed to stop the loop
+	rc      syscall.RawConn
 	next    uint64
 	parked  map[uint64]parkedConn
 	sweep   clock.Timer
@@ -66,11 +68,12 @@ func (pk *parker) park(s *v1Conn) bool {
 	if s.parkArmed {
 		op = syscall.EPOLL_CTL_MOD
 	}
-	var cerr error
-	err := s.raw.Control(func(fd uintptr) { cerr = syscall.EpollCtl(pk.epfd, op, int(fd), &ev) })
-	if err == nil {
-		err = cerr
-	}
+	// Both descriptors are held open for the call: neither number can be another file's.
+	var serr, cerr error
+	err := pk.rc.Control(func(epfd uintptr) {
+		serr = s.raw.Control(func(fd uintptr) { cerr = syscall.EpollCtl(int(epfd), op, int(fd), &ev) })
+	})
+	err = errors.Join(err, serr, cerr)
 	if err != nil {
 		if !s.dead.Load() {
 			pk.errs++
@@ -118,46 +121,40 @@ func (pk *parker) startLocked(p *Proxy) bool {
 		pk.closed = true
 		return false
 	}
+	// The epoll set is itself waited for in the Go poller (it is readable while it holds
+	// events), so the loop is an ordinary network goroutine rather than a thread blocked in
+	// epoll_wait, and closing the file ends it.
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err == nil {
+		err = syscall.SetNonblock(epfd, true)
+		if err != nil {
+			syscall.Close(epfd)
+		}
+	}
+	var rc syscall.RawConn
+	if err == nil {
+		pk.ep = os.NewFile(uintptr(epfd), "parker-epoll")
+		rc, err = pk.ep.SyscallConn()
+		if err != nil {
+			pk.ep.Close()
+		}
+	}
 	if err != nil {
 		pk.closed = true
-		p.log.Error().Err(err).Msg("epoll_create failed; idle miners keep a reader goroutine each")
+		p.log.Error().Err(err).Msg("no epoll set for idle miners; each keeps a reader goroutine")
 		return false
 	}
-	if err := syscall.Pipe2(pk.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		syscall.Close(epfd)
-		pk.closed = true
-		p.log.Error().Err(err).Msg("pipe for the parker failed; idle miners keep a reader goroutine each")
-		return false
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN} // token 0
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pk.wake[0], &ev); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(pk.wake[0])
-		syscall.Close(pk.wake[1])
-		pk.closed = true
-		p.log.Error().Err(err).Msg("epoll_ctl for the parker failed; idle miners keep a reader goroutine each")
-		return false
-	}
-	pk.epfd = epfd
+	pk.rc = rc
 	pk.parked = map[uint64]parkedConn{}
 	p.wg.Add(1)
-	go pk.loop()
+	go pk.loop(rc)
 	context.AfterFunc(p.ctx, pk.stop)
 	pk.sweep = p.clk.AfterFunc(parkSweepEvery, pk.sweepIdle)
 	return true
 }
 
-// stop wakes the loop to end it (the proxy is closing). The pipe is written only while the
-// loop has not closed it: a closed fd number may already be someone else's.
-func (pk *parker) stop() {
-	pk.mu.Lock()
-	defer pk.mu.Unlock()
-	if !pk.closed {
-		b := [1]byte{1}
-		syscall.Write(pk.wake[1], b[:])
-	}
-}
+// stop ends the loop (the proxy is closing): its wait on the closed file returns.
+func (pk *parker) stop() { pk.ep.Close() }
 
 // setEventToken and eventToken keep a 64-bit token in the event's data union, whose halves
 // package syscall names Fd and Pad.
@@ -171,64 +168,73 @@ func eventToken(ev *syscall.EpollEvent) uint64 {
 
 // loop waits for parked sockets to become readable and starts their readers. It never
 // blocks on a connection: a start is a goroutine.
-func (pk *parker) loop() {
+func (pk *parker) loop(rc syscall.RawConn) {
 	defer pk.p.wg.Done()
 	events := make([]syscall.EpollEvent, parkEvents)
 	var ready []*v1Conn
-	for {
-		n, err := syscall.EpollWait(pk.epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
-		}
-		stopping := false
-		if err != nil {
-			pk.mu.Lock()
-			pk.errs++
-			errs := pk.errs
-			pk.mu.Unlock()
-			pk.p.log.Error().Err(err).Uint64("park_errors", errs).Msg("epoll_wait failed; parked miners get their readers back")
-			stopping = true
-			n = 0
-		}
-		ready = ready[:0]
-		pk.mu.Lock()
-		for i := range n {
-			tok := eventToken(&events[i])
-			if tok == 0 {
-				stopping = true
+	var werr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err == syscall.EINTR {
 				continue
 			}
-			if pc, ok := pk.parked[tok]; ok {
-				delete(pk.parked, tok)
-				pk.p.wg.Add(1)
-				ready = append(ready, pc.s)
+			if err != nil {
+				werr = err
+				return true
 			}
+			if n == 0 {
+				return false // wait in the Go poller for the set to hold events
+			}
+			pk.wake(events[:n], &ready)
 		}
-		if stopping {
-			// Nothing parks any more; every parked miner gets its reader back, which finds its
-			// connection closed by the shutdown (or waits for it) and cleans up.
-			pk.closed = true
-			for tok, pc := range pk.parked {
-				delete(pk.parked, tok)
-				pk.p.wg.Add(1)
-				ready = append(ready, pc.s)
-			}
-			if pk.sweep != nil {
-				pk.sweep.Stop()
-			}
-		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if !errors.Is(err, os.ErrClosed) {
+		pk.mu.Lock()
+		pk.errs++
+		errs := pk.errs
 		pk.mu.Unlock()
-		for _, s := range ready {
-			go s.resume()
-		}
-		clear(ready)
-		if stopping {
-			syscall.Close(pk.epfd)
-			syscall.Close(pk.wake[0])
-			syscall.Close(pk.wake[1])
-			return
+		pk.p.log.Error().Err(err).Uint64("park_errors", errs).Msg("waiting on the epoll set failed; parked miners get their readers back")
+		pk.ep.Close()
+	}
+	// Nothing parks any more; every parked miner gets its reader back, which finds its
+	// connection closed by the shutdown (or waits for it) and cleans up.
+	ready = ready[:0]
+	pk.mu.Lock()
+	pk.closed = true
+	for tok, pc := range pk.parked {
+		delete(pk.parked, tok)
+		pk.p.wg.Add(1)
+		ready = append(ready, pc.s)
+	}
+	if pk.sweep != nil {
+		pk.sweep.Stop()
+	}
+	pk.mu.Unlock()
+	for _, s := range ready {
+		go s.resume()
+	}
+}
+
+// wake starts the readers of the connections in events.
+func (pk *parker) wake(events []syscall.EpollEvent, ready *[]*v1Conn) {
+	*ready = (*ready)[:0]
+	pk.mu.Lock()
+	for i := range events {
+		if pc, ok := pk.parked[eventToken(&events[i])]; ok {
+			delete(pk.parked, pc.s.parkTok)
+			pk.p.wg.Add(1)
+			*ready = append(*ready, pc.s)
 		}
 	}
+	pk.mu.Unlock()
+	for _, s := range *ready {
+		go s.resume()
+	}
+	clear(*ready)
 }
 
 // sweepIdle closes the parked miners idle for idleReadTimeout, through the normal close
