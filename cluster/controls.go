@@ -16,7 +16,9 @@ import (
 // document in the JetStream KV bucket hashgate_controls_<site>, key "site". Whichever instance
 // the operator uses writes it (Get, change, Update at the read revision, again on a conflict);
 // the leader watches it and applies it to the site's Runner, and a new leader reads it before
-// its Runner's first step. The document outlives every instance: a leader change or a restart
+// its Runner's first step. Every instance follows it: an isolated one applies the document it
+// last saw to its floor Runner (a paused group stays paused there, a cap below safe_floor_kw
+// lowers the floor). The document outlives every instance: a leader change or a restart
 // keeps the cap, the paused groups and the events.
 
 // controlsKey is the one key of the controls bucket.
@@ -326,9 +328,9 @@ func (n *Node) badControls(rev uint64, size int, err error) {
 	n.log.Warn().Err(err).Uint64("revision", rev).Int("bytes", size).Msg("site controls refused")
 }
 
-// takeControls keeps a stored document (a deleted key is no controls) and, while this
-// instance leads, applies it. A document that fails its checks is refused whole: the last
-// good one stays in force.
+// takeControls keeps a stored document (a deleted key is no controls) and applies it to the
+// Runner running here (the site's while this instance leads, the floor's while isolated). A
+// document that fails its checks is refused whole: the last good one stays in force.
 func (n *Node) takeControls(rev uint64, value []byte, deleted bool) {
 	doc := &Controls{V: 1}
 	if !deleted {
