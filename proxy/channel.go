@@ -269,6 +269,10 @@ type issuance struct {
 // issue records pj as sent to this channel, with the difficulty in force, so shares for it
 // are judged by that difficulty, and says what to write.
 func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
+	var members []*pool // split.go: a retiring job voids only its own pool's jobs
+	if flags&offerRetire != 0 || pj.retire {
+		members = c.p.split.memberPools()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Never harder than the pool: every share the pool could use reaches it.
@@ -289,8 +293,7 @@ func (c *channel) issue(pj *proxyJob, flags int) (issuance, bool) {
 		out.diffChanged = true
 	}
 	if flags&offerRetire != 0 || pj.retire && pj != c.lastSent {
-		clear(c.jobs) // no record keeps its job alive
-		c.jobs, c.jobNext = c.jobs[:0], 0
+		c.retireJobs(pj, members)
 	}
 	out.id, out.jobNum = pj.localID, uint32(pj.seq)
 	out.clean = flags&(offerClean|offerRetire) != 0 || pj.retire

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +108,45 @@ func (pl *pool) setWeight(w float64) { pl.weight.Store(math.Float64bits(w)) }
 
 // running says whether the split is on.
 func (s *splitter) running() bool { return s.on.Load() }
+
+// memberPools lists the pools of the running split (none while it is off).
+func (s *splitter) memberPools() []*pool {
+	if !s.on.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*pool, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, m.pl)
+	}
+	return out
+}
+
+// retireJobs voids the jobs c holds when pj retires them (new block, pool switch). While the
+// split runs (members), only pj's pool's jobs go: the other members' jobs are still valid at
+// their pools, and a miner just moved from one of them still has shares in flight for it,
+// which a new block at the pool it moved to must not make stale. Jobs of pools out of the
+// split, or superseded, go too. Called under c.mu.
+func (c *channel) retireJobs(pj *proxyJob, members []*pool) {
+	kept := 0
+	if len(members) >= 2 && slices.Contains(members, pj.pool) {
+		// Oldest first at index 0 (a full ring's oldest is at jobNext), then compacted in
+		// place: no allocation for a fleet retiring its jobs at once.
+		j := int(c.jobNext)
+		slices.Reverse(c.jobs[:j])
+		slices.Reverse(c.jobs[j:])
+		slices.Reverse(c.jobs)
+		for _, rec := range c.jobs {
+			if rec.pj.pool != pj.pool && !rec.pj.superseded.Load() && slices.Contains(members, rec.pj.pool) {
+				c.jobs[kept] = rec
+				kept++
+			}
+		}
+	}
+	clear(c.jobs[kept:]) // no voided record keeps its job alive
+	c.jobs, c.jobNext = c.jobs[:kept], 0
+}
 
 // has says whether pl is in the running split.
 func (s *splitter) has(pl *pool) bool {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,5 +86,53 @@ func TestSplitStartKeepsSharesInFlight(t *testing.T) {
 		if r := m.Rejects(); len(r) != 0 {
 			t.Errorf("SV2 miner %d (standard %v) got rejects across the split's start: %v", i, i != 2, r)
 		}
+	}
+}
+
+// TestSplitRetireKeepsOtherPoolsJobs: while the split runs, a retiring job (a new block at
+// a pool) voids only that pool's jobs in a miner's channel: a miner just moved there still
+// sends shares for the pool it left, whose job is valid there, and they are judged, not
+// called stale. Its own pool's older jobs are stale; without a split a retiring job voids
+// every job, as a failover does.
+func TestSplitRetireKeepsOtherPoolsJobs(t *testing.T) {
+	p, c, pjA, first := benchChannel(t, "sv1")
+	poolA := p.poolList()[0]
+	poolB := newPool(p, PoolConfig{Name: "b", URL: "stratum+tcp://127.0.0.1:2", User: "u", Weight: 1}, Endpoint{})
+	poolA.setWeight(1)
+	if !p.split.setMembers([]*pool{poolA, poolB}) {
+		t.Fatal("no split")
+	}
+	nonce := uint32(0)
+	submit := func(id string) int {
+		nonce++
+		code := -1
+		c.submit(&shareReq{jobID: id, x: []byte{1, 2, 3, 4}, ntime: pjA.job.NTime, nonce: nonce}, func(got int, _ string) { code = got })
+		return code
+	}
+	job := func(seq uint64, pl *pool) *proxyJob {
+		return &proxyJob{localID: strconv.FormatUint(seq, 16), seq: seq, job: pjA.job, pool: pl, coinb1: pjA.coinb1, coinb2: pjA.coinb2,
+			poolDif: pjA.poolDif, retire: true, ntime: pjA.ntime}
+	}
+	// Moved to b, whose new block retires: the share for a's job is still a's.
+	b1 := job(2, poolB)
+	isB, _ := c.issue(b1, offerRetire)
+	if code := submit(first.id); code != 0 {
+		t.Fatalf("a share for pool a's valid job after pool b's retiring job: code %d, want accepted", code)
+	}
+	// A new block at a: a's older job is stale now, b's is not.
+	if _, ok := c.issue(job(3, poolA), offerRetire); !ok {
+		t.Fatal("issue failed")
+	}
+	if code := submit(first.id); code != codeStale {
+		t.Fatalf("a share for a's job after a's new block: code %d, want stale", code)
+	}
+	if code := submit(isB.id); code != 0 {
+		t.Fatalf("a share for b's job after a's new block: code %d, want accepted", code)
+	}
+	// Without a split a retiring job voids everything.
+	p.split.setMembers(nil)
+	c.issue(job(4, poolB), offerRetire)
+	if code := submit(isB.id); code != codeStale {
+		t.Fatalf("without a split, a share for an older job after a retiring one: code %d, want stale", code)
 	}
 }
