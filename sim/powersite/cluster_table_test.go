@@ -28,7 +28,9 @@ func runCluster(t *testing.T, sc powersite.Scenario, instances int) powersite.Re
 	r := powersite.Run(&sc, c)
 	t.Logf("%s: %s", r.Controller, c.report())
 	if len(c.leaders) != 1 || len(c.epochs) != 1 {
-		t.Errorf("%s: %d leaders at %d epochs; one leader at one epoch expected", r.Controller, len(c.leaders), len(c.epochs))
+		// The server expires the lease in real time: a warm-up or steps slower than lease_ttl
+		// in wall time (a starved box) would show here as a second term.
+		t.Errorf("%s: %d leaders at %d epochs; one leader at one epoch expected (%s)", r.Controller, len(c.leaders), len(c.epochs), c.report())
 	}
 	if c.isolated > 0 {
 		t.Errorf("%s: an instance isolated itself at %d steps", r.Controller, c.isolated)

@@ -50,6 +50,7 @@ type clusterSite struct {
 	busySettle int // settles given up after settleBound with the process still busy
 	settles    int
 	final      []cluster.Status
+	warmup     time.Duration // real time from the first Node's start to the site's first step
 }
 
 // report is what the run saw of the cluster itself.
@@ -59,8 +60,8 @@ func (c *clusterSite) report() string {
 		refused, busy, failed, applied = refused+st.Refused, busy+st.Busy, failed+st.OrdersFailed, applied+st.OrdersApplied
 		bad, gaps = bad+st.BadMessages, gaps+st.InventoryGaps
 	}
-	return fmt.Sprintf("leaders %d, epochs %d, isolated steps %d, orders applied %d failed %d refused %d busy %d, bad messages %d, inventory gaps %d, settles %d (%d given up busy)",
-		len(c.leaders), len(c.epochs), c.isolated, applied, failed, refused, busy, bad, gaps, c.settles, c.busySettle)
+	return fmt.Sprintf("leaders %d, epochs %d, isolated steps %d, orders applied %d failed %d refused %d busy %d, bad messages %d, inventory gaps %d, settles %d (%d given up busy), warm-up %v",
+		len(c.leaders), len(c.epochs), c.isolated, applied, failed, refused, busy, bad, gaps, c.settles, c.busySettle, c.warmup.Round(time.Millisecond))
 }
 
 func newClusterSite(t testing.TB, instances int, cfg policy.Config) *clusterSite {
@@ -134,6 +135,8 @@ func (c *clusterSite) Start(fleet []policy.Miner, command func(context.Context, 
 	for _, k := range c.owner {
 		want[k]++
 	}
+	warm := time.Now()
+	defer func() { c.warmup = time.Since(warm) }()
 	for k, n := range c.nodes {
 		c.wg.Add(1)
 		go func() {
