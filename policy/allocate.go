@@ -272,8 +272,13 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, restoreBudge
 	clear(keys) // drop string references until the next step
 	b.keys = keys
 
-	shed := a.shed(safety, safetyWhy, false)
-	shed = a.shed(economic, ReasonPrice, true) || shed
+	// Meter noise is tolerated only against the import limit (or a demand-response target)
+	// read on a healthy site meter, where margin_kw covers it. A cap, the safe floor, a trip
+	// or a price stop has no margin behind it: every kW over it is shed.
+	soft := (safetyWhy == ReasonImportLimit || safetyWhy == ReasonDemandResponse) &&
+		(a.st.mode == ModeNormal || a.st.mode == ModeOverLimit)
+	shed := a.shed(safety, safetyWhy, false, soft)
+	shed = a.shed(economic, ReasonPrice, true, soft && economic >= safety) || shed
 	if !shed && !a.restoring && a.st.mode != ModeTrip && !a.now.Before(a.st.lastRestore.Add(a.cfg.RestoreInterval.D())) {
 		a.restore(restoreBudget)
 	}
@@ -289,14 +294,16 @@ func (a *allocator) run(safety float64, safetyWhy Reason, economic, restoreBudge
 
 // shed lowers commanded power to budget, least important miners first. Economic sheds spare
 // miners inside min_run; safety sheds do not. Miners whose last command is still ramping are
-// taken last, so one miner does not get two commands while others could act.
-func (a *allocator) shed(budget float64, why Reason, economic bool) bool {
+// taken last, so one miner does not get two commands while others could act. soft says the
+// budget comes from a meter reading with margin_kw behind it.
+func (a *allocator) shed(budget float64, why Reason, economic, soft bool) bool {
 	need := a.committed - budget
-	// Within half the hysteresis band (and inside the margin) an excess is meter noise, not
-	// load: shedding it would ratchet the fleet down one noisy reading at a time. Miners of
-	// unknown state (a command failed) are no noise: they are shed or adopted by the budget.
+	// Within half the hysteresis band (and inside the margin) an excess over a soft budget is
+	// meter noise, not load: shedding it would ratchet the fleet down one noisy reading at a
+	// time. Miners of unknown state (a command failed) are no noise: they are shed or adopted
+	// by the budget.
 	noise := max(a.cfg.ThrottleDeadbandKW, min(a.cfg.HysteresisKW, a.cfg.MarginKW)/2)
-	if need <= 1e-9 || (need <= noise && !a.unknown) {
+	if need <= 1e-9 || (soft && need <= noise && !a.unknown) {
 		return false
 	}
 	fleet, b := a.in.Fleet, a.buf
