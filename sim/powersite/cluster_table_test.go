@@ -38,22 +38,36 @@ func runCluster(t *testing.T, sc powersite.Scenario, instances int) powersite.Re
 	return r
 }
 
-// TestClusterSiteOneAndThree runs the AI-burst scenario, cut to its first burst and the
-// restore after it, through one instance and through three instances each owning a third of
-// the fleet, and checks the control loop's invariants for both.
+// TestClusterSiteOneAndThree runs two scenarios, cut to their first AI burst and the restore
+// after it, through one instance and through three instances each owning a third of the
+// fleet, and checks the control loop's invariants for both: the burst alone, and the burst
+// with a fifth of all firmware commands failing (failed orders answered to the leader and
+// decided again).
 func TestClusterSiteOneAndThree(t *testing.T) {
-	sc := powersite.Scenarios()[0]
-	if sc.Name != "ai_spike" {
-		t.Fatalf("first scenario is %s", sc.Name)
+	for _, name := range []string{"ai_spike", "firmware_failures"} {
+		t.Run(name, func(t *testing.T) {
+			if name != "ai_spike" && testing.Short() {
+				t.Skip("-short runs the burst alone")
+			}
+			var sc powersite.Scenario
+			for _, s := range powersite.Scenarios() {
+				if s.Name == name {
+					sc = s
+				}
+			}
+			if sc.Name == "" {
+				t.Fatalf("no scenario %s", name)
+			}
+			sc.DurationS = 400 // one burst (120-270 s), min_pause and the restore after it
+			one := runOne(t, sc)
+			three := runCluster(t, sc, 3)
+			if testing.Verbose() {
+				powersite.WriteTable(os.Stdout, []powersite.Result{one, three})
+			}
+			checkLive(t, one)
+			checkLive(t, three)
+		})
 	}
-	sc.DurationS = 400 // one burst (120-270 s), min_pause and the restore after it
-	one := runOne(t, sc)
-	three := runCluster(t, sc, 3)
-	if testing.Verbose() {
-		powersite.WriteTable(os.Stdout, []powersite.Result{one, three})
-	}
-	checkLive(t, one)
-	checkLive(t, three)
 }
 
 // oneRuns is how often the table runs each scenario through one instance: inside the
