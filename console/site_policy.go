@@ -29,6 +29,11 @@ func sitePolicyOf(b Reader, hasPolicy bool) *SitePolicy {
 	if !ok {
 		return nil
 	}
+	return sitePolicyFrom(s)
+}
+
+// sitePolicyFrom is where the policy of site s runs, as its instance s.Instance sees it.
+func sitePolicyFrom(s cluster.Site) *SitePolicy {
 	sp := &SitePolicy{Role: cluster.RoleFollower, Leader: s.Leader, Epoch: s.Epoch}
 	for _, in := range s.Instances {
 		switch {
