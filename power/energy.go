@@ -36,8 +36,14 @@ func (e *energyLedger) observe(r policy.Reading) []store.EnergyInterval {
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.At.IsZero() {
 		return nil
 	}
+	// A reading no newer than the last one integrated (meters deliver out of order: MQTT
+	// handlers run concurrently) is dropped: its span is counted already, and keeping it
+	// would count the next span again from its older time.
+	if prev, ok := e.last[r.Role]; ok && !r.At.After(prev.At) {
+		return nil
+	}
 	out := e.advance(r.At)
-	if prev, ok := e.last[r.Role]; ok && r.At.After(prev.At) {
+	if prev, ok := e.last[r.Role]; ok {
 		if d := r.At.Sub(prev.At); d <= maxHold {
 			e.sums[r.Role] += prev.Value * d.Hours()
 		}
