@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,16 +32,17 @@ const parkSweepEvery = time.Minute
 const parkEvents = 1024
 
 type parker struct {
-	mu      sync.Mutex
-	p       *Proxy
-	started bool
-	closed  bool     // stopped, or failed to start: nothing parks any more
-	ep      *os.File // the epoll set; closed to stop the loop
-	rc      syscall.RawConn
-	next    uint64
-	parked  map[uint64]parkedConn
-	sweep   clock.Timer
-	errs    uint64 // epoll errors, logged as they happen
+	mu       sync.Mutex
+	p        *Proxy
+	started  bool
+	closed   bool     // stopped, or failed to start: nothing parks any more
+	ep       *os.File // the epoll set; closed to stop the loop
+	stopping atomic.Bool
+	rc       syscall.RawConn
+	next     uint64
+	parked   map[uint64]parkedConn
+	sweep    clock.Timer
+	errs     uint64 // epoll errors, logged as they happen
 }
 
 type parkedConn struct {
@@ -154,7 +156,10 @@ func (pk *parker) startLocked(p *Proxy) bool {
 }
 
 // stop ends the loop (the proxy is closing): its wait on the closed file returns.
-func (pk *parker) stop() { pk.ep.Close() }
+func (pk *parker) stop() {
+	pk.stopping.Store(true)
+	pk.ep.Close()
+}
 
 // setEventToken and eventToken keep a 64-bit token in the event's data union, whose halves
 // package syscall names Fd and Pad.
@@ -192,7 +197,7 @@ func (pk *parker) loop(rc syscall.RawConn) {
 	if err == nil {
 		err = werr
 	}
-	if !errors.Is(err, os.ErrClosed) {
+	if !pk.stopping.Load() {
 		pk.mu.Lock()
 		pk.errs++
 		errs := pk.errs

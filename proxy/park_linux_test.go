@@ -448,12 +448,14 @@ func TestParkThousandMinersWithShares(t *testing.T) {
 }
 
 // TestParkCloseLeavesNoGoroutine: Close with parked miners wakes each, runs its cleanup and
-// stops the parker; no goroutine of the proxy is left behind.
+// stops the parker without an error logged; no goroutine of the proxy is left behind.
 func TestParkCloseLeavesNoGoroutine(t *testing.T) {
 	_, paddr := startPool(t, nil)
 	runtime.GC()
 	base := runtime.NumGoroutine()
-	px, err := New(testConfig(paddr), Options{Logger: testLogger(t)})
+	var logs syncBuffer
+	log := zerolog.New(&logs)
+	px, err := New(testConfig(paddr), Options{Logger: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,6 +477,9 @@ func TestParkCloseLeavesNoGoroutine(t *testing.T) {
 	}
 	if px.park.count() != 0 {
 		t.Fatal("miners still parked after Close")
+	}
+	if n := logs.count("epoll set failed") + logs.count("could not park"); n != 0 {
+		t.Fatalf("%d parker errors logged by a clean Close", n)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {

@@ -58,7 +58,10 @@ func TestV1ShareFitsTheIdleStack(t *testing.T) {
 	// is parked again: a reader stack left per miner is 4 KiB; anything else is far less.
 	parked := func() {
 		deadline := time.Now().Add(30 * time.Second)
-		for px.park.count() != n && time.Now().Before(deadline) {
+		for px.park.count() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d idle miners parked", px.park.count(), n)
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -76,7 +79,9 @@ func TestV1ShareFitsTheIdleStack(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		least = min(least, int64(after.StackInuse)-int64(before.StackInuse))
 	}
-	if per := least / n; per > 512 {
+	// A kept reader stack is at least 2 KiB per miner; 1 KiB leaves room for a span or two
+	// of stack cache that the collections keep (64 KiB over 100 miners).
+	if per := least / n; per > 1024 {
 		t.Fatalf("stacks grew %d B per miner after answering one share and parking again", per)
 	}
 }
