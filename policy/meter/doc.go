@@ -10,7 +10,10 @@
 // Supported sources:
 //   - Modbus TCP: SunSpec meter models 201–204 and 211–214 (auto-discovered), Eastron SDM630,
 //     Janitza UMG, or a user-defined register list;
-//   - MQTT: a plain number, a JSON dot path, Shelly Gen2 status and Tasmota SENSOR payloads;
+//   - MQTT: a plain number, a JSON dot path, Shelly Gen2 status and Tasmota SENSOR payloads. A
+//     retained message (the broker's copy of the last value, re-sent on every subscribe however
+//     old it is) is a reading only when its payload carries a timestamp (Shelly "ts"); without
+//     one it is ignored, so a dead meter never looks fresh after a broker reconnect;
 //   - HTTP: JSON polling, and an authenticated push endpoint ([PushSource] is an http.Handler);
 //   - sim: a trace played on an injected clock, for demos and tests.
 //

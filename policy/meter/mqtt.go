@@ -132,7 +132,7 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 		flaps.up(s.clock.Now())
 		s.log.Info().Str("topic", s.cfg.Topic).Str("client_id", s.clientID).Msg("mqtt connected, subscribing")
 		tok := c.Subscribe(s.cfg.Topic, mqttQoS, func(_ mqtt.Client, m mqtt.Message) {
-			s.handle(out, m.Payload())
+			s.handle(out, m.Payload(), m.Retained())
 		})
 		go func() {
 			// Waiting here would block paho's connect path; check the outcome aside.
@@ -166,7 +166,10 @@ func (s *mqttSource) Run(ctx context.Context, out chan<- Reading) error {
 }
 
 // handle decodes one message. It runs on paho's goroutine and never blocks (emit is non-blocking).
-func (s *mqttSource) handle(out chan<- Reading, payload []byte) {
+// A retained message is the broker's copy of the meter's last value, however old (the meter may
+// have died since), re-sent on every subscribe: it is a reading only with its own timestamp
+// (Shelly "ts"), never dated now, or a dead meter would look fresh after each reconnect.
+func (s *mqttSource) handle(out chan<- Reading, payload []byte, retained bool) {
 	now := s.clock.Now()
 	v, at, err := DecodePayload(s.cfg.Format, s.cfg.JSONPath, payload)
 	switch {
@@ -178,6 +181,10 @@ func (s *mqttSource) handle(out chan<- Reading, payload []byte) {
 		return
 	}
 	if at.IsZero() {
+		if retained {
+			s.log.Info().Str("topic", s.cfg.Topic).Msg("mqtt retained value without a timestamp ignored: its age is unknown")
+			return
+		}
 		at = now
 	}
 	s.send(out, s.reading(v, at))
