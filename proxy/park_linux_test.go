@@ -495,3 +495,58 @@ func TestParkCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines after Close, %d before the proxy:\n%s", g, base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestParkedFdReusedByNewMiner: a parked miner killed and closed frees its descriptor, and the
+// next miner accepted usually gets the same number. Events carry the connection's token, not
+// the fd, so the new miner's shares wake the new connection only, and the old one's cleanup
+// ran once.
+func TestParkedFdReusedByNewMiner(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr, logs := logProxy(t, shareConfig(paddr), Options{})
+	old := dialRaw(t, addr)
+	old.handshake("rackF.old")
+	waitParked(t, px, 1)
+	s := parkedConns(px)[0]
+	fdOf := func(s *v1Conn) (fd uintptr) {
+		s.raw.Control(func(f uintptr) { fd = f })
+		return fd
+	}
+	oldFd := fdOf(s)
+	s.kill()
+	wantGone(t, px, old, 0)
+	eventually(t, "one disconnect logged", func() bool { return logs.count(`"miner disconnected"`) == 1 })
+
+	old.c.Close() // its client end too: the next dial's socket takes that number, the accept the old one
+
+	var m *parkMiner
+	var ns *v1Conn
+	for i := range 4 { // the number is the lowest free one: almost always the first miner's
+		c := dialParkMiner(t, addr, fmt.Sprintf("rackF.new%d", i))
+		waitParked(t, px, i+1)
+		for _, pc := range parkedConns(px) {
+			if w := pc.worker.Load(); w != nil && *w == c.worker && fdOf(pc) == oldFd {
+				m, ns = c, pc
+			}
+		}
+		if m != nil {
+			break
+		}
+	}
+	if m == nil {
+		t.Skipf("no new miner got the old descriptor %d (another socket of the process took it)", oldFd)
+	}
+	if ns.parkTok == s.parkTok {
+		t.Fatal("the new connection reuses the old one's token")
+	}
+	parked := px.park.count()
+	for k := range 3 {
+		m.submit(40+k, 40+k)
+		if r := m.reply(fmt.Sprint(40 + k)); !r.Accepted() {
+			t.Fatalf("new miner's share %d: %s %v", k, r.Result, r.Error)
+		}
+		waitParked(t, px, parked)
+	}
+	if n := logs.count(`"miner disconnected"`); n != 1 {
+		t.Fatalf("%d disconnects logged, want the old miner's one", n)
+	}
+}
