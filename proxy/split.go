@@ -56,7 +56,8 @@ type splitter struct {
 	// fleet is the sum of the miners' credits, departed ones' included: the work each pool
 	// is owed by the fleet since the split started.
 	fleet minerSplit
-	on    atomic.Bool // the split runs (read without mu on the job path)
+	on    atomic.Bool             // the split runs (read without mu on the job path)
+	pools atomic.Pointer[[]*pool] // the members' pools, replaced whole (memberPools)
 }
 
 // splitMember is a pool in the split with its share of the miners' time.
@@ -109,18 +110,13 @@ func (pl *pool) setWeight(w float64) { pl.weight.Store(math.Float64bits(w)) }
 // running says whether the split is on.
 func (s *splitter) running() bool { return s.on.Load() }
 
-// memberPools lists the pools of the running split (none while it is off).
+// memberPools lists the pools of the running split (none while it is off), without a lock
+// or an allocation: it is read for every miner when a block retires their jobs.
 func (s *splitter) memberPools() []*pool {
-	if !s.on.Load() {
-		return nil
+	if l := s.pools.Load(); l != nil && s.on.Load() {
+		return *l
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*pool, 0, len(s.members))
-	for _, m := range s.members {
-		out = append(out, m.pl)
-	}
-	return out
+	return nil
 }
 
 // retireJobs voids the jobs c holds when pj retires them (new block, pool switch). While the
@@ -321,6 +317,11 @@ func (s *splitter) setMembers(pools []*pool) bool {
 		delete(s.left, mb.pl)
 	}
 	s.members = next
+	list := make([]*pool, 0, len(next))
+	for _, mb := range next {
+		list = append(list, mb.pl)
+	}
+	s.pools.Store(&list)
 	if len(next) == 0 {
 		s.miners, s.fleet = nil, minerSplit{}
 	}
@@ -583,13 +584,18 @@ func (p *Proxy) reissue(g *group, cur *proxyJob) *proxyJob {
 		coinb1:  cur.coinb1,
 		coinb2:  cur.coinb2,
 		poolDif: cur.poolDif,
-		created: now,
+		created: cur.created, // the work's age, for reannounce
 		// Later than the lane's ntime and, a miner's returns being a slice or more apart,
 		// than what it had before (job_timeout replaces the work long before the ntime
 		// window ends).
 		ntime: nextNTime(cur.ntime, uint32(now.Unix()), cur.job.NTime),
 	}
 	pj.superseded.Store(cur.superseded.Load())
+	// It becomes the lane: the next re-issue or re-announce of this work takes a later ntime
+	// still. A re-announce in the second of a switch gave the same work at the same ntime to
+	// the miner just moved here, and a standard SV2 channel hashed it again from nonce 0:
+	// every share a duplicate.
+	g.lanes[cur.pool] = pj
 	g.live = append(g.live, pj)
 	if len(g.live) > 4*maxJobsPerChannel {
 		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
