@@ -86,6 +86,11 @@ func (c *Controller) syncOnce() {
 		// What this miner was last commanded: applied in this run (it reconnected), else
 		// what the previous run decided (once, at its first connection after a restart).
 		switch {
+		case m.hasApplied && m.holds&HoldPolicy != 0 && m.applied.Action != policy.ActionPause:
+			// A pause closed its gate but was never carried out (the firmware refused it),
+			// and the Runner forgot it with the miner. Unknown, the miner is decided again,
+			// so its gate follows a live decision instead of staying shut for good.
+			m.view.Commanded = policy.Command{Action: policy.ActionUnknown}
 		case m.hasApplied:
 			m.view.Commanded = m.applied
 		case m.restored != nil:

@@ -1,0 +1,79 @@
+package power
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/policy"
+	simfw "github.com/hashgate/hashgate/sim/firmware"
+)
+
+// TestReconnectAfterRefusedSleepLiftsStaleHold: a shed closes the gate, the firmware refuses
+// the sleep (wrong credentials), and the gated miner, left without work, drops its connection
+// before the retry. The Runner forgets the pending shed with the miner. When the miner comes
+// back after the budget recovered, its gate and the policy's view of it must agree: the miner
+// is re-decided and its gate opens, never a gate held shut by a decision nobody pursues.
+func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
+	fleet, sims := fleetWithBitaxes(t, "rack.a")
+	pc := holdsPolicy()
+	pc.ApplyTimeout = policy.Duration(3 * time.Second)
+	pc.HysteresisKW = 1
+	ctx := context.Background()
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet})
+	r.run()
+	r.stratum("rack.a")
+	waitFor(t, "a share", func() bool {
+		for _, id := range r.px.Identities() {
+			if !id.LastShare.IsZero() {
+				return true
+			}
+		}
+		return false
+	})
+	r.advance(time.Second)
+	r.observe(100)
+	waitFor(t, "adopted", func() bool { return r.c.runner.Snapshot().Applied >= 1 })
+
+	sims["rack.a"].SetFaults(simfw.FaultRejectAuth)
+	if err := r.c.SetCap(ctx, "user:ops", 0.1, r.clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sleep refused", func() bool { return r.c.runner.Snapshot().ApplyFailed >= 1 })
+	if h := r.c.Holds("rack.a"); h&HoldPolicy == 0 {
+		t.Fatalf("holds %s after the shed: want the policy hold", h)
+	}
+	if sims["rack.a"].State().Sleeping {
+		t.Fatal("the firmware slept although it refused the sleep")
+	}
+
+	// The gated miner drops its connection (no work) before the retry.
+	r.hangup["rack.a"]()
+	waitFor(t, "removed", func() bool {
+		r.c.syncOnce()
+		_, ok := r.miner("rack.a")
+		return !ok
+	})
+	sims["rack.a"].SetFaults(0)
+	if err := r.c.ClearCap(ctx, "user:ops"); err != nil {
+		t.Fatal(err)
+	}
+	r.stratum("rack.a")
+	waitFor(t, "back in the runner", func() bool {
+		r.c.syncOnce()
+		_, ok := r.miner("rack.a")
+		return ok
+	})
+	// The budget has room for it: the miner runs, with an open gate, and the policy counts
+	// it running.
+	waitFor(t, "the gate open and the miner run", func() bool {
+		r.advance(time.Second)
+		r.observe(100)
+		m, _ := r.miner("rack.a")
+		return r.c.Holds("rack.a") == 0 && m.Commanded.Action == policy.ActionRun && !m.Commanded.Pending &&
+			!sims["rack.a"].State().Sleeping
+	})
+	if r.gateClosed("rack.a") {
+		t.Fatal("the proxy still holds rack.a's gate closed")
+	}
+}
