@@ -18,9 +18,10 @@ import (
 // decision the step's Plan named for that owner, or MaxOrdersPerBatch. A lone order goes
 // as an Order.
 
-// batchLinger bounds how long a queued order waits for the rest of its step. The Runner
-// starts a step's calls together, so its orders queue within a few milliseconds; those held
-// back by max_parallel or a back-off come in a trickle as earlier ones are answered.
+// batchLinger bounds how long a queued order waits for the rest of its step, on the Node's
+// clock. The Runner starts a step's calls together, so its orders queue within a few
+// milliseconds; those held back by max_parallel or a back-off come in a trickle as earlier
+// ones are answered.
 const batchLinger = 10 * time.Millisecond
 
 // outbox is a term's orders waiting to be sent, by owning instance.
