@@ -79,6 +79,7 @@ func (n *Node) onBatch(msg *nats.Msg) {
 func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
 	res := make([]Result, len(b.Decisions))
 	ds := make([]policy.Decision, 0, len(b.Decisions))
+	ids := make([]string, 0, len(b.Decisions))
 	n.mu.Lock()
 	for i, d := range b.Decisions {
 		res[i].MinerID = d.MinerID
@@ -87,6 +88,7 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
 			continue
 		}
 		ds = append(ds, d.Decision())
+		ids = append(ids, d.MinerID)
 	}
 	n.mu.Unlock()
 	if len(ds) == 0 {
@@ -94,6 +96,9 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
 		return res
 	}
 	n.counters.refused.Add(uint64(len(res) - len(ds)))
+	// Recorded before the gates close: an order whose time runs out waiting for a slot never
+	// reaches carryOut, and its gate must still be rolled back (fence.go).
+	n.fence.planned(ids, b.Epoch, n.clk.Now())
 	n.local.Plan(ds)
 	var wg sync.WaitGroup
 	for i := range b.Decisions {

@@ -271,6 +271,9 @@ func (n *Node) lead(epoch uint64, now time.Time) {
 	n.mu.Unlock()
 	if raised {
 		n.fence.cancelBelow(epoch) // a former leader's orders still running here
+		// Its plans left without their orders are rolled back now, as a follower admitting
+		// a newer epoch does: this term decides from the gates the carried-out commands left.
+		n.rollbackPlans(epoch, now)
 	}
 	if cur != nil && cur.epoch == epoch {
 		return
