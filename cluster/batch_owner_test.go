@@ -318,7 +318,11 @@ func TestBatchHostileRefused(t *testing.T) {
 // counted and logged, and the queued ones complete once the firmware answers.
 func TestBatchBeyondQueueRefusedWhole(t *testing.T) {
 	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
-	const ttl, stale = time.Second, 50 * time.Second
+	// The boss's lease must outlive the test: 4,000 orders held under -race can stall a
+	// loaded box past a 1 s lease, and a then takes the lease and, rightly, cancels the
+	// boss's queued orders as an older epoch's (seen as "site leader" in a's log). Lapsing
+	// is not what this test is about.
+	const ttl, stale = 20 * time.Second, 50 * time.Second
 	b := newBoss(t, srv.ClientURL(), "b4", ttl)
 	owner := newFleetOwner()
 	owner.held = make(chan struct{})
