@@ -55,7 +55,10 @@
 //   - Fail-safe: an instance that heard no valid leader (heartbeat, order or its own lease)
 //     for stale_after isolates itself. It gives up the epoch it followed (only a newer one is
 //     obeyed again) and runs a policy.Runner of its own over its own miners with
-//     safe_floor_kw and no site meter, which is the engine's own safe floor. When a newer
+//     safe_floor_kw and no site meter, which is the engine's own safe floor. That floor
+//     also applies the last site controls this instance saw (controls.go): groups paused
+//     site-wide stay paused, a cap below safe_floor_kw lowers it, and demand-response
+//     events still running count, until a newer document or epoch comes. When a newer
 //     epoch reaches it, that Runner stops, and its in-flight commands return, before the
 //     first order is carried out, so no miner is commanded by two Runners at once. A leader
 //     that sees an instance report the epoch it gave up starts a new term (the next renewal's
