@@ -127,7 +127,9 @@ func TestDispatcherPerCommandTimeout(t *testing.T) {
 	miners[0].SetFaults(sim.FaultStall)
 	drv := newDriver(t, firmware.LuxOS, testConfig(stepClock{clk}))
 	cfg := firmware.DefaultDispatcherConfig()
-	cfg.Timeout = 150 * time.Millisecond
+	// Long enough for the healthy miner on a loaded machine; the stalled one never answers
+	// and so takes all of it.
+	cfg.Timeout = 2 * time.Second
 	cfg.Attempts = 1
 	d, err := firmware.NewDispatcher(cfg, nil)
 	if err != nil {
