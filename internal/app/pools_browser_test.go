@@ -86,6 +86,18 @@ func TestBrowserManagePools(t *testing.T) {
 	b.WaitFor("the edit saved", `document.getElementById('pool-status').textContent === 'Saved p' && document.querySelector('#pool-admin-body tr[data-pool="p"]').textContent.includes('`+addrC+`')`)
 	waitFor(t, "shares at C, p's new url", func() bool { return spC.Accepted() >= 1 })
 
+	// Give p a weight from the form: the running proxy takes it, nothing is redialled.
+	b.Click("edit p's weight", `#pool-admin-body button[data-act="edit"][data-pool="p"]`)
+	b.WaitFor("the edit form with p's weight", `document.getElementById('pool-name').value === 'p' && document.getElementById('pool-weight').value === '0'`)
+	b.WaitFor("the weight field and status cleared", `(document.getElementById('pool-weight').value = '', document.getElementById('pool-status').textContent = '') === ''`)
+	b.Do("set p's weight", chromedp.SendKeys(chromedp.CSS("#pool-weight"), "2.5"),
+		chromedp.Click(chromedp.CSS("#pool-submit")))
+	b.WaitFor("the weight saved", `document.getElementById('pool-status').textContent === 'Saved p' && document.getElementById('pool-submit').textContent === 'Add pool'`)
+	waitFor(t, "p's weight 2.5 in the proxy", func() bool { st, _ := poolRowOf(a, "p"); return st.Weight == 2.5 })
+	if pcs := a.Proxy.PoolConfigs(); pcs[findPool(pcs, "p")].URL != "stratum+tcp://"+addrC || spC.Connections() != 1 {
+		t.Fatalf("a weight edit from the form changed more: %+v, %d connections at C", pcs, spC.Connections())
+	}
+
 	// Move p down: b is first.
 	b.Click("move p down", `#pool-admin-body button[data-act="down"][data-pool="p"]`)
 	b.WaitFor("the new order", order+` === 'b,p'`)
