@@ -9,12 +9,10 @@ import (
 	simfw "github.com/hashgate/hashgate/sim/firmware"
 )
 
-// TestReconnectAfterRefusedSleepLiftsStaleHold: a shed closes the gate, the firmware refuses
-// the sleep (wrong credentials), and the gated miner, left without work, drops its connection
-// before the retry. The Runner forgets the pending shed with the miner. When the miner comes
-// back after the budget recovered, its gate and the policy's view of it must agree: the miner
-// is re-decided and its gate opens, never a gate held shut by a decision nobody pursues.
-func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
+// refusedSleepThenReconnect sheds rack.a under a cap while its firmware refuses the sleep,
+// lets the gated miner drop its connection, then brings it back with a working firmware; the
+// cap is cleared meanwhile when clearCap is set.
+func refusedSleepThenReconnect(t *testing.T, clearCap bool) (*rig, map[string]*simfw.Miner) {
 	fleet, sims := fleetWithBitaxes(t, "rack.a")
 	pc := holdsPolicy()
 	pc.ApplyTimeout = policy.Duration(3 * time.Second)
@@ -55,8 +53,10 @@ func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
 		return !ok
 	})
 	sims["rack.a"].SetFaults(0)
-	if err := r.c.ClearCap(ctx, "user:ops"); err != nil {
-		t.Fatal(err)
+	if clearCap {
+		if err := r.c.ClearCap(ctx, "user:ops"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.stratum("rack.a")
 	waitFor(t, "back in the runner", func() bool {
@@ -64,6 +64,16 @@ func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
 		_, ok := r.miner("rack.a")
 		return ok
 	})
+	return r, sims
+}
+
+// TestReconnectAfterRefusedSleepLiftsStaleHold: a shed closes the gate, the firmware refuses
+// the sleep (wrong credentials), and the gated miner, left without work, drops its connection
+// before the retry. The Runner forgets the pending shed with the miner. When the miner comes
+// back after the budget recovered, its gate and the policy's view of it must agree: the miner
+// is re-decided and its gate opens, never a gate held shut by a decision nobody pursues.
+func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
+	r, sims := refusedSleepThenReconnect(t, true)
 	// The budget has room for it: the miner runs, with an open gate, and the policy counts
 	// it running.
 	waitFor(t, "the gate open and the miner run", func() bool {
@@ -75,5 +85,21 @@ func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
 	})
 	if r.gateClosed("rack.a") {
 		t.Fatal("the proxy still holds rack.a's gate closed")
+	}
+}
+
+// TestReconnectAfterRefusedSleepShedsAgain: the same, with the cap still in force when the
+// miner comes back: it is decided again as a pause, which its firmware now carries out, and its
+// gate stays held for that live decision.
+func TestReconnectAfterRefusedSleepShedsAgain(t *testing.T) {
+	r, sims := refusedSleepThenReconnect(t, false)
+	waitFor(t, "the miner asleep under a settled pause", func() bool {
+		r.advance(time.Second)
+		r.observe(100)
+		m, _ := r.miner("rack.a")
+		return m.Commanded.Action == policy.ActionPause && !m.Commanded.Pending && sims["rack.a"].State().Sleeping
+	})
+	if h := r.c.Holds("rack.a"); h != HoldPolicy || !r.gateClosed("rack.a") {
+		t.Fatalf("paused again: holds %s, gate closed %v; want the policy hold", h, r.gateClosed("rack.a"))
 	}
 }
