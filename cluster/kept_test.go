@@ -325,10 +325,28 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 		}
 		return n == 4
 	})
+	// The shed must start from every miner running as a's Runner commanded, none with an
+	// order in flight: a Runner cannot pause a miner whose run is still being carried out,
+	// so a shed during the start-up (a box loaded enough to stretch it) pauses a-0 in b-0's
+	// place, and the site, then under its limit, rightly keeps that split for good.
+	waitFor(t, "every miner running as a's Runner commanded", func() bool {
+		st := a.node.Runner().Snapshot().Miners
+		if len(st) != 4 {
+			return false
+		}
+		for _, m := range st {
+			if m.Commanded.Action != policy.ActionRun || m.Inflight || m.Pending || r.asleep(m.ID) {
+				return false
+			}
+		}
+		return true
+	})
 	// 11 kW of other load leaves 8.5 kW (0.5 margin): two 3.5 kW miners, group a's (b sheds first).
 	s.setBase(11)
-	waitFor(t, "b's miners shed by a's policy, a's running", func() bool {
-		return r.asleep("b-0") && r.asleep("b-1") && !r.asleep("a-0") && !r.asleep("a-1") && b.role() == RoleFollower
+	// Sleeping is set when the firmware takes the command; its draw ramps down after it.
+	waitFor(t, "b's miners shed by a's policy, a's running, the site under its limit", func() bool {
+		return r.asleep("b-0") && r.asleep("b-1") && !r.asleep("a-0") && !r.asleep("a-1") && b.role() == RoleFollower &&
+			s.importKW() <= limit
 	})
 	// b keeps the pauses a ordered in its own store, as decided and as carried out.
 	waitFor(t, "b's store holding its miners' pauses", func() bool { return b.storedPauses(t) == 2 })
