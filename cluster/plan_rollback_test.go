@@ -202,7 +202,8 @@ func (f failingOwner) Apply(ctx context.Context, d policy.Decision) error {
 // stands (the leader decides the failed miner again).
 func TestFailedOrderGateRolledBackAfterStaleAfter(t *testing.T) {
 	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
-	const ttl, stale = time.Second, 50 * time.Second
+	// A lease that cannot lapse here: a taking the lease would roll the gate back at once.
+	const ttl, stale = 20 * time.Second, 50 * time.Second
 	b := newBoss(t, srv.ClientURL(), "plan4", ttl)
 	rec := newRecordingOwner()
 	n := runNode(t, srv.ClientURL(), "plan4", "a", ttl, stale, failingOwner{rec})
