@@ -258,7 +258,7 @@ func TestBatchOrderCancelledWhenEpochOvertaken(t *testing.T) {
 // carrying out the valid batches (the orders it owns in a mixed batch included).
 func TestBatchHostileRefused(t *testing.T) {
 	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
-	const ttl, stale = time.Second, 50 * time.Second
+	const ttl, stale = 20 * time.Second, 50 * time.Second // no lapse: a must follow the boss throughout
 	b := newBoss(t, srv.ClientURL(), "b3", ttl)
 	owner := newFleetOwner()
 	logs := &logBuf{}
