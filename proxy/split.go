@@ -511,10 +511,14 @@ func (p *Proxy) settle(now time.Time, active *pool) {
 		}
 		g.mu.Unlock()
 		targets := make([]*pool, len(chans))
+		var joined []*channel // given a schedule here: they may have left since the copy
 		s := &p.split
 		s.mu.Lock()
 		if len(s.members) >= 2 {
 			for i, c := range chans {
+				if s.miners[c] == nil {
+					joined = append(joined, c)
+				}
 				targets[i] = s.stepLocked(s.joinLocked(c, now), now)
 			}
 		} else {
@@ -523,6 +527,22 @@ func (p *Proxy) settle(now time.Time, active *pool) {
 			}
 		}
 		s.mu.Unlock()
+		// A miner that detached after the copy lost its schedule (detach: out of the group,
+		// then leave) before or after the join above; one joined after its leave is out of
+		// the group by now, and is forgotten here instead of held until the split ends.
+		if len(joined) > 0 {
+			g.mu.Lock()
+			gone := joined[:0]
+			for _, c := range joined {
+				if _, ok := g.miners[c]; !ok {
+					gone = append(gone, c)
+				}
+			}
+			g.mu.Unlock()
+			for _, c := range gone {
+				s.leave(c)
+			}
+		}
 		for i, c := range chans {
 			if pl := targets[i]; pl != nil && minedPool(c) != pl {
 				p.moveTo(c, g, pl)
