@@ -21,12 +21,16 @@
 //     time (seconds, high 32 bits) with the revision at acquisition (low 32 bits), so it
 //     grows even when the bucket is recreated and revisions start again at 1 (see Lease).
 //   - The leader runs the site's policy.Runner over the union of every instance's inventory
-//     and the readings of every instance. Its Actuator sends each decision as an Order to the
-//     owning instance (hashgate.<site>.cmd.<owner>, request/reply, the leader's own miners
-//     included) carrying the epoch, and a step's decisions first as a Plan so gates close at
-//     once. An unanswered order is a failed apply, which the Runner decides again.
+//     and the readings of every instance. Its Actuator sends a step's decisions first as a
+//     Plan so gates close at once, then gathers them per owning instance into one Batch
+//     (hashgate.<site>.batch.<owner>, request/reply, at most 1,000 orders and within the
+//     server's max_payload, the leader's own miners included); a lone decision goes as an
+//     Order (hashgate.<site>.cmd.<owner>). Both carry the epoch. An unanswered or failed
+//     order is a failed apply, which the Runner decides again.
 //   - The owner carries an order out through its power.Controller's Plan and Apply and
-//     answers. It refuses orders below the highest epoch it has seen. A gate a Plan (or an
+//     answers, one result per order of a batch. It refuses orders below the highest epoch it
+//     has seen (a batch whole), and queues at most 4,000 orders: a batch beyond that is
+//     refused whole (queue full) rather than answered busy order by order. A gate a Plan (or an
 //     order) closed whose command was not carried out (its leader died in between, the order
 //     failed or was cancelled) is put back to the command last carried out once a newer epoch
 //     is admitted, the instance isolates, or stale_after passed without its order: a gate
