@@ -99,8 +99,12 @@ type group struct {
 	mu     sync.Mutex
 	miners map[*channel]struct{}
 	cur    *proxyJob
-	live   []*proxyJob         // published since the last retiring job
-	lanes  map[*pool]*proxyJob // each pool's latest job here (the split offers each miner its pool's)
+	live   []*proxyJob // published since the last retiring job
+	// trimmed: cut from live (it keeps the last maxJobsPerChannel once past 4x) but not yet
+	// retired. A paused miner is offered nothing, so its ring may still hold these; the next
+	// retire must mark them stale too. Bounded by maxTrimmed.
+	trimmed []*proxyJob
+	lanes   map[*pool]*proxyJob // each pool's latest job here (the split offers each miner its pool's)
 }
 
 // proxyJob is an upstream job as hashgate's miners see it: a proxy-local id, the coinbase
@@ -538,20 +542,11 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 	}
 	pj.encodeV1()
 	if retire {
-		keep := g.live[:0]
-		for _, old := range g.live {
-			if splitting && old.pool != pj.pool {
-				keep = append(keep, old) // another split pool's work stays good
-				continue
-			}
-			old.superseded.Store(true)
-		}
-		g.live = keep
+		// another split pool's work stays good
+		g.supersede(func(old *proxyJob) bool { return splitting && old.pool != pj.pool })
 	}
 	g.live = append(g.live, pj)
-	if len(g.live) > 4*maxJobsPerChannel {
-		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
-	}
+	g.trimLive()
 	g.cur = pj
 	if g.lanes == nil {
 		g.lanes = map[*pool]*proxyJob{}
@@ -570,6 +565,57 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		kind = offerRetire
 	}
 	fanOut(miners, pj, kind)
+}
+
+// maxTrimmed bounds a group's trimmed list. Drop policy: past it the oldest are marked stale
+// at once, so a pool that never sends a clean job cannot grow the list; such work is hundreds
+// of jobs old, and only a miner paused all that while could still hold it.
+const maxTrimmed = 64 * maxJobsPerChannel
+
+// supersede marks the group's live and trimmed jobs stale, except those keep holds on to,
+// which stay live. Called under g.mu.
+func (g *group) supersede(keep func(*proxyJob) bool) {
+	kept := g.live[:0]
+	for _, old := range g.live {
+		if keep(old) {
+			kept = append(kept, old)
+			continue
+		}
+		old.superseded.Store(true)
+	}
+	clear(g.live[len(kept):])
+	g.live = kept
+	keptT := g.trimmed[:0]
+	for _, old := range g.trimmed {
+		if keep(old) {
+			keptT = append(keptT, old)
+			continue
+		}
+		old.superseded.Store(true)
+	}
+	clear(g.trimmed[len(keptT):])
+	g.trimmed = keptT
+}
+
+// trimLive cuts live to its last maxJobsPerChannel once it passes 4x, moving the cut jobs to
+// trimmed so the next retire still marks them stale. Called under g.mu.
+func (g *group) trimLive() {
+	if len(g.live) <= 4*maxJobsPerChannel {
+		return
+	}
+	cut := len(g.live) - maxJobsPerChannel
+	g.trimmed = append(g.trimmed, g.live[:cut]...)
+	if over := len(g.trimmed) - maxTrimmed; over > 0 {
+		for _, old := range g.trimmed[:over] {
+			old.superseded.Store(true)
+		}
+		n := copy(g.trimmed, g.trimmed[over:])
+		clear(g.trimmed[n:])
+		g.trimmed = g.trimmed[:n]
+	}
+	n := copy(g.live, g.live[cut:])
+	clear(g.live[n:])
+	g.live = g.live[:n]
 }
 
 // reannounce re-sends every group's work under a fresh job id when it has gone stale in the
