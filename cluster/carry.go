@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -50,16 +49,8 @@ func (n *Node) onBatch(msg *nats.Msg) {
 		n.replyBatch(msg, nil, ErrQueueFull)
 		return
 	}
-	// A batch outlives no lease: it ends before this instance could isolate over it.
-	timeout := min(time.Duration(b.TimeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ro := n.fence.start(b.Epoch, cancel)
-	n.mu.Lock()
-	stale := n.staleLocked(b.Epoch) // a newer epoch or isolation came after admit
-	n.mu.Unlock()
-	if stale {
-		n.fence.finish(ro)
-		cancel()
+	ctx, cancel, ro, ok := n.startOrders(b.Epoch, b.TimeoutMS)
+	if !ok {
 		n.batchQueued.Add(-k)
 		n.counters.refused.Add(uint64(k))
 		n.replyBatch(msg, nil, ErrStaleEpoch)

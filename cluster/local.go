@@ -313,16 +313,8 @@ func (n *Node) onOrder(msg *nats.Msg) {
 		n.reply(msg, ErrBusy)
 		return
 	}
-	// An order outlives no lease: it ends before this instance could isolate over it.
-	timeout := min(time.Duration(o.TimeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ro := n.fence.start(o.Epoch, cancel)
-	n.mu.Lock()
-	stale := n.staleLocked(o.Epoch) // a newer epoch or isolation came after admit
-	n.mu.Unlock()
-	if stale {
-		n.fence.finish(ro)
-		cancel()
+	ctx, cancel, ro, ok := n.startOrders(o.Epoch, o.TimeoutMS)
+	if !ok {
 		<-n.orders
 		n.counters.refused.Add(1)
 		n.reply(msg, ErrStaleEpoch)
@@ -494,4 +486,23 @@ func (a localActuator) Plan(ds []policy.Decision) { a.n.local.Plan(ds) }
 
 func (a localActuator) Apply(ctx context.Context, d policy.Decision) error {
 	return a.n.carryOut(ctx, d, 0, "")
+}
+
+// startOrders bounds the time of an order or a batch admitted at epoch, whatever the leader
+// asked for (it outlives no lease: it ends before this instance could isolate over it), and
+// registers it with the fence so a newer epoch cancels it. ok is false, with nothing left
+// registered, when a newer epoch or an isolation came after admit.
+func (n *Node) startOrders(epoch uint64, timeoutMS int64) (context.Context, context.CancelFunc, *runningOrder, bool) {
+	timeout := min(time.Duration(timeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ro := n.fence.start(epoch, cancel)
+	n.mu.Lock()
+	stale := n.staleLocked(epoch)
+	n.mu.Unlock()
+	if stale {
+		n.fence.finish(ro)
+		cancel()
+		return nil, nil, nil, false
+	}
+	return ctx, cancel, ro, true
 }
