@@ -1,0 +1,240 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/miner"
+	"github.com/hashgate/hashgate/sim/pool"
+	"github.com/hashgate/hashgate/store"
+)
+
+// TestLedgerSlowDiskDoesNotStallJobs: while another connection holds the database's write
+// lock (a slow disk: the store's commits wait in SQLite's busy handler, they do not fail), the
+// store's queues fill with pool verdicts. A new block from the pool must still reach the
+// miners at once, and no verdict may be given up on: once the lock goes every one is
+// committed.
+func TestLedgerSlowDiskDoesNotStallJobs(t *testing.T) {
+	const queueSize = directRoom + 1
+	ctx := context.Background()
+	pc := pool.DefaultConfig()
+	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-6, 0, 0 // every share is a pool share
+	sp, err := pool.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	paddr, err := sp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	scfg := store.DefaultConfig()
+	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
+	scfg.QueueSize, scfg.MaxBatch = queueSize, 1 // a writer stuck on one event, the queue small
+	scfg.BusyTimeout = 10 * time.Minute          // slow, not failing
+	st, err := store.Open(ctx, scfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	led := &ledger{st: st, log: zerolog.Nop()}
+
+	pcfg := proxy.DefaultConfig()
+	pcfg.Pools = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + paddr, User: "acct", Password: "x"}}
+	pcfg.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 600, RetargetEvery: proxy.Duration(time.Minute)}
+	px, err := proxy.New(pcfg, proxy.Options{Sink: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.Start(ctx)
+	t.Cleanup(func() { px.Close() })
+	addr, err := px.ListenV1("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process takes the write lock and keeps it until the block has reached the miner.
+	other, err := sql.Open("sqlite", "file:"+scfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer unlock()
+
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	m := miner.New(miner.Config{Addr: addr.String(), Username: "rack3.m01", HashRate: 200000})
+	go m.Run(mctx)
+	// Far more verdicts than the store can hold while its writer waits for the lock.
+	waitFor(t, "pool verdicts to pile up", func() bool { return sp.Accepted() >= queueSize })
+	if st.Stats().LosslessQueued != queueSize {
+		t.Fatalf("store queue %d; want it full while the lock is held", st.Stats().LosslessQueued)
+	}
+	jobs := m.Stats.Jobs.Load()
+	start := time.Now()
+	sp.NewBlock()
+	waitFor(t, "the new block to reach the miner", func() bool { return m.Stats.Jobs.Load() > jobs })
+	t.Logf("new block reached the miner %v after the pool sent it, write lock held", time.Since(start))
+	if !locked || st.Stats().SharesLost != 0 {
+		t.Fatalf("while the lock was held: %d verdicts given up on", st.Stats().SharesLost)
+	}
+	stop()
+	unlock()
+	px.Close() // every verdict the proxy will get is in the ledger now
+	waitFor(t, "the ledger to hand every verdict to the store", func() bool {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return !led.running
+	})
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := st.Stats()
+	if s.SharesLost != 0 || s.LosslessQueued != 0 {
+		t.Fatalf("after the lock went: %+v", s)
+	}
+	t.Logf("store after the lock went: %+v; pool accepted %d", s, sp.Accepted())
+}
+
+// TestLedgerBacklogBounded: with the store's writer held by another connection's lock, the
+// ledger keeps ledgerBacklog verdicts waiting and no more; the ones past it are offered to the
+// full store without waiting and counted lost there. Once the lock goes every kept one is
+// committed; verdicts still waiting when the store closes are dropped with one log line.
+func TestLedgerBacklogBounded(t *testing.T) {
+	const queueSize = directRoom + 1
+	ctx := context.Background()
+	scfg := store.DefaultConfig()
+	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
+	scfg.QueueSize, scfg.MaxBatch = queueSize, 1
+	scfg.BusyTimeout = 10 * time.Minute
+	st, err := store.Open(ctx, scfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs syncLog
+	led := &ledger{st: st, log: zerolog.New(&logs), max: 100}
+	other, err := sql.Open("sqlite", "file:"+scfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	verdict := func(i int) proxy.ShareEvent {
+		return proxy.ShareEvent{Time: time.Now(), Worker: "rack3.m01", Pool: "p", JobID: "1", Difficulty: 1, ShareDiff: 2,
+			Result: proxy.ResultPoolAccepted, Hash: [32]byte{byte(i), byte(i >> 8), byte(i >> 16), 1}}
+	}
+	// One in the writer's batch, the store's queue full, one in the hand-over's hands, the
+	// ledger's backlog full, and some past it.
+	led.RecordShare(verdict(0))
+	waitFor(t, "the writer to take the first verdict", func() bool { return st.Stats().LosslessQueued == 0 })
+	const over = 5
+	total := 1 + queueSize + led.max + over + 1
+	for n := 1; n < total; n++ {
+		led.RecordShare(verdict(n)) // returns at once: the test would hang otherwise
+	}
+	led.mu.Lock()
+	kept := len(led.backlog)
+	led.mu.Unlock()
+	if kept != led.max || st.Stats().LosslessQueued != queueSize {
+		t.Fatalf("backlog %d, store queue %d; want both full (%d, %d)", kept, st.Stats().LosslessQueued, led.max, queueSize)
+	}
+	// The hand-over takes one from the backlog when it runs, before the flood ends or after.
+	if lost := st.Stats().SharesLost; lost < over || lost > over+1 {
+		t.Fatalf("%d verdicts lost past the backlog, want %d or %d", lost, over, over+1)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the backlog to reach the store", func() bool {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return !led.running
+	})
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Stats(); s.SharesCommitted+s.SharesLost != uint64(total) || s.SharesCommitted < uint64(total-over-1) {
+		t.Fatalf("after the lock went: %+v; %d sent, at most %d may be lost", s, total, over)
+	}
+
+	// The lock again, a backlog, and the store closes under it.
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1 + queueSize + 5 {
+		led.RecordShare(verdict(i))
+	}
+	waitFor(t, "a backlog", func() bool {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return len(led.backlog) > 0
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	waitFor(t, "the backlog dropped at close", func() bool {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return !led.running && len(led.backlog) == 0
+	})
+	if logs.count("pool verdicts still waiting for the store when it closed") != 1 {
+		t.Fatalf("close log: %s", logs.String())
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	<-closed
+}
+
+// syncLog is a log sink safe for the ledger's goroutine and the test.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *syncLog) count(s string) int { return strings.Count(l.String(), s) }
