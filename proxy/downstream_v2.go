@@ -312,12 +312,10 @@ func (s *v2Conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []b
 		}
 		return nil
 	}
+	var diff float64 // the difficulty the share's job was issued at, set once the job is known
 	reply := func(code int, _ string) {
 		if code == 0 {
-			c.mu.Lock()
-			d := c.sentDiff
-			c.mu.Unlock()
-			s.accepted(vc, seq, d)
+			s.accepted(vc, seq, diff)
 			return
 		}
 		s.send(&sv2.SubmitSharesError{ChannelID: chanID, SequenceNumber: seq, ErrorCode: v2SubmitError(code)})
@@ -333,6 +331,7 @@ func (s *v2Conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []b
 		})
 		return nil
 	}
+	diff = c.issuedDiff(issued)
 	x := vc.x
 	if !standard {
 		c.mu.Lock()
@@ -348,6 +347,19 @@ func (s *v2Conn) submit(chanID, seq, jobID, ntime, nonce, version uint32, en []b
 	}
 	c.submit(&shareReq{jobID: issued, x: x, ntime: ntime, nonce: nonce, versionBits: version, hasVersionBits: true, fullVersion: true}, reply)
 	return nil
+}
+
+// issuedDiff is the difficulty the job with local id was issued at: SubmitShares.Success's
+// new_shares_sum adds up accepted shares at the difficulty they were mined for (sv2.md), not
+// at one a retarget set since. A job no longer held gets the current one; its share is
+// answered stale anyway.
+func (c *channel) issuedDiff(id string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rec, ok := c.lookupJob(id); ok {
+		return rec.diff
+	}
+	return c.sentDiff
 }
 
 // update applies UpdateChannel: the nominal hashrate is a vardiff hint, and a lower
