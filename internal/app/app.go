@@ -268,6 +268,9 @@ func closeAll(ls []minerListener) {
 	}
 }
 
+// closeDrain bounds how long Close waits for share verdicts held back by a slow disk.
+const closeDrain = 30 * time.Second
+
 // Close stops everything in reverse order of start, the store last: the proxy's last share
 // verdicts reach it first. It is safe to call more than once.
 func (a *App) Close() error {
@@ -286,6 +289,14 @@ func (a *App) Close() error {
 		a.consoleL.Close()
 	}
 	if a.Store != nil {
+		// Pool verdicts still waiting for a slow disk go in before the store closes.
+		if a.sink != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), closeDrain)
+			if n := a.sink.drain(ctx); n > 0 {
+				a.log.Warn().Int("events", n).Dur("waited", closeDrain).Msg("pool verdicts still waiting for the store at close are not recorded")
+			}
+			cancel()
+		}
 		if err := a.Store.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -80,6 +80,18 @@ func (h *handoverLedger) attach(st *store.Store) {
 	}
 }
 
+// drain waits until the attached ledger's backlog is in the store, or ctx ends; it returns
+// how many events still wait (0 before attach: held events are the next process's).
+func (h *handoverLedger) drain(ctx context.Context) int {
+	h.mu.Lock()
+	led := h.led
+	h.mu.Unlock()
+	if led == nil {
+		return 0
+	}
+	return led.drain(ctx)
+}
+
 // settle waits until every share forwarded so far has its pool verdict recorded, or ctx
 // ends, and returns how many are still waiting. Shares forwarded meanwhile (miners not yet
 // gone) are not waited for: a busy fleet never leaves the set empty.

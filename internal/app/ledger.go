@@ -143,6 +143,30 @@ func (l *ledger) handOver() {
 	}
 }
 
+// drain waits until the backlog is in the store, or ctx ends, and says how many events are
+// still waiting. Close calls it before closing the store: verdicts that waited for a slow
+// disk are written, not dropped, when hashgate stops.
+func (l *ledger) drain(ctx context.Context) int {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.backlog)
+		if l.running && n == 0 {
+			n = 1 // the last one is being handed over
+		}
+		l.mu.Unlock()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+	}
+}
+
 // note logs what RecordShare's error calls for. A shed row, or a verdict that waited in vain,
 // is counted by the store (Stats, /metrics) and logged there once per minute or per
 // write-failure episode: a line per share here would flood the log when the disk fills.

@@ -127,33 +127,12 @@ func TestLedgerSlowDiskDoesNotStallJobs(t *testing.T) {
 func TestLedgerBacklogBounded(t *testing.T) {
 	const queueSize = directRoom + 1
 	ctx := context.Background()
-	scfg := store.DefaultConfig()
-	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
-	scfg.QueueSize, scfg.MaxBatch = queueSize, 1
-	scfg.BusyTimeout = 10 * time.Minute
-	st, err := store.Open(ctx, scfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn := lockableStore(t, queueSize)
 	defer st.Close()
 	var logs syncLog
 	led := &ledger{st: st, log: zerolog.New(&logs), max: 100}
-	other, err := sql.Open("sqlite", "file:"+scfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.Fatal(err)
-	}
-	verdict := func(i int) proxy.ShareEvent {
-		return proxy.ShareEvent{Time: time.Now(), Worker: "rack3.m01", Pool: "p", JobID: "1", Difficulty: 1, ShareDiff: 2,
-			Result: proxy.ResultPoolAccepted, Hash: [32]byte{byte(i), byte(i >> 8), byte(i >> 16), 1}}
 	}
 	// One in the writer's batch, the store's queue full, one in the hand-over's hands, the
 	// ledger's backlog full, and some past it.
@@ -215,6 +194,78 @@ func TestLedgerBacklogBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-closed
+}
+
+// lockableStore opens a real store whose queue holds queueSize events and a second
+// connection to its file: BEGIN IMMEDIATE there holds the writer's lock, so the store's
+// commits wait (a slow disk) without failing.
+func lockableStore(t *testing.T, queueSize int) (*store.Store, *sql.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	scfg := store.DefaultConfig()
+	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
+	scfg.QueueSize, scfg.MaxBatch = queueSize, 1
+	scfg.BusyTimeout = 10 * time.Minute
+	st, err := store.Open(ctx, scfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+scfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return st, conn
+}
+
+// verdict is a pool verdict, lossless in the store, with a hash of its own.
+func verdict(i int) proxy.ShareEvent {
+	return proxy.ShareEvent{Time: time.Now(), Worker: "rack3.m01", Pool: "p", JobID: "1", Difficulty: 1, ShareDiff: 2,
+		Result: proxy.ResultPoolAccepted, Hash: [32]byte{byte(i), byte(i >> 8), byte(i >> 16), 1}}
+}
+
+// TestLedgerDrainedBeforeTheStoreCloses: verdicts that wait in the ledger for a slow disk are
+// still waiting while the disk stays slow (drain says how many when its time is up), and are
+// all committed, none lost, once the disk takes them: App.Close drains before it closes the
+// store.
+func TestLedgerDrainedBeforeTheStoreCloses(t *testing.T) {
+	const queueSize = directRoom + 1
+	ctx := context.Background()
+	st, conn := lockableStore(t, queueSize)
+	defer st.Close()
+	led := &ledger{st: st, log: zerolog.Nop()}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	const total = 1 + queueSize + 40
+	for i := range total {
+		led.RecordShare(verdict(i))
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	left := led.drain(short)
+	cancel()
+	if left == 0 {
+		t.Fatal("drain found nothing waiting while the store's writer is locked")
+	}
+	done := make(chan int, 1)
+	go func() { done <- led.drain(ctx) }()
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-done; n != 0 {
+		t.Fatalf("drain ended with %d waiting", n)
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Stats(); s.SharesCommitted != total || s.SharesLost != 0 {
+		t.Fatalf("after the drain: %+v; want %d committed, none lost", s, total)
+	}
 }
 
 // syncLog is a log sink safe for the ledger's goroutine and the test.
