@@ -438,15 +438,8 @@ func (p *Proxy) commitSplit(members []*pool, active *pool, now time.Time) {
 	}
 	for _, g := range p.groupList() {
 		g.mu.Lock()
-		keep := g.live[:0]
-		for _, pj := range g.live {
-			if pj.pool != nil && !mined(pj.pool) {
-				pj.superseded.Store(true)
-				continue
-			}
-			keep = append(keep, pj)
-		}
-		g.live = keep
+		// The trimmed jobs too: a paused miner may still hold one of a pool no longer mined.
+		g.supersede(func(pj *proxyJob) bool { return pj.pool == nil || mined(pj.pool) })
 		g.mu.Unlock()
 		if p.split.running() {
 			p.openLanes(g)
@@ -617,9 +610,7 @@ func (p *Proxy) reissue(g *group, cur *proxyJob) *proxyJob {
 	// every share a duplicate.
 	g.lanes[cur.pool] = pj
 	g.live = append(g.live, pj)
-	if len(g.live) > 4*maxJobsPerChannel {
-		g.live = append(g.live[:0], g.live[len(g.live)-maxJobsPerChannel:]...)
-	}
+	g.trimLive()
 	g.mu.Unlock()
 	pj.encodeV1()
 	return pj
