@@ -34,6 +34,7 @@ type collector struct {
 	workerHR, workerShares, workerDiff, workersOmitted                       *prometheus.Desc
 	consoleClients, consoleUpdates                                           *prometheus.Desc
 	stratumConns, stratumCap, stratumRefused, stratumClosed                  *prometheus.Desc
+	stratumParked                                                            *prometheus.Desc
 
 	counters counterDescs // series of the Backend's CounterReader
 }
@@ -110,6 +111,7 @@ func newCollector(s *Server) *collector {
 		consoleUpdates: d("console_updates_total", "Live update rounds sent to clients."),
 
 		stratumConns:   d("stratum_connections", "Miner connections open across the stratum listeners, handshaking or mining."),
+		stratumParked:  d("stratum_parked", "Idle V1 miner connections waiting in the epoll set with no goroutine of their own (Linux)."),
 		stratumCap:     d("stratum_connections_cap", "Most miner connections the file-descriptor reserve allows (0: no limit known)."),
 		stratumRefused: d("stratum_connections_refused_total", "Miner connections closed at accept, by reason.", "reason"),
 		stratumClosed:  d("stratum_connections_closed_total", "Miner connections closed for not setting up in time, by reason.", "reason"),
@@ -125,7 +127,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.drops, c.poolUnknown, c.poolUnforwarded, c.poolWeight, c.poolAcceptedDiff, c.polEnabled, c.polKW, c.polMode, c.polCap, c.polSteps, c.polApplied, c.polFailed, c.polDecisions,
 		c.polPausedGroups, c.polDRActive, c.meterValue, c.meterAge, c.meterStale, c.meterReadings, c.fwCommands,
 		c.workerHR, c.workerShares, c.workerDiff, c.workersOmitted, c.consoleClients, c.consoleUpdates,
-		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed} {
+		c.stratumConns, c.stratumCap, c.stratumRefused, c.stratumClosed, c.stratumParked} {
 		ch <- d
 	}
 	c.counters.describe(ch)
@@ -258,6 +260,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.consoleUpdates, float64(s.hub.sent.Load()))
 
 	gauge(c.stratumConns, float64(v.conns.Open))
+	gauge(c.stratumParked, float64(v.conns.Parked))
 	gauge(c.stratumCap, float64(v.conns.Cap))
 	for _, r := range sortedKeys(v.conns.Refused) {
 		counter(c.stratumRefused, float64(v.conns.Refused[r]), r)

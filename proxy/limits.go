@@ -105,6 +105,9 @@ var refusalNames = [numRefusals]string{"fd_reserve", "max_connections", "max_con
 type ConnStats struct {
 	// Open is how many are open now, handshaking or mining.
 	Open int `json:"open"`
+	// Parked is how many of them are idle V1 miners waiting in the epoll set with no
+	// goroutine of their own (Linux; 0 elsewhere).
+	Parked int `json:"parked"`
 	// Cap is the most that may be open at once under the file-descriptor reserve (0: the
 	// limit is unknown, nothing is capped).
 	Cap int `json:"cap"`

@@ -55,7 +55,7 @@ func (m *parkMiner) submit(id, nonce int) {
 // waitParked waits until n connections are parked.
 func waitParked(t *testing.T, px *Proxy, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d miners parked", n), func() bool { return px.park.count() == n })
+	eventually(t, fmt.Sprintf("%d miners parked", n), func() bool { return px.Status().Conns.Parked == n })
 }
 
 // parkedConns is every parked connection.

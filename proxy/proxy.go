@@ -929,6 +929,7 @@ func (p *Proxy) Status() Status {
 	st.Blocks = p.counters.Get(ResultBlock)
 	st.Drops = p.drops.snapshot()
 	st.Conns = p.guard.stats()
+	st.Conns.Parked = p.park.count()
 	return st
 }
 
