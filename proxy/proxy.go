@@ -575,26 +575,23 @@ const maxTrimmed = 64 * maxJobsPerChannel
 // supersede marks the group's live and trimmed jobs stale, except those keep holds on to,
 // which stay live. Called under g.mu.
 func (g *group) supersede(keep func(*proxyJob) bool) {
-	kept := g.live[:0]
-	for _, old := range g.live {
+	g.live = supersedeIn(g.live, keep)
+	g.trimmed = supersedeIn(g.trimmed, keep)
+}
+
+// supersedeIn marks the jobs of list that keep refuses stale and returns the others, in
+// place.
+func supersedeIn(list []*proxyJob, keep func(*proxyJob) bool) []*proxyJob {
+	kept := list[:0]
+	for _, old := range list {
 		if keep(old) {
 			kept = append(kept, old)
 			continue
 		}
 		old.superseded.Store(true)
 	}
-	clear(g.live[len(kept):])
-	g.live = kept
-	keptT := g.trimmed[:0]
-	for _, old := range g.trimmed {
-		if keep(old) {
-			keptT = append(keptT, old)
-			continue
-		}
-		old.superseded.Store(true)
-	}
-	clear(g.trimmed[len(keptT):])
-	g.trimmed = keptT
+	clear(list[len(kept):])
+	return kept
 }
 
 // trimLive cuts live to its last maxJobsPerChannel once it passes 4x, moving the cut jobs to
