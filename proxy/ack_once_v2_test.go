@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashgate/hashgate/internal/clock"
 	simpool "github.com/hashgate/hashgate/sim/pool"
 	"github.com/hashgate/hashgate/stratum/sv2"
 )
@@ -85,6 +86,11 @@ func (a *v2Answers) read(r *rawV2) {
 // new blocks making shares stale in flight, with duplicates and unknown jobs among them. Every
 // share is answered exactly once: the Success counts and the errors add up to the shares
 // sent, no Success ends at a share answered with an error, and nothing comes after.
+//
+// verdict_wait runs on a manual clock, so which answer wins is chosen per burst, not by how
+// busy the machine is: in the first rejecting burst the pool's verdicts always come first
+// (the clock stands still), in the second the clock is moved on while the verdicts are on
+// their way, a real race.
 func TestV2EveryShareAnsweredOnce(t *testing.T) {
 	pool, paddr := startPool(t, func(c *simpool.Config) {
 		// About half of all hashes meet this difficulty: half the shares are forwarded.
@@ -95,7 +101,14 @@ func TestV2EveryShareAnsweredOnce(t *testing.T) {
 	cfg.SubmitRate = 1e6
 	// The pool's verdict and the local answer race: whichever comes first is the only one.
 	cfg.VerdictWait = Duration(time.Millisecond)
-	_, addr, k := v2Proxy(t, cfg)
+	clk := clock.NewManual(time.Now())
+	px, _ := startProxy(t, cfg, Options{Clock: clk})
+	k := newV2Keys(t)
+	la, err := px.ListenV2("127.0.0.1:0", k.static, k.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := la.String()
 	r := dialRawV2(t, addr, k.authority.PublicKey())
 	ok, job, snp := openRawChannel(t, r, "raw.once")
 	a := &v2Answers{errs: map[uint32]string{}, job: job, tip: snp}
@@ -140,6 +153,13 @@ func TestV2EveryShareAnsweredOnce(t *testing.T) {
 		}
 		if _, err := r.nc.Write(burst); err != nil {
 			t.Fatal(err)
+		}
+		if b%6 == 3 {
+			// The local answers race the pool's rejections still on their way.
+			for range 20 {
+				clk.Advance(cfg.VerdictWait.D())
+				time.Sleep(50 * time.Microsecond)
+			}
 		}
 		// Keep at most two bursts unanswered, so late verdicts meet the next burst's answers.
 		eventually(t, "the burst before last answered", func() bool {
