@@ -102,16 +102,19 @@ func (n *Node) proven(leader string, epoch uint64) (ok, read bool) {
 		f.mu.Unlock()
 		return true, false
 	}
+	// No lease open yet (the subscriptions start before the campaign opens the bucket): no
+	// read is spent, so the first claim after it opens is read at once.
+	l := n.lease.Load()
+	if l == nil {
+		f.mu.Unlock()
+		return false, false
+	}
 	if !f.lastRead.IsZero() && now.Sub(f.lastRead) < n.cfg.LeaseTTL.D()/6 && !now.Before(f.lastRead) {
 		f.mu.Unlock()
 		return false, false
 	}
 	f.lastRead = now
 	f.mu.Unlock()
-	l := n.lease.Load()
-	if l == nil {
-		return false, false
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL.D())
 	holder, cur, err := l.Current(ctx)
 	cancel()
