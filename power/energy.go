@@ -18,9 +18,10 @@ import (
 type energyLedger struct {
 	interval time.Duration
 	start    time.Time
-	sums     map[policy.Role]float64 // kWh so far in this interval
-	last     map[policy.Role]policy.Reading
-	budget   float64 // kWh of budget
+	sums     map[policy.Role]float64        // kWh so far in this interval
+	last     map[policy.Role]policy.Reading // the value held, from the instant counted up to
+	seen     map[policy.Role]time.Time      // each role's newest reading, for ordering
+	budget   float64                        // kWh of budget
 	budgetAt time.Time
 	budgetKW float64
 }
@@ -28,7 +29,7 @@ type energyLedger struct {
 const maxHold = 30 * time.Second
 
 func newEnergyLedger(interval time.Duration, now time.Time) *energyLedger {
-	return &energyLedger{interval: interval, start: now.Truncate(interval), sums: map[policy.Role]float64{}, last: map[policy.Role]policy.Reading{}}
+	return &energyLedger{interval: interval, start: now.Truncate(interval), sums: map[policy.Role]float64{}, last: map[policy.Role]policy.Reading{}, seen: map[policy.Role]time.Time{}}
 }
 
 // observe adds a reading; it returns finished intervals to store.
@@ -36,14 +37,23 @@ func (e *energyLedger) observe(r policy.Reading) []store.EnergyInterval {
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.At.IsZero() {
 		return nil
 	}
-	// A reading no newer than the last one integrated (meters deliver out of order: MQTT
+	// A reading no newer than the role's last one (meters deliver out of order: MQTT
 	// handlers run concurrently) is dropped: its span is counted already, and keeping it
 	// would count the next span again from its older time.
-	if prev, ok := e.last[r.Role]; ok && !r.At.After(prev.At) {
+	if seen, ok := e.seen[r.Role]; ok && !r.At.After(seen) {
 		return nil
 	}
+	e.seen[r.Role] = r.At
 	out := e.advance(r.At)
-	if prev, ok := e.last[r.Role]; ok {
+	prev, ok := e.last[r.Role]
+	if ok && r.At.Before(prev.At) {
+		// Newer than the role's last reading but older than the point its value was carried
+		// to when another role's reading closed the interval: the span up to that point is
+		// counted, so this value holds from there on.
+		e.last[r.Role] = policy.Reading{Role: r.Role, Value: r.Value, At: prev.At}
+		return out
+	}
+	if ok {
 		if d := r.At.Sub(prev.At); d <= maxHold {
 			e.sums[r.Role] += prev.Value * d.Hours()
 		}
