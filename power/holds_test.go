@@ -31,6 +31,35 @@ func holdsPolicy() policy.Config {
 	return pc
 }
 
+// rackFleet is one group, rack, of miners with no firmware API.
+func rackFleet() []policy.FleetGroup {
+	return []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
+}
+
+// gatedRack is a rig under holdsPolicy over rackFleet whose silent sessions rack.a, rack.b
+// and rack.c are connected and synced into the policy, so the tests plan and apply by hand.
+func gatedRack(t *testing.T) *rig {
+	t.Helper()
+	pc := holdsPolicy()
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: rackFleet()})
+	for _, w := range []string{"rack.a", "rack.b", "rack.c"} {
+		r.silent(w)
+	}
+	waitFor(t, "three sessions", func() bool { return len(r.px.Identities()) == 3 })
+	r.c.syncOnce()
+	return r
+}
+
+// rackRun is the policy's decision to run id of group rack.
+func rackRun(id string) policy.Decision {
+	return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore}
+}
+
+// rackPause is the policy's decision to pause id of group rack.
+func rackPause(id string) policy.Decision {
+	return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionPause, FromKW: 3.5, Reason: policy.ReasonImportLimit}
+}
+
 func (r *rig) waitHolds(worker string, want Hold) {
 	r.t.Helper()
 	waitFor(r.t, worker+" held for "+want.String(), func() bool { return r.c.Holds(worker) == want })
@@ -137,8 +166,7 @@ func TestRestartHoldsPausedMiners(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := holdsPolicy()
-	fleet := []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet, store: st, clk: clock.NewManual(epoch.Add(10 * time.Second))})
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: rackFleet(), store: st, clk: clock.NewManual(epoch.Add(10 * time.Second))})
 	if h, hb := r.c.Holds("rack.a"), r.c.Holds("rack.b"); h != HoldRestart || hb != 0 {
 		t.Fatalf("before any connection: a held for %s, b for %s", h, hb)
 	}
@@ -172,21 +200,9 @@ func TestRestartHoldsPausedMiners(t *testing.T) {
 // reason holds it: not over an operator's hold, not when a newer pause was planned meanwhile;
 // a restart hold becomes the policy's at its first decision.
 func TestConfirmedRunOpensOnlyAnUnheldGate(t *testing.T) {
-	pc := holdsPolicy()
-	fleet := []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet})
-	for _, w := range []string{"rack.a", "rack.b", "rack.c"} {
-		r.silent(w)
-	}
-	waitFor(t, "three sessions", func() bool { return len(r.px.Identities()) == 3 })
-	r.c.syncOnce()
+	r := gatedRack(t)
 	ctx := context.Background()
-	run := func(id string) policy.Decision {
-		return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore}
-	}
-	pause := func(id string) policy.Decision {
-		return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionPause, FromKW: 3.5, Reason: policy.ReasonImportLimit}
-	}
+	run, pause := rackRun, rackPause
 
 	// a: paused by the policy and by the operator; the policy's restore leaves the operator's hold.
 	r.c.Plan([]policy.Decision{pause("rack.a")})
@@ -274,8 +290,7 @@ func TestRestartRestoresWhatWasConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := holdsPolicy()
-	fleet := []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet, store: st, clk: clock.NewManual(epoch.Add(2 * time.Minute))})
+	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: rackFleet(), store: st, clk: clock.NewManual(epoch.Add(2 * time.Minute))})
 	if h, hb := r.c.Holds("rack.a"), r.c.Holds("rack.b"); h != HoldRestart || hb != 0 {
 		t.Fatalf("a (confirmed pause, unconfirmed run) held for %s; b (unconfirmed run) for %s", h, hb)
 	}

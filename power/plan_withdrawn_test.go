@@ -13,21 +13,9 @@ import (
 // A miner whose last applied command was the pause stays gated until a run is confirmed, and
 // an operator's hold stays whatever the policy plans.
 func TestPlannedPauseWithdrawnByRunReopensGate(t *testing.T) {
-	pc := holdsPolicy()
-	fleet := []policy.FleetGroup{{Name: "rack", Pattern: "rack.*", Firmware: "none", RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}}
-	r := newRig(t, startPool(t), rigOptions{policy: &pc, fleet: fleet})
-	for _, w := range []string{"rack.a", "rack.b", "rack.c"} {
-		r.silent(w)
-	}
-	waitFor(t, "three sessions", func() bool { return len(r.px.Identities()) == 3 })
-	r.c.syncOnce()
+	r := gatedRack(t)
 	ctx := context.Background()
-	run := func(id string) policy.Decision {
-		return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionRun, TargetKW: 3.5, Reason: policy.ReasonRestore}
-	}
-	pause := func(id string) policy.Decision {
-		return policy.Decision{MinerID: id, Group: "rack", Action: policy.ActionPause, FromKW: 3.5, Reason: policy.ReasonImportLimit}
-	}
+	run, pause := rackRun, rackPause
 	for _, id := range []string{"rack.a", "rack.b", "rack.c"} {
 		if err := r.c.Apply(ctx, run(id)); err != nil {
 			t.Fatal(err)
