@@ -81,9 +81,13 @@ type minerCtl struct {
 	gone     Command
 	hasGone  bool
 	inflight bool
-	failures int
-	retryAt  time.Time
-	lastErr  string
+	failures int // in a row, whatever the command: the back-off
+	// shedFails counts the sheds failed in a row since the last success or failed restore:
+	// a shed is taken as refused on its own second failure, not because a restore failed
+	// before it.
+	shedFails int
+	retryAt   time.Time
+	lastErr   string
 }
 
 type applyResult struct {
@@ -439,7 +443,7 @@ func (r *Runner) settle(res applyResult) time.Time {
 	if c != nil {
 		c.inflight = false
 		if res.err == nil {
-			c.failures, c.lastErr, c.retryAt = 0, "", time.Time{}
+			c.failures, c.shedFails, c.lastErr, c.retryAt = 0, 0, "", time.Time{}
 			if i, ok := r.index[id]; ok && !c.has {
 				// Acknowledged: its ramp may now end.
 				r.fleet[i].Commanded.Pending, r.fleet[i].Commanded.Refused = false, false
@@ -456,12 +460,14 @@ func (r *Runner) settle(res applyResult) time.Time {
 					// been lost, and waking it would power-cycle it inside min_pause.
 					// Refused twice in a row, its draw is counted in the budget, so others
 					// are shed in its place.
+					c.shedFails++
 					r.fleet[i].Commanded.Pending = true
-					r.fleet[i].Commanded.Refused = r.fleet[i].Commanded.Refused || c.failures >= 2
+					r.fleet[i].Commanded.Refused = r.fleet[i].Commanded.Refused || c.shedFails >= 2
 					c.pending, c.has = res.d, true
 				} else {
 					// A failed restore: nobody knows what the miner does now; the engine
 					// assumes full power and decides it again at once.
+					c.shedFails = 0
 					r.fleet[i].Commanded = Command{Action: ActionUnknown, Since: now}
 				}
 			}
