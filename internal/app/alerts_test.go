@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -265,28 +264,14 @@ func TestAlertsStoreLockedThroughTheWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	ctx := context.Background()
 	// The store writes too (its probe, the audit trail): wait for its lock to take ours.
-	other, err := sql.Open("sqlite", "file:"+f.Store.Path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := otherConn(t, "file:"+f.Store.Path+"?_pragma=busy_timeout(10000)")
 	locked := time.Now()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "BEGIN IMMEDIATE")
 	p := got.await(t, alert.NameStoreFailing, "firing", locked.Add(-time.Second))
 	if p.Alert.Severity != alert.SeverityWarning || !strings.Contains(p.Alert.Description, "The store does not take writes: store: write probe:") {
 		t.Fatalf("store_failing %+v", p)
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "ROLLBACK")
 	got.await(t, alert.NameStoreFailing, "resolved", p.Alert.Since)
 }

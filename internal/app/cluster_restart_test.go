@@ -4,15 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/cluster"
-	"github.com/hashgate/hashgate/console"
-	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/power"
-	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 )
 
@@ -26,26 +20,8 @@ func TestClusterFollowerRestartKeepsItsPause(t *testing.T) {
 	a := startClusterApp(t, paddr, "hall-a", cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")}, 50)
 	waitFor(t, "hall-a leading", func() bool { return a.Cluster.Runner() != nil })
 
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	f.Console.Tokens = []console.TokenConfig{{Name: "v", TokenHash: console.HashToken("hg_cluster_token"), Role: console.RoleViewer}}
-	p := policy.DefaultConfig()
-	p.ImportLimitKW, p.MarginKW = 50, 1
-	p.Interval = policy.Duration(100 * time.Millisecond)
-	simSite(&f, p)
-	f.Cluster = &cluster.Config{NATSURL: "nats://" + natsAddr, Site: "s1", Instance: "hall-b",
-		LeaseTTL: cluster.Duration(2 * time.Second), StaleAfter: cluster.Duration(6 * time.Second)}
-	if err := f.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	start := func() *App {
-		b, err := Start(context.Background(), &f, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
-	}
-	b := start()
+	f := clusterFile(t, paddr, "hall-b", cluster.Config{NATSURL: "nats://" + natsAddr}, 50)
+	b := startApp(t, &f)
 	stopMiner := runMinerStoppable(t, b, "rack1.b0")
 	waitFor(t, "hall-b's miner paused by hall-a's policy and the pause in hall-b's store", func() bool {
 		last, err := b.Store.LastStates(context.Background())
@@ -60,7 +36,7 @@ func TestClusterFollowerRestartKeepsItsPause(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b = start()
+	b = startApp(t, &f)
 	if h := b.Power.Holds("rack1.b0"); h&power.HoldRestart == 0 {
 		t.Fatalf("hall-b restarted without the restart hold on rack1.b0: %v", h)
 	}

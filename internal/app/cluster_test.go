@@ -15,9 +15,9 @@ import (
 
 	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/console"
+	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/proxy"
-	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
 )
 
@@ -35,6 +35,14 @@ func freeAddr(t *testing.T) string {
 // startClusterApp runs a hashgate with the simulated site, in site "s1" as instance name.
 func startClusterApp(t *testing.T, paddr, name string, cc cluster.Config, limitKW float64) *App {
 	t.Helper()
+	f := clusterFile(t, paddr, name, cc, limitKW)
+	return startApp(t, &f)
+}
+
+// clusterFile is the validated config of instance name of site s1 (lease_ttl 2 s, stale_after
+// 6 s) on the smallest simulated site under limitKW, with a viewer token for the console.
+func clusterFile(t *testing.T, paddr, name string, cc cluster.Config, limitKW float64) config.File {
+	t.Helper()
 	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
 	f.Console.Tokens = []console.TokenConfig{{Name: "v", TokenHash: console.HashToken("hg_cluster_token"), Role: console.RoleViewer}}
 	p := policy.DefaultConfig()
@@ -47,7 +55,13 @@ func startClusterApp(t *testing.T, paddr, name string, cc cluster.Config, limitK
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := Start(context.Background(), &f, zerolog.Nop())
+	return f
+}
+
+// startApp starts the app f configures, closed when the test ends.
+func startApp(t *testing.T, f *config.File) *App {
+	t.Helper()
+	a, err := Start(context.Background(), f, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,15 +69,8 @@ func startClusterApp(t *testing.T, paddr, name string, cc cluster.Config, limitK
 	return a
 }
 
-func runMiner(t *testing.T, a *App, name string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: name, HashRate: 20000}).Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-}
+// runMiner runs a simulated miner named name against a until the test ends.
+func runMiner(t *testing.T, a *App, name string) { runMinerStoppable(t, a, name) }
 
 func viewerGet(t *testing.T, a *App, path string) (int, []byte) {
 	t.Helper()

@@ -25,26 +25,10 @@ import (
 func TestLedgerSlowDiskDoesNotStallJobs(t *testing.T) {
 	const queueSize = directRoom + 1
 	ctx := context.Background()
-	pc := pool.DefaultConfig()
-	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-6, 0, 0 // every share is a pool share
-	sp, err := pool.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sp.Close)
-	paddr, err := sp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	scfg := store.DefaultConfig()
-	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
-	scfg.QueueSize, scfg.MaxBatch = queueSize, 1 // a writer stuck on one event, the queue small
-	scfg.BusyTimeout = 10 * time.Minute          // slow, not failing
-	st, err := store.Open(ctx, scfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Every share is a pool share.
+	sp, paddr := startPoolWith(t, func(pc *pool.Config) { pc.Difficulty = 1e-6 })
+	// A writer stuck on one event, the queue small; slow, not failing.
+	st, conn := lockableStore(t, queueSize)
 	t.Cleanup(func() { st.Close() })
 	led := &ledger{st: st, log: zerolog.Nop()}
 
@@ -63,26 +47,12 @@ func TestLedgerSlowDiskDoesNotStallJobs(t *testing.T) {
 	}
 
 	// Another process takes the write lock and keeps it until the block has reached the miner.
-	other, err := sql.Open("sqlite", "file:"+scfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "BEGIN IMMEDIATE")
 	locked := true
 	unlock := func() {
 		if locked {
 			locked = false
-			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-				t.Fatal(err)
-			}
+			execOn(t, conn, "ROLLBACK")
 		}
 	}
 	defer unlock()
@@ -131,9 +101,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	defer st.Close()
 	var logs syncLog
 	led := &ledger{st: st, log: zerolog.New(&logs), max: 100}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "BEGIN IMMEDIATE")
 	// One in the writer's batch, the store's queue full, one in the hand-over's hands, the
 	// ledger's backlog full, and some past it.
 	led.RecordShare(verdict(0))
@@ -153,9 +121,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	if lost := st.Stats().SharesLost; lost < over || lost > over+1 {
 		t.Fatalf("%d verdicts lost past the backlog, want %d or %d", lost, over, over+1)
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "ROLLBACK")
 	waitFor(t, "the backlog to reach the store", func() bool {
 		led.mu.Lock()
 		defer led.mu.Unlock()
@@ -169,9 +135,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	}
 
 	// The lock again, a backlog, and the store closes under it.
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "BEGIN IMMEDIATE")
 	for i := range 1 + queueSize + 5 {
 		led.RecordShare(verdict(i))
 	}
@@ -190,9 +154,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	if logs.count("pool verdicts still waiting for the store when it closed") != 1 {
 		t.Fatalf("close log: %s", logs.String())
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "ROLLBACK")
 	<-closed
 }
 
@@ -201,26 +163,15 @@ func TestLedgerBacklogBounded(t *testing.T) {
 // commits wait (a slow disk) without failing.
 func lockableStore(t *testing.T, queueSize int) (*store.Store, *sql.Conn) {
 	t.Helper()
-	ctx := context.Background()
 	scfg := store.DefaultConfig()
 	scfg.Path = filepath.Join(t.TempDir(), "hashgate.db")
 	scfg.QueueSize, scfg.MaxBatch = queueSize, 1
 	scfg.BusyTimeout = 10 * time.Minute
-	st, err := store.Open(ctx, scfg, zerolog.Nop())
+	st, err := store.Open(context.Background(), scfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", "file:"+scfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return st, conn
+	return st, otherConn(t, "file:"+scfg.Path)
 }
 
 // verdict is a pool verdict, lossless in the store, with a hash of its own.
@@ -239,9 +190,7 @@ func TestLedgerDrainedBeforeTheStoreCloses(t *testing.T) {
 	st, conn := lockableStore(t, queueSize)
 	defer st.Close()
 	led := &ledger{st: st, log: zerolog.Nop()}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "BEGIN IMMEDIATE")
 	const total = 1 + queueSize + 40
 	for i := range total {
 		led.RecordShare(verdict(i))
@@ -254,9 +203,7 @@ func TestLedgerDrainedBeforeTheStoreCloses(t *testing.T) {
 	}
 	done := make(chan int, 1)
 	go func() { done <- led.drain(ctx) }()
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	execOn(t, conn, "ROLLBACK")
 	if n := <-done; n != 0 {
 		t.Fatalf("drain ended with %d waiting", n)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/proxy"
-	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
 )
 
@@ -118,22 +117,8 @@ func TestPoolsConsoleEditsPersistAndAudit(t *testing.T) {
 	f := poolsFile(t, addrA)
 	a := startPoolsApp(t, &f)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ms := []*miner.Miner{
-		miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: "rack1.a", HashRate: 50000}),
-		miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: "rack1.b", HashRate: 50000}),
-	}
-	done := make(chan struct{}, len(ms))
-	for _, m := range ms {
-		go func() { m.Run(ctx); done <- struct{}{} }()
-	}
-	defer func() {
-		cancel()
-		for range ms {
-			<-done
-		}
-	}()
+	ms, stopMiners := runMiners(a, "rack1.a", "rack1.b")
+	defer stopMiners()
 	waitFor(t, "shares at pool A", func() bool { return spA.Accepted() >= 2 })
 	connects := func() (n uint64) {
 		for _, m := range ms {
@@ -228,11 +213,7 @@ func TestPoolsConsoleEditsPersistAndAudit(t *testing.T) {
 	}
 
 	// Restart on the same store and file: the edited pools run, b with its password.
-	cancel()
-	for range ms {
-		<-done
-	}
-	ms = nil
+	stopMiners()
 	a.Close()
 	var logs lockedBuffer
 	a2 := startPoolsAppLog(t, &f, zerolog.New(&logs))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/store"
 )
 
@@ -27,22 +26,8 @@ func TestPoolWeightEditedFromTheConsole(t *testing.T) {
 	var logs lockedBuffer
 	a := startPoolsAppLog(t, &f, zerolog.New(&logs))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var ms []*miner.Miner
-	for _, name := range []string{"rack2.a", "rack2.b", "rack2.c", "rack2.d"} {
-		ms = append(ms, miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: name, HashRate: 50000}))
-	}
-	done := make(chan struct{}, len(ms))
-	for _, m := range ms {
-		go func() { m.Run(ctx); done <- struct{}{} }()
-	}
-	defer func() {
-		cancel()
-		for range ms {
-			<-done
-		}
-	}()
+	ms, stopMiners := runMiners(a, "rack2.a", "rack2.b", "rack2.c", "rack2.d")
+	defer stopMiners()
 	waitFor(t, "shares at pool p", func() bool { return spA.Accepted() >= 2 })
 
 	// b at p's priority with a weight: alone weighted, it takes no part yet.
@@ -124,11 +109,7 @@ func TestPoolWeightEditedFromTheConsole(t *testing.T) {
 	}
 
 	// Restart on the same store and file: the edited weights run.
-	cancel()
-	for range ms {
-		<-done
-	}
-	ms = nil
+	stopMiners()
 	a.Close()
 	a2 := startPoolsApp(t, &f)
 	pcs := a2.Proxy.PoolConfigs()

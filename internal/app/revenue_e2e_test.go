@@ -19,18 +19,8 @@ import (
 // nbits; the energy report's expected sats for the day are then exactly the pool-accepted
 // difficulty × 312,500,000 / 14484.1623612254, read back from the store.
 func TestExpectedRevenueEndToEnd(t *testing.T) {
-	pc := pool.DefaultConfig()
-	pc.Difficulty, pc.JobInterval, pc.BlockInterval = 1e-5, 0, 0
-	pc.NBits = 0x1b04864c
-	sp, err := pool.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sp.Close)
-	paddr, err := sp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	const nbits = 0x1b04864c
+	_, paddr := startPoolWith(t, func(pc *pool.Config) { pc.NBits = nbits })
 	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
@@ -57,7 +47,7 @@ func TestExpectedRevenueEndToEnd(t *testing.T) {
 	cancel()
 
 	const reward, netDiff = 312_500_000, 14484.1623612254
-	if d := work.TargetFromNBits(pc.NBits).Difficulty(); math.Abs(d-netDiff) > 1e-9 {
+	if d := work.TargetFromNBits(nbits).Difficulty(); math.Abs(d-netDiff) > 1e-9 {
 		t.Fatalf("network difficulty %v", d)
 	}
 	// Every pool verdict recorded, then flushed: the report reads the committed rollup.
