@@ -14,8 +14,9 @@ type Batch struct {
 	Epoch  uint64 `json:"epoch"`
 	Leader string `json:"leader"`
 	Owner  string `json:"owner"`
-	// TimeoutMS is how long the leader waits for the reply; the owner gives the batch's
-	// firmware calls no longer.
+	// TimeoutMS is how long the owner has, from when the batch reaches it, before it answers
+	// with the results that have returned and the others as still running; the leader waits
+	// a margin longer (replyMargin), so the answer reaches it whatever one firmware does.
 	TimeoutMS int64     `json:"timeout_ms"`
 	Decisions []Decided `json:"decisions"`
 }

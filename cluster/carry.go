@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -21,9 +22,10 @@ var ErrQueueFull = errors.New("cluster: order queue full")
 const maxQueuedOrders = 4 * MaxOrdersPerBatch
 
 // onBatch carries out one batch of the leader's orders and answers it once every order
-// returned. The epoch is checked once for the whole batch; the orders then share the
-// owner's maxOrders slots with single orders, waiting for a free one instead of being
-// refused, each within the batch's time bound (stale_after - lease_ttl at most).
+// returned, or when the batch's time bound (timeout_ms, stale_after - lease_ttl at most) ends,
+// with the orders still running answered as such. The epoch is checked once for the whole
+// batch; the orders then share the owner's maxOrders slots with single orders, waiting for a
+// free one instead of being refused.
 func (n *Node) onBatch(msg *nats.Msg) {
 	b, err := DecodeBatch(msg.Data)
 	if err != nil {
@@ -60,15 +62,34 @@ func (n *Node) onBatch(msg *nats.Msg) {
 		defer n.batchQueued.Add(-k)
 		defer n.fence.finish(ro)
 		defer cancel()
-		n.replyBatch(msg, n.carryOutBatch(ctx, b), nil)
+		res, wait := n.carryOutBatch(ctx, b)
+		n.replyBatch(msg, res, nil)
+		// The orders still running stay counted, in the queue and with the fence, until they
+		// returned: a newer epoch waits for them as for any other.
+		wait()
 	}()
+}
+
+// ErrOrderLate answers an order of a batch whose firmware had not answered when the batch's
+// time ended; its call was stopped then, and the leader's Runner decides the miner again.
+var ErrOrderLate = errors.New("cluster: no answer from the firmware within the batch's time")
+
+// lateErr is the answer for an order still running when ctx ended: cancelled, its epoch was
+// given up (a newer one admitted, or the instance isolated), else its time ran out.
+func lateErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ErrStaleEpoch
+	}
+	return fmt.Errorf("%w: %w", ErrOrderLate, ctx.Err())
 }
 
 // carryOutBatch plans the batch's owned decisions at once (the step's Plan travels on
 // another subscription and may come later), then runs every order, at most maxOrders at a
-// time across the node, and returns one Result per order.
-func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
-	res := make([]Result, len(b.Decisions))
+// time across the node, and returns one Result per order once they all returned or ctx
+// ended, whichever is first: the orders still running then are answered late (lateErr).
+// wait returns once every order returned.
+func (n *Node) carryOutBatch(ctx context.Context, b *Batch) (res []Result, wait func()) {
+	res = make([]Result, len(b.Decisions))
 	ds := make([]policy.Decision, 0, len(b.Decisions))
 	ids := make([]string, 0, len(b.Decisions))
 	n.mu.Lock()
@@ -84,13 +105,19 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
 	n.mu.Unlock()
 	if len(ds) == 0 {
 		n.counters.refused.Add(uint64(len(res)))
-		return res
+		return res, func() {}
 	}
 	n.counters.refused.Add(uint64(len(res) - len(ds)))
 	// Recorded before the gates close: an order whose time runs out waiting for a slot never
 	// reaches carryOut, and its gate must still be rolled back (fence.go).
 	n.fence.planned(ids, b.Epoch, n.clk.Now())
 	n.local.Plan(ds)
+	type result struct {
+		i   int
+		err error
+	}
+	// Buffered for every order: one returning after the answer never blocks.
+	out := make(chan result, len(ds))
 	var wg sync.WaitGroup
 	for i := range b.Decisions {
 		if res[i].Err != "" {
@@ -99,11 +126,46 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) []Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i].Err = errText(n.slotted(ctx, b.Decisions[i].Decision(), b.Epoch, b.Leader), maxResultErr)
+			err := n.slotted(ctx, b.Decisions[i].Decision(), b.Epoch, b.Leader)
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				err = lateErr(ctx) // the same answer whether it returned just before the reply or not
+			}
+			out <- result{i, err}
 		}()
 	}
-	wg.Wait()
-	return res
+	returned := make([]bool, len(res))
+	take := func(r result) {
+		res[r.i].Err, returned[r.i] = errText(r.err, maxResultErr), true
+	}
+	for left := len(ds); left > 0; left-- {
+		select {
+		case r := <-out:
+			take(r)
+		case <-ctx.Done():
+			for drained := false; !drained; {
+				select {
+				case r := <-out:
+					take(r)
+				default:
+					drained = true
+				}
+			}
+			late := errText(lateErr(ctx), maxResultErr)
+			k := 0
+			for i := range res {
+				if res[i].Err == "" && !returned[i] {
+					res[i].Err = late
+					k++
+				}
+			}
+			if k > 0 {
+				n.log.Info().Uint64("epoch", b.Epoch).Str("leader", b.Leader).Int("orders", k).Int("of", len(res)).
+					Msg("batch answered with orders still running at its time bound")
+			}
+			return res, wg.Wait
+		}
+	}
+	return res, wg.Wait
 }
 
 // slotted carries one order of a batch out once one of the maxOrders slots is free; an order

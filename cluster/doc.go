@@ -28,7 +28,11 @@
 //     Order (hashgate.<site>.cmd.<owner>). Both carry the epoch. An unanswered or failed
 //     order is a failed apply, which the Runner decides again.
 //   - The owner carries an order out through its power.Controller's Plan and Apply and
-//     answers, one result per order of a batch. It refuses orders below the highest epoch it
+//     answers, one result per order of a batch. The leader tells it how long it has, its
+//     own remaining wait less a margin for the answer's way back; counted from when the
+//     batch reaches the owner, that ends before the leader stops waiting, so a batch is
+//     answered by then with the results that returned and the orders whose firmware had not
+//     answered as failed: one firmware that never answers fails its own order only. It refuses orders below the highest epoch it
 //     has seen (a batch whole), and queues at most 4,000 orders: a batch beyond that is
 //     refused whole (queue full) rather than answered busy order by order. A gate a Plan (or an
 //     order) closed whose command was not carried out (its leader died in between, the order

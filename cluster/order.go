@@ -8,8 +8,8 @@ import "github.com/hashgate/hashgate/policy"
 type Order struct {
 	Epoch  uint64 `json:"epoch"`
 	Leader string `json:"leader"`
-	// TimeoutMS is how long the leader waits for the reply; the owner gives its firmware
-	// call no longer.
+	// TimeoutMS is how long the owner gives its firmware call, from when the order reaches
+	// it; the leader waits a margin longer (replyMargin) for the answer.
 	TimeoutMS int64   `json:"timeout_ms"`
 	Decision  Decided `json:"decision"`
 }

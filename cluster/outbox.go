@@ -151,9 +151,18 @@ func (a *siteActuator) flush(owner string) {
 	}
 }
 
+// replyMargin is the part of a leader's remaining wait (wait) kept for the owner's answer to
+// travel back: the owner is given the rest to answer in, counted from when the order reaches
+// it, which is after the leader's count began. Its answer, on time or saying which orders
+// are still running, therefore leaves at least the margin before the leader stops waiting,
+// whatever the two bounds are; the margin only has to cover the reply's way back.
+func replyMargin(wait time.Duration) time.Duration { return min(wait/4, time.Second) }
+
 // send orders qs from owner, as one Order or one Batch, and hands each caller its result.
 // The batch's time bound is the earliest caller's deadline: no order runs at the owner after
-// its caller stopped waiting for it (the Runner may already have decided it again).
+// its caller stopped waiting for it (the Runner may already have decided it again). The owner
+// is told to answer replyMargin before it, so one firmware that never answers costs its own
+// order only, not the confirmed results of the rest of its batch.
 func (a *siteActuator) send(owner string, qs []*queued) {
 	live := make([]*queued, 0, len(qs))
 	for _, q := range qs {
@@ -176,7 +185,8 @@ func (a *siteActuator) send(owner string, qs []*queued) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	timeoutMS := max(1, min(time.Until(deadline).Milliseconds(), maxOrderTimeout))
+	wait := time.Until(deadline)
+	timeoutMS := max(1, min((wait-replyMargin(wait)).Milliseconds(), maxOrderTimeout))
 	nc := a.n.nc.Load()
 	if len(live) == 1 {
 		live[0].done <- a.sendOrder(ctx, owner, live[0].d, timeoutMS)
