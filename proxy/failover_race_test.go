@@ -24,6 +24,29 @@ func memberPools(px *Proxy) []*pool {
 	return out
 }
 
+// hammer runs f back to back on n goroutines until stop, which waits for them to return and
+// may be called again.
+func hammer(n int, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				f()
+			}
+		}()
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
 // lockedBuffer is a log sink several goroutines write.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -58,30 +81,7 @@ func TestPoolsRuntimeRemoveRacesFailover(t *testing.T) {
 	base := px.PoolConfigs()
 	eventually(t, "the first pool active", activeIs(px, "pool0"))
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				px.maybeFailover()
-			}
-		}()
-	}
-	stopped := false
-	halt := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
+	halt := hammer(2, px.maybeFailover)
 	defer halt()
 
 	for i := range 30 {

@@ -41,6 +41,44 @@ func startSplitPool(t *testing.T, seed uint64) (*simpool.Pool, string) {
 	return startPool(t, func(c *simpool.Config) { c.Seed = seed; c.Difficulty = splitDiff })
 }
 
+// splitRig is a proxy on a manual clock splitting by weight between simulated pools, with
+// three V1 miners mining through it.
+type splitRig struct {
+	pools []*simpool.Pool
+	addrs []string // the pools' addresses
+	clk   *clock.Manual
+	px    *Proxy
+	ms    []*miner.Miner
+}
+
+// startSplitRig runs a simulated pool per weight (seeded seed, seed+1, ...) at the priorities
+// prios, the proxy over them, and three miners named prefix-N at hashRate.
+func startSplitRig(t *testing.T, seed uint64, weights []float64, prios []int, prefix string, hashRate float64) *splitRig {
+	t.Helper()
+	r := &splitRig{clk: clock.NewManual(time.Now())}
+	for i := range weights {
+		sp, a := startSplitPool(t, seed+uint64(i))
+		r.pools, r.addrs = append(r.pools, sp), append(r.addrs, a)
+	}
+	var addr string
+	r.px, addr = startProxy(t, splitTestConfig(weights, prios, r.addrs...), Options{Clock: r.clk})
+	r.ms = startMiners(t, addr, 3, prefix, func(c *miner.Config) { c.HashRate = hashRate })
+	return r
+}
+
+// settledOn reports whether the split has ended with every connected miner on pool.
+func settledOn(px *Proxy, pool string) bool {
+	if px.split.running() {
+		return false
+	}
+	for _, pl := range workerPools(px) {
+		if pl != pool {
+			return false
+		}
+	}
+	return true
+}
+
 // waitFor polls cond in real time without moving the clock; the deadline only stops a hang.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -87,11 +125,8 @@ func workerPools(px *Proxy) map[string]string {
 // miner within about one slice of work (1 point) of its weights whatever the share luck or
 // a loaded box does to its rate.
 func TestSplitHoldsWeightsMeasuredAtThePools(t *testing.T) {
-	pa, a1 := startSplitPool(t, 21)
-	pb, a2 := startSplitPool(t, 22)
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{30, 70}, []int{0, 0}, a1, a2), Options{Clock: clk})
-	ms := startMiners(t, addr, 3, "split", func(c *miner.Config) { c.HashRate = 12800 })
+	r := startSplitRig(t, 21, []float64{30, 70}, []int{0, 0}, "split", 12800)
+	pa, pb, clk, px, ms := r.pools[0], r.pools[1], r.clk, r.px, r.ms
 
 	waitFor(t, "the split running with every miner mining", func() bool {
 		if !px.split.running() || len(px.Workers()) != 3 {
@@ -156,11 +191,8 @@ func TestSplitHoldsWeightsMeasuredAtThePools(t *testing.T) {
 // check: every miner is on the other pool, none disconnected. When it comes back it rejoins
 // the split once it has been healthy for the failback delay, and every miner mines it again.
 func TestSplitFailoverAndRejoin(t *testing.T) {
-	pa, a1 := startSplitPool(t, 31)
-	pb, a2 := startSplitPool(t, 32)
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{30, 70}, []int{0, 0}, a1, a2), Options{Clock: clk})
-	ms := startMiners(t, addr, 3, "splitf", func(c *miner.Config) { c.HashRate = 2560 })
+	r := startSplitRig(t, 31, []float64{30, 70}, []int{0, 0}, "splitf", 2560)
+	pa, pb, clk, px, ms := r.pools[0], r.pools[1], r.clk, r.px, r.ms
 	advanceUntil(t, clk, "every miner on both pools", func() bool {
 		for _, m := range ms {
 			if pa.AcceptedBy("acct."+m.Worker()) == 0 || pb.AcceptedBy("acct."+m.Worker()) == 0 {
@@ -173,17 +205,7 @@ func TestSplitFailoverAndRejoin(t *testing.T) {
 	pb.Close()
 	waitFor(t, "the proxy to see pool1 down", func() bool { return px.Pools()[1].State == "down" })
 	clk.Advance(time.Second) // one failover check
-	waitFor(t, "the split ended and every miner on pool0", func() bool {
-		if px.split.running() {
-			return false
-		}
-		for _, pl := range workerPools(px) {
-			if pl != "pool0" {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the split ended and every miner on pool0", func() bool { return settledOn(px, "pool0") })
 	if px.Status().ActivePool != "pool0" || px.Pools()[1].Active {
 		t.Fatalf("active pool %q, pool1 row active %v after pool1 died", px.Status().ActivePool, px.Pools()[1].Active)
 	}
@@ -207,7 +229,7 @@ func TestSplitFailoverAndRejoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", a2)
+	l, err := net.Listen("tcp", r.addrs[1])
 	if err != nil {
 		t.Skipf("pool1's port was taken meanwhile: %v", err)
 	}
@@ -242,12 +264,8 @@ func TestSplitFailoverAndRejoin(t *testing.T) {
 // better pool is healthy (a single weighted pool there mines alone, as without weights);
 // when it dies, the weighted pools of the next priority split the miners.
 func TestSplitOnlyWithinBestPriority(t *testing.T) {
-	p0, a0 := startSplitPool(t, 41)
-	p1, a1 := startSplitPool(t, 42)
-	p2, a2 := startSplitPool(t, 43)
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{1, 1, 3}, []int{0, 1, 1}, a0, a1, a2), Options{Clock: clk})
-	ms := startMiners(t, addr, 3, "splitp", func(c *miner.Config) { c.HashRate = 2560 })
+	r := startSplitRig(t, 41, []float64{1, 1, 3}, []int{0, 1, 1}, "splitp", 2560)
+	p0, p1, p2, clk, px, ms := r.pools[0], r.pools[1], r.pools[2], r.clk, r.px, r.ms
 	// The clock stands still until pool0 mines: moved at once, it would run out the startup
 	// grace before pool0 answers and start the fleet on the backups, as it should.
 	waitFor(t, "every miner on pool0", func() bool {
@@ -302,17 +320,7 @@ func TestSplitPoolRejectingDropsOut(t *testing.T) {
 	advanceUntil(t, clk, "both pools mining", func() bool { return pa.Accepted() > 0 && pb.Accepted() > 0 })
 
 	pa.SetMode(simpool.RejectAll)
-	advanceUntil(t, clk, "the rejecting pool out of the split and every miner on pool1", func() bool {
-		if px.split.running() {
-			return false
-		}
-		for _, pl := range workerPools(px) {
-			if pl != "pool1" {
-				return false
-			}
-		}
-		return true
-	})
+	advanceUntil(t, clk, "the rejecting pool out of the split and every miner on pool1", func() bool { return settledOn(px, "pool1") })
 	if row := px.Pools()[0]; row.State != "down" || !strings.HasPrefix(row.Reason, "sustained rejects") || row.Shares["pool_rejected"] < 8 || row.Active {
 		t.Fatalf("rejecting pool row: state %q reason %q rejected %d active %v", row.State, row.Reason, row.Shares["pool_rejected"], row.Active)
 	}
@@ -328,27 +336,14 @@ func TestSplitPoolRejectingDropsOut(t *testing.T) {
 // TestSplitStopsWhileAPoolIsForced: an operator's forced pool takes every miner from the
 // split; clearing it lets the weighted pools share them again.
 func TestSplitStopsWhileAPoolIsForced(t *testing.T) {
-	pa, a1 := startSplitPool(t, 71)
-	pb, a2 := startSplitPool(t, 72)
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{50, 50}, []int{0, 0}, a1, a2), Options{Clock: clk})
-	ms := startMiners(t, addr, 3, "splitx", func(c *miner.Config) { c.HashRate = 2560 })
+	r := startSplitRig(t, 71, []float64{50, 50}, []int{0, 0}, "splitx", 2560)
+	pa, pb, clk, px, ms := r.pools[0], r.pools[1], r.clk, r.px, r.ms
 	advanceUntil(t, clk, "both pools mining", func() bool { return pa.Accepted() > 0 && pb.Accepted() > 0 })
 
 	if err := px.ForcePool("pool1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every miner on the forced pool", func() bool {
-		if px.split.running() {
-			return false
-		}
-		for _, pl := range workerPools(px) {
-			if pl != "pool1" {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "every miner on the forced pool", func() bool { return settledOn(px, "pool1") })
 	// Once the shares in flight at the switch have landed, pool0 gets nothing over ten
 	// simulated seconds.
 	base := pb.Accepted()
@@ -387,15 +382,8 @@ func TestSplitStopsWhileAPoolIsForced(t *testing.T) {
 // 47.6-54.8 %. Credited in the work each miner mines, with the fleet's credits weighed in,
 // the schedule itself steers the shares.
 func TestSplitThreePools(t *testing.T) {
-	var pools []*simpool.Pool
-	var addrs []string
-	for i := range 3 {
-		sp, a := startSplitPool(t, uint64(101+i))
-		pools, addrs = append(pools, sp), append(addrs, a)
-	}
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{1, 1, 2}, []int{0, 0, 0}, addrs...), Options{Clock: clk})
-	startMiners(t, addr, 3, "split3", func(c *miner.Config) { c.HashRate = 12800 })
+	r := startSplitRig(t, 101, []float64{1, 1, 2}, []int{0, 0, 0}, "split3", 12800)
+	pools, clk, px := r.pools, r.clk, r.px
 	waitFor(t, "the split running with three pools", func() bool {
 		return px.split.running() && len(px.Workers()) == 3 && px.split.has(px.poolList()[2])
 	})

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"sync"
 	"testing"
 	"time"
 )
@@ -16,20 +15,8 @@ func TestSplitSettleForgetsDepartedMiners(t *testing.T) {
 	}
 	g := p.groupFor(0)
 	now := time.Unix(1_700_000_000, 0)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			p.settle(now, nil)
-		}
-	}()
+	stop := hammer(1, func() { p.settle(now, nil) })
+	defer stop()
 	// a steady population so settle's copy-to-step window is not empty
 	for id := uint64(1); id <= 2000; id++ {
 		c := &channel{id: id, hasSlot: true}
@@ -46,8 +33,7 @@ func TestSplitSettleForgetsDepartedMiners(t *testing.T) {
 		g.mu.Unlock()
 		p.detach(c)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	p.split.mu.Lock()
 	leaked := 0
 	for c := range p.split.miners {

@@ -5,10 +5,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hashgate/hashgate/internal/clock"
-	"github.com/hashgate/hashgate/sim/miner"
 )
 
 // TestSplitWeightEditedLive: a weight edit at run time keeps the pool (no redial, counters
@@ -17,11 +13,8 @@ import (
 // at a quarter, with every miner mining pool1 again. The running set and the pool rows show the edited weights; a weight that cannot
 // split time is refused naming the key, and nothing changes.
 func TestSplitWeightEditedLive(t *testing.T) {
-	pa, a1 := startSplitPool(t, 131)
-	pb, a2 := startSplitPool(t, 132)
-	clk := clock.NewManual(time.Now())
-	px, addr := startProxy(t, splitTestConfig([]float64{50, 50}, []int{0, 0}, a1, a2), Options{Clock: clk})
-	ms := startMiners(t, addr, 3, "reweigh", func(c *miner.Config) { c.HashRate = 2560 })
+	r := startSplitRig(t, 131, []float64{50, 50}, []int{0, 0}, "reweigh", 2560)
+	pa, pb, clk, px, ms := r.pools[0], r.pools[1], r.clk, r.px, r.ms
 	advanceUntil(t, clk, "every miner on both pools", func() bool {
 		for _, m := range ms {
 			if pa.AcceptedBy("acct."+m.Worker()) == 0 || workerPools(px)[m.Worker()] == "" {
