@@ -10,65 +10,115 @@ import (
 	"github.com/hashgate/hashgate/policy"
 )
 
-// TestRunnerMarksAShedRefusedTwice: the Runner leaves a single failed sleep to its retry, marks
-// the shed refused at its second failure in a row (the engine then counts the miner's draw in
-// the budget) and clears the mark when the firmware finally acknowledges it.
-func TestRunnerMarksAShedRefusedTwice(t *testing.T) {
-	cfg := simConfig()
-	clk := &manualClock{now: epoch}
-	var refusals atomic.Int32
-	refusals.Store(2)
+// refusalRig is a Runner over one miner whose firmware fails its first restores and sleeps.
+type refusalRig struct {
+	t   *testing.T
+	r   *policy.Runner
+	sub *policy.Subscription
+	clk *manualClock
+	m   policy.Miner
+}
+
+// startRefusalRig runs a Runner whose actuator fails the first runFails restores and the
+// first pauseFails sleeps; the miner starts commanded as given.
+func startRefusalRig(t *testing.T, runFails, pauseFails int32, commanded policy.Action) *refusalRig {
+	var runs, pauses atomic.Int32
+	runs.Store(runFails)
+	pauses.Store(pauseFails)
 	act := policy.ActuatorFunc(func(_ context.Context, d policy.Decision) error {
-		if d.Action == policy.ActionPause && refusals.Add(-1) >= 0 {
+		switch {
+		case d.Action == policy.ActionRun && runs.Add(-1) >= 0:
+			return errors.New("firmware: timeout")
+		case d.Action == policy.ActionPause && pauses.Add(-1) >= 0:
 			return errors.New("firmware: authentication refused")
 		}
 		return nil
 	})
-	r, err := policy.NewRunner(cfg, policy.RunnerOptions{Clock: clk, Actuator: act})
+	g := &refusalRig{t: t, clk: &manualClock{now: epoch}}
+	r, err := policy.NewRunner(simConfig(), policy.RunnerOptions{Clock: g.clk, Actuator: act})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub := r.Subscribe(1024)
-	m := testFleet(t, 1)[0]
-	m.Commanded = policy.Command{Action: policy.ActionRun, Since: epoch.Add(-time.Hour)}
-	r.UpsertMiner(m)
-	// A cap of 0 kW: the miner is shed.
-	r.SetCap(0, epoch.Add(time.Hour))
-	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 100, At: epoch})
+	g.r, g.sub = r, r.Subscribe(1024)
+	g.m = testFleet(t, 1)[0]
+	g.m.Commanded = policy.Command{Action: commanded, Since: epoch.Add(-time.Hour)}
+	r.UpsertMiner(g.m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return g
+}
 
-	command := func() policy.Command {
-		for _, s := range r.Snapshot().Miners {
-			if s.ID == m.ID {
-				return s.Commanded
-			}
+// step moves the clock on and feeds a reading, which steps the Runner.
+func (g *refusalRig) step(d time.Duration, importKW float64) {
+	g.clk.Advance(d)
+	g.r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: importKW, At: g.clk.Now()})
+}
+
+// command is the miner's command as the Runner holds it.
+func (g *refusalRig) command() policy.Command {
+	for _, s := range g.r.Snapshot().Miners {
+		if s.ID == g.m.ID {
+			return s.Commanded
 		}
-		t.Fatalf("miner %s gone", m.ID)
-		return policy.Command{}
 	}
+	g.t.Fatalf("miner %s gone", g.m.ID)
+	return policy.Command{}
+}
+
+// await waits for the miner's next result of action: failed or applied.
+func (g *refusalRig) await(what string, kind policy.EventKind, action policy.Action) {
+	g.t.Helper()
+	waitFor(g.t, g.sub, what, func(ev policy.Event) bool {
+		return ev.Kind == kind && ev.Decision.MinerID == g.m.ID && ev.Decision.Action == action
+	})
+}
+
+// TestRunnerMarksAShedRefusedTwice: the Runner leaves a single failed sleep to its retry, marks
+// the shed refused at its second failure in a row (the engine then counts the miner's draw in
+// the budget) and clears the mark when the firmware finally acknowledges it.
+func TestRunnerMarksAShedRefusedTwice(t *testing.T) {
+	g := startRefusalRig(t, 0, 2, policy.ActionRun)
+	// A cap of 0 kW: the miner is shed.
+	g.r.SetCap(0, epoch.Add(time.Hour))
+	g.step(0, 100)
 	failed := func(n int) {
 		t.Helper()
-		waitFor(t, sub, "a refused sleep", func(ev policy.Event) bool {
-			return ev.Kind == policy.EventApplyFailed && ev.Decision.MinerID == m.ID
-		})
-		if c := command(); c.Action != policy.ActionPause || !c.Pending || c.Refused != (n >= 2) {
+		g.await("a refused sleep", policy.EventApplyFailed, policy.ActionPause)
+		if c := g.command(); c.Action != policy.ActionPause || !c.Pending || c.Refused != (n >= 2) {
 			t.Fatalf("after %d refusals: %+v, want a pending pause, refused %v", n, c, n >= 2)
 		}
 	}
 	failed(1)
 	// Past the back-off, a new reading steps the Runner and the sleep is sent again.
-	clk.Advance(5 * time.Second)
-	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 100, At: clk.Now()})
+	g.step(5*time.Second, 100)
 	failed(2)
-	clk.Advance(10 * time.Second)
-	r.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: 100, At: clk.Now()})
-	waitFor(t, sub, "the sleep acknowledged", func(ev policy.Event) bool {
-		return ev.Kind == policy.EventApplied && ev.Decision.MinerID == m.ID
-	})
-	if c := command(); c.Action != policy.ActionPause || c.Pending || c.Refused {
+	g.step(10*time.Second, 100)
+	g.await("the sleep acknowledged", policy.EventApplied, policy.ActionPause)
+	if c := g.command(); c.Action != policy.ActionPause || c.Pending || c.Refused {
 		t.Fatalf("after the acknowledgement: %+v, want a settled pause, not refused", c)
+	}
+}
+
+// TestShedRefusedOnlyOnItsOwnSecondFailure: a restore that fails, then a shed that fails
+// once. The shed is left to its retry, not taken as refused because the miner's restore
+// failed before it (which would shed another miner in its place for min_pause). Its own
+// second failure in a row makes it refused.
+func TestShedRefusedOnlyOnItsOwnSecondFailure(t *testing.T) {
+	g := startRefusalRig(t, 1, 2, policy.ActionPause)
+	g.step(0, 1)
+	g.await("the failed restore", policy.EventApplyFailed, policy.ActionRun)
+	g.r.SetCap(0, epoch.Add(time.Hour))
+	g.step(5*time.Second, 1)
+	g.await("one failed sleep", policy.EventApplyFailed, policy.ActionPause)
+	if c := g.command(); c.Refused || !c.Pending {
+		t.Fatalf("a shed that failed once: %+v, want pending and not refused", c)
+	}
+	// The retry after its back-off fails too: now it is refused.
+	g.step(time.Minute, 1)
+	g.await("the second failed sleep", policy.EventApplyFailed, policy.ActionPause)
+	if c := g.command(); !c.Refused {
+		t.Fatalf("a shed that failed twice in a row: %+v, want refused", c)
 	}
 }
