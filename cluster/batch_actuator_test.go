@@ -92,7 +92,7 @@ func (a *siteActuator) step(timeout time.Duration, ids ...string) []error {
 	return errs
 }
 
-// fakeOwners answers the batches on the site's batch subjects with answer, recording sizes.
+// ownerLog is what answerBatches saw: each batch's size, the orders batched and the lone orders.
 type ownerLog struct {
 	mu      sync.Mutex
 	sizes   []int
@@ -100,16 +100,12 @@ type ownerLog struct {
 	singles int
 }
 
+// answerBatches answers every batch on the site's batch subjects with what answer returns
+// (nil: no answer) and every lone order with success, recording what it saw.
 func answerBatches(t *testing.T, url, site string, answer func(owner string, b *Batch) []byte) *ownerLog {
 	t.Helper()
-	nc, _ := connect(t, url)
 	ol := &ownerLog{}
-	if _, err := nc.Subscribe("hashgate."+site+".batch.*", func(m *nats.Msg) {
-		b, err := DecodeBatch(m.Data)
-		if err != nil {
-			t.Errorf("the leader sent a bad batch: %v", err)
-			return
-		}
+	onOrders(t, url, site, func(m *nats.Msg, b *Batch) {
 		ol.mu.Lock()
 		ol.sizes = append(ol.sizes, len(m.Data))
 		ol.orders += len(b.Decisions)
@@ -117,21 +113,13 @@ func answerBatches(t *testing.T, url, site string, answer func(owner string, b *
 		if body := answer(b.Owner, b); body != nil {
 			m.Respond(body)
 		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nc.Subscribe("hashgate."+site+".cmd.*", func(m *nats.Msg) {
+	}, func(m *nats.Msg) {
 		ol.mu.Lock()
 		ol.singles++
 		ol.mu.Unlock()
 		b, _ := encode(&Reply{Epoch: 1})
 		m.Respond(b)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return ol
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +58,13 @@ func (o *fleetOwner) action(id string) policy.Action {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.applied[id]
+}
+
+// callCount is how many firmware calls the owner has had.
+func (o *fleetOwner) callCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.calls
 }
 
 func (o *fleetOwner) count(a policy.Action) int {
@@ -150,13 +156,10 @@ func (l *logBuf) has(msg string) bool {
 // epoch, or above it without the lease showing its leader, is refused whole and none of its
 // orders reaches the firmware.
 func TestBatchOfOldEpochRefusedWhole(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "b1", ttl)
 	owner := newFleetOwner()
 	logs := &logBuf{}
-	n := runFleetNode(t, srv.ClientURL(), "b1", "a", ttl, stale, followerPolicy(), 6, owner, logs)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	b, n := bossFleetFollower(t, "b1", ttl, stale, 6, owner, logs)
 	old := b.epoch()
 	if r := <-b.batch("a", old, decisions(policy.ActionPause, "a-0", "a-1", "a-2")); r.Err != "" || len(r.Results) != 3 {
 		t.Fatalf("a batch at the current epoch: %+v", r)
@@ -168,9 +171,7 @@ func TestBatchOfOldEpochRefusedWhole(t *testing.T) {
 	}
 	b.lease.NewTerm()
 	waitFor(t, "a following the boss's new term", func() bool { return b.epoch() > old && n.Status().Epoch == b.epoch() })
-	owner.mu.Lock()
-	calls := owner.calls
-	owner.mu.Unlock()
+	calls := owner.callCount()
 	refused := n.Status().Refused
 	r := <-b.batch("a", old, decisions(policy.ActionPause, "a-3", "a-4", "a-5"))
 	if !strings.Contains(r.Err, ErrStaleEpoch.Error()) || len(r.Results) != 0 {
@@ -181,10 +182,7 @@ func TestBatchOfOldEpochRefusedWhole(t *testing.T) {
 	if !strings.Contains(r.Err, ErrUnprovenEpoch.Error()) || len(r.Results) != 0 {
 		t.Fatalf("a batch of an unproven epoch: %+v", r)
 	}
-	owner.mu.Lock()
-	after := owner.calls
-	owner.mu.Unlock()
-	if after != calls {
+	if after := owner.callCount(); after != calls {
 		t.Fatalf("refused batches reached the firmware: %d calls, %d before", after, calls)
 	}
 	if got := n.Status().Refused; got < refused+6 {
@@ -203,23 +201,16 @@ func TestBatchOfOldEpochRefusedWhole(t *testing.T) {
 func TestBatchOrderCancelledWhenEpochOvertaken(t *testing.T) {
 	for _, honour := range []bool{true, false} {
 		t.Run(fmt.Sprintf("honours_ctx_%v", honour), func(t *testing.T) {
-			srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 			const ttl, stale = time.Second, 50 * time.Second
-			site := fmt.Sprintf("b2%v", honour)
-			b := newBoss(t, srv.ClientURL(), site, ttl)
 			owner := newSlowOwner(t, honour)
-			n := runNode(t, srv.ClientURL(), site, "a", ttl, stale, owner)
+			_, b, n := bossFollower(t, fmt.Sprintf("b2%v", honour), ttl, stale, owner)
 			n.UpsertMiner(policy.Miner{ID: "a2", Worker: "a2", Group: "g", RatedKW: 3.5, EfficiencyJTH: 17.5, Proven: true})
-			waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
 			old := b.epoch()
 			ds := append(decisions(policy.ActionPause, "a2"), Decided{MinerID: "a1", Action: Action(policy.ActionRun), TargetKW: 3.5, Reason: Reason(policy.ReasonRestore)})
 			reply := b.batch("a", old, ds)
 			<-owner.started
 			waitFor(t, "the batch's pause carried out", func() bool { return n.commandedOf("a2") == policy.ActionPause })
-			owner.mu.Lock()
-			dl := owner.deadline
-			owner.mu.Unlock()
-			if dl <= 0 || dl > stale-ttl {
+			if dl := owner.given(); dl <= 0 || dl > stale-ttl {
 				t.Fatalf("order given %s, want at most stale_after - lease_ttl = %s", dl, stale-ttl)
 			}
 			b.lease.NewTerm()
@@ -240,10 +231,7 @@ func TestBatchOrderCancelledWhenEpochOvertaken(t *testing.T) {
 			if !honour && !strings.Contains(r.Results[1].Err, ErrStaleEpoch.Error()) {
 				t.Fatalf("a late firmware answer: %q, want a stale epoch", r.Results[1].Err)
 			}
-			owner.mu.Lock()
-			ended := owner.ctxEnded
-			owner.mu.Unlock()
-			if honour && !ended {
+			if honour && !owner.cancelled() {
 				t.Fatal("the older order was not cancelled")
 			}
 			if n.commandedOf("a1") == policy.ActionRun {
@@ -257,13 +245,10 @@ func TestBatchOrderCancelledWhenEpochOvertaken(t *testing.T) {
 // miners it does not own: each gets a clear answer and a log line, and the instance keeps
 // carrying out the valid batches (the orders it owns in a mixed batch included).
 func TestBatchHostileRefused(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = 20 * time.Second, 50 * time.Second // no lapse: a must follow the boss throughout
-	b := newBoss(t, srv.ClientURL(), "b3", ttl)
 	owner := newFleetOwner()
 	logs := &logBuf{}
-	n := runFleetNode(t, srv.ClientURL(), "b3", "a", ttl, stale, followerPolicy(), 4, owner, logs)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	b, n := bossFleetFollower(t, "b3", ttl, stale, 4, owner, logs)
 	e := b.epoch()
 	subj := "hashgate.b3.batch.a"
 	enc := func(m *Batch) []byte {
@@ -317,19 +302,16 @@ func TestBatchHostileRefused(t *testing.T) {
 // (no busy refusal within the bound); the batch beyond it is refused whole as queue full,
 // counted and logged, and the queued ones complete once the firmware answers.
 func TestBatchBeyondQueueRefusedWhole(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	// The boss's lease must outlive the test: 4,000 orders held under -race can stall a
 	// loaded box past a 1 s lease, and a then takes the lease and, rightly, cancels the
 	// boss's queued orders as an older epoch's (seen as "site leader" in a's log). Lapsing
 	// is not what this test is about.
 	const ttl, stale = 20 * time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "b4", ttl)
 	owner := newFleetOwner()
 	owner.held = make(chan struct{})
 	logs := &logBuf{}
 	const full = maxQueuedOrders / MaxOrdersPerBatch
-	n := runFleetNode(t, srv.ClientURL(), "b4", "a", ttl, stale, followerPolicy(), (full+1)*MaxOrdersPerBatch, owner, logs)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	b, n := bossFleetFollower(t, "b4", ttl, stale, (full+1)*MaxOrdersPerBatch, owner, logs)
 	e := b.epoch()
 	ids := func(k int) []string {
 		var out []string

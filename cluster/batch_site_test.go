@@ -18,7 +18,8 @@ import (
 // running miner, as each owner's firmware side reports it) read and published by every
 // instance, and a watcher on the site's order subjects.
 
-// meteredSite is the site meter the owners' firmware sides move.
+// meteredSite is the site meter the owners' firmware sides move: a base load plus 3.5 kW per
+// running miner.
 type meteredSite struct {
 	mu      sync.Mutex
 	base    float64
@@ -52,26 +53,35 @@ type orderWatch struct {
 
 func watchOrders(t *testing.T, url, site string) *orderWatch {
 	w := &orderWatch{}
+	onOrders(t, url, site, func(_ *nats.Msg, b *Batch) {
+		w.mu.Lock()
+		w.batches = append(w.batches, b)
+		w.mu.Unlock()
+	}, func(*nats.Msg) { w.mu.Lock(); w.singles++; w.mu.Unlock() })
+	return w
+}
+
+// onOrders subscribes to the site's order subjects: batch gets every batch sent (one that
+// does not decode fails the test), single every lone order.
+func onOrders(t *testing.T, url, site string, batch func(*nats.Msg, *Batch), single func(*nats.Msg)) {
+	t.Helper()
 	nc, _ := connect(t, url)
-	if _, err := nc.Subscribe("hashgate."+site+".cmd.*", func(*nats.Msg) { w.mu.Lock(); w.singles++; w.mu.Unlock() }); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := nc.Subscribe("hashgate."+site+".batch.*", func(m *nats.Msg) {
 		b, err := DecodeBatch(m.Data)
 		if err != nil {
 			t.Errorf("the leader sent a batch its owners refuse: %v", err)
 			return
 		}
-		w.mu.Lock()
-		w.batches = append(w.batches, b)
-		w.mu.Unlock()
+		batch(m, b)
 	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Subscribe("hashgate."+site+".cmd.*", single); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return w
 }
 
 func (w *orderWatch) counts() (requests, batched int) {
@@ -107,25 +117,11 @@ func startMeteredSite(t *testing.T, site string, miners int, pc policy.Config, m
 		n := runFleetNode(t, srv.ClientURL(), site, name, time.Second, 5*time.Second, pc, miners, o, logs)
 		all = append(all, &meteredInstance{n: n, owner: o, logs: logs})
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case at := <-tk.C:
-				for _, in := range all {
-					in.n.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: ms.importKW(), At: at})
-				}
-			}
+	every(t, 100*time.Millisecond, func(at time.Time) {
+		for _, in := range all {
+			in.n.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: ms.importKW(), At: at})
 		}
-	}()
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	})
 	// Before the test moves the meter: one leader following every miner, and every instance
 	// following its epoch (an epoch not yet proven to an owner is refused whole).
 	waitFor(t, "one leader following every instance's miners, every instance following it", func() bool {

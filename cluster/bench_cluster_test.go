@@ -22,7 +22,7 @@ import (
 type benchOwner struct {
 	mu   sync.Mutex
 	got  []benchCmd
-	site *benchSite
+	site *meteredSite
 }
 
 type benchCmd struct {
@@ -38,7 +38,7 @@ func (o *benchOwner) Apply(_ context.Context, d policy.Decision) error {
 	o.mu.Lock()
 	o.got = append(o.got, benchCmd{d.MinerID, d.Action, now})
 	o.mu.Unlock()
-	o.site.set(d.MinerID, d.Action != policy.ActionPause)
+	o.site.set(d.MinerID, d.Action)
 	return nil
 }
 
@@ -56,26 +56,6 @@ func (a *benchAudit) RecordDecision(_ context.Context, d policy.Decision) error 
 }
 func (a *benchAudit) RecordEvent(context.Context, policy.Event) error { return nil }
 
-// benchSite is the site meter: a base load plus 3.5 kW per running miner.
-type benchSite struct {
-	mu      sync.Mutex
-	base    float64
-	running map[string]bool
-}
-
-func (s *benchSite) set(id string, run bool) { s.mu.Lock(); s.running[id] = run; s.mu.Unlock() }
-func (s *benchSite) importKW() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	kw := s.base
-	for _, r := range s.running {
-		if r {
-			kw += 3.5
-		}
-	}
-	return kw
-}
-
 func TestMeasureSiteAcrossInstances(t *testing.T) {
 	if os.Getenv("HASHGATE_CLUSTER_BENCH") != "1" {
 		t.Skip("set HASHGATE_CLUSTER_BENCH=1 to measure")
@@ -84,7 +64,7 @@ func TestMeasureSiteAcrossInstances(t *testing.T) {
 	fmt.Sscan(os.Getenv("HASHGATE_CLUSTER_MINERS"), &miners)
 	const instances = 3
 	e := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
-	site := &benchSite{running: map[string]bool{}}
+	site := &meteredSite{running: map[string]bool{}}
 	audit := &benchAudit{dec: map[string][]benchCmd{}}
 	pcfg := policy.DefaultConfig()
 	fleetKW := 3.5 * float64(miners)
@@ -116,7 +96,7 @@ func TestMeasureSiteAcrossInstances(t *testing.T) {
 		for j := i; j < miners; j += instances {
 			id := fmt.Sprintf("m%05d", j)
 			in.ids = append(in.ids, id)
-			site.set(id, true)
+			site.set(id, policy.ActionRun)
 			n.UpsertMiner(policy.Miner{ID: id, Worker: id, Group: "rack", RatedKW: 3.5, EfficiencyJTH: 17.5, Proven: true,
 				Commanded: policy.Command{Action: policy.ActionRun, TargetKW: 3.5, Since: now.Add(-time.Hour)}})
 		}
@@ -133,37 +113,23 @@ func TestMeasureSiteAcrossInstances(t *testing.T) {
 	})
 	// The meter, read by every instance not cut off every 250 ms, and each miner's telemetry
 	// every 10 s (a firmware poll), spread over the period.
-	stop := make(chan struct{})
-	var feed sync.WaitGroup
-	feed.Add(1)
-	go func() {
-		defer feed.Done()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		slot := 0
-		for {
-			select {
-			case <-stop:
-				return
-			case at := <-tick.C:
-				kw := site.importKW()
-				for _, in := range all {
-					in.n.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: kw, At: at})
-					for k := slot; k < len(in.ids); k += 40 {
-						site.mu.Lock()
-						p := 0.0
-						if site.running[in.ids[k]] {
-							p = 3.5
-						}
-						site.mu.Unlock()
-						in.n.ObservePower(in.ids[k], p, at)
-					}
+	slot := 0
+	every(t, 250*time.Millisecond, func(at time.Time) {
+		kw := site.importKW()
+		for _, in := range all {
+			in.n.Observe(policy.Reading{Role: policy.RoleSiteImport, Value: kw, At: at})
+			for k := slot; k < len(in.ids); k += 40 {
+				site.mu.Lock()
+				p := 0.0
+				if site.running[in.ids[k]] {
+					p = 3.5
 				}
-				slot = (slot + 1) % 40
+				site.mu.Unlock()
+				in.n.ObservePower(in.ids[k], p, at)
 			}
 		}
-	}()
-	t.Cleanup(func() { close(stop); feed.Wait() })
+		slot = (slot + 1) % 40
+	})
 
 	leader := func() *inst {
 		for _, in := range all {

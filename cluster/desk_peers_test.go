@@ -53,7 +53,7 @@ func TestDeskOwnersThatFail(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _ = n.Run(ctx, &benchOwner{site: &benchSite{running: map[string]bool{}}}) }()
+	go func() { defer wg.Done(); _ = n.Run(ctx, &benchOwner{site: &meteredSite{running: map[string]bool{}}}) }()
 	go func() { defer wg.Done(); _ = d.Run(ctx) }()
 	defer func() { cancel(); wg.Wait() }()
 

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -11,12 +10,10 @@ import (
 // key's revision (which every renewal raises) proves nothing: the follower refuses it and
 // keeps obeying the real leader's orders at its own epoch.
 func TestForgedEpochNamingTheRealLeaderIsRefused(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 30 * time.Second // no isolation while the test runs
-	b := newBoss(t, srv.ClientURL(), "forge", ttl)
-	n := runNode(t, srv.ClientURL(), "forge", "a", ttl, stale, newRecordingOwner())
+	srv, b, n := bossFollower(t, "forge", ttl, stale, newRecordingOwner())
 	epoch := b.epoch()
-	waitFor(t, "a following the boss", func() bool { st := n.Status(); return st.Leader == "boss" && st.Epoch == epoch })
+	waitFor(t, "a following the boss's epoch", func() bool { return n.Status().Epoch == epoch })
 	_, js := connect(t, srv.ClientURL())
 	kv, err := js.KeyValue(context.Background(), LeaseBucket("forge"))
 	if err != nil {

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,12 +11,9 @@ import (
 // message of that epoch, arriving meanwhile on another subscription, waits too: the newer
 // leader's pause never runs beside the older leader's run on the same miner.
 func TestEveryMessageOfANewerEpochWaitsForOlderOrders(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "overlap", ttl)
 	owner := newSlowOwner(t, false) // firmware that finishes its run whatever the context says
-	n := runNode(t, srv.ClientURL(), "overlap", "a", ttl, stale, owner)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	_, b, n := bossFollower(t, "overlap", ttl, stale, owner)
 	old := b.epoch()
 	b.order("a", "a1", old)
 	<-owner.started

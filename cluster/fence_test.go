@@ -44,6 +44,20 @@ func (o *slowOwner) finish() {
 	}
 }
 
+// given is the time the slow run's context allowed it, from its start.
+func (o *slowOwner) given() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.deadline
+}
+
+// cancelled reports whether the slow run returned because its context ended.
+func (o *slowOwner) cancelled() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ctxEnded
+}
+
 func (o *slowOwner) Plan([]policy.Decision) {}
 
 func (o *slowOwner) Apply(ctx context.Context, d policy.Decision) error {
@@ -141,8 +155,14 @@ func (b *boss) silence() {
 
 // order sends a "run" for miner at epoch asking for 10 minutes, and returns its reply later.
 func (b *boss) order(to, miner string, epoch uint64) <-chan string {
-	body, err := encode(&Order{Epoch: epoch, Leader: "boss", TimeoutMS: maxOrderTimeout,
+	return b.request(to, &Order{Epoch: epoch, Leader: "boss", TimeoutMS: maxOrderTimeout,
 		Decision: Decided{MinerID: miner, Action: Action(policy.ActionRun), TargetKW: 3.5, Reason: Reason(policy.ReasonImportLimit)}})
+}
+
+// request sends o to instance to and returns later the error its reply carries ("" for
+// success), or why no reply came or parsed.
+func (b *boss) request(to string, o *Order) <-chan string {
+	body, err := encode(o)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -180,6 +200,35 @@ func runNode(t *testing.T, url, site, inst string, ttl, stale time.Duration, own
 	go func() { defer close(done); _ = n.Run(ctx, owner) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return n
+}
+
+// bossFollower runs a NATS server, a boss leading site on it with a lease of ttl, and
+// instance a (miner a1, see runNode) carrying orders out through owner; it returns once a
+// follows the boss.
+func bossFollower(t *testing.T, site string, ttl, stale time.Duration, owner policy.Planner) (*Embedded, *boss, *Node) {
+	t.Helper()
+	return underBoss(t, site, ttl, func(url string) *Node { return runNode(t, url, site, "a", ttl, stale, owner) })
+}
+
+// bossFleetFollower is bossFollower for an instance a of miners miners a-0, a-1, ... (see
+// runFleetNode) logging to logs.
+func bossFleetFollower(t *testing.T, site string, ttl, stale time.Duration, miners int, owner policy.Planner, logs *logBuf) (*boss, *Node) {
+	t.Helper()
+	_, b, n := underBoss(t, site, ttl, func(url string) *Node {
+		return runFleetNode(t, url, site, "a", ttl, stale, followerPolicy(), miners, owner, logs)
+	})
+	return b, n
+}
+
+// underBoss runs a NATS server, a boss leading site on it with a lease of ttl, and the
+// instance start runs on the server's URL; it returns once that instance follows the boss.
+func underBoss(t *testing.T, site string, ttl time.Duration, start func(url string) *Node) (*Embedded, *boss, *Node) {
+	t.Helper()
+	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
+	b := newBoss(t, srv.ClientURL(), site, ttl)
+	n := start(srv.ClientURL())
+	waitFor(t, n.Instance()+" following the boss", func() bool { return n.Status().Leader == "boss" })
+	return srv, b, n
 }
 
 func (n *Node) commandedOf(id string) policy.Action {
@@ -220,19 +269,13 @@ func TestOrderOfGivenUpEpochEndsBeforeTheFloor(t *testing.T) {
 // An owner gives an order no more time than stale_after minus lease_ttl, whatever the order
 // asks, and a newer epoch (proven by the lease) stops an older epoch's running order at once.
 func TestNewerEpochStopsOlderOrders(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "f2", ttl)
 	owner := newSlowOwner(t, true)
-	n := runNode(t, srv.ClientURL(), "f2", "a", ttl, stale, owner)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	_, b, n := bossFollower(t, "f2", ttl, stale, owner)
 	old := b.epoch()
 	reply := b.order("a", "a1", old)
 	<-owner.started
-	owner.mu.Lock()
-	dl := owner.deadline
-	owner.mu.Unlock()
-	if dl <= 0 || dl > stale-ttl {
+	if dl := owner.given(); dl <= 0 || dl > stale-ttl {
 		t.Fatalf("order given %s, want at most stale_after - lease_ttl = %s", dl, stale-ttl)
 	}
 	b.lease.NewTerm()
@@ -240,10 +283,7 @@ func TestNewerEpochStopsOlderOrders(t *testing.T) {
 	if r := <-reply; r == "" {
 		t.Fatal("the older epoch's order succeeded after a newer epoch was admitted")
 	}
-	owner.mu.Lock()
-	ended := owner.ctxEnded
-	owner.mu.Unlock()
-	if !ended {
+	if !owner.cancelled() {
 		t.Fatal("the older order was not cancelled")
 	}
 	if n.commandedOf("a1") == policy.ActionRun {

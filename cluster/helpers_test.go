@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,32 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// ticking calls f at once and then every d, with the time, until stop, which returns once f
+// has made its last call.
+func ticking(d time.Duration, f func(at time.Time)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(d)
+		defer tk.Stop()
+		at := time.Now()
+		for {
+			f(at)
+			select {
+			case <-done:
+				return
+			case at = <-tk.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// every is ticking until the test ends.
+func every(t testing.TB, d time.Duration, f func(at time.Time)) { t.Cleanup(ticking(d, f)) }
 
 // startNATS runs a real NATS server with JetStream on loopback, storing in dir; listen
 // "127.0.0.1:0" picks a port.

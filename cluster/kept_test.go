@@ -262,33 +262,21 @@ func (w *invWatch) latest() (map[string]policy.Action, uint64) {
 // watchAwake samples the named miners' firmware every 20 ms and reports, when stopped, the
 // ones it saw awake.
 func watchAwake(r *rack, names ...string) (stop func() []string) {
-	done := make(chan struct{})
-	res := make(chan []string, 1)
-	go func() {
-		seen := map[string]bool{}
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			for _, n := range names {
-				if !r.asleep(n) {
-					seen[n] = true
-				}
-			}
-			select {
-			case <-done:
-				var out []string
-				for n := range seen {
-					out = append(out, n)
-				}
-				res <- out
-				return
-			case <-t.C:
+	seen := map[string]bool{}
+	end := ticking(20*time.Millisecond, func(time.Time) {
+		for _, n := range names {
+			if !r.asleep(n) {
+				seen[n] = true
 			}
 		}
-	}()
+	})
 	return func() []string {
-		close(done)
-		return <-res
+		end()
+		var out []string
+		for n := range seen {
+			out = append(out, n)
+		}
+		return out
 	}
 }
 
@@ -482,25 +470,11 @@ func floorSite(t *testing.T) (*Embedded, *rack, *kept, *kept) {
 // watchKW samples what the named miners draw together every 20 ms and reports the most,
 // in kW, when stopped.
 func watchKW(r *rack, names ...string) (stop func() float64) {
-	done := make(chan struct{})
-	res := make(chan float64, 1)
-	go func() {
-		most := 0.0
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			most = max(most, r.kw(names...))
-			select {
-			case <-done:
-				res <- most
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	most := 0.0
+	end := ticking(20*time.Millisecond, func(time.Time) { most = max(most, r.kw(names...)) })
 	return func() float64 {
-		close(done)
-		return <-res
+		end()
+		return most
 	}
 }
 

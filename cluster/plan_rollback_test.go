@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -68,50 +67,30 @@ func (b *boss) planPause(miner string) {
 // publishMeter publishes a fresh site import reading of kw every 200 ms until the test ends.
 func publishMeter(t *testing.T, url, site string, kw float64) {
 	nc, _ := connect(t, url)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			body, err := encode(&Readings{Instance: "m", Readings: []MeterReading{ReadingOf(policy.Reading{Role: policy.RoleSiteImport, Value: kw, At: time.Now()})}})
-			if err == nil {
-				_ = nc.Publish("hashgate."+site+".meter.m", body)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
+	every(t, 200*time.Millisecond, func(time.Time) {
+		body, err := encode(&Readings{Instance: "m", Readings: []MeterReading{ReadingOf(policy.Reading{Role: policy.RoleSiteImport, Value: kw, At: time.Now()})}})
+		if err == nil {
+			_ = nc.Publish("hashgate."+site+".meter.m", body)
 		}
-	}()
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	})
 }
 
 // orderAction sends action for miner at epoch and returns its reply later.
 func (b *boss) orderAction(to, miner string, epoch uint64, action policy.Action) <-chan string {
-	body, err := encode(&Order{Epoch: epoch, Leader: "boss", TimeoutMS: 10_000,
+	return b.request(to, &Order{Epoch: epoch, Leader: "boss", TimeoutMS: 10_000,
 		Decision: Decided{MinerID: miner, Action: Action(action), Reason: Reason(policy.ReasonImportLimit)}})
-	if err != nil {
-		b.t.Fatal(err)
+}
+
+// strandPause has a's miner a1 run by the boss's order, then publishes the boss's Plan
+// pausing it without its order: a1's gate closes while a1 still runs.
+func (b *boss) strandPause(n *Node, rec *recordingOwner) {
+	b.t.Helper()
+	if r := <-b.order("a", "a1", b.epoch()); r != "" {
+		b.t.Fatalf("run order: %q", r)
 	}
-	out := make(chan string, 1)
-	go func() {
-		msg, err := b.nc.Request("hashgate."+b.site+".cmd."+to, body, 2*time.Minute)
-		if err != nil {
-			out <- "no reply: " + err.Error()
-			return
-		}
-		r, err := DecodeReply(msg.Data)
-		if err != nil {
-			out <- "bad reply: " + err.Error()
-			return
-		}
-		out <- r.Err
-	}()
-	return out
+	waitFor(b.t, "a1 commanded run", func() bool { return n.commandedOf("a1") == policy.ActionRun })
+	b.planPause("a1")
+	waitFor(b.t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
 }
 
 // A leader's Plan closes the gate of a miner it is about to pause, and the leader dies before
@@ -119,20 +98,12 @@ func (b *boss) orderAction(to, miner string, epoch uint64, action policy.Action)
 // never decides it again. The owner puts the gate back to the command it last carried out once
 // the plan went stale_after without its order, so the miner does not stay awake without work.
 func TestPlanWithoutItsOrderIsRolledBack(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 3 * time.Second
-	b := newBoss(t, srv.ClientURL(), "plan1", ttl)
 	rec := newRecordingOwner()
-	n := runNode(t, srv.ClientURL(), "plan1", "a", ttl, stale, rec)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	srv, b, n := bossFollower(t, "plan1", ttl, stale, rec)
 	// A fresh site meter far below the limit: a, leading next, has no reason to pause a1.
 	publishMeter(t, srv.ClientURL(), "plan1", 10)
-	if r := <-b.order("a", "a1", b.epoch()); r != "" {
-		t.Fatalf("run order: %q", r)
-	}
-	waitFor(t, "a1 commanded run", func() bool { return n.commandedOf("a1") == policy.ActionRun })
-	b.planPause("a1")
-	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
+	b.strandPause(n, rec)
 	b.silence()
 	waitFor(t, "a1's gate back to run", func() bool { return rec.wants("a1") == policy.ActionRun })
 	if got := n.commandedOf("a1"); got != policy.ActionRun {
@@ -144,12 +115,9 @@ func TestPlanWithoutItsOrderIsRolledBack(t *testing.T) {
 // A plan followed by its order is the leader's word: no rollback undoes it, however long it
 // stands, even when stale_after has passed many times over.
 func TestPlanFollowedByItsOrderStands(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 3 * time.Second
-	b := newBoss(t, srv.ClientURL(), "plan2", ttl)
 	rec := newRecordingOwner()
-	n := runNode(t, srv.ClientURL(), "plan2", "a", ttl, stale, rec)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	_, b, n := bossFollower(t, "plan2", ttl, stale, rec)
 	b.planPause("a1")
 	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
 	if r := <-b.orderAction("a", "a1", b.epoch(), policy.ActionPause); r != "" {
@@ -167,17 +135,10 @@ func TestPlanFollowedByItsOrderStands(t *testing.T) {
 // A newer epoch admitted rolls the older epoch's plans back at once (stale_after is far off):
 // the new leader decides from the gates as the commands carried out left them.
 func TestPlanRolledBackWhenANewerEpochIsAdmitted(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "plan3", ttl)
 	rec := newRecordingOwner()
-	n := runNode(t, srv.ClientURL(), "plan3", "a", ttl, stale, rec)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
-	if r := <-b.order("a", "a1", b.epoch()); r != "" {
-		t.Fatalf("run order: %q", r)
-	}
-	b.planPause("a1")
-	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
+	_, b, n := bossFollower(t, "plan3", ttl, stale, rec)
+	b.strandPause(n, rec)
 	old := b.epoch()
 	b.lease.NewTerm()
 	waitFor(t, "the boss's new term", func() bool { return b.epoch() > old })
@@ -201,13 +162,10 @@ func (f failingOwner) Apply(ctx context.Context, d policy.Decision) error {
 // runs: if no later order settles it within stale_after, it is rolled back; before that it
 // stands (the leader decides the failed miner again).
 func TestFailedOrderGateRolledBackAfterStaleAfter(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	// A lease that cannot lapse here: a taking the lease would roll the gate back at once.
 	const ttl, stale = 20 * time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "plan4", ttl)
 	rec := newRecordingOwner()
-	n := runNode(t, srv.ClientURL(), "plan4", "a", ttl, stale, failingOwner{rec})
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	_, b, n := bossFollower(t, "plan4", ttl, stale, failingOwner{rec})
 	if r := <-b.order("a", "a1", b.epoch()); r != "" {
 		t.Fatalf("run order: %q", r)
 	}

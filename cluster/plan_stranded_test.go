@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,16 +47,13 @@ func (h *heldOwner) inFlight() int {
 // runs out in that wait never reaches the firmware, so nothing settles its gate: it is still
 // rolled back after stale_after, like any plan left without its order.
 func TestBatchOrderTimedOutForASlotGateRolledBack(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	// A lease that cannot lapse in the test's lifetime: only the slot wait may time out.
 	const ttl, stale = 20 * time.Second, 50 * time.Second
-	b := newBoss(t, srv.ClientURL(), "ps1", ttl)
 	owner := &heldOwner{recordingOwner: newRecordingOwner(), release: make(chan struct{})}
-	n := runFleetNode(t, srv.ClientURL(), "ps1", "a", ttl, stale, followerPolicy(), maxOrders+1, owner, &logBuf{})
+	b, n := bossFleetFollower(t, "ps1", ttl, stale, maxOrders+1, owner, &logBuf{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(owner.release) }) }
 	defer release() // before the cleanups stop the node
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
 	e := b.epoch()
 	var busy []string
 	for i := range maxOrders {
@@ -99,20 +95,12 @@ func TestBatchOrderTimedOutForASlotGateRolledBack(t *testing.T) {
 // left without their orders back at once, as a follower admitting a newer epoch does, not
 // stale_after later (ten minutes here, beyond any wait of this test).
 func TestNewLeaderRollsBackOlderPlansAtOnce(t *testing.T) {
-	srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 	const ttl, stale = time.Second, 10 * time.Minute
-	b := newBoss(t, srv.ClientURL(), "ps2", ttl)
 	rec := newRecordingOwner()
-	n := runNode(t, srv.ClientURL(), "ps2", "a", ttl, stale, rec)
-	waitFor(t, "a following the boss", func() bool { return n.Status().Leader == "boss" })
+	srv, b, n := bossFollower(t, "ps2", ttl, stale, rec)
 	// A fresh site meter far below the limit: a, leading next, has no reason to pause a1.
 	publishMeter(t, srv.ClientURL(), "ps2", 10)
-	if r := <-b.order("a", "a1", b.epoch()); r != "" {
-		t.Fatalf("run order: %q", r)
-	}
-	waitFor(t, "a1 commanded run", func() bool { return n.commandedOf("a1") == policy.ActionRun })
-	b.planPause("a1")
-	waitFor(t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
+	b.strandPause(n, rec)
 	old := b.epoch()
 	b.silence()
 	waitFor(t, "a leading", func() bool { return n.Status().Role == RoleLeader })

@@ -16,15 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/hashgate/hashgate/internal/tomltime"
 	"github.com/hashgate/hashgate/policy"
-	"github.com/hashgate/hashgate/policy/meter"
 	"github.com/hashgate/hashgate/power"
-	"github.com/hashgate/hashgate/proxy"
 	simfw "github.com/hashgate/hashgate/sim/firmware"
-	simminer "github.com/hashgate/hashgate/sim/miner"
 	"github.com/hashgate/hashgate/sim/pool"
 )
 
@@ -195,7 +189,6 @@ type instance struct {
 	fw     []*simfw.Miner
 	logs   *logBuf
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 func sitePolicy(limitKW float64) policy.Config {
@@ -234,86 +227,13 @@ func startInstance(t *testing.T, s *site, name, poolAddr, natsAddr string, miner
 // startInstanceVia is startInstance reaching NATS through the relay r.
 func startInstanceVia(t *testing.T, s *site, name, poolAddr string, r *relay, miners int, pc policy.Config) *instance {
 	t.Helper()
-	in := &instance{name: name, logs: &logBuf{}, done: make(chan struct{})}
-	log := zerolog.New(in.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	pxc := proxy.DefaultConfig()
-	pxc.Pools = []proxy.PoolConfig{{Name: "p", URL: "stratum+tcp://" + poolAddr, User: "acct"}}
-	pxc.Difficulty = proxy.DifficultyConfig{Initial: 1e-6, Min: 1e-7, SharesPerMinute: 60, RetargetEvery: proxy.Duration(time.Minute)}
-	px, err := proxy.New(pxc, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
+	names := make([]string, miners)
+	for i := range names {
+		names[i] = name + "-" + strconv.Itoa(i)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	px.Start(ctx)
-	addr, err := px.ListenV1("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := policy.FleetGroup{Name: name, Pattern: name + "-*", Firmware: policy.FirmwareBitaxe, RatedKW: 3.5, EfficiencyJTH: 17.5, Addresses: map[string]string{}}
-	for i := range miners {
-		mc := simfw.DefaultMinerConfig()
-		mc.RampDown, mc.RampUp = 100*time.Millisecond, 100*time.Millisecond
-		fm, err := simfw.NewMiner(mc, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := simfw.NewBitaxe(fm, zerolog.Nop())
-		a, err := b.Listen("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		g.Addresses[name+"-"+strconv.Itoa(i)] = a.String()
-		in.fw = append(in.fw, fm)
-		s.mu.Lock()
-		s.miners = append(s.miners, fm)
-		s.mu.Unlock()
-	}
-	in.relay = r
-	cc := DefaultConfig()
-	cc.Site, cc.Instance, cc.NATSURL = "site1", name, in.relay.url()
-	cc.LeaseTTL, cc.StaleAfter = Duration(2*time.Second), Duration(5*time.Second)
-	node, err := New(cc, Options{Policy: pc, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.node = node
-	mc := meter.Config{Name: "grid", Role: meter.RoleSiteImport, Source: meter.KindHTTP, URL: s.url, Unit: "kW",
-		Interval: meter.Duration(100 * time.Millisecond), Format: meter.FormatNumber}.WithDefaults()
-	powc := power.DefaultConfig()
-	powc.TelemetryInterval = tomltime.Duration(500 * time.Millisecond)
-	ctl, err := power.New(ctx, powc, power.Options{Policy: &pc, Fleet: []policy.FleetGroup{g}, Meters: []meter.Config{mc}, Proxy: px, Sink: node, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.ctl = ctl
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		ctl.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		if err := node.Run(ctx, ctl); err != nil {
-			t.Error(err)
-		}
-	}()
-	for i := range miners {
-		m := simminer.New(simminer.Config{Addr: addr.String(), Username: name + "-" + strconv.Itoa(i), HashRate: 1000})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Run(ctx)
-		}()
-	}
-	in.cancel = func() {
-		cancel()
-		wg.Wait()
-		px.Close()
-	}
-	t.Cleanup(in.stop)
-	return in
+	g := policy.FleetGroup{Name: name, Pattern: name + "-*", Firmware: policy.FirmwareBitaxe, RatedKW: 3.5, EfficiencyJTH: 17.5}
+	return startKept(t, s, poolAddr, keptSpec{name: name, groups: []policy.FleetGroup{g}, rack: newRack(t, s, names...),
+		miners: names, relay: r, pc: pc}).instance
 }
 
 func (in *instance) stop() {
@@ -349,36 +269,23 @@ func leaders(ins []*instance) []*instance {
 // watchLimit samples the site import every 20 ms and reports the longest stretch above the
 // limit when stopped.
 func watchLimit(s *site, limitKW float64) (stop func() (time.Duration, time.Time)) {
-	done := make(chan struct{})
-	res := make(chan time.Duration, 1)
-	var worstAt time.Time
-	go func() {
-		var worst time.Duration
-		var since time.Time
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				res <- worst
-				return
-			case now := <-t.C:
-				if s.importKW() > limitKW {
-					if since.IsZero() {
-						since = now
-					}
-					if now.Sub(since) > worst {
-						worst, worstAt = now.Sub(since), since
-					}
-				} else {
-					since = time.Time{}
-				}
-			}
+	var worst time.Duration
+	var since, worstAt time.Time
+	end := ticking(20*time.Millisecond, func(now time.Time) {
+		if s.importKW() <= limitKW {
+			since = time.Time{}
+			return
 		}
-	}()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(since) > worst {
+			worst, worstAt = now.Sub(since), since
+		}
+	})
 	return func() (time.Duration, time.Time) {
-		close(done)
-		return <-res, worstAt
+		end()
+		return worst, worstAt
 	}
 }
 
