@@ -67,6 +67,18 @@ func refusedSleepThenReconnect(t *testing.T, clearCap bool) (*rig, map[string]*s
 	return r, sims
 }
 
+// stepUntil moves the rig's clock a second at a time, with a 100 kW site reading each step,
+// until cond holds for rack.a as the policy sees it.
+func stepUntil(t *testing.T, r *rig, what string, cond func(m policy.MinerStatus) bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		r.advance(time.Second)
+		r.observe(100)
+		m, _ := r.miner("rack.a")
+		return cond(m)
+	})
+}
+
 // TestReconnectAfterRefusedSleepLiftsStaleHold: a shed closes the gate, the firmware refuses
 // the sleep (wrong credentials), and the gated miner, left without work, drops its connection
 // before the retry. The Runner forgets the pending shed with the miner. When the miner comes
@@ -76,10 +88,7 @@ func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
 	r, sims := refusedSleepThenReconnect(t, true)
 	// The budget has room for it: the miner runs, with an open gate, and the policy counts
 	// it running.
-	waitFor(t, "the gate open and the miner run", func() bool {
-		r.advance(time.Second)
-		r.observe(100)
-		m, _ := r.miner("rack.a")
+	stepUntil(t, r, "the gate open and the miner run", func(m policy.MinerStatus) bool {
 		return r.c.Holds("rack.a") == 0 && m.Commanded.Action == policy.ActionRun && !m.Commanded.Pending &&
 			!sims["rack.a"].State().Sleeping
 	})
@@ -93,10 +102,7 @@ func TestReconnectAfterRefusedSleepLiftsStaleHold(t *testing.T) {
 // gate stays held for that live decision.
 func TestReconnectAfterRefusedSleepShedsAgain(t *testing.T) {
 	r, sims := refusedSleepThenReconnect(t, false)
-	waitFor(t, "the miner asleep under a settled pause", func() bool {
-		r.advance(time.Second)
-		r.observe(100)
-		m, _ := r.miner("rack.a")
+	stepUntil(t, r, "the miner asleep under a settled pause", func(m policy.MinerStatus) bool {
 		return m.Commanded.Action == policy.ActionPause && !m.Commanded.Pending && sims["rack.a"].State().Sleeping
 	})
 	if h := r.c.Holds("rack.a"); h != HoldPolicy || !r.gateClosed("rack.a") {
