@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/internal/tomltime"
+	"github.com/hashgate/hashgate/policy"
 )
 
 // Duration is a TOML duration ("3s").
@@ -118,6 +119,23 @@ func (c *Config) Validate() error {
 		}
 	} else if c.EmbedRoutes != "" || c.EmbedStoreDir != "" || c.EmbedClusterListen != "" {
 		return cfgErr("embed", "embed_* keys need embed = true")
+	}
+	return nil
+}
+
+// OrderTime is the most a leader's order runs at its owner, whatever it asks: stale_after
+// - lease_ttl, so it ends before the owner could isolate over it.
+func (c *Config) OrderTime() time.Duration { return c.StaleAfter.D() - c.LeaseTTL.D() }
+
+// CheckPolicy reports a [policy] whose apply_timeout this table cuts short, naming the keys:
+// every order to firmware slower than OrderTime fails at its owner (stock Antminer firmware
+// answers in ~21 s, beyond the defaults' 7 s). A warning rather than an error: firmware that
+// answers within OrderTime is served whatever apply_timeout says.
+func (c *Config) CheckPolicy(p policy.Config) error {
+	if t := c.OrderTime(); p.ApplyTimeout.D() > t {
+		return cfgErr("stale_after", "%s minus cluster.lease_ttl %s gives a leader's order %s at its owner, less than policy.apply_timeout %s: "+
+			"firmware slower than that (stock Antminer ~21 s) fails every order; set stale_after to at least %s or apply_timeout to at most %s",
+			c.StaleAfter.D(), c.LeaseTTL.D(), t, p.ApplyTimeout.D(), p.ApplyTimeout.D()+c.LeaseTTL.D(), t)
 	}
 	return nil
 }

@@ -39,7 +39,9 @@
 //     failed or was cancelled) is put back to the command last carried out once a newer epoch
 //     is admitted, the instance isolates, or stale_after passed without its order: a gate
 //     must not stay closed on a miner every leader takes as running, and reopening it costs no
-//     power (the miner kept drawing).
+//     power (the miner kept drawing). The isolation Runner's gates are rolled back the same
+//     way, at the latest when a leader is heard again. The command carried out is then also
+//     stored as the miner's state, so a restart does not restore the abandoned decision.
 //   - The site console (Desk): every instance publishes a Card about itself (role, epoch,
 //     health, workers, console URL) on hashgate.<site>.card.<instance>, so any console lists
 //     the whole site; an operator's pause or resume goes to the instance owning each worker as

@@ -31,10 +31,11 @@ type fence struct {
 	// every message of that epoch waits for it, not only the one that raised it. Set under
 	// Node.mu with the highest epoch.
 	drained chan struct{}
-	// plans are the gates a leader's plan or order set on this instance's miners whose
-	// command was not carried out yet, by miner: one left without its order (the leader died
-	// in between, the order failed or was cancelled) is rolled back to the command last
-	// carried out, so no gate stays closed on a miner every leader takes as running.
+	// plans are the gates a leader's plan or order (or the isolation Runner's step, epoch 0)
+	// set on this instance's miners whose command was not carried out yet, by miner: one left
+	// without its order (the leader died in between, the order failed or was cancelled, the
+	// floor stopped) is rolled back to the command last carried out, so no gate stays closed
+	// on a miner every leader takes as running.
 	plans map[string]*pendingPlan
 }
 
@@ -224,7 +225,9 @@ func (f *fence) strandedPlans(below uint64, now time.Time, after time.Duration) 
 // rollbackPlans puts the gates of plans older than epoch, or standing since stale_after, back
 // to the command last carried out on their miners. Reopening a gate is safe for the site's
 // power: the miner kept drawing what it was commanded to, only without work. A miner whose
-// command is unknown keeps its gate: every leader decides such a miner again.
+// command is unknown keeps its gate: every leader decides such a miner again. The command
+// carried out is also recorded as the miner's state (recordRollback): the abandoned decision
+// stored before it must not be what a restart restores.
 func (n *Node) rollbackPlans(below uint64, now time.Time) {
 	ids := n.fence.strandedPlans(below, now, n.cfg.StaleAfter.D())
 	if len(ids) == 0 {
@@ -247,7 +250,11 @@ func (n *Node) rollbackPlans(below uint64, now time.Time) {
 		ds = append(ds, policy.Decision{MinerID: id, Group: m.Group, Action: c.Action, TargetKW: c.TargetKW, FromKW: c.TargetKW, Reason: policy.ReasonRestore})
 	}
 	n.mu.Unlock()
-	if len(ds) == 0 || n.local == nil {
+	if len(ds) == 0 {
+		return
+	}
+	n.recordRollback(ds, now)
+	if n.local == nil {
 		return
 	}
 	n.local.Plan(ds)

@@ -350,13 +350,12 @@ func (n *Node) carryOut(ctx context.Context, d policy.Decision, epoch uint64, le
 			n.counters.applied.Add(1)
 		}
 	}()
+	// The order (or the floor's step, epoch 0) planned the miner's gate: a gate it leaves
+	// unsettled (failed, cancelled, stale, or the floor stopped) is rolled back when no later
+	// order settles it.
 	settled := false
-	if epoch != 0 {
-		// The order planned the miner's gate: a gate it leaves unsettled (failed, cancelled,
-		// stale) is rolled back when no later order settles it.
-		seq := n.fence.ordering(d.MinerID, epoch, n.clk.Now())
-		defer func() { n.fence.ordered(d.MinerID, seq, settled, n.clk.Now()) }()
-	}
+	seq := n.fence.ordering(d.MinerID, epoch, n.clk.Now())
+	defer func() { n.fence.ordered(d.MinerID, seq, settled, n.clk.Now()) }()
 	n.recordOrder(d, leader, false)
 	if err := n.local.Apply(ctx, d); err != nil {
 		return err
@@ -456,6 +455,10 @@ func (n *Node) rejoin(epoch uint64) {
 	}
 	n.mu.Unlock()
 	n.stopIso()
+	// The floor's gates whose command it did not carry out (the firmware slow or refusing,
+	// the pause in its back-off or queued behind max_parallel) go back to the commands
+	// carried out, which the next inventory reports: no leader would ever reopen them.
+	n.rollbackPlans(math.MaxUint64, n.clk.Now())
 	n.mu.Lock()
 	n.lost = 0
 	n.gen++
@@ -482,7 +485,16 @@ func (n *Node) stopIso() {
 // localActuator carries the isolation Runner's decisions out on this instance's miners.
 type localActuator struct{ n *Node }
 
-func (a localActuator) Plan(ds []policy.Decision) { a.n.local.Plan(ds) }
+// Plan closes the step's gates at once and records them with the fence as a leader's plan
+// is: a gate the floor leaves without its command carried out is rolled back like one.
+func (a localActuator) Plan(ds []policy.Decision) {
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ids[i] = ds[i].MinerID
+	}
+	a.n.fence.planned(ids, 0, a.n.clk.Now())
+	a.n.local.Plan(ds)
+}
 
 func (a localActuator) Apply(ctx context.Context, d policy.Decision) error {
 	return a.n.carryOut(ctx, d, 0, "")
@@ -493,7 +505,7 @@ func (a localActuator) Apply(ctx context.Context, d policy.Decision) error {
 // registers it with the fence so a newer epoch cancels it. ok is false, with nothing left
 // registered, when a newer epoch or an isolation came after admit.
 func (n *Node) startOrders(epoch uint64, timeoutMS int64) (context.Context, context.CancelFunc, *runningOrder, bool) {
-	timeout := min(time.Duration(timeoutMS)*time.Millisecond, n.cfg.StaleAfter.D()-n.cfg.LeaseTTL.D())
+	timeout := min(time.Duration(timeoutMS)*time.Millisecond, n.cfg.OrderTime())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	ro := n.fence.start(epoch, cancel)
 	n.mu.Lock()

@@ -139,8 +139,10 @@ type Node struct {
 	counters    counters
 	// fence: the orders being carried out and the last proof of a leader's epoch.
 	fence fence
-	// records go to the store writer (record.go).
+	// records go to the store writer (record.go), and so do rolled, the states rolled-back
+	// gates left standing.
 	records chan ownRecord
+	rolled  rollbacks
 
 	// The site's operator controls (controls.go): the bucket, opened once, and the document
 	// as last read with what the site Runner was given (under mu).
@@ -185,10 +187,14 @@ func New(cfg Config, o Options) (*Node, error) {
 		orders: make(chan struct{}, maxOrders)}
 	n.contact = n.clk.Now() // a starting instance waits stale_after for a leader before it isolates
 	n.records = make(chan ownRecord, recordQueue)
+	n.rolled.wake = make(chan struct{}, 1)
 	// Gen starts from the boot time: a leader that heard the previous run takes this run's
 	// first snapshot as its miners' commanded states (restored from the store), as after an
 	// isolation, not the states it last commanded.
 	n.gen = uint64(n.boot)
+	if err := cfg.CheckPolicy(o.Policy); err != nil {
+		n.log.Warn().Err(err).Msg("orders to slow firmware will time out at their owner")
+	}
 	return n, nil
 }
 

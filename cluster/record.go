@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hashgate/hashgate/policy"
@@ -12,8 +13,10 @@ import (
 // restore). Clustered, another instance's Runner decides, and its audit trail is on that
 // instance; so the owner keeps what it carries out for its own miners under another leader's
 // orders in its own store, through Options.Record. Its own site Runner (while it leads) and
-// its isolation Runner record there themselves. Nothing is written on the order's path: the
-// records go through a bounded queue to one writer.
+// its isolation Runner record there themselves. A decision is stored before its firmware
+// answers, so when its gate is rolled back (the decision abandoned), the command carried out
+// is stored after it. Nothing is written on the order's path: the records go through a
+// bounded queue to one writer.
 
 // recordQueue bounds the records waiting for the writer; a record beyond it is dropped and
 // counted (records_dropped): the miner's previous stored state then stands, and the next
@@ -31,6 +34,59 @@ const recordFlush = 2 * time.Second
 type ownRecord struct {
 	d       policy.Decision
 	applied bool
+}
+
+// rollbacks are the commands carried out that rolled-back gates left standing, waiting for
+// the writer: the latest per miner, so they are bounded by this instance's miners and never
+// dropped. A dropped one would leave the abandoned decision (a pause nobody carried out) as
+// the stored state, and no later order comes for a miner every leader takes as running.
+type rollbacks struct {
+	mu   sync.Mutex
+	by   map[string]policy.Decision
+	wake chan struct{} // capacity 1: the writer takes everything waiting at once
+}
+
+// recordRollback records ds, the commands carried out on miners whose gates were rolled back
+// at now, as their stored states, through the writer without blocking.
+func (n *Node) recordRollback(ds []policy.Decision, now time.Time) {
+	if n.record == nil {
+		return
+	}
+	r := &n.rolled
+	r.mu.Lock()
+	if r.by == nil {
+		r.by = make(map[string]policy.Decision, len(ds))
+	}
+	for _, d := range ds {
+		d.Basis.At = now
+		r.by[d.MinerID] = d
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is already waiting
+	}
+}
+
+// storeRollbacks writes the waiting rollback records, recordBatch to a transaction.
+func (n *Node) storeRollbacks(ctx context.Context) {
+	r := &n.rolled
+	r.mu.Lock()
+	by := r.by
+	r.by = nil
+	r.mu.Unlock()
+	if len(by) == 0 {
+		return
+	}
+	ds := make([]policy.Decision, 0, len(by))
+	for _, d := range by {
+		ds = append(ds, d)
+	}
+	for len(ds) > 0 {
+		k := min(len(ds), recordBatch)
+		n.storeDecided(ctx, ds[:k], nil)
+		ds = ds[k:]
+	}
 }
 
 // queueRecord hands a record to the writer without blocking.
@@ -66,6 +122,8 @@ func (n *Node) writeRecords(ctx context.Context) {
 			return
 		case r := <-n.records:
 			n.storeRecords(ctx, r)
+		case <-n.rolled.wake:
+			n.storeRollbacks(ctx)
 		}
 	}
 }
@@ -77,6 +135,7 @@ func (n *Node) flushRecords() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordFlush)
 	defer cancel()
+	n.storeRollbacks(ctx)
 	for {
 		select {
 		case r := <-n.records:
@@ -108,6 +167,11 @@ fill:
 			break fill
 		}
 	}
+	n.storeDecided(ctx, ds, evs)
+}
+
+// storeDecided writes decisions and events in one batch where the audit takes batches.
+func (n *Node) storeDecided(ctx context.Context, ds []policy.Decision, evs []policy.Event) {
 	var err error
 	if b, ok := n.record.(policy.BatchAudit); ok {
 		err = b.RecordBatch(ctx, ds, evs)
