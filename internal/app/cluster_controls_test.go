@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,9 +20,9 @@ import (
 // given, not on the leader.
 func TestClusterControlsFromTheFollowersConsole(t *testing.T) {
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
-	a := startClusterApp(t, paddr, "hall-a", cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")}, 10000)
-	b := startClusterApp(t, paddr, "hall-b", cluster.Config{NATSURL: "nats://" + natsAddr}, 10000)
+	embed, reach := siteNATS(t)
+	a := startClusterApp(t, paddr, "hall-a", embed, 10000)
+	b := startClusterApp(t, paddr, "hall-b", reach, 10000)
 	runMiner(t, a, "rack1.a0")
 	runMiner(t, b, "rack1.b0")
 	var leader, follower *App

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/hashgate/hashgate/cluster"
@@ -16,11 +15,11 @@ import (
 // is never opened by the restart (gate-only miners have no firmware to keep them asleep).
 func TestClusterFollowerRestartKeepsItsPause(t *testing.T) {
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
-	a := startClusterApp(t, paddr, "hall-a", cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")}, 50)
+	embed, reach := siteNATS(t)
+	a := startClusterApp(t, paddr, "hall-a", embed, 50)
 	waitFor(t, "hall-a leading", func() bool { return a.Cluster.Runner() != nil })
 
-	f := clusterFile(t, paddr, "hall-b", cluster.Config{NATSURL: "nats://" + natsAddr}, 50)
+	f := clusterFile(t, paddr, "hall-b", reach, 50)
 	b := startApp(t, &f)
 	stopMiner := runMinerStoppable(t, b, "rack1.b0")
 	waitFor(t, "hall-b's miner paused by hall-a's policy and the pause in hall-b's store", func() bool {

@@ -21,6 +21,14 @@ import (
 	"github.com/hashgate/hashgate/store"
 )
 
+// siteNATS is the cluster config of the instance that embeds the site's NATS server on a free
+// loopback port (embed), and of the instances that reach it there (reach).
+func siteNATS(t *testing.T) (embed, reach cluster.Config) {
+	natsAddr := freeAddr(t)
+	return cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")},
+		cluster.Config{NATSURL: "nats://" + natsAddr}
+}
+
 // freeAddr is a loopback address nothing listens on yet.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -107,9 +115,9 @@ func workerState(a *App, name string) string {
 // pauses the miners of both instances, the follower's through an order over NATS.
 func TestClusterTwoAppsShareOnePolicy(t *testing.T) {
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
-	a := startClusterApp(t, paddr, "hall-a", cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")}, 50)
-	b := startClusterApp(t, paddr, "hall-b", cluster.Config{NATSURL: "nats://" + natsAddr}, 50)
+	embed, reach := siteNATS(t)
+	a := startClusterApp(t, paddr, "hall-a", embed, 50)
+	b := startClusterApp(t, paddr, "hall-b", reach, 50)
 	runMiner(t, a, "rack1.a0")
 	runMiner(t, b, "rack1.b0")
 

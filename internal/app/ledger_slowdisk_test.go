@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,7 +98,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	ctx := context.Background()
 	st, conn := lockableStore(t, queueSize)
 	defer st.Close()
-	var logs syncLog
+	var logs lockedBuffer
 	led := &ledger{st: st, log: zerolog.New(&logs), max: 100}
 	execOn(t, conn, "BEGIN IMMEDIATE")
 	// One in the writer's batch, the store's queue full, one in the hand-over's hands, the
@@ -151,7 +150,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 		defer led.mu.Unlock()
 		return !led.running && len(led.backlog) == 0
 	})
-	if logs.count("pool verdicts still waiting for the store when it closed") != 1 {
+	if strings.Count(logs.String(), "pool verdicts still waiting for the store when it closed") != 1 {
 		t.Fatalf("close log: %s", logs.String())
 	}
 	execOn(t, conn, "ROLLBACK")
@@ -214,23 +213,3 @@ func TestLedgerDrainedBeforeTheStoreCloses(t *testing.T) {
 		t.Fatalf("after the drain: %+v; want %d committed, none lost", s, total)
 	}
 }
-
-// syncLog is a log sink safe for the ledger's goroutine and the test.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *syncLog) count(s string) int { return strings.Count(l.String(), s) }

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/hashgate/hashgate/cluster"
 	"github.com/hashgate/hashgate/internal/browsertest"
 )
 
@@ -21,9 +19,9 @@ func TestBrowserSitePage(t *testing.T) {
 		t.Skip("browser test")
 	}
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
-	a := startSiteApp(t, paddr, "hall-a", "", cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")})
-	b := startSiteApp(t, paddr, "hall-b", "https://hall-b.example:8080", cluster.Config{NATSURL: "nats://" + natsAddr})
+	embed, reach := siteNATS(t)
+	a := startSiteApp(t, paddr, "hall-a", "", embed)
+	b := startSiteApp(t, paddr, "hall-b", "https://hall-b.example:8080", reach)
 	runMiner(t, a, "rack1.a0")
 	runMiner(t, b, "rack1.b0")
 	runMiner(t, b, "rack1.b1")

@@ -3,7 +3,6 @@ package app
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,10 +29,10 @@ func policyOf(t *testing.T, a *App) console.PolicyView {
 // answer is the site's policy, without that pointer.
 func TestFollowerPolicyPointsToTheLeader(t *testing.T) {
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
+	embed, reach := siteNATS(t)
 	urls := map[string]string{"hall-a": "https://hall-a.example:8443", "hall-b": "https://hall-b.example:8443"}
-	a := startSiteApp(t, paddr, "hall-a", urls["hall-a"], cluster.Config{Embed: true, EmbedListen: natsAddr, EmbedStoreDir: filepath.Join(t.TempDir(), "js")})
-	b := startSiteApp(t, paddr, "hall-b", urls["hall-b"], cluster.Config{NATSURL: "nats://" + natsAddr})
+	a := startSiteApp(t, paddr, "hall-a", urls["hall-a"], embed)
+	b := startSiteApp(t, paddr, "hall-b", urls["hall-b"], reach)
 	var leader, follower *App
 	waitFor(t, "one leader running the site's policy, one follower", func() bool {
 		for _, x := range [][2]*App{{a, b}, {b, a}} {

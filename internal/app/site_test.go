@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -123,10 +122,9 @@ func sitePage(t *testing.T, a *App, query string) sitePageBody {
 // console it came from; hall-a's own miner keeps running. Bad requests are refused.
 func TestSiteConsoleActsOnTheOwner(t *testing.T) {
 	_, paddr := startTestPool(t)
-	natsAddr := freeAddr(t)
-	a := startSiteApp(t, paddr, "hall-a", "https://hall-a.example:8080", cluster.Config{Embed: true, EmbedListen: natsAddr,
-		EmbedStoreDir: filepath.Join(t.TempDir(), "js")})
-	b := startSiteApp(t, paddr, "hall-b", "https://hall-b.example:8080", cluster.Config{NATSURL: "nats://" + natsAddr})
+	embed, reach := siteNATS(t)
+	a := startSiteApp(t, paddr, "hall-a", "https://hall-a.example:8080", embed)
+	b := startSiteApp(t, paddr, "hall-b", "https://hall-b.example:8080", reach)
 	runMiner(t, a, "rack1.a0")
 	runMiner(t, b, "rack1.b0")
 	runMiner(t, b, "rack1.b1")
@@ -247,7 +245,7 @@ func TestSiteConsoleActsOnTheOwner(t *testing.T) {
 
 	// Hostile messages on the site's subjects: every bad request answered with its error,
 	// bad cards dropped, the desks counting them and serving on.
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := nats.Connect(reach.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}
