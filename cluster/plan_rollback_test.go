@@ -93,17 +93,25 @@ func (b *boss) strandPause(n *Node, rec *recordingOwner) {
 	waitFor(b.t, "the plan closing a1's gate", func() bool { return rec.wants("a1") == policy.ActionPause })
 }
 
+// strandedAtLowLoad is instance a following a boss on site, with a1's gate closed by the
+// boss's plan to pause it and no order (see strandPause), under a fresh site meter far below
+// the limit: a, leading next, has no reason to pause a1.
+func strandedAtLowLoad(t *testing.T, site string, ttl, stale time.Duration) (*boss, *recordingOwner, *Node) {
+	t.Helper()
+	rec := newRecordingOwner()
+	srv, b, n := bossFollower(t, site, ttl, stale, rec)
+	publishMeter(t, srv.ClientURL(), site, 10)
+	b.strandPause(n, rec)
+	return b, rec, n
+}
+
 // A leader's Plan closes the gate of a miner it is about to pause, and the leader dies before
 // the order: the next leader takes the miner as running (the owner's inventory says so) and
 // never decides it again. The owner puts the gate back to the command it last carried out once
 // the plan went stale_after without its order, so the miner does not stay awake without work.
 func TestPlanWithoutItsOrderIsRolledBack(t *testing.T) {
 	const ttl, stale = time.Second, 3 * time.Second
-	rec := newRecordingOwner()
-	srv, b, n := bossFollower(t, "plan1", ttl, stale, rec)
-	// A fresh site meter far below the limit: a, leading next, has no reason to pause a1.
-	publishMeter(t, srv.ClientURL(), "plan1", 10)
-	b.strandPause(n, rec)
+	b, rec, n := strandedAtLowLoad(t, "plan1", ttl, stale)
 	b.silence()
 	waitFor(t, "a1's gate back to run", func() bool { return rec.wants("a1") == policy.ActionRun })
 	if got := n.commandedOf("a1"); got != policy.ActionRun {

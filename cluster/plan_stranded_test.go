@@ -96,11 +96,7 @@ func TestBatchOrderTimedOutForASlotGateRolledBack(t *testing.T) {
 // stale_after later (ten minutes here, beyond any wait of this test).
 func TestNewLeaderRollsBackOlderPlansAtOnce(t *testing.T) {
 	const ttl, stale = time.Second, 10 * time.Minute
-	rec := newRecordingOwner()
-	srv, b, n := bossFollower(t, "ps2", ttl, stale, rec)
-	// A fresh site meter far below the limit: a, leading next, has no reason to pause a1.
-	publishMeter(t, srv.ClientURL(), "ps2", 10)
-	b.strandPause(n, rec)
+	b, rec, n := strandedAtLowLoad(t, "ps2", ttl, stale)
 	old := b.epoch()
 	b.silence()
 	waitFor(t, "a leading", func() bool { return n.Status().Role == RoleLeader })
