@@ -12,10 +12,7 @@ import (
 func TestLeaseCurrentIsTheExactTerm(t *testing.T) {
 	srv := startNATS(t, t.TempDir(), "127.0.0.1:0")
 	ctx := context.Background()
-	a := openLease(t, srv.ClientURL(), "a", 30*time.Second, nil)
-	if ok, err := a.TryAcquire(ctx); err != nil || !ok {
-		t.Fatalf("acquire: %v %v", ok, err)
-	}
+	a := heldLease(t, srv.ClientURL(), "a", 30*time.Second, nil)
 	term, _ := a.Held(time.Now())
 	check := func(when string, want uint64) {
 		t.Helper()

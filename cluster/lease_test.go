@@ -19,17 +19,24 @@ func openLease(t *testing.T, url, holder string, ttl time.Duration, clk clock.Cl
 	return l
 }
 
+// heldLease is openLease with the lease taken by holder.
+func heldLease(t *testing.T, url, holder string, ttl time.Duration, clk clock.Clock) *Lease {
+	t.Helper()
+	l := openLease(t, url, holder, ttl, clk)
+	if ok, err := l.TryAcquire(context.Background()); err != nil || !ok {
+		t.Fatalf("%s acquire: %v %v", holder, ok, err)
+	}
+	return l
+}
+
 // One holder at a time; the second takes over only once the first's own deadline has passed,
 // and with a higher epoch.
 func TestLeaseExclusiveAndFenced(t *testing.T) {
 	srv := startNATS(t, t.TempDir(), "127.0.0.1:0")
 	ctx := context.Background()
 	const ttl = time.Second
-	a := openLease(t, srv.ClientURL(), "a", ttl, nil)
+	a := heldLease(t, srv.ClientURL(), "a", ttl, nil)
 	b := openLease(t, srv.ClientURL(), "b", ttl, nil)
-	if ok, err := a.TryAcquire(ctx); err != nil || !ok {
-		t.Fatalf("a acquire: %v %v", ok, err)
-	}
 	ea, _ := a.Held(time.Now())
 	if ok, err := b.TryAcquire(ctx); err != nil || ok {
 		t.Fatalf("b acquired a held lease: %v %v", ok, err)

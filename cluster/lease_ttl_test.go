@@ -19,10 +19,7 @@ import (
 func TestLeaseTTLMismatchRefused(t *testing.T) {
 	srv := startNATS(t, t.TempDir(), "127.0.0.1:0")
 	ctx := context.Background()
-	a := openLease(t, srv.ClientURL(), "a", 10*time.Second, nil)
-	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
-		t.Fatalf("acquire: %v %v", ok, err)
-	}
+	heldLease(t, srv.ClientURL(), "a", 10*time.Second, nil)
 	_, js := connect(t, srv.ClientURL())
 	_, err := OpenLease(ctx, js, "s1", "b", time.Second, nil)
 	var ce *ConfigError
