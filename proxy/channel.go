@@ -221,14 +221,20 @@ func (c *channel) setPaused(paused bool) {
 	ok := c.hasSlot && c.authorized
 	c.mu.Unlock()
 	if was && ok {
-		g := c.p.groupFor(c.slot.conn)
-		g.mu.Lock()
-		cur := g.cur
-		g.mu.Unlock()
-		if cur != nil {
-			c.offer(cur, offerClean) // resuming sends a clean job at once
+		c.p.resumed(c) // resuming sends a clean job at once (split.go)
+	}
+}
+
+// holds says whether pj is among the jobs c may still submit for.
+func (c *channel) holds(pj *proxyJob) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.jobs {
+		if c.jobs[i].pj == pj {
+			return true
 		}
 	}
+	return false
 }
 
 // tick runs once a second: a silent miner's difficulty comes down.
@@ -429,7 +435,7 @@ func (c *channel) submit(r *shareReq, reply replyFunc) {
 	rec, found := c.lookupJob(r.jobID)
 	worker, layout, prefix := c.worker, c.layout, c.prefix
 	c.mu.Unlock()
-	if !found || rec.pj.superseded.Load() {
+	if !found || rec.pj.stale() {
 		c.reject(nil, nil, ResultStale, codeStale, "Job not found (=stale)", reply)
 		return
 	}

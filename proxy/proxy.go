@@ -122,11 +122,30 @@ type proxyJob struct {
 	// superseded is set when a retiring job replaces this one: its shares are stale at once,
 	// even for miners whose writer has not delivered the new job yet.
 	superseded atomic.Bool
-	poolDif    float64 // the pool's difficulty for this job
-	created    time.Time
-	v1         v1JobLines
-	v2         v2JobCache
-	reward     jobReward // see reward.go
+	// origin is the published job a split re-issue repeats (nil: published itself). A
+	// re-issue is stale when its origin is: it never joins the group's lists, so moving
+	// miners cannot push other jobs out of them.
+	origin  *proxyJob
+	poolDif float64 // the pool's difficulty for this job
+	created time.Time
+	minted  time.Time // when this id was made (a re-issue keeps created, the work's age)
+	v1      v1JobLines
+	v2      v2JobCache
+	reward  jobReward // see reward.go
+}
+
+// stale says whether shares on pj are answered stale: it, or the job it re-issues, was
+// superseded.
+func (pj *proxyJob) stale() bool {
+	return pj.superseded.Load() || pj.origin != nil && pj.origin.superseded.Load()
+}
+
+// root is the published job behind pj: its origin, or pj itself.
+func (pj *proxyJob) root() *proxyJob {
+	if pj.origin != nil {
+		return pj.origin
+	}
+	return pj
 }
 
 // upstream is what the proxy needs of one upstream connection, whatever its protocol.
@@ -439,9 +458,10 @@ func (p *Proxy) attach(s *channel) {
 		cur = g.lanes[on]
 	}
 	g.mu.Unlock()
-	if cur == nil {
-		// The group is new (or has no work of the miner's split pool yet): publish the
-		// pool's current job for it, if any.
+	if cur == nil || cur.stale() {
+		// The group is new (or has no work of the miner's split pool yet, or only work
+		// superseded, such as a pool's that just left the split): publish the pool's
+		// current job for it, if any.
 		a := p.activePool()
 		if on != nil {
 			a = on
@@ -517,6 +537,7 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 		retire:  retire,
 		poolDif: poolDifficulty(j.Target),
 		created: now,
+		minted:  now,
 		ntime:   j.NTime,
 	}
 	splitting := p.split.running()
@@ -569,7 +590,10 @@ func (p *Proxy) publish(u upstream, j *work.Job, retire bool) {
 
 // maxTrimmed bounds a group's trimmed list. Drop policy: past it the oldest are marked stale
 // at once, so a pool that never sends a clean job cannot grow the list; such work is hundreds
-// of jobs old, and only a miner paused all that while could still hold it.
+// of jobs old, and only a miner paused all that while could still hold it. The work the group
+// hands out now (current) is kept past the bound instead, at most two jobs per pool and one
+// more: a pool flooding the group with jobs must not make another pool's work stale while
+// its miners mine it.
 const maxTrimmed = 64 * maxJobsPerChannel
 
 // supersede marks the group's live and trimmed jobs stale, except those keep holds on to,
@@ -603,16 +627,30 @@ func (g *group) trimLive() {
 	cut := len(g.live) - maxJobsPerChannel
 	g.trimmed = append(g.trimmed, g.live[:cut]...)
 	if over := len(g.trimmed) - maxTrimmed; over > 0 {
-		for _, old := range g.trimmed[:over] {
+		kept := g.trimmed[:0]
+		for i, old := range g.trimmed {
+			if i >= over || g.current(old) {
+				kept = append(kept, old)
+				continue
+			}
 			old.superseded.Store(true)
 		}
-		n := copy(g.trimmed, g.trimmed[over:])
-		clear(g.trimmed[n:])
-		g.trimmed = g.trimmed[:n]
+		clear(g.trimmed[len(kept):])
+		g.trimmed = kept
 	}
 	n := copy(g.live, g.live[cut:])
 	clear(g.live[n:])
 	g.live = g.live[:n]
+}
+
+// current says whether pj is work the group hands out now: g.cur, a pool's lane, or the
+// published job either re-issues. Called under g.mu.
+func (g *group) current(pj *proxyJob) bool {
+	if g.cur != nil && g.cur.root() == pj {
+		return true
+	}
+	l := g.lanes[pj.pool]
+	return l != nil && l.root() == pj
 }
 
 // reannounce re-sends every group's work under a fresh job id when it has gone stale in the
