@@ -33,8 +33,9 @@ import (
 // Sessions: write commands need a SessionID from "logon". LuxOS allows one
 // session at a time and drops it after 60 s idle; it is not a security
 // feature (no password). Sessions are cached per miner for
-// Config.LuxOSSessionIdle, re-established once when a command is refused,
-// and released with "logoff" by CloseSessions. When another client holds
+// Config.LuxOSSessionIdle, re-established once when the miner refuses a
+// command because it no longer holds the session (never for a reboot,
+// whose session is checked before it is sent), and released with "logoff" by CloseSessions. When another client holds
 // the session (logon answers code 402), its id is read with "session" and
 // reused, as other LuxOS tools do; if that fails, ErrSessionBusy.
 type luxosDriver struct {
@@ -120,15 +121,35 @@ func (d *luxosDriver) logon(ctx context.Context, addr string) (string, error) {
 	return "", ErrSessionBusy
 }
 
-// privileged runs a session command, logging on as needed and once more if
-// the miner refuses the cached session (expired or taken over).
+// luxRepeatable reports whether a session command may be sent a second
+// time: each of these sets a state (curtail mode, LED, profile), so sending
+// it again changes nothing. rebootdevice is not: a reboot is sent once.
+func luxRepeatable(cmd string) bool {
+	switch cmd {
+	case "curtail", "ledset", "profileset":
+		return true
+	}
+	return false
+}
+
+// luxAnswered reports whether the miner took a command: success,
+// information or a warning ("W" is an answer, not a refusal).
+func luxAnswered(s CgminerStatus) bool { return s.OK() || s.Status == "W" }
+
+// privileged runs a session command, logging on as needed. A refusal on a
+// cached session is retried once, after a fresh logon, only when the miner
+// no longer holds that session (it expired or was taken over) and only for
+// a command that is safe to repeat; a command that is not (a reboot) gets
+// its session checked before it is sent instead, and is sent once.
 func (d *luxosDriver) privileged(ctx context.Context, addr, cmd string, args ...string) (*LuxReply, error) {
 	m := d.miner(addr)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := d.cfg.Clock.Now()
 	fresh := false
-	if m.sid == "" || now.Sub(m.used) >= d.cfg.LuxOSSessionIdle {
+	if m.sid == "" || now.Sub(m.used) >= d.cfg.LuxOSSessionIdle || !luxRepeatable(cmd) {
+		// logon hands back the session the miner holds when it is still
+		// ours (code 402), so a live cached session is kept.
 		sid, err := d.logon(ctx, addr)
 		if err != nil {
 			m.sid = ""
@@ -142,16 +163,27 @@ func (d *luxosDriver) privileged(ctx context.Context, addr, cmd string, args ...
 		if err != nil {
 			return nil, err
 		}
-		if r.Status[0].OK() {
+		st := r.Status[0]
+		if luxAnswered(st) {
 			m.used = d.cfg.Clock.Now()
+			if !st.OK() {
+				d.cfg.Logger.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Str("msg", st.Msg).Msg("luxos command answered with a warning")
+			}
 			return r, nil
 		}
 		if fresh {
 			m.sid = ""
-			return nil, luxRefusal(cmd, r.Status[0])
+			return nil, luxRefusal(cmd, st)
 		}
-		// The cached session may have expired: log on again, retry once.
-		d.cfg.Logger.Info().Str("miner", addr).Str("cmd", cmd).Int("code", r.Status[0].Code).Msg("luxos command refused, renewing session")
+		lost, err := d.sessionLost(ctx, addr, m.sid)
+		if err != nil {
+			return nil, err
+		}
+		if !lost {
+			// The session is fine: the refusal is about the command.
+			return nil, luxRefusal(cmd, st)
+		}
+		d.cfg.Logger.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Msg("luxos session lost, logging on again")
 		sid, err := d.logon(ctx, addr)
 		if err != nil {
 			m.sid = ""
@@ -159,6 +191,20 @@ func (d *luxosDriver) privileged(ctx context.Context, addr, cmd string, args ...
 		}
 		m.sid, fresh = sid, true
 	}
+}
+
+// sessionLost asks the miner which session it holds ("session" needs none)
+// and reports whether it is no longer sid.
+func (d *luxosDriver) sessionLost(ctx context.Context, addr, sid string) (bool, error) {
+	r, err := d.call(ctx, addr, "session", "")
+	if err != nil {
+		return false, err
+	}
+	held := ""
+	if r.Status[0].OK() && len(r.Session) == 1 {
+		held = r.Session[0].SessionID
+	}
+	return held != sid, nil
 }
 
 // CloseSessions logs off every cached LuxOS session so other tools can log

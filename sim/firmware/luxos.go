@@ -29,6 +29,8 @@ type LuxOS struct {
 	mu       sync.Mutex
 	sid      string
 	lastUsed time.Time
+	answer   fw.CgminerStatus // for writes; zero: each command's own answer
+	requests map[string]int   // by command
 }
 
 // Simulator status codes (not taken from LuxOS documentation, except 402).
@@ -48,7 +50,7 @@ func NewLuxOS(m *Miner, clock Clock, idle time.Duration, log zerolog.Logger) *Lu
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	l := &LuxOS{miner: m, clock: clock, idle: idle}
+	l := &LuxOS{miner: m, clock: clock, idle: idle, requests: make(map[string]int)}
 	l.srv = tcpServer{miner: m, handle: l.handle, log: log}
 	return l
 }
@@ -58,6 +60,24 @@ func (l *LuxOS) Listen(addr string) (net.Addr, error) { return l.srv.listen(addr
 
 // Close stops the endpoint.
 func (l *LuxOS) Close() error { return l.srv.close() }
+
+// AnswerWrites makes the session commands that pass the session check
+// answer with STATUS letter, code and msg: "W" carries the command out and
+// warns, as LuxOS may; "E" refuses it for a reason that is not the session.
+// An empty letter restores the normal answers.
+func (l *LuxOS) AnswerWrites(letter string, code int, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.answer = fw.CgminerStatus{Status: letter, Code: code, Msg: msg, Description: "LUXminer sim"}
+}
+
+// Requests reports how many requests named cmd the endpoint has received
+// ("+"-joined reads count under their joined name).
+func (l *LuxOS) Requests(cmd string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.requests[cmd]
+}
 
 func luxStatus(ok bool, code int, msg string) []fw.CgminerStatus {
 	st := "S"
@@ -76,6 +96,9 @@ func (l *LuxOS) handle(req []byte, _ net.Addr) []byte {
 	if err := json.Unmarshal(req, &r); err != nil || r.Command == "" {
 		return mustJSON(luxErr(luxCodeBadCommand, "Invalid JSON"))
 	}
+	l.mu.Lock()
+	l.requests[r.Command]++
+	l.mu.Unlock()
 	if strings.Contains(r.Command, "+") {
 		out := fw.LuxMultiReply{ID: 1}
 		for _, c := range strings.Split(r.Command, "+") {
@@ -209,6 +232,18 @@ func (l *LuxOS) write(cmd, param string) *fw.LuxReply {
 		return luxErr(luxCodeBadSession, "Invalid session id")
 	}
 	l.lastUsed = l.clock.Now()
+	if l.answer.Status == "E" {
+		return &fw.LuxReply{Status: []fw.CgminerStatus{l.answer}, ID: 1}
+	}
+	r := l.carryOut(cmd, args)
+	if l.answer.Status != "" && r.Status[0].OK() {
+		r.Status = []fw.CgminerStatus{l.answer}
+	}
+	return r
+}
+
+// carryOut runs a session command whose session is valid; l.mu held.
+func (l *LuxOS) carryOut(cmd string, args []string) *fw.LuxReply {
 	switch cmd {
 	case "logoff":
 		l.sid = ""
