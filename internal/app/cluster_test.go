@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -80,17 +78,10 @@ func startApp(t *testing.T, f *config.File) *App {
 // runMiner runs a simulated miner named name against a until the test ends.
 func runMiner(t *testing.T, a *App, name string) { runMinerStoppable(t, a, name) }
 
+// viewerGet is GET path on a's console as its viewer.
 func viewerGet(t *testing.T, a *App, path string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+a.ConsoleAddr.String()+path, nil)
-	req.Header.Set("Authorization", "Bearer hg_cluster_token")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return siteCall(t, a, "hg_cluster_token", http.MethodGet, path, "")
 }
 
 // minerOf is the simulated miner of app x (a runs rack1.a0, the other rack1.b0).
@@ -122,15 +113,7 @@ func TestClusterTwoAppsShareOnePolicy(t *testing.T) {
 	runMiner(t, b, "rack1.b0")
 
 	status := func(x *App) cluster.Status {
-		code, body := viewerGet(t, x, "/api/v1/cluster")
-		if code != http.StatusOK {
-			t.Fatalf("GET /api/v1/cluster: %d %s", code, body)
-		}
-		var st cluster.Status
-		if err := json.Unmarshal(body, &st); err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return getJSON[cluster.Status](t, x, "hg_cluster_token", "/api/v1/cluster")
 	}
 	waitFor(t, "one leader, one follower, both instances seen by both", func() bool {
 		sa, sb := status(a), status(b)

@@ -74,11 +74,7 @@ func TestLedgerSlowDiskDoesNotStallJobs(t *testing.T) {
 	stop()
 	unlock()
 	px.Close() // every verdict the proxy will get is in the ledger now
-	waitFor(t, "the ledger to hand every verdict to the store", func() bool {
-		led.mu.Lock()
-		defer led.mu.Unlock()
-		return !led.running
-	})
+	waitFor(t, "the ledger to hand every verdict to the store", func() bool { _, running := backlogOf(led); return !running })
 	if err := st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +106,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	for n := 1; n < total; n++ {
 		led.RecordShare(verdict(n)) // returns at once: the test would hang otherwise
 	}
-	led.mu.Lock()
-	kept := len(led.backlog)
-	led.mu.Unlock()
+	kept, _ := backlogOf(led)
 	if kept != led.max || st.Stats().LosslessQueued != queueSize {
 		t.Fatalf("backlog %d, store queue %d; want both full (%d, %d)", kept, st.Stats().LosslessQueued, led.max, queueSize)
 	}
@@ -121,11 +115,7 @@ func TestLedgerBacklogBounded(t *testing.T) {
 		t.Fatalf("%d verdicts lost past the backlog, want %d or %d", lost, over, over+1)
 	}
 	execOn(t, conn, "ROLLBACK")
-	waitFor(t, "the backlog to reach the store", func() bool {
-		led.mu.Lock()
-		defer led.mu.Unlock()
-		return !led.running
-	})
+	waitFor(t, "the backlog to reach the store", func() bool { _, running := backlogOf(led); return !running })
 	if err := st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,18 +128,10 @@ func TestLedgerBacklogBounded(t *testing.T) {
 	for i := range 1 + queueSize + 5 {
 		led.RecordShare(verdict(i))
 	}
-	waitFor(t, "a backlog", func() bool {
-		led.mu.Lock()
-		defer led.mu.Unlock()
-		return len(led.backlog) > 0
-	})
+	waitFor(t, "a backlog", func() bool { n, _ := backlogOf(led); return n > 0 })
 	closed := make(chan error, 1)
 	go func() { closed <- st.Close() }()
-	waitFor(t, "the backlog dropped at close", func() bool {
-		led.mu.Lock()
-		defer led.mu.Unlock()
-		return !led.running && len(led.backlog) == 0
-	})
+	waitFor(t, "the backlog dropped at close", func() bool { n, running := backlogOf(led); return !running && n == 0 })
 	if strings.Count(logs.String(), "pool verdicts still waiting for the store when it closed") != 1 {
 		t.Fatalf("close log: %s", logs.String())
 	}
@@ -171,6 +153,14 @@ func lockableStore(t *testing.T, queueSize int) (*store.Store, *sql.Conn) {
 		t.Fatal(err)
 	}
 	return st, otherConn(t, "file:"+scfg.Path)
+}
+
+// backlogOf is what led holds back: the verdicts waiting in its backlog, and whether its
+// hand-over to the store runs.
+func backlogOf(led *ledger) (waiting int, running bool) {
+	led.mu.Lock()
+	defer led.mu.Unlock()
+	return len(led.backlog), led.running
 }
 
 // verdict is a pool verdict, lossless in the store, with a hash of its own.

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,15 +12,7 @@ import (
 // policyOf is GET /api/v1/policy on a's console.
 func policyOf(t *testing.T, a *App) console.PolicyView {
 	t.Helper()
-	code, body := siteCall(t, a, siteViewer, http.MethodGet, "/api/v1/policy", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /api/v1/policy: %d %s", code, body)
-	}
-	var pv console.PolicyView
-	if err := json.Unmarshal(body, &pv); err != nil {
-		t.Fatal(err)
-	}
-	return pv
+	return getJSON[console.PolicyView](t, a, siteViewer, "/api/v1/policy")
 }
 
 // A follower's GET /api/v1/policy says where the site's policy runs: the leader it follows,

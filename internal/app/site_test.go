@@ -84,17 +84,23 @@ func siteCall(t *testing.T, a *App, token, method, path, body string) (int, []by
 	return res.StatusCode, b
 }
 
-func siteOf(t *testing.T, a *App) cluster.Site {
+// getJSON is GET path on a's console as token, its 200 answer decoded.
+func getJSON[T any](t *testing.T, a *App, token, path string) T {
 	t.Helper()
-	code, body := siteCall(t, a, siteViewer, http.MethodGet, "/api/v1/site", "")
+	code, body := siteCall(t, a, token, http.MethodGet, path, "")
 	if code != http.StatusOK {
-		t.Fatalf("GET /api/v1/site: %d %s", code, body)
+		t.Fatalf("GET %s: %d %s", path, code, body)
 	}
-	var s cluster.Site
-	if err := json.Unmarshal(body, &s); err != nil {
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return v
+}
+
+func siteOf(t *testing.T, a *App) cluster.Site {
+	t.Helper()
+	return getJSON[cluster.Site](t, a, siteViewer, "/api/v1/site")
 }
 
 type sitePageBody struct {
@@ -104,15 +110,7 @@ type sitePageBody struct {
 
 func sitePage(t *testing.T, a *App, query string) sitePageBody {
 	t.Helper()
-	code, body := siteCall(t, a, siteViewer, http.MethodGet, "/api/v1/site/workers"+query, "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /api/v1/site/workers%s: %d %s", query, code, body)
-	}
-	var p sitePageBody
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return getJSON[sitePageBody](t, a, siteViewer, "/api/v1/site/workers"+query)
 }
 
 // TestSiteConsoleActsOnTheOwner: two hashgates share site s1 over the first one's embedded
