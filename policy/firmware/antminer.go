@@ -151,7 +151,8 @@ const (
 	AntminerModeSleep  = 1
 )
 
-// do sends one digest-authenticated request.
+// do sends one digest-authenticated request; any answer but a 2xx is an
+// error.
 func (d *antminerDriver) do(ctx context.Context, t Target, method, cgi string, body any) (*httpReply, error) {
 	user, pass := t.Username, t.Password
 	if user == "" {
@@ -163,8 +164,15 @@ func (d *antminerDriver) do(ctx context.Context, t Target, method, cgi string, b
 	uri := "/cgi-bin/" + cgi + ".cgi"
 	url := "http://" + t.hostPort(DefaultPort(Antminer)) + uri
 	r, err := httpDo(ctx, d.cfg, d.http, method, url, nil, body)
-	if err != nil || r.Code != http.StatusUnauthorized {
-		return r, err
+	switch {
+	case err != nil:
+		return nil, err
+	case r.success():
+		return r, nil // firmware without digest auth
+	case r.Code != http.StatusUnauthorized:
+		// A broken or missing CGI, or a redirect to a login page: nothing
+		// was done, whatever the body says.
+		return nil, httpRefusal(Antminer, cgi, r)
 	}
 	ch, err := parseDigestChallenge(r.Header.Get("WWW-Authenticate"))
 	if err != nil {
@@ -174,7 +182,7 @@ func (d *antminerDriver) do(ctx context.Context, t Target, method, cgi string, b
 	if err != nil {
 		return nil, err
 	}
-	if r.Code != http.StatusOK {
+	if !r.success() {
 		return nil, httpRefusal(Antminer, cgi, r)
 	}
 	return r, nil

@@ -11,15 +11,21 @@ import (
 	"time"
 )
 
+// maxHeaderBytes bounds a reply's headers, which MaxReplyBytes (a body
+// limit) does not reach: net/http would otherwise buffer up to 10 MB per
+// reply. A miner's headers are a few hundred bytes.
+func maxHeaderBytes(cfg *Config) int64 { return int64(min(cfg.MaxReplyBytes, 64<<10)) }
+
 // newHTTPClient returns the client REST drivers share: bounded dial and
-// header waits, keep-alive pooling per miner, no redirects (a miner has no
-// business sending us elsewhere).
+// header waits, capped headers, keep-alive pooling per miner, no redirects
+// (a miner has no business sending us elsewhere).
 func newHTTPClient(cfg *Config) *http.Client {
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
-		ResponseHeaderTimeout: cfg.IOTimeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       30 * time.Second,
+		DialContext:            (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		ResponseHeaderTimeout:  cfg.IOTimeout,
+		MaxResponseHeaderBytes: maxHeaderBytes(cfg),
+		MaxIdleConnsPerHost:    2,
+		IdleConnTimeout:        30 * time.Second,
 	}
 	return &http.Client{
 		Transport:     tr,
@@ -69,6 +75,10 @@ func httpDo(ctx context.Context, cfg *Config, c *http.Client, method, url string
 	}
 	return &httpReply{Code: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
+
+// success reports a 2xx answer. Redirects are not followed, so a 3xx is
+// not one.
+func (r *httpReply) success() bool { return r.Code >= 200 && r.Code <= 299 }
 
 // httpRefusal turns a non-2xx reply into an error; 401 and 403 are ErrAuth.
 func httpRefusal(fw, what string, r *httpReply) error {
