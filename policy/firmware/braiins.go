@@ -61,6 +61,9 @@ func newBraiins(cfg *Config) Driver {
 	tr := &http.Transport{
 		Protocols:   &p,
 		DialContext: (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		// Also the HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE we announce and
+		// enforce, trailers included.
+		MaxResponseHeaderBytes: maxHeaderBytes(cfg),
 	}
 	return &braiinsDriver{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.IOTimeout}, tokens: make(map[string]string)}
 }

@@ -12,7 +12,7 @@
 // or when switched dead, and it keeps an uptime, a reboot count and a locate
 // LED for the reboot and locate commands. Faults can be switched on at run
 // time: acknowledge writes but change nothing, reply with garbage, stall,
-// or refuse credentials.
+// refuse credentials, or pad HTTP replies with megabytes of headers.
 //
 // Identity: a real miner's API sits at its own IP on the firmware's default
 // port. Here each simulated miner gets its own listener (its own host:port,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,11 +46,22 @@ func (s *httpServer) listen(addr string, h http.Handler) (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// faulty applies stall and garbage faults; auth and write faults are the
-// handler's business.
+// HugeHeaderBytes is about how many header bytes FaultHugeHeaders adds to
+// a reply.
+const HugeHeaderBytes = 4 << 20
+
+// faulty applies stall, garbage and header faults; auth and write faults
+// are the handler's business.
 func (s *httpServer) faulty(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch f := s.miner.Faults(); {
+		f := s.miner.Faults()
+		if f&FaultHugeHeaders != 0 {
+			pad := strings.Repeat("a", 4<<10)
+			for range HugeHeaderBytes / len(pad) {
+				w.Header().Add("X-Pad", pad)
+			}
+		}
+		switch {
 		case f&FaultStall != 0:
 			<-r.Context().Done()
 		case f&FaultGarbage != 0:

@@ -20,6 +20,9 @@ const (
 	FaultStall
 	// FaultRejectAuth refuses every login and token.
 	FaultRejectAuth
+	// FaultHugeHeaders pads every HTTP reply (REST and gRPC) with
+	// HugeHeaderBytes of headers, as a broken or hostile web server might.
+	FaultHugeHeaders
 )
 
 // Profile is a tuned power step (LuxOS profile, VNish preset).
