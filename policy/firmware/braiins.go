@@ -164,7 +164,28 @@ func (d *braiinsDriver) invoke(ctx context.Context, addr, method, token string, 
 		}
 		return nil, ctxOr(ctx, netErr(err))
 	}
+	if braiinsStream(method) {
+		return msg, nil
+	}
+	// A unary call's outcome is the status in the trailers that follow its
+	// message, not the message alone.
+	var more [1]byte
+	switch _, err := io.ReadFull(resp.Body, more[:]); {
+	case err == nil:
+		return nil, fmt.Errorf("%w: more than one message in a unary reply", ErrProtocol)
+	case !errors.Is(err, io.EOF):
+		return nil, ctxOr(ctx, netErr(err))
+	}
+	if code, m, ok := grpcStatusFrom(resp.Trailer); ok && code != grpcOK {
+		return nil, &grpcError{code: code, msg: m}
+	}
 	return msg, nil
+}
+
+// braiinsStream reports the server-streaming methods hashgate calls, of
+// which it reads the first message only; the others are unary.
+func braiinsStream(method string) bool {
+	return method == "braiins.bos.v1.MinerService/GetMinerStatus"
 }
 
 func (d *braiinsDriver) login(ctx context.Context, t Target, addr string) (string, error) {
