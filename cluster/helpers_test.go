@@ -73,3 +73,15 @@ func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	}
 	return nc, js
 }
+
+// publishUntil publishes body on subj every 20 ms until cond holds (the node may not have
+// subscribed yet).
+func publishUntil(t *testing.T, nc *nats.Conn, subj string, body []byte, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		_ = nc.Publish(subj, body)
+		_ = nc.Flush()
+		time.Sleep(20 * time.Millisecond)
+		return cond()
+	})
+}

@@ -37,24 +37,12 @@ func TestSnapshotPartsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sent until refused: the node may not have subscribed yet.
-	waitFor(t, "the inflated snapshot refused", func() bool {
-		_ = nc.Publish("hashgate.parts.inv.big", body)
-		_ = nc.Flush()
-		time.Sleep(20 * time.Millisecond)
-		return n.Status().BadMessages > bad
-	})
+	publishUntil(t, nc, "hashgate.parts.inv.big", body, "the inflated snapshot refused", func() bool { return n.Status().BadMessages > bad })
 	good, err := encode(inv("ok", 0, maxSnapshotParts))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the bounded snapshot taken", func() bool {
-		_ = nc.Publish("hashgate.parts.inv.ok", good)
-		_ = nc.Flush()
-		time.Sleep(20 * time.Millisecond)
-		_, ok := peerStatus(n, "ok")
-		return ok
-	})
+	publishUntil(t, nc, "hashgate.parts.inv.ok", good, "the bounded snapshot taken", func() bool { _, ok := peerStatus(n, "ok"); return ok })
 	if _, ok := peerStatus(n, "big"); ok {
 		t.Fatal("the instance behind the inflated snapshot is remembered")
 	}
