@@ -88,12 +88,23 @@ func waitSubscribed(t *testing.T, url, site, inst string) {
 // The owner's bound (stale_after - lease_ttl = 60 s) is far beyond the leader's 4 s wait:
 // before, the owner answered when the stalled order's 60 s ended and the leader, long gone,
 // failed all ten orders, the nine carried out and confirmed included. Now the nine are
-// confirmed to the leader and only the stalled one fails, as still running, whether its
-// firmware honours the cancellation or ignores it.
+// confirmed to the leader and only the stalled one fails, as not answered, whether its
+// firmware honours the cancellation or ignores it, and whichever bound ends first.
 func TestBatchOneStalledOrderFailsAlone(t *testing.T) {
-	for _, honour := range []bool{true, false} {
-		t.Run(fmt.Sprintf("honours_ctx_%v", honour), func(t *testing.T) {
-			site := fmt.Sprintf("bp%v", honour)
+	for k, tc := range []struct {
+		name   string
+		honour bool          // the stalled firmware call returns when its context ends
+		stale  time.Duration // the owner's stale_after; its lease_ttl is the bucket's 30 s
+		wait   time.Duration // the leader's apply timeout
+	}{
+		{"honours_ctx", true, 90 * time.Second, 4 * time.Second},
+		{"ignores_ctx", false, 90 * time.Second, 4 * time.Second},
+		// The defaults' shape: the owner's bound (2 s here, 7 s by default) ends first.
+		{"owner_bound_first", true, 32 * time.Second, 10 * time.Second},
+	} {
+		honour := tc.honour
+		t.Run(tc.name, func(t *testing.T) {
+			site := fmt.Sprintf("bp%d", k)
 			srv := startNATS(t, filepath.Join(t.TempDir(), "js"), "127.0.0.1:0")
 			url := srv.ClientURL()
 			owners := map[string]string{}
@@ -106,7 +117,7 @@ func TestBatchOneStalledOrderFailsAlone(t *testing.T) {
 			a := leaderActuator(t, url, site, owners, &logBuf{})
 			own := newStallOne(t, "o-0", honour)
 			logs := &logBuf{}
-			n := runFleetNode(t, url, site, "o", 30*time.Second, 90*time.Second, followerPolicy(), 10, own, logs)
+			n := runFleetNode(t, url, site, "o", 30*time.Second, tc.stale, followerPolicy(), 10, own, logs)
 			waitSubscribed(t, url, site, "o")
 			// The leader's epoch proven at the owner first: a plan and a batch arriving together
 			// would share one lease read.
@@ -123,7 +134,7 @@ func TestBatchOneStalledOrderFailsAlone(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 				return false
 			})
-			errs := a.step(4*time.Second, ids...)
+			errs := a.step(tc.wait, ids...)
 			if got := own.carried(); got != 9 {
 				logs.mu.Lock()
 				t.Log(logs.b.String())
