@@ -134,9 +134,14 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) (res []Result, wait 
 		}()
 	}
 	returned := make([]bool, len(res))
+	late := 0 // answered as not carried out in the batch's time
 	take := func(r result) {
 		res[r.i].Err, returned[r.i] = errText(r.err, maxResultErr), true
+		if ctx.Err() != nil && errors.Is(r.err, ErrOrderLate) {
+			late++
+		}
 	}
+wait:
 	for left := len(ds); left > 0; left-- {
 		select {
 		case r := <-out:
@@ -150,20 +155,19 @@ func (n *Node) carryOutBatch(ctx context.Context, b *Batch) (res []Result, wait 
 					drained = true
 				}
 			}
-			late := errText(lateErr(ctx), maxResultErr)
-			k := 0
+			text := errText(lateErr(ctx), maxResultErr)
 			for i := range res {
 				if res[i].Err == "" && !returned[i] {
-					res[i].Err = late
-					k++
+					res[i].Err = text
+					late++
 				}
 			}
-			if k > 0 {
-				n.log.Info().Uint64("epoch", b.Epoch).Str("leader", b.Leader).Int("orders", k).Int("of", len(res)).
-					Msg("batch answered with orders still running at its time bound")
-			}
-			return res, wg.Wait
+			break wait
 		}
+	}
+	if late > 0 {
+		n.log.Info().Err(ctx.Err()).Uint64("epoch", b.Epoch).Str("leader", b.Leader).Int("orders", late).Int("of", len(res)).
+			Msg("batch answered with orders its firmware had not answered in time")
 	}
 	return res, wg.Wait
 }
