@@ -15,7 +15,9 @@ type Config struct {
 	// IOTimeout bounds one request/response exchange. A context deadline,
 	// when earlier, wins.
 	IOTimeout time.Duration
-	// MaxReplyBytes caps a reply; a miner cannot make us buffer more.
+	// MaxReplyBytes caps a reply; a miner cannot make us buffer more. An
+	// HTTP reply's headers are capped apart, at the smaller of this and
+	// 64 KiB.
 	MaxReplyBytes int
 	// ConfirmAttempts is how many read-backs a write gets before
 	// ErrNotConfirmed (the first one is immediate).

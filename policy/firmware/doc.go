@@ -34,6 +34,15 @@
 // many miners with a concurrency bound, per-command timeout and retries with
 // backoff, and reports one [Result] per miner to an audit sink.
 //
+// Only a miner's success counts as one: an HTTP status outside 2xx (no
+// redirect is followed), a gRPC status other than OK, in headers or
+// trailers, and a refusal in a cgminer-style STATUS are errors; a LuxOS
+// warning (STATUS "W") to a command is an answer. A driver sends a command
+// again only when the miner refused the session or token it carried, so it
+// was not carried out; LuxOS refusals do not say so, so a LuxOS command is
+// sent again only when the miner no longer holds the session, and a reboot
+// never: its session is checked before it is sent.
+//
 // Protocol facts and their sources are recorded in the repository's
 // power-control research notes; each driver file cites what it relies on and
 // says plainly what it cannot do.
