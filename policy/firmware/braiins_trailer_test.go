@@ -82,3 +82,15 @@ func TestBraiinsUnaryReplyWithTwoMessages(t *testing.T) {
 		t.Fatalf("want ErrProtocol, got %v", err)
 	}
 }
+
+// Trailers count against the header cap: a 1 MiB grpc-message trailer is
+// refused, not buffered.
+func TestBraiinsHugeTrailersRefused(t *testing.T) {
+	srv := grpcServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		grpcMessage(w, nil, "0", strings.Repeat("m", 1<<20))
+	})
+	drv := newDriver(t, firmware.Braiins, testConfig(firmware.SystemClock{}))
+	if err := drv.Reboot(context.Background(), firmware.Target{ID: "bos-1", Addr: strings.TrimPrefix(srv.URL, "http://")}); err == nil {
+		t.Fatal("a reply with 1 MiB of trailers was accepted")
+	}
+}
