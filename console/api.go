@@ -121,8 +121,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
+	// Any client can cause these lines, so they are sampled; the typed name is left out,
+	// as people type passwords into it.
+	plog := s.log.Sample(s.auth.peerLog)
 	if !s.auth.allowLogin(ip) {
-		s.log.Info().Str("ip", ip).Msg("console login rate-limited")
+		plog.Info().Str("ip", ip).Msg("console login rate-limited")
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too many login attempts; wait a minute")
 		return
@@ -131,9 +134,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	id, sess, err := s.auth.login(req.Name, req.Password)
-	if err != nil {
-		s.log.Info().Err(err).Str("ip", ip).Str("user", req.Name).Msg("console login failed")
+	id, sess, err := s.auth.login(r.Context(), req.Name, req.Password)
+	switch {
+	case errors.Is(err, errVerifyBusy):
+		s.dropCounts.add("console_login_busy")
+		plog.Warn().Str("ip", ip).Int("waiting", verifyWaiting).Msg("console login refused: password checks busy")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	case err != nil && errors.Is(err, r.Context().Err()):
+		plog.Info().Str("ip", ip).Msg("console login abandoned by its client before the password check")
+		return
+	case err != nil:
+		plog.Info().Err(err).Str("ip", ip).Msg("console login failed")
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

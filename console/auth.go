@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,8 +13,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 )
 
@@ -21,9 +24,15 @@ const (
 	sessionCookie = "hashgate_session"
 	csrfHeader    = "X-CSRF-Token"
 	maxSessions   = 10000 // oldest evicted beyond this
-	maxLimiters   = 4096  // per-IP login limiters kept
+	maxLimiters   = 4096  // login limiters kept, one per IPv4 address or IPv6 /64
 	// verifySlots bounds concurrent argon2id verifications: each needs tens of MiB.
 	verifySlots = 2
+	// verifyWaiting bounds the logins waiting for a verify slot; more are answered 503 at
+	// once, so a flood cannot queue seconds of argon2id ahead of the operator's own login.
+	verifyWaiting = 8
+	// peerLogBurst and peerLogEvery sample the login log lines any client can cause.
+	peerLogBurst = 20
+	peerLogEvery = 3 * time.Second
 )
 
 // identity is who made a request.
@@ -70,10 +79,15 @@ type auth struct {
 	tokens   []tokenEntry
 	dummy    passwordHash // verified for unknown users, so timing does not reveal names
 	verifier chan struct{}
+	waiting  atomic.Int64 // logins waiting for a verify slot, at most verifyWaiting
+	// peerLog samples the login lines an unauthenticated client can cause.
+	peerLog zerolog.Sampler
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	limiters map[string]*limiterEntry
+	limiters map[string]*limiterEntry // by limiterKey
+	overflow *rate.Limiter            // shared by the keys a full table cannot take
+	pruned   time.Time                // last scan of a full table
 }
 
 type limiterEntry struct {
@@ -84,7 +98,9 @@ type limiterEntry struct {
 func newAuth(cfg *Config, now func() time.Time) (*auth, error) {
 	a := &auth{now: now, ttl: cfg.SessionTTL.D(), perMin: cfg.LoginsPerMinute,
 		users: make(map[string]userEntry), sessions: make(map[string]*session),
-		limiters: make(map[string]*limiterEntry), verifier: make(chan struct{}, verifySlots)}
+		limiters: make(map[string]*limiterEntry), verifier: make(chan struct{}, verifySlots),
+		peerLog: clockSampler{now: now, l: rate.NewLimiter(rate.Every(peerLogEvery), peerLogBurst)}}
+	a.overflow = a.newLimiter()
 	for _, u := range cfg.Users {
 		h, err := parsePasswordHash(u.PasswordHash)
 		if err != nil {
@@ -161,45 +177,81 @@ func sessionKey(id string) string {
 	return string(sum[:])
 }
 
-// allowLogin spends one login attempt for ip.
+// newLimiter is one key's login bucket: logins_per_minute at once, refilled in a minute.
+func (a *auth) newLimiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(float64(a.perMin)/60), a.perMin)
+}
+
+// allowLogin spends one login attempt for the peer address ip (see limiterKey). When the
+// table is full of buckets still refilling, new keys share one overflow bucket: forgetting
+// any kept bucket would hand its key, perhaps one an attacker has just used up, a fresh burst.
 func (a *auth) allowLogin(ip string) bool {
+	key := limiterKey(ip)
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := a.limiters[ip]
+	e := a.limiters[key]
 	if e == nil {
 		if len(a.limiters) >= maxLimiters {
 			a.pruneLimiters(now)
 		}
-		e = &limiterEntry{l: rate.NewLimiter(rate.Limit(float64(a.perMin)/60), a.perMin)}
-		a.limiters[ip] = e
+		if len(a.limiters) >= maxLimiters {
+			return a.overflow.AllowN(now, 1)
+		}
+		e = &limiterEntry{l: a.newLimiter()}
+		a.limiters[key] = e
 	}
 	e.seen = now
 	return e.l.AllowN(now, 1)
 }
 
-// pruneLimiters forgets IPs idle long enough to have a full bucket again, then, if the table
-// is still full, arbitrary ones: a flood of source addresses must not grow memory.
+// pruneLimiters forgets keys idle for a minute. A bucket refills from empty in one minute,
+// so each one forgotten was full again and its key regains nothing. A flood of fresh keys
+// against a full table scans it at most once a second.
 func (a *auth) pruneLimiters(now time.Time) {
-	for ip, e := range a.limiters {
-		if now.Sub(e.seen) > time.Minute {
-			delete(a.limiters, ip)
-		}
+	if now.Sub(a.pruned) < time.Second {
+		return
 	}
-	for ip := range a.limiters {
-		if len(a.limiters) < maxLimiters {
-			break
+	a.pruned = now
+	for k, e := range a.limiters {
+		if now.Sub(e.seen) >= time.Minute {
+			delete(a.limiters, k)
 		}
-		delete(a.limiters, ip)
 	}
 }
+
+// limiterKey is the login limiter's key for a peer address: the IPv4 address, or the IPv6
+// /64, because one host is routinely given a whole /64 and would otherwise get a fresh
+// burst from each of its addresses.
+func limiterKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.WithZone("").Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.Prefix(64)
+	return p.String()
+}
+
+// clockSampler passes log lines at the rate of l on the console's clock.
+type clockSampler struct {
+	now func() time.Time
+	l   *rate.Limiter
+}
+
+func (c clockSampler) Sample(zerolog.Level) bool { return c.l.AllowN(c.now(), 1) }
 
 // errNoUsers is the login answer when no [[console.user]] is configured: there is no
 // password to check (and no hash whose timing could hide a name).
 var errNoUsers = errors.New("password login is not enabled: no [[console.user]] is configured; use an API token")
 
-// login checks a password and opens a session, returning its ID.
-func (a *auth) login(name, password string) (string, *session, error) {
+// login checks a password and opens a session, returning its ID. It fails with
+// errVerifyBusy when too many logins wait for a password check, and with ctx's error when
+// the client leaves before its turn.
+func (a *auth) login(ctx context.Context, name, password string) (string, *session, error) {
 	if len(a.users) == 0 {
 		return "", nil, errNoUsers
 	}
@@ -208,7 +260,11 @@ func (a *auth) login(name, password string) (string, *session, error) {
 	if known {
 		h = u.hash
 	}
-	if !a.verify(&h, password) || !known {
+	ok, err := a.verify(ctx, &h, password)
+	if err != nil {
+		return "", nil, err
+	}
+	if !ok || !known {
 		return "", nil, errBadLogin
 	}
 	id, csrf := randomToken(), randomToken()
@@ -226,12 +282,45 @@ func (a *auth) login(name, password string) (string, *session, error) {
 // errBadLogin is the one answer for an unknown name and a wrong password alike.
 var errBadLogin = errors.New("wrong name or password")
 
+// errVerifyBusy is the login answer when verifyWaiting logins already wait for a slot.
+var errVerifyBusy = errors.New("too many logins in progress; retry in a few seconds")
+
 // verify checks password against h in one of the verifySlots; the slot is released however
-// the check ends, so one failure cannot lock every later login out.
-func (a *auth) verify(h *passwordHash, password string) bool {
-	a.verifier <- struct{}{}
+// the check ends, so one failure cannot lock every later login out. A login waits for a slot
+// only while its client is there, and at most verifyWaiting wait.
+func (a *auth) verify(ctx context.Context, h *passwordHash, password string) (bool, error) {
+	select {
+	case a.verifier <- struct{}{}:
+	default:
+		if err := a.wait(ctx); err != nil {
+			return false, err
+		}
+	}
 	defer func() { <-a.verifier }()
-	return h.verify(password)
+	if err := ctx.Err(); err != nil { // the slot and the hang-up were both ready
+		return false, err
+	}
+	return h.verify(password), nil
+}
+
+// wait takes a verify slot, queueing behind at most verifyWaiting-1 others.
+func (a *auth) wait(ctx context.Context) error {
+	for {
+		n := a.waiting.Load()
+		if n >= verifyWaiting {
+			return errVerifyBusy
+		}
+		if a.waiting.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	defer a.waiting.Add(-1)
+	select {
+	case a.verifier <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (a *auth) evictSessions(now time.Time) {

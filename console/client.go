@@ -30,11 +30,12 @@ type client struct {
 
 // serveWS upgrades an authorized request and runs the client until either side ends.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id identity) {
-	if s.hub.nclients.Load() >= int64(s.cfg.MaxClients) {
+	if !s.hub.reserve(s.cfg.MaxClients) {
 		s.dropCounts.add("console_client_limit")
 		writeError(w, http.StatusServiceUnavailable, "too many console clients")
 		return
 	}
+	defer s.hub.release() // after a failed upgrade, or once the client is unregistered
 	up := websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,

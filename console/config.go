@@ -96,8 +96,8 @@ type Config struct {
 	ClientQueue int `toml:"client_queue"`
 	// MaxClients caps concurrent websocket clients; more are refused with 503.
 	MaxClients int `toml:"max_clients"`
-	// LoginsPerMinute is how many login attempts one client IP may make per minute (the
-	// burst is the same number).
+	// LoginsPerMinute is how many login attempts one client IPv4 address or IPv6 /64 may
+	// make per minute (the burst is the same number).
 	LoginsPerMinute int `toml:"logins_per_minute"`
 	// ReadTimeout is how long a client may take to send one request, headers and body; a
 	// slower one is disconnected, so a trickling client cannot hold connections open.

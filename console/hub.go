@@ -117,6 +117,7 @@ type hub struct {
 	latest   atomic.Pointer[view]
 	hist     atomic.Pointer[[]Point]
 	nclients atomic.Int64
+	slots    atomic.Int64 // websocket slots taken by serveWS, from before the upgrade until unregistered
 	evicted  atomic.Uint64
 	sent     atomic.Uint64
 	decided  decisionCounts
@@ -169,6 +170,23 @@ func (h *hub) run(ctx context.Context) {
 		}
 	}
 }
+
+// reserve takes one of limit websocket slots before the upgrade: a check of the registered
+// count would let every handshake in flight through at once.
+func (h *hub) reserve(limit int) bool {
+	for {
+		n := h.slots.Load()
+		if n >= int64(limit) {
+			return false
+		}
+		if h.slots.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release gives back a slot taken by reserve.
+func (h *hub) release() { h.slots.Add(-1) }
 
 // drop removes c and closes its connection; a writer blocked on a hung peer returns at once.
 func (h *hub) drop(c *client) {
