@@ -158,6 +158,9 @@ func cmdCheck(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s: ok (%d listeners, %d pools, %d meters, %d fleet groups, policy %v)\n",
 		path, len(f.Listener), len(f.Pool), len(f.Meter), len(f.Fleet), f.Policy != nil)
+	for _, w := range f.Warnings() {
+		fmt.Fprintf(out, "%s: warning: %s\n", path, w)
+	}
 	return nil
 }
 

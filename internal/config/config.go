@@ -177,6 +177,19 @@ func describeValue(err error) error {
 	return describe(err)
 }
 
+// Warnings are settings that validate but will not do what the operator likely wants,
+// each naming its keys; `hashgate check` prints them (a cluster node also logs its own at
+// start).
+func (f *File) Warnings() []string {
+	var w []string
+	if f.Cluster != nil && f.Policy != nil {
+		if err := f.Cluster.CheckPolicy(*f.Policy); err != nil {
+			w = append(w, err.Error())
+		}
+	}
+	return w
+}
+
 // Validate checks every section and names the wrong key.
 func (f *File) Validate() error {
 	pc := f.ProxyConfig()

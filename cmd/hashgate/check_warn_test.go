@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckWarnsOfOrdersCutShort: a clustered site on the defaults gives a leader's order
+// stale_after - lease_ttl = 7 s at its owner, less than apply_timeout (30 s): every order to
+// stock Antminer firmware (~21 s) would fail. `hashgate check` still passes the file (firmware
+// that answers quickly is served) but says so, naming the keys and the values that fix it;
+// with stale_after raised the warning is gone.
+func TestCheckWarnsOfOrdersCutShort(t *testing.T) {
+	dir := t.TempDir()
+	base := siteConfig(dir, "127.0.0.1:1", "127.0.0.1:0", "") + "[policy]\nimport_limit_kw = 100\n"
+	for name, tc := range map[string]struct {
+		cluster string
+		warn    bool
+	}{
+		"defaults":        {"[cluster]\nsite = \"s\"\nnats_url = \"nats://127.0.0.1:4222\"\n", true},
+		"stale_after 35s": {"[cluster]\nsite = \"s\"\nnats_url = \"nats://127.0.0.1:4222\"\nstale_after = \"35s\"\n", false},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".toml")
+		if err := os.WriteFile(path, []byte(base+tc.cluster), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := hashgate(t, "check", "-c", path)
+		if code != 0 || !strings.Contains(out, ": ok (") {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want ok", name, code, out, errOut)
+		}
+		warned := strings.Contains(out, "warning: cluster.stale_after: ")
+		if warned != tc.warn {
+			t.Fatalf("%s: stdout %q; warning wanted %v", name, out, tc.warn)
+		}
+		if tc.warn {
+			for _, key := range []string{"cluster.lease_ttl", "policy.apply_timeout", "set stale_after to at least 33s"} {
+				if !strings.Contains(out, key) {
+					t.Errorf("%s: warning %q does not name %q", name, out, key)
+				}
+			}
+		}
+	}
+}
