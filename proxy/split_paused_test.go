@@ -97,3 +97,42 @@ func TestSplitResumeGivesTheScheduledPoolsWork(t *testing.T) {
 		t.Fatalf("%s, not scheduled, got the resumed miner's share", last.cfg.Name)
 	}
 }
+
+// TestSplitFleetResumeSharesJobs: 400 miners paused in a split and resumed together, after
+// their schedules moved on, are each sent their scheduled pool's work at once, and the whole
+// fleet's resume makes at most one job per pool, not one per miner.
+func TestSplitFleetResumeSharesJobs(t *testing.T) {
+	_, clk, px, addr := startSilentSplit(t, 571)
+	const n = 400
+	workers := make([]string, n)
+	for i := range workers {
+		workers[i] = "wakeall.m" + strconv.Itoa(i)
+		dialShareMiner(t, addr, workers[i])
+		px.Pause(workers[i])
+	}
+	t0 := clk.Now()
+	advanceUntil(t, clk, "a slice", func() bool { return clk.Now().Sub(t0) >= splitSlice })
+	chans := make([]*channel, n)
+	last := make([]*proxyJob, n)
+	for i, w := range workers {
+		chans[i] = channelOf(t, px, w)
+		chans[i].mu.Lock()
+		last[i] = chans[i].lastSent
+		chans[i].mu.Unlock()
+	}
+	start := px.nextJob.Load()
+	for _, w := range workers { // the clock does not move: no settle runs
+		px.Resume(w)
+	}
+	for i, c := range chans {
+		sched := px.split.scheduled(c)
+		waitFor(t, workers[i]+" sent its scheduled pool's work", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.lastSent != last[i] && c.lastSent.pool == sched && !c.lastSent.stale()
+		})
+	}
+	if made := px.nextJob.Load() - start; made > 2 {
+		t.Fatalf("resuming %d miners made %d jobs, want at most one per pool", n, made)
+	}
+}
