@@ -101,11 +101,64 @@ type FleetGroup struct {
 	// Port overrides the firmware API's default port; zero keeps the default.
 	Port int `toml:"port"`
 	// Addresses maps a worker name to its control address (host or host:port) when the
-	// address the miner connects from is not the one its API listens on.
+	// address the miner connects from is not the one its API listens on. A listed worker's
+	// firmware address is vouched for (see Vouched).
 	Addresses map[string]string `toml:"addresses"`
+	// Networks are the address ranges (CIDR, or single addresses) the group's miners connect
+	// from. A worker name is only a claim any host on the network can make: the group's
+	// credentials go only to a miner whose firmware address the operator vouched for, and only
+	// such a miner's telemetry is taken as its measured draw. A miner of the group outside
+	// them is still proxied and gated.
+	Networks []string `toml:"networks"`
 	// Username and Password log in to the firmware API; empty takes the firmware's default.
 	Username string `toml:"username"`
 	Password string `toml:"password"`
+}
+
+// HasCredentials reports whether the group logs in with a username or password of its own
+// (the firmware's published default is no secret).
+func (g *FleetGroup) HasCredentials() bool {
+	return g.Username != "" || g.Password != ""
+}
+
+// Vouched reports whether the operator vouched for the firmware address of a miner with this
+// worker name connecting from ip: it has a [fleet.addresses] entry, or ip is inside the
+// group's match prefix or one of its networks.
+func (g *FleetGroup) Vouched(worker string, ip netip.Addr) bool {
+	if _, ok := g.Addresses[worker]; ok {
+		return true
+	}
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap()
+	if p, ok := g.prefix(); ok && p.Contains(ip) {
+		return true
+	}
+	for _, n := range g.Networks {
+		if p, err := parseNetwork(n); err == nil && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseNetwork reads one networks entry: a prefix ("10.1.0.0/24") or a single address.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err == nil && p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Sources are compared unmapped: "::ffff:10.1.0.0/120" is 10.1.0.0/24.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Match reports whether a miner with this worker name, connecting from ip, belongs to g.
@@ -185,6 +238,22 @@ func (g *FleetGroup) Validate(i int) error {
 		if w == "" || a == "" {
 			return cfgErr(key("addresses"), "empty worker or address")
 		}
+	}
+	for j, n := range g.Networks {
+		p, err := parseNetwork(n)
+		switch {
+		case err != nil:
+			return cfgErr(fmt.Sprintf("%s[%d]", key("networks"), j), "%q is neither a CIDR prefix nor an address", n)
+		case p.Bits() == 0:
+			return cfgErr(fmt.Sprintf("%s[%d]", key("networks"), j), "%q vouches for every address; list the ranges the miners are in", n)
+		}
+	}
+	if _, byIP := g.prefix(); g.HasCredentials() && g.Firmware != FirmwareNone && !byIP && len(g.Networks) == 0 && len(g.Addresses) == 0 {
+		// A worker name proves nothing: any host that connects with a matching name would be
+		// sent the login (in clear text for VNish and Braiins OS).
+		return cfgErr(key("networks"), "must be set: the group has a username or password and matches by worker name alone, "+
+			"so any host naming a matching worker would be sent them; list the address ranges its miners connect from "+
+			"(or match an IP prefix, or give each worker a [fleet.addresses] entry)")
 	}
 	return nil
 }

@@ -56,6 +56,8 @@ func (c *Controller) Apply(ctx context.Context, d policy.Decision) error {
 	var t firmware.Target
 	if ctl {
 		g, t = m.group, target(d.MinerID, m)
+	} else {
+		c.withheldCallLocked(m, commandName(d.Action))
 	}
 	c.mu.Unlock()
 
@@ -67,7 +69,7 @@ func (c *Controller) Apply(ctx context.Context, d policy.Decision) error {
 		}
 		c.mu.Lock()
 		c.countLocked(string(g.Firmware), commandName(d.Action), err)
-		if err == nil {
+		if err == nil && !m.unvouched { // an address not vouched for proves nothing
 			if now := c.clk.Now(); now.After(m.firmware) {
 				m.firmware = now // it answered and confirmed: real hardware
 			}

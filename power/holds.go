@@ -76,6 +76,8 @@ type miner struct {
 	group     *policy.FleetGroup
 	host      string
 	sharedIP  bool
+	// unvouched: its firmware address is not one its group vouches for (inventory.go).
+	unvouched bool
 	view      policy.Miner // as last given to the Runner
 
 	// applied is the last command the actuator carried out in this run; restored is the
@@ -99,9 +101,10 @@ type miner struct {
 }
 
 // controllable reports whether the miner's firmware can be reached for it: a group with a
-// control API and an address that is its own.
+// control API, an address that is its own, and no credentials withheld from it.
 func (m *miner) controllable() bool {
-	return m.connected && m.group != nil && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone
+	return m.connected && m.group != nil && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone &&
+		!m.credentialsWithheld()
 }
 
 // minerLocked returns the state of worker id, creating it; c.mu held.

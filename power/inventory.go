@@ -2,6 +2,7 @@ package power
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -10,6 +11,10 @@ import (
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/policy/firmware"
 )
+
+// ErrCredentialsWithheld (an ErrNoControl) is returned for a worker whose group has
+// credentials but does not vouch for the worker's address: a worker name proves nothing.
+var ErrCredentialsWithheld = fmt.Errorf("%w: its address is outside its [[fleet]] group's networks, so the group's credentials are withheld", ErrNoControl)
 
 // syncFleet keeps the Runner's fleet equal to the connected workers that match a group, once
 // a second.
@@ -77,6 +82,9 @@ func (c *Controller) syncOnce() {
 			c.warned["nat:"+w.Worker] = now
 		}
 		m.group, m.host = g, host
+		// Only an address that firmware calls go to, and telemetry comes from, needs vouching.
+		m.unvouched = g.Firmware != "" && g.Firmware != policy.FirmwareNone && !g.Vouched(w.Worker, ip)
+		c.warnUnvouchedLocked(w.Worker, w.Remote, m, now)
 		if m.connected {
 			c.refreshLocked(w.Worker, m, now)
 			continue
@@ -127,6 +135,40 @@ func address(id string, g *policy.FleetGroup, host string) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
+// credentialsWithheld reports whether firmware calls to the miner are withheld: they would
+// carry its group's credentials to an address the operator did not vouch for (a worker name
+// is a claim any host can make).
+func (m *miner) credentialsWithheld() bool {
+	return m.unvouched && m.group != nil && m.group.HasCredentials()
+}
+
+// withheldCallLocked reports whether a firmware call to the miner is not made for the sole
+// reason that its credentials are withheld, and counts it as result "withheld"; c.mu held.
+func (c *Controller) withheldCallLocked(m *miner, cmd string) bool {
+	if !m.credentialsWithheld() || !m.connected || m.sharedIP || m.group.Firmware == "" || m.group.Firmware == policy.FirmwareNone {
+		return false
+	}
+	c.fwRes[fwKey{string(m.group.Firmware), cmd, "withheld"}]++
+	return true
+}
+
+// warnUnvouchedLocked logs once per miner that its firmware address is not vouched for, and
+// what that costs it; c.mu held.
+func (c *Controller) warnUnvouchedLocked(worker, remote string, m *miner, now time.Time) {
+	if !m.unvouched {
+		return
+	}
+	if _, ok := c.warned["vouch:"+worker]; !ok {
+		ev := c.log.Warn().Str("worker", worker).Str("remote", remote).Str("group", m.group.Name)
+		if m.credentialsWithheld() {
+			ev.Msg("miner connects from outside its [[fleet]] group's networks: firmware credentials withheld, gating only")
+		} else {
+			ev.Msg("miner connects from outside its [[fleet]] group's networks: its telemetry is not taken as proof or as its draw")
+		}
+	}
+	c.warned["vouch:"+worker] = now
+}
+
 func target(id string, m *miner) firmware.Target {
 	return firmware.Target{ID: id, Addr: address(id, m.group, m.host), Username: m.group.Username, Password: m.group.Password}
 }
@@ -139,13 +181,17 @@ func (c *Controller) pollTargets() []PollTarget {
 	for id, m := range c.miners {
 		if m.controllable() {
 			out = append(out, PollTarget{ID: id, Firmware: string(m.group.Firmware), Target: target(id, m)})
+		} else {
+			c.withheldCallLocked(m, "status")
 		}
 	}
 	return out
 }
 
 // report takes one telemetry result: a firmware that answers running or sleeping proves the
-// miner is real hardware, and a power reading is the miner's measured draw.
+// miner is real hardware, and a power reading is the miner's measured draw. From an address
+// the operator did not vouch for, both could be made up by whatever host answers there: the
+// reading is kept for the console only.
 func (c *Controller) report(t Telemetry) {
 	c.mu.Lock()
 	m := c.miners[t.ID]
@@ -156,12 +202,13 @@ func (c *Controller) report(t Telemetry) {
 	fw := string(m.group.Firmware)
 	c.countLocked(fw, "status", t.Err)
 	m.keepTelemetryLocked(t)
-	if t.Err == nil && (t.Status.State == firmware.StateRunning || t.Status.State == firmware.StateSleeping) && t.At.After(m.firmware) {
+	trusted := t.Err == nil && !m.unvouched
+	if trusted && (t.Status.State == firmware.StateRunning || t.Status.State == firmware.StateSleeping) && t.At.After(m.firmware) {
 		m.firmware = t.At
 		c.refreshLocked(t.ID, m, c.clk.Now())
 	}
 	c.mu.Unlock()
-	if t.Err == nil && t.Status.Has(firmware.FieldPower) && c.sink != nil {
+	if trusted && t.Status.Has(firmware.FieldPower) && c.sink != nil {
 		c.sink.ObservePower(t.ID, t.Status.PowerW/1000, t.At)
 	}
 }
