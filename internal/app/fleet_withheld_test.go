@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hashgate/hashgate/internal/tomltime"
+	"github.com/hashgate/hashgate/policy"
+	"github.com/hashgate/hashgate/proxy"
+	"github.com/hashgate/hashgate/sim/miner"
+)
+
+// TestWithheldFirmwareCallsReachMetrics: a miner that names a worker of a group with a login
+// but connects from outside the group's networks still mines through hashgate (its shares
+// reach the pool), its firmware port is never dialled, and the polls withheld from it are
+// counted on /metrics as firmware_commands_total{result="withheld"}.
+func TestWithheldFirmwareCallsReachMetrics(t *testing.T) {
+	// The port the group would call at the miner's address: anything arriving there is a call
+	// that carried the login.
+	fwPort, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwPort.Close()
+	var dialled atomic.Int64
+	go func() {
+		for {
+			c, err := fwPort.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			c.Close()
+		}
+	}()
+
+	_, paddr := startTestPool(t)
+	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
+	f.Console.PublicMetrics = true
+	simSite(&f, policy.DefaultConfig())
+	f.Policy.ImportLimitKW, f.Policy.MarginKW = 1000, 10
+	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareVNish, RatedKW: 3.5, EfficiencyJTH: 17.5,
+		Priority: 1, Port: fwPort.Addr().(*net.TCPAddr).Port, Password: "fleet-secret", Networks: []string{"10.77.0.0/16"}}}
+	f.Power.TelemetryInterval = tomltime.Duration(time.Second)
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(context.Background(), &f, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: "rack1.rogue", HashRate: 50000})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	base := "http://" + a.ConsoleAddr.String()
+	const series = `hashgate_firmware_commands_total{command="status",firmware="vnish",result="withheld"}`
+	deadline := time.Now().Add(60 * time.Second)
+	mining := func() bool {
+		for _, id := range a.Proxy.Identities() {
+			if id.Worker == "rack1.rogue" && !id.LastShare.IsZero() {
+				return true
+			}
+		}
+		return false
+	}
+	for scrape(t, base)[series] < 2 || !mining() {
+		if time.Now().After(deadline) {
+			var fw []string
+			for k, v := range scrape(t, base) {
+				if strings.Contains(k, "firmware_commands") {
+					fw = append(fw, fmt.Sprint(k, " ", v))
+				}
+			}
+			t.Fatalf("after 60 s: mining %v, firmware results on /metrics %v", mining(), fw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := dialled.Load(); n != 0 {
+		t.Fatalf("the firmware port at the miner's address was dialled %d times", n)
+	}
+}
