@@ -142,20 +142,19 @@ func (m *miner) credentialsWithheld() bool {
 	return m.unvouched && m.group != nil && m.group.HasCredentials()
 }
 
-// withheldCallLocked reports whether a firmware call to the miner is not made for the sole
-// reason that its credentials are withheld, and counts it as result "withheld"; c.mu held.
-func (c *Controller) withheldCallLocked(m *miner, cmd string) bool {
-	if !m.credentialsWithheld() || !m.connected || m.sharedIP || m.group.Firmware == "" || m.group.Firmware == policy.FirmwareNone {
-		return false
+// withheldCallLocked counts a firmware call not made to the miner, as result "withheld", when
+// its withheld credentials are the only reason; c.mu held.
+func (c *Controller) withheldCallLocked(m *miner, cmd string) {
+	if m.credentialsWithheld() && m.connected && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone {
+		c.fwRes[fwKey{string(m.group.Firmware), cmd, "withheld"}]++
 	}
-	c.fwRes[fwKey{string(m.group.Firmware), cmd, "withheld"}]++
-	return true
 }
 
 // warnUnvouchedLocked logs once per miner that its firmware address is not vouched for, and
 // what that costs it; c.mu held.
 func (c *Controller) warnUnvouchedLocked(worker, remote string, m *miner, now time.Time) {
 	if !m.unvouched {
+		delete(c.warned, "vouch:"+worker) // said again if it moves outside later
 		return
 	}
 	if _, ok := c.warned["vouch:"+worker]; !ok {
