@@ -102,7 +102,8 @@ type group struct {
 	live   []*proxyJob // published since the last retiring job
 	// trimmed: cut from live (it keeps the last maxJobsPerChannel once past 4x) but not yet
 	// retired. A paused miner is offered nothing, so its ring may still hold these; the next
-	// retire must mark them stale too. Bounded by maxTrimmed.
+	// retire must mark them stale too. Bounded by maxTrimmed, the group's current work aside.
+	// A split's re-issues are never here: they go stale with the job they repeat (origin).
 	trimmed []*proxyJob
 	lanes   map[*pool]*proxyJob // each pool's latest job here (the split offers each miner its pool's)
 }
