@@ -49,8 +49,9 @@ func tickFleet(t *testing.T, clk *clock.Manual, px *Proxy) {
 		}
 		return true
 	})
+	// Taking settleMu waits for the rest of that settle (the moves) to finish.
 	px.split.settleMu.Lock()
-	px.split.settleMu.Unlock() //nolint:staticcheck // waits for the settle in progress
+	px.split.settleMu.Unlock()
 }
 
 // groupJobs is how many jobs g's live and trimmed lists hold.
