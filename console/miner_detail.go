@@ -20,6 +20,10 @@ type MinerHardware struct {
 	// Controllable is true when firmware commands (reboot, locate, power profile) can reach
 	// the miner now.
 	Controllable bool `json:"controllable"`
+	// Unvouched is true when the miner's address is outside what its [[fleet]] group vouches
+	// for (networks, addresses, an IP-prefix match): the group's credentials are withheld
+	// from it and its readings are shown but not trusted by the policy.
+	Unvouched bool `json:"unvouched,omitempty"`
 	// State is running, sleeping or unknown, as the firmware said it at ReadMs.
 	State  string `json:"state,omitempty"`
 	ReadMs int64  `json:"read_ms,omitempty"`

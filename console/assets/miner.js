@@ -66,7 +66,9 @@
       ['Hashboards', hw.boards_total == null ? null : `${hw.boards_working} of ${hw.boards_total} working`],
       ['Uptime', uptime(hw.uptime_s)],
       ['Last poll', hw.polled_ms ? new Date(hw.polled_ms).toLocaleTimeString() + (hw.poll_error ? ' (failed: ' + hw.poll_error + ')' : '') : 'not polled yet'],
-      ['Commands', hw.controllable ? 'reachable' : 'not reachable (shared IP or not connected)']];
+      ['Commands', hw.controllable ? 'reachable'
+        : hw.unvouched ? "withheld: its address is outside its group's networks (readings not trusted)"
+        : 'not reachable (shared IP or not connected)']];
     dl.replaceChildren(...rows.filter(r => r[1] != null).flatMap(([k, v]) => {
       const dd = el('dd', v);
       dd.dataset.field = k;

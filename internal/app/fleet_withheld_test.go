@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hashgate/hashgate/console"
 	"github.com/hashgate/hashgate/internal/tomltime"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/proxy"
@@ -49,6 +50,8 @@ func TestWithheldFirmwareCallsReachMetrics(t *testing.T) {
 	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareVNish, RatedKW: 3.5, EfficiencyJTH: 17.5,
 		Priority: 1, Port: fwPort.Addr().(*net.TCPAddr).Port, Password: "fleet-secret", Networks: []string{"10.77.0.0/16"}}}
 	f.Power.TelemetryInterval = tomltime.Duration(time.Second)
+	const token = "hg_withheld_token"
+	f.Console.Tokens = []console.TokenConfig{{Name: "ops", TokenHash: console.HashToken(token), Role: console.RoleAdmin}}
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +95,24 @@ func TestWithheldFirmwareCallsReachMetrics(t *testing.T) {
 			t.Fatalf("after 60 s: mining %v, firmware results on /metrics %v", mining(), fw)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The operator sees why: the miner detail says the address is not vouched for, and a
+	// reboot is refused in those words, with nothing sent.
+	p := &policyApp{t: t, a: a, token: token}
+	var detail struct {
+		Hardware *console.MinerHardware `json:"hardware"`
+	}
+	if code := p.call("GET", "/api/v1/workers/rack1.rogue", "", &detail); code != 200 || detail.Hardware == nil ||
+		detail.Hardware.Controllable || !detail.Hardware.Unvouched {
+		t.Fatalf("miner detail: %d %+v", code, detail.Hardware)
+	}
+	var bulk struct {
+		Failed  int
+		Results []struct{ Error string }
+	}
+	if code := p.call("POST", "/api/v1/workers/bulk", `{"action":"reboot","workers":["rack1.rogue"]}`, &bulk); code != 200 ||
+		bulk.Failed != 1 || len(bulk.Results) != 1 || !strings.HasPrefix(bulk.Results[0].Error, "credentials withheld: ") {
+		t.Fatalf("bulk reboot: %d %+v", code, bulk)
 	}
 	if n := dialled.Load(); n != 0 {
 		t.Fatalf("the firmware port at the miner's address was dialled %d times", n)

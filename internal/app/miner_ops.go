@@ -25,7 +25,9 @@ func (b backend) MinerHardware(worker string) (console.MinerHardware, bool) {
 	if !ok {
 		return console.MinerHardware{}, false
 	}
-	return console.NewMinerHardware(mt.Firmware, mt.Controllable, mt.Status, mt.StatusAt, mt.PolledAt, mt.PollErr, mt.ProfileW), true
+	h := console.NewMinerHardware(mt.Firmware, mt.Controllable, mt.Status, mt.StatusAt, mt.PolledAt, mt.PollErr, mt.ProfileW)
+	h.Unvouched = mt.Firmware != "" && !mt.Vouched
+	return h, true
 }
 
 func (b backend) WorkerHashrate(ctx context.Context, worker string, from, to time.Time, step time.Duration) ([]store.HashratePoint, error) {
@@ -66,6 +68,8 @@ func commandErrorText(err error) string {
 	switch {
 	case errors.Is(err, power.ErrNotFound):
 		return "not found"
+	case errors.Is(err, power.ErrCredentialsWithheld):
+		return "credentials withheld: its address is outside its group's networks ([[fleet]] networks or addresses)"
 	case errors.Is(err, power.ErrNoControl):
 		return "no firmware control (firmware none, an IP shared with other workers, or not connected)"
 	case errors.Is(err, firmware.ErrUnsupported):
