@@ -62,7 +62,8 @@
 //     newer one is admitted or they isolate: every message of the newer epoch, not only the
 //     first, waits until they returned. A node never leads below an epoch it obeyed.
 //   - A leader's order runs at most stale_after - lease_ttl at the owner, whatever it asks
-//     (a node whose policy.apply_timeout is longer says so at start, naming the keys).
+//     (with a policy.apply_timeout longer and firmware to call, `hashgate check` and `run` say
+//     so, naming the keys).
 //   - Fail-safe: an instance that heard no valid leader (heartbeat, order or its own lease)
 //     for stale_after isolates itself. It gives up the epoch it followed (only a newer one is
 //     obeyed again) and runs a policy.Runner of its own over its own miners with

@@ -192,9 +192,6 @@ func New(cfg Config, o Options) (*Node, error) {
 	// first snapshot as its miners' commanded states (restored from the store), as after an
 	// isolation, not the states it last commanded.
 	n.gen = uint64(n.boot)
-	if err := cfg.CheckPolicy(o.Policy); err != nil {
-		n.log.Warn().Err(err).Msg("orders to slow firmware will time out at their owner")
-	}
 	return n, nil
 }
 

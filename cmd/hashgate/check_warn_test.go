@@ -11,19 +11,25 @@ import (
 // stale_after - lease_ttl = 7 s at its owner, less than apply_timeout (30 s): every order to
 // stock Antminer firmware (~21 s) would fail. `hashgate check` still passes the file (firmware
 // that answers quickly is served) but says so, naming the keys and the values that fix it;
-// with stale_after raised the warning is gone.
+// with stale_after raised, or no firmware to call, there is no warning.
 func TestCheckWarnsOfOrdersCutShort(t *testing.T) {
 	dir := t.TempDir()
 	base := siteConfig(dir, "127.0.0.1:1", "127.0.0.1:0", "") + "[policy]\nimport_limit_kw = 100\n"
+	fleet := func(fw string) string {
+		return "[[fleet]]\nname = \"rack\"\nmatch = \"rack.*\"\nfirmware = \"" + fw + "\"\nrated_kw = 3.2\nefficiency_j_th = 34.0\npriority = 1\n"
+	}
+	const cl = "[cluster]\nsite = \"s\"\nnats_url = \"nats://127.0.0.1:4222\"\n"
 	for name, tc := range map[string]struct {
-		cluster string
-		warn    bool
+		text string
+		warn bool
 	}{
-		"defaults":        {"[cluster]\nsite = \"s\"\nnats_url = \"nats://127.0.0.1:4222\"\n", true},
-		"stale_after 35s": {"[cluster]\nsite = \"s\"\nnats_url = \"nats://127.0.0.1:4222\"\nstale_after = \"35s\"\n", false},
+		"defaults":        {fleet("antminer") + cl, true},
+		"stale_after 35s": {fleet("antminer") + cl + "stale_after = \"35s\"\n", false},
+		// Gating job delivery is all the policy does there: nothing slow to call.
+		"firmware none": {fleet("none") + cl, false},
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".toml")
-		if err := os.WriteFile(path, []byte(base+tc.cluster), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(base+tc.text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		code, out, errOut := hashgate(t, "check", "-c", path)

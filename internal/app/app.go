@@ -65,6 +65,9 @@ func Start(ctx context.Context, cfg *config.File, log zerolog.Logger) (*App, err
 // from a previous one, the hand-over order of opts.Handover (upgrade.go).
 func StartWith(ctx context.Context, cfg *config.File, log zerolog.Logger, opts Options) (*App, error) {
 	a := &App{cfg: cfg, log: log, listen: opts.Listen}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Msg(w)
+	}
 	if a.listen == nil {
 		a.listen = net.Listen
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -178,11 +179,13 @@ func describeValue(err error) error {
 }
 
 // Warnings are settings that validate but will not do what the operator likely wants,
-// each naming its keys; `hashgate check` prints them (a cluster node also logs its own at
-// start).
+// each naming its keys; `hashgate check` prints them and `run` logs them at start.
 func (f *File) Warnings() []string {
 	var w []string
-	if f.Cluster != nil && f.Policy != nil {
+	// Orders cut short matter only where the policy calls firmware: gating job delivery
+	// (firmware none) is immediate.
+	calls := slices.ContainsFunc(f.Fleet, func(g policy.FleetGroup) bool { return g.Firmware != "" && g.Firmware != policy.FirmwareNone })
+	if f.Cluster != nil && f.Policy != nil && calls {
 		if err := f.Cluster.CheckPolicy(*f.Policy); err != nil {
 			w = append(w, err.Error())
 		}
