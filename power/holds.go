@@ -100,12 +100,15 @@ type miner struct {
 	op *operatorState
 }
 
-// controllable reports whether the miner's firmware can be reached for it: a group with a
-// control API, an address that is its own, and no credentials withheld from it.
-func (m *miner) controllable() bool {
-	return m.connected && m.group != nil && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone &&
-		!m.credentialsWithheld()
+// reachable reports whether the miner has a firmware to call at an address of its own: a
+// connected miner of a group with a control API, not sharing its IP.
+func (m *miner) reachable() bool {
+	return m.connected && m.group != nil && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone
 }
+
+// controllable reports whether the miner's firmware is called for it: reachable, and no
+// credentials withheld from it.
+func (m *miner) controllable() bool { return m.reachable() && !m.credentialsWithheld() }
 
 // minerLocked returns the state of worker id, creating it; c.mu held.
 func (c *Controller) minerLocked(id string) *miner {

@@ -81,9 +81,13 @@ func (c *Controller) syncOnce() {
 		if m.sharedIP {
 			c.warned["nat:"+w.Worker] = now
 		}
+		if m.group != g || m.host != host {
+			// Only an address that firmware calls go to, and telemetry comes from, needs
+			// vouching; decided when the miner's group or address changes, not every pass
+			// (the networks are parsed per call).
+			m.unvouched = g.Firmware != "" && g.Firmware != policy.FirmwareNone && !g.Vouched(w.Worker, ip)
+		}
 		m.group, m.host = g, host
-		// Only an address that firmware calls go to, and telemetry comes from, needs vouching.
-		m.unvouched = g.Firmware != "" && g.Firmware != policy.FirmwareNone && !g.Vouched(w.Worker, ip)
 		c.warnUnvouchedLocked(w.Worker, w.Remote, m, now)
 		if m.connected {
 			c.refreshLocked(w.Worker, m, now)
@@ -145,7 +149,7 @@ func (m *miner) credentialsWithheld() bool {
 // withheldCallLocked counts a firmware call not made to the miner, as result "withheld", when
 // its withheld credentials are the only reason; c.mu held.
 func (c *Controller) withheldCallLocked(m *miner, cmd string) {
-	if m.credentialsWithheld() && m.connected && !m.sharedIP && m.group.Firmware != "" && m.group.Firmware != policy.FirmwareNone {
+	if m.reachable() && m.credentialsWithheld() {
 		c.fwRes[fwKey{string(m.group.Firmware), cmd, "withheld"}]++
 	}
 }

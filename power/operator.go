@@ -56,11 +56,11 @@ type MinerTelemetry struct {
 	PollErr  error
 	// Controllable says whether firmware commands can reach the miner now.
 	Controllable bool
-	// Vouched says whether its group vouches for its firmware address ([[fleet]] networks,
-	// addresses or an IP-prefix match): if not, the group's credentials are not sent to it
-	// and its telemetry is shown but neither proves it nor counts as its draw. A group
-	// without firmware (none) calls nothing, so there is nothing to vouch for: true.
-	Vouched bool
+	// Unvouched says its group does not vouch for its firmware address ([[fleet]] networks,
+	// addresses or an IP-prefix match): the group's credentials are not sent to it and its
+	// telemetry is shown but neither proves it nor counts as its draw. Never set for a group
+	// without firmware (none): it calls nothing, so there is nothing to vouch for.
+	Unvouched bool
 	// ProfileW is the operator's power profile (the miner's ceiling); 0 when none.
 	ProfileW int
 }
@@ -92,7 +92,7 @@ func (c *Controller) MinerTelemetry(worker string) (MinerTelemetry, bool) {
 	if m == nil {
 		return MinerTelemetry{}, false
 	}
-	out := MinerTelemetry{Controllable: m.controllable(), Vouched: m.group != nil && !m.unvouched}
+	out := MinerTelemetry{Controllable: m.controllable(), Unvouched: m.unvouched}
 	if m.group != nil {
 		out.Firmware = string(m.group.Firmware)
 	}

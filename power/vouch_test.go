@@ -216,7 +216,7 @@ func TestFleetCredentialsWithheldFromUnvouchedAddress(t *testing.T) {
 				t.Fatalf("the rogue's firmware port got %d connections (password sent: %v)", n, strings.Contains(sent, fleetSecret))
 			}
 			mt, ok := r.c.MinerTelemetry("rack.rogue")
-			if !ok || mt.Controllable || mt.Vouched || !mt.StatusAt.IsZero() {
+			if !ok || mt.Controllable || !mt.Unvouched || !mt.StatusAt.IsZero() {
 				t.Fatalf("console detail of the rogue: %+v", mt)
 			}
 
@@ -272,7 +272,7 @@ func TestFleetCredentialsSentInsideVouchedNetwork(t *testing.T) {
 			if _, sent := tap.accepted(); !strings.Contains(sent, fleetSecret) {
 				t.Fatal("the vouched miner was not sent its login")
 			}
-			if mt, _ := r.c.MinerTelemetry("rack.v"); !mt.Controllable || !mt.Vouched {
+			if mt, _ := r.c.MinerTelemetry("rack.v"); !mt.Controllable || mt.Unvouched {
 				t.Fatalf("console detail: %+v", mt)
 			}
 			if n := fwResult(r.c, "vnish", "status", "withheld"); n != 0 || logs.count("networks") != 0 {
@@ -307,7 +307,7 @@ func TestFleetUnvouchedTelemetryNotTrusted(t *testing.T) {
 		t.Fatalf("telemetry from an address not vouched for was trusted: proven %v, measured %v kW at %v", m.Proven, m.MeasuredKW, m.MeasuredAt)
 	}
 	mt, _ := r.c.MinerTelemetry("rack.fake")
-	if !mt.Controllable || mt.Vouched || mt.Status.PowerW == 0 {
+	if !mt.Controllable || !mt.Unvouched || mt.Status.PowerW == 0 {
 		t.Fatalf("console detail: %+v", mt)
 	}
 	if pf := r.c.Gates()["rack.fake"].Proof; pf != ProofNone {

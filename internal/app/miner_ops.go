@@ -26,7 +26,7 @@ func (b backend) MinerHardware(worker string) (console.MinerHardware, bool) {
 		return console.MinerHardware{}, false
 	}
 	h := console.NewMinerHardware(mt.Firmware, mt.Controllable, mt.Status, mt.StatusAt, mt.PolledAt, mt.PollErr, mt.ProfileW)
-	h.Unvouched = mt.Firmware != "" && !mt.Vouched
+	h.Unvouched = mt.Unvouched
 	return h, true
 }
 
