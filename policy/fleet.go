@@ -121,6 +121,14 @@ func (g *FleetGroup) HasCredentials() bool {
 	return g.Username != "" || g.Password != ""
 }
 
+// VouchesForNone reports whether the group vouches for no miner's address: it matches by
+// worker name with neither networks nor addresses, so no firmware of it is sent a login of
+// its own and no reading from it is taken as proof or draw.
+func (g *FleetGroup) VouchesForNone() bool {
+	_, byIP := g.prefix()
+	return !byIP && len(g.Networks) == 0 && len(g.Addresses) == 0
+}
+
 // Vouched reports whether the operator vouched for the firmware address of a miner with this
 // worker name connecting from ip: it has a [fleet.addresses] entry, or ip is inside the
 // group's match prefix or one of its networks.
@@ -248,7 +256,7 @@ func (g *FleetGroup) Validate(i int) error {
 			return cfgErr(fmt.Sprintf("%s[%d]", key("networks"), j), "%q vouches for every address; list the ranges the miners are in", n)
 		}
 	}
-	if _, byIP := g.prefix(); g.HasCredentials() && g.Firmware != FirmwareNone && !byIP && len(g.Networks) == 0 && len(g.Addresses) == 0 {
+	if g.HasCredentials() && g.Firmware != FirmwareNone && g.VouchesForNone() {
 		// A worker name proves nothing: any host that connects with a matching name would be
 		// sent the login (in clear text for VNish and Braiins OS).
 		return cfgErr(key("networks"), "must be set: the group has a username or password and matches by worker name alone, "+

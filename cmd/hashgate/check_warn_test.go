@@ -49,3 +49,34 @@ func TestCheckWarnsOfOrdersCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarnsOfUntrustedFleetReadings: a group with firmware that matches by worker name
+// alone, with neither networks nor addresses, vouches for no miner: its firmware readings are
+// shown but neither prove a miner nor count as its draw. That validates (no login is sent),
+// but `hashgate check` says so, naming fleet[i].networks; with networks there is no warning.
+func TestCheckWarnsOfUntrustedFleetReadings(t *testing.T) {
+	dir := t.TempDir()
+	base := siteConfig(dir, "127.0.0.1:1", "127.0.0.1:0", "") + "[policy]\nimport_limit_kw = 100\n"
+	group := "[[fleet]]\nname = \"bench\"\nmatch = \"bench.*\"\nfirmware = \"luxos\"\nrated_kw = 3.2\nefficiency_j_th = 34.0\npriority = 1\n"
+	for name, tc := range map[string]struct {
+		text string
+		warn bool
+	}{
+		"by name":       {group, true},
+		"with networks": {group + "networks = [\"10.9.0.0/24\"]\n", false},
+		"by ip prefix":  {strings.Replace(group, `"bench.*"`, `"10.9.0.0/24"`, 1), false},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".toml")
+		if err := os.WriteFile(path, []byte(base+tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := hashgate(t, "check", "-c", path)
+		if code != 0 || !strings.Contains(out, ": ok (") {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want ok", name, code, out, errOut)
+		}
+		warned := strings.Contains(out, `warning: fleet[0].networks: group "bench" matches by worker name alone`)
+		if warned != tc.warn {
+			t.Fatalf("%s: stdout %q; warning wanted %v", name, out, tc.warn)
+		}
+	}
+}

@@ -15,7 +15,7 @@ func TestStartLogsConfigWarnings(t *testing.T) {
 	_, paddr := startTestPool(t)
 	embed, _ := siteNATS(t)
 	f := clusterFile(t, paddr, "a", embed, 1000)
-	f.Fleet[0].Firmware = "antminer"
+	f.Fleet[0].Firmware, f.Fleet[0].Networks = "antminer", []string{"127.0.0.0/8"}
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -190,6 +190,13 @@ func (f *File) Warnings() []string {
 			w = append(w, err.Error())
 		}
 	}
+	for i := range f.Fleet {
+		g := &f.Fleet[i]
+		if g.Firmware != "" && g.Firmware != policy.FirmwareNone && g.VouchesForNone() {
+			w = append(w, fmt.Sprintf("fleet[%d].networks: group %q matches by worker name alone: its miners' firmware readings "+
+				"are shown but not trusted (neither proof of a miner nor its draw); list the address ranges its miners connect from", i, g.Name))
+		}
+	}
 	return w
 }
 
