@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // luxosDriver speaks the LuxOS API (cgminer-style JSON, TCP 4028).
@@ -40,6 +42,9 @@ import (
 // reused, as other LuxOS tools do; if that fails, ErrSessionBusy.
 type luxosDriver struct {
 	cfg *Config
+	// answerLog carries the lines whose text the miners choose (warnings, lost sessions):
+	// sampled, so a fleet answering every command that way cannot flood the log.
+	answerLog zerolog.Logger
 
 	mu     sync.Mutex
 	miners map[string]*luxMiner // by host:port
@@ -61,7 +66,8 @@ type luxMiner struct {
 const luxCodeSessionActive = 402
 
 func newLuxOS(cfg *Config) Driver {
-	return &luxosDriver{cfg: cfg, miners: make(map[string]*luxMiner)}
+	return &luxosDriver{cfg: cfg, miners: make(map[string]*luxMiner),
+		answerLog: cfg.Logger.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Minute})}
 }
 
 func (d *luxosDriver) Firmware() string { return LuxOS }
@@ -167,7 +173,7 @@ func (d *luxosDriver) privileged(ctx context.Context, addr, cmd string, args ...
 		if luxAnswered(st) {
 			m.used = d.cfg.Clock.Now()
 			if !st.OK() {
-				d.cfg.Logger.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Str("msg", st.Msg).Msg("luxos command answered with a warning")
+				d.answerLog.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Str("msg", st.Msg).Msg("luxos command answered with a warning")
 			}
 			return r, nil
 		}
@@ -183,7 +189,7 @@ func (d *luxosDriver) privileged(ctx context.Context, addr, cmd string, args ...
 			// The session is fine: the refusal is about the command.
 			return nil, luxRefusal(cmd, st)
 		}
-		d.cfg.Logger.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Msg("luxos session lost, logging on again")
+		d.answerLog.Info().Str("miner", addr).Str("cmd", cmd).Int("code", st.Code).Msg("luxos session lost, logging on again")
 		sid, err := d.logon(ctx, addr)
 		if err != nil {
 			m.sid = ""
