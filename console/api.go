@@ -138,7 +138,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errVerifyBusy):
 		s.dropCounts.add("console_login_busy")
-		plog.Warn().Str("ip", ip).Int("waiting", verifyWaiting).Msg("console login refused: password checks busy")
+		plog.Warn().Str("ip", ip).Int64("waiting", s.auth.waiting.Load()).Msg("console login refused: password checks busy")
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return

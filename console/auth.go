@@ -25,6 +25,9 @@ const (
 	csrfHeader    = "X-CSRF-Token"
 	maxSessions   = 10000 // oldest evicted beyond this
 	maxLimiters   = 4096  // login limiters kept, one per IPv4 address or IPv6 /64
+	// maxBlockLimiters bounds the login limiters shared per IPv4 /24 or IPv6 /48 by the
+	// addresses a full limiter table cannot take.
+	maxBlockLimiters = 4096
 	// verifySlots bounds concurrent argon2id verifications: each needs tens of MiB.
 	verifySlots = 2
 	// verifyWaiting bounds the logins waiting for a verify slot; more are answered 503 at
@@ -85,9 +88,9 @@ type auth struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	limiters map[string]*limiterEntry // by limiterKey
-	overflow *rate.Limiter            // shared by the keys a full table cannot take
-	pruned   time.Time                // last scan of a full table
+	limiters limiterTable  // by limiterKey
+	blocks   limiterTable  // by blockKey, for the keys a full limiters cannot take
+	overflow *rate.Limiter // shared by the keys neither full table can take
 }
 
 type limiterEntry struct {
@@ -95,11 +98,53 @@ type limiterEntry struct {
 	seen time.Time
 }
 
+// limiterTable holds at most max login buckets by key.
+type limiterTable struct {
+	max    int
+	m      map[string]*limiterEntry
+	pruned time.Time // last scan of the full table
+}
+
+// get is key's bucket, added if the table has room once keys idle for a minute are
+// forgotten; nil when the table is full of buckets still refilling.
+func (t *limiterTable) get(key string, now time.Time, newLimiter func() *rate.Limiter) *limiterEntry {
+	e := t.m[key]
+	if e == nil {
+		if len(t.m) >= t.max {
+			t.prune(now)
+		}
+		if len(t.m) >= t.max {
+			return nil
+		}
+		e = &limiterEntry{l: newLimiter()}
+		t.m[key] = e
+	}
+	e.seen = now
+	return e
+}
+
+// prune forgets keys idle for a minute. A bucket refills from empty in one minute, so each
+// one forgotten was full again and its key regains nothing. A flood of fresh keys against a
+// full table scans it at most once a second.
+func (t *limiterTable) prune(now time.Time) {
+	if now.Sub(t.pruned) < time.Second {
+		return
+	}
+	t.pruned = now
+	for k, e := range t.m {
+		if now.Sub(e.seen) >= time.Minute {
+			delete(t.m, k)
+		}
+	}
+}
+
 func newAuth(cfg *Config, now func() time.Time) (*auth, error) {
 	a := &auth{now: now, ttl: cfg.SessionTTL.D(), perMin: cfg.LoginsPerMinute,
 		users: make(map[string]userEntry), sessions: make(map[string]*session),
-		limiters: make(map[string]*limiterEntry), verifier: make(chan struct{}, verifySlots),
-		peerLog: clockSampler{now: now, l: rate.NewLimiter(rate.Every(peerLogEvery), peerLogBurst)}}
+		limiters: limiterTable{max: maxLimiters, m: make(map[string]*limiterEntry)},
+		blocks:   limiterTable{max: maxBlockLimiters, m: make(map[string]*limiterEntry)},
+		verifier: make(chan struct{}, verifySlots),
+		peerLog:  clockSampler{now: now, l: rate.NewLimiter(rate.Every(peerLogEvery), peerLogBurst)}}
 	a.overflow = a.newLimiter()
 	for _, u := range cfg.Users {
 		h, err := parsePasswordHash(u.PasswordHash)
@@ -183,41 +228,24 @@ func (a *auth) newLimiter() *rate.Limiter {
 }
 
 // allowLogin spends one login attempt for the peer address ip (see limiterKey). When the
-// table is full of buckets still refilling, new keys share one overflow bucket: forgetting
-// any kept bucket would hand its key, perhaps one an attacker has just used up, a fresh burst.
+// table is full of buckets still refilling, a new key shares the bucket of its IPv4 /24 or
+// IPv6 /48 (blockKey): forgetting any kept bucket would hand its key, perhaps one an
+// attacker has just used up, a fresh burst, and one bucket shared by every newcomer would
+// let a single /48, whose /64s alone fill the table, keep it empty for everyone else. Only
+// while the block table is full too, of blocks each tried within the minute, do the
+// remaining newcomers share the one overflow bucket.
 func (a *auth) allowLogin(ip string) bool {
-	key := limiterKey(ip)
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := a.limiters[key]
+	e := a.limiters.get(limiterKey(ip), now, a.newLimiter)
 	if e == nil {
-		if len(a.limiters) >= maxLimiters {
-			a.pruneLimiters(now)
-		}
-		if len(a.limiters) >= maxLimiters {
-			return a.overflow.AllowN(now, 1)
-		}
-		e = &limiterEntry{l: a.newLimiter()}
-		a.limiters[key] = e
+		e = a.blocks.get(blockKey(ip), now, a.newLimiter)
 	}
-	e.seen = now
+	if e == nil {
+		return a.overflow.AllowN(now, 1)
+	}
 	return e.l.AllowN(now, 1)
-}
-
-// pruneLimiters forgets keys idle for a minute. A bucket refills from empty in one minute,
-// so each one forgotten was full again and its key regains nothing. A flood of fresh keys
-// against a full table scans it at most once a second.
-func (a *auth) pruneLimiters(now time.Time) {
-	if now.Sub(a.pruned) < time.Second {
-		return
-	}
-	a.pruned = now
-	for k, e := range a.limiters {
-		if now.Sub(e.seen) >= time.Minute {
-			delete(a.limiters, k)
-		}
-	}
 }
 
 // limiterKey is the login limiter's key for a peer address: the IPv4 address, or the IPv6
@@ -233,6 +261,23 @@ func limiterKey(ip string) string {
 		return addr.String()
 	}
 	p, _ := addr.Prefix(64)
+	return p.String()
+}
+
+// blockKey is the address block whose keys share a bucket when the limiter table is full:
+// the IPv4 /24, the smallest block routed on the internet, or the IPv6 /48, the usual
+// allocation to one site, so one attacker's block does not reach an operator elsewhere.
+func blockKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.WithZone("").Unmap()
+	bits := 48
+	if addr.Is4() {
+		bits = 24
+	}
+	p, _ := addr.Prefix(bits)
 	return p.String()
 }
 

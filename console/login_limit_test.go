@@ -84,10 +84,18 @@ func TestLoginLimiterKeysIPv6By64(t *testing.T) {
 	}
 }
 
+// limiterSizes is how many per-address and per-block login buckets s keeps.
+func limiterSizes(s *Server) (addrs, blocks int) {
+	s.auth.mu.Lock()
+	defer s.auth.mu.Unlock()
+	return len(s.auth.limiters.m), len(s.auth.blocks.m)
+}
+
 // TestLoginLimiterFullTableKeepsExhaustedAddress: a client that has used up its logins and
-// then churns through eight tables' worth of other addresses stays limited (the table is
-// never cleared of a bucket still refilling); the addresses beyond the table share one
-// bucket; a minute later everything has refilled and new addresses get their own again.
+// then churns through eight tables' worth of other addresses, each in a /24 of its own,
+// stays limited (the tables are never cleared of a bucket still refilling); a block that has
+// used up its shared bucket stays limited too; the addresses beyond both full tables share
+// one bucket; a minute later everything has refilled and new addresses get their own again.
 func TestLoginLimiterFullTableKeepsExhaustedAddress(t *testing.T) {
 	cfg := tokenOnlyConfig() // a login costs no password hash, so the test is not argon2-bound
 	cfg.LoginsPerMinute = 3
@@ -97,7 +105,7 @@ func TestLoginLimiterFullTableKeepsExhaustedAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := serve(t, s)
-	const victim, fresh = "127.0.0.2", "127.0.0.3"
+	const victim, fresh = "127.0.0.2", "127.0.1.3"
 	for i := range cfg.LoginsPerMinute {
 		if code := loginFrom(t, base, victim, "u", "pw"); code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d from %s: %d", i, victim, code)
@@ -106,21 +114,48 @@ func TestLoginLimiterFullTableKeepsExhaustedAddress(t *testing.T) {
 	if code := loginFrom(t, base, victim, "u", "pw"); code != http.StatusTooManyRequests {
 		t.Fatalf("attempt over the limit from %s: %d", victim, code)
 	}
-	beyond := 0
+	// Address i is alone in its /24: 10.0.0.1, 10.0.1.1, ... so both tables fill.
+	churn := func(i int) string { return fmt.Sprintf("10.%d.%d.1", i>>8&0xff, i&0xff) }
+	var inBlocks, beyond int
 	for i := range 8 * maxLimiters {
-		ip := fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&0xff, i&0xff)
-		if s.auth.allowLogin(ip) && i >= maxLimiters {
+		if !s.auth.allowLogin(churn(i)) {
+			continue
+		}
+		switch {
+		case i >= maxLimiters+maxBlockLimiters:
 			beyond++
+		case i >= maxLimiters:
+			inBlocks++
 		}
 	}
+	if inBlocks != maxBlockLimiters {
+		t.Errorf("%d addresses in new /24s beyond the full address table got %d attempts, want one each", maxBlockLimiters, inBlocks)
+	}
 	if beyond > cfg.LoginsPerMinute {
-		t.Errorf("%d addresses beyond a full table got %d login attempts; they share %d", 7*maxLimiters, beyond, cfg.LoginsPerMinute)
+		t.Errorf("%d addresses beyond both full tables got %d login attempts; they share %d", 6*maxLimiters, beyond, cfg.LoginsPerMinute)
+	}
+	if a, b := limiterSizes(s); a > maxLimiters || b > maxBlockLimiters {
+		t.Errorf("limiter tables hold %d addresses and %d blocks, bounded at %d and %d", a, b, maxLimiters, maxBlockLimiters)
 	}
 	if code := loginFrom(t, base, victim, "u", "pw"); code != http.StatusTooManyRequests {
 		t.Errorf("%s got a fresh bucket after %d other addresses: %d", victim, 8*maxLimiters, code)
 	}
 	if code := loginFrom(t, base, fresh, "u", "pw"); code != http.StatusTooManyRequests {
-		t.Errorf("a new address beyond the full table got %d, want the shared bucket's 429", code)
+		t.Errorf("a new address in a new /24 beyond both full tables got %d, want the shared bucket's 429", code)
+	}
+	// The block of churn(maxLimiters) has spent one attempt; its neighbours spend the rest,
+	// and another round of churn through new blocks does not refill it.
+	block := strings.TrimSuffix(churn(maxLimiters), ".1")
+	for i := range cfg.LoginsPerMinute - 1 {
+		if !s.auth.allowLogin(fmt.Sprintf("%s.%d", block, 2+i)) {
+			t.Fatalf("attempt %d from %s.0/24: limited early", i+2, block)
+		}
+	}
+	for i := range 2 * maxLimiters {
+		s.auth.allowLogin(fmt.Sprintf("11.%d.%d.1", i>>8&0xff, i&0xff))
+	}
+	if s.auth.allowLogin(block + ".200") {
+		t.Errorf("%s.0/24 got a fresh bucket after %d other blocks", block, 2*maxLimiters)
 	}
 
 	clk.Advance(time.Minute + time.Second)
@@ -134,6 +169,94 @@ func TestLoginLimiterFullTableKeepsExhaustedAddress(t *testing.T) {
 	}
 	if code := loginFrom(t, base, fresh, "u", "pw"); code != http.StatusTooManyRequests {
 		t.Errorf("%s has its own bucket again, but it did not run out: %d", fresh, code)
+	}
+	// The block table is scanned only when full and wanted again; it stays bounded.
+	if a, b := limiterSizes(s); a != 2 || b > maxBlockLimiters {
+		t.Errorf("a minute later the tables hold %d addresses and %d blocks, want the 2 tried since and at most %d", a, b, maxBlockLimiters)
+	}
+}
+
+// TestLoginLimiterOneBlockCannotLockOutOthers: an attacker whose one IPv6 /48 fills the
+// address table with its /64s, keeps it full and empties the bucket its further /64s share
+// is limited to that bucket; the operator at an IPv4 address over real TCP, or at another
+// /48, still gets its attempts, and the tables stay bounded.
+func TestLoginLimiterOneBlockCannotLockOutOthers(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":               "192.0.2.0/24",
+		"::ffff:192.0.2.200":      "192.0.2.0/24",
+		"2001:db8:1:ffff::1":      "2001:db8:1::/48",
+		"2001:db8:1:0:ffff:1:2:3": "2001:db8:1::/48",
+		"fe80::1%eth0":            "fe80::/48",
+		"not an address":          "not an address",
+	} {
+		if got := blockKey(in); got != want {
+			t.Errorf("blockKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+
+	cfg := tokenOnlyConfig()
+	cfg.LoginsPerMinute = 3
+	clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s, err := New(cfg, newFleetBackend(1, true), Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, s)
+	h := s.Handler()
+	loginV6 := func(remote string) int {
+		r := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"u","password":"pw"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	// 2001:db8:1::/48 holds 65,536 /64s; the attacker touches a table's worth each 50 s, so
+	// none is ever idle for the minute that would let it be forgotten, and spends what the
+	// /64s beyond the table share.
+	attacker := func(i int) string { return fmt.Sprintf("2001:db8:1:%x::1", i) }
+	for round := range 3 {
+		for i := range maxLimiters {
+			s.auth.allowLogin(attacker(i))
+		}
+		got := 0
+		for i := range 100 {
+			if s.auth.allowLogin(attacker(maxLimiters + 100*round + i)) {
+				got++
+			}
+		}
+		if round == 0 && got != cfg.LoginsPerMinute {
+			t.Errorf("100 new /64s of the attacker's /48 beyond the full table got %d attempts, want the /48's %d", got, cfg.LoginsPerMinute)
+		}
+		if round > 0 && got > cfg.LoginsPerMinute {
+			t.Errorf("round %d: 100 new /64s of the attacker's /48 got %d attempts, more than a burst", round, got)
+		}
+		if round < 2 {
+			clk.Advance(50 * time.Second)
+		}
+	}
+	if a, b := limiterSizes(s); a != maxLimiters || b != 1 {
+		t.Fatalf("the attack left %d addresses and %d blocks, want a full table of %d and the attacker's one block", a, b, maxLimiters)
+	}
+
+	const operator, neighbour = "127.0.0.3", "127.0.0.4"
+	for i := range cfg.LoginsPerMinute {
+		if code := loginFrom(t, base, operator, "u", "pw"); code != http.StatusUnauthorized {
+			t.Fatalf("operator attempt %d from %s during the attack: %d, want 401", i, operator, code)
+		}
+	}
+	// The operator's /24 shares one bucket while the table is full.
+	if code := loginFrom(t, base, neighbour, "u", "pw"); code != http.StatusTooManyRequests {
+		t.Errorf("%s after its /24 spent its bucket: %d, want 429", neighbour, code)
+	}
+	if code := loginV6("[2001:db8:2:5::1]:4000"); code != http.StatusUnauthorized {
+		t.Errorf("a /64 of another /48 during the attack: %d, want 401", code)
+	}
+	if code := loginV6("[2001:db8:1:ffff::1]:4000"); code != http.StatusTooManyRequests {
+		t.Errorf("a new /64 of the attacker's /48: %d, want 429", code)
+	}
+	if a, b := limiterSizes(s); a != maxLimiters || b != 3 {
+		t.Errorf("tables hold %d addresses and %d blocks, want %d and 3", a, b, maxLimiters)
 	}
 }
 
@@ -223,8 +346,9 @@ func TestLoginVerifyQueueBounded(t *testing.T) {
 	if n := s.auth.waiting.Load(); n != verifyWaiting {
 		t.Errorf("%d logins waiting, want %d", n, verifyWaiting)
 	}
-	if !strings.Contains(logs.String(), `"message":"console login refused: password checks busy"`) {
-		t.Errorf("no log line for the refused logins:\n%s", logs.String())
+	// Nobody leaves the queue here, so each refusal's line counts all verifyWaiting waiting.
+	if line := fmt.Sprintf(`"ip":"127.0.0.1","waiting":%d,"message":"console login refused: password checks busy"`, verifyWaiting); !strings.Contains(logs.String(), line) {
+		t.Errorf("no log line %s for the refused logins:\n%s", line, logs.String())
 	}
 	c := newClient(t, base)
 	c.auth = "Bearer " + viewerToken
