@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/hashgate/hashgate/console"
+	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/internal/tomltime"
 	"github.com/hashgate/hashgate/policy"
-	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
 )
 
@@ -42,24 +40,13 @@ func TestWithheldFirmwareCallsReachMetrics(t *testing.T) {
 		}
 	}()
 
-	_, paddr := startTestPool(t)
-	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
-	f.Console.PublicMetrics = true
-	simSite(&f, policy.DefaultConfig())
-	f.Policy.ImportLimitKW, f.Policy.MarginKW = 1000, 10
-	f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareVNish, RatedKW: 3.5, EfficiencyJTH: 17.5,
-		Priority: 1, Port: fwPort.Addr().(*net.TCPAddr).Port, Password: "fleet-secret", Networks: []string{"10.77.0.0/16"}}}
-	f.Power.TelemetryInterval = tomltime.Duration(time.Second)
-	const token = "hg_withheld_token"
-	f.Console.Tokens = []console.TokenConfig{{Name: "ops", TokenHash: console.HashToken(token), Role: console.RoleAdmin}}
-	if err := f.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Start(context.Background(), &f, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	p := startPolicyAppWith(t, console.RoleAdmin, func(f *config.File) {
+		f.Console.PublicMetrics = true
+		f.Fleet = []policy.FleetGroup{{Name: "rack1", Pattern: "rack1.*", Firmware: policy.FirmwareVNish, RatedKW: 3.5, EfficiencyJTH: 17.5,
+			Priority: 1, Port: fwPort.Addr().(*net.TCPAddr).Port, Password: "fleet-secret", Networks: []string{"10.77.0.0/16"}}}
+		f.Power.TelemetryInterval = tomltime.Duration(time.Second)
+	})
+	a := p.a
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := miner.New(miner.Config{Addr: a.Addrs[0].String(), Username: "rack1.rogue", HashRate: 50000})
@@ -98,7 +85,6 @@ func TestWithheldFirmwareCallsReachMetrics(t *testing.T) {
 	}
 	// The operator sees why: the miner detail says the address is not vouched for, and a
 	// reboot is refused in those words, with nothing sent.
-	p := &policyApp{t: t, a: a, token: token}
 	var detail struct {
 		Hardware *console.MinerHardware `json:"hardware"`
 	}

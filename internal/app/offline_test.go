@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hashgate/hashgate/console"
+	"github.com/hashgate/hashgate/internal/config"
 	"github.com/hashgate/hashgate/policy"
 	"github.com/hashgate/hashgate/proxy"
 	"github.com/hashgate/hashgate/sim/miner"
@@ -27,6 +28,12 @@ type policyApp struct {
 
 func startPolicyApp(t *testing.T, role console.Role) *policyApp {
 	t.Helper()
+	return startPolicyAppWith(t, role, nil)
+}
+
+// startPolicyAppWith is startPolicyApp with the file changed by edit before it is validated.
+func startPolicyAppWith(t *testing.T, role console.Role, edit func(*config.File)) *policyApp {
+	t.Helper()
 	_, paddr := startTestPool(t)
 	f := testFile(t, proxy.ListenerConfig{Protocol: "sv1", Address: "127.0.0.1:0"}, paddr)
 	const token = "hg_e2e_token"
@@ -36,6 +43,9 @@ func startPolicyApp(t *testing.T, role console.Role) *policyApp {
 	p.ImportLimitKW, p.MarginKW = 1000, 10
 	p.Interval = policy.Duration(100 * time.Millisecond)
 	simSite(&f, p)
+	if edit != nil {
+		edit(&f)
+	}
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
