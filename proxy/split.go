@@ -565,44 +565,72 @@ func minedPool(c *channel) *pool {
 
 // moveTo offers c the current work of pl in its group with clean_jobs. When that work was
 // never published here (pl was standby), it is published now: to c and every other miner
-// given pl, retiring pl's older jobs when the block changed.
-func (p *Proxy) moveTo(c *channel, g *group, pl *pool) {
+// given pl, retiring pl's older jobs when the block changed. It says whether it offered or
+// published anything: not when pl has no connection or job here (it just went down), nor
+// when pl's work was retired meanwhile (it left the split).
+func (p *Proxy) moveTo(c *channel, g *group, pl *pool) bool {
 	u := pl.conn(g.idx)
 	if u == nil {
-		return
+		return false
 	}
 	j := u.current()
 	if j == nil {
-		return
+		return false
 	}
 	g.mu.Lock()
 	cur := g.lanes[pl]
 	g.mu.Unlock()
 	if cur == nil || cur.stale() || cur.job != j && cur.job.Received.Before(j.Received) {
 		p.publish(u, j, cur == nil || cur.job.PrevHash != j.PrevHash)
-		return
+		return true
 	}
-	c.offer(p.reissue(g, cur, c), offerClean)
+	pj := p.reissue(g, cur, c)
+	if pj == nil {
+		return false
+	}
+	c.offer(pj, offerClean)
+	return true
 }
 
 // resumed offers a miner let out of a pause its work at once: while the split runs, its
 // scheduled pool's (settle does not move a paused miner, so the job it had last may be
-// either pool's); else the group's current job.
+// either pool's); else the group's current job. When that pool has none (its connection
+// dropped and the next failover check has not taken it out of the split yet), another pool's
+// work the group hands out now: else the miner would hash nothing until the next publish or
+// settle.
 func (p *Proxy) resumed(c *channel) {
 	g := p.groupFor(c.slot.conn)
-	if pl := p.split.scheduled(c); pl != nil {
-		p.moveTo(c, g, pl)
-		return
+	pl := p.split.scheduled(c)
+	if pl != nil {
+		if p.moveTo(c, g, pl) {
+			return
+		}
+	} else {
+		g.mu.Lock()
+		cur := g.cur
+		g.mu.Unlock()
+		if cur != nil && !cur.stale() {
+			c.offer(cur, offerClean)
+			return
+		}
+		// g.cur was superseded (a split just ended): active's work
+		if pl = p.activePool(); pl != nil && p.moveTo(c, g, pl) {
+			return
+		}
 	}
-	g.mu.Lock()
-	cur := g.cur
-	g.mu.Unlock()
-	if cur != nil && !cur.stale() {
-		c.offer(cur, offerClean)
-		return
-	}
-	if a := p.activePool(); a != nil {
-		p.moveTo(c, g, a) // g.cur was superseded (a split just ended): active's work
+	for _, pj := range p.groupWork(g) {
+		// Only work its pool's connection still carries: a lane outlives the session that
+		// sent it until the pool's next clean job or the next failover check.
+		if pj.pool == pl {
+			continue
+		}
+		if u := pj.pool.conn(g.idx); u == nil || !u.up() || u.current() != pj.job {
+			continue
+		}
+		if re := p.reissue(g, pj, c); re != nil {
+			c.offer(re, offerClean)
+			return
+		}
 	}
 }
 
@@ -628,6 +656,9 @@ func (s *splitter) scheduled(c *channel) *pool {
 // miner ran a group's job lists over at about 1,000 miners, and would give each of 100,000
 // miners its own copy of the notify. A re-issue is stale when the job it repeats is (root),
 // so a new block at its pool or the pool leaving the split retires it with that job.
+//
+// It returns nil when the pool's work here was retired after the caller looked (commitSplit
+// took the pool out of the split): a re-issue of it would be stale too, sent as clean work.
 func (p *Proxy) reissue(g *group, cur *proxyJob, c *channel) *proxyJob {
 	now := p.clk.Now()
 	for {
@@ -636,6 +667,9 @@ func (p *Proxy) reissue(g *group, cur *proxyJob, c *channel) *proxyJob {
 			cur = l // the pool's work may have moved on since the caller looked
 		}
 		g.mu.Unlock()
+		if cur.stale() {
+			return nil
+		}
 		if age := now.Sub(cur.minted); age >= 0 && age < time.Second && !c.holds(cur) {
 			return cur
 		}
@@ -659,9 +693,11 @@ func (p *Proxy) reissue(g *group, cur *proxyJob, c *channel) *proxyJob {
 		}
 		pj.encodeV1() // before the lane shows it: another miner moved here may be given it
 		g.mu.Lock()
-		if g.lanes[cur.pool] != cur {
+		if g.lanes[cur.pool] != cur || cur.stale() {
 			g.mu.Unlock()
-			continue // a publish or another re-issue moved the lane on meanwhile: take that
+			// A publish or another re-issue moved the lane on meanwhile: take that. Or
+			// commitSplit retired it (under g.mu): nothing to re-issue.
+			continue
 		}
 		// It becomes the lane: the next re-issue or re-announce of this work takes a later
 		// ntime still. A re-announce in the second of a switch gave the same work at the
