@@ -19,7 +19,8 @@ import (
 // its Runner's first step. Every instance follows it: an isolated one applies the document it
 // last saw to its floor Runner (a paused group stays paused there, a cap below safe_floor_kw
 // lowers the floor). The document outlives every instance: a leader change or a restart
-// keeps the cap, the paused groups and the events.
+// keeps the cap, the paused groups and the events; a restart while NATS is down starts from
+// the copy this instance kept (controls_kept.go).
 
 // controlsKey is the one key of the controls bucket.
 const controlsKey = "site"
@@ -134,6 +135,8 @@ type controlsView struct {
 	// the last controls it saw (a group paused site-wide stays paused on its floor, a cap
 	// below safe_floor_kw lowers the floor).
 	site, iso given
+	// from says whether doc is this instance's kept copy (controls_kept.go) or NATS's.
+	from ControlsFrom
 }
 
 // given is what one Runner was given, to undo what the document dropped.
@@ -343,11 +346,19 @@ func (n *Node) takeControls(rev uint64, value []byte, deleted bool) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if rev < n.ctl.rev {
-		return // older than what a new term read
+	if rev < n.ctl.rev && n.ctl.from != ControlsStored {
+		return // older than what a new term read (a kept copy yields to NATS's first answer)
 	}
-	n.ctl.doc, n.ctl.rev = *doc, rev
+	same := n.ctl.from == ControlsNATS && rev == n.ctl.rev
+	n.ctl.doc, n.ctl.rev, n.ctl.from = *doc, rev, ControlsNATS
 	n.applyControlsLocked()
+	if !same {
+		var b []byte
+		if !deleted {
+			b = slices.Clone(value)
+		}
+		n.keep(rev, b)
+	}
 }
 
 // readControls brings the document up to date before a new term's Runner decides.
@@ -363,6 +374,7 @@ func (n *Node) readControls() {
 			n.takeControls(e.Revision(), e.Value(), false)
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			err = nil
+			n.noControls()
 		}
 	}
 	if err != nil {
@@ -447,6 +459,7 @@ func (n *Node) watchControlsOnce(ctx context.Context) {
 		return
 	}
 	defer w.Stop()
+	got := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -456,8 +469,12 @@ func (n *Node) watchControlsOnce(ctx context.Context) {
 				return
 			}
 			if e == nil {
+				if !got {
+					n.noControls() // the bucket holds no document
+				}
 				continue // the current value was delivered
 			}
+			got = true
 			op := e.Operation()
 			n.takeControls(e.Revision(), e.Value(), op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge)
 		}

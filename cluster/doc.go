@@ -70,7 +70,10 @@
 //     safe_floor_kw and no site meter, which is the engine's own safe floor. That floor
 //     also applies the last site controls this instance saw (controls.go): groups paused
 //     site-wide stay paused, a cap below safe_floor_kw lowers it, and demand-response
-//     events still running count, until a newer document or epoch comes. When a newer
+//     events still running count, until a newer document or epoch comes. Each instance
+//     keeps the last document it took in its own store (controls_kept.go), so one that
+//     starts while NATS is unreachable isolates with it; NATS's first answer replaces it
+//     whatever its revision (a bucket created again restarts them). When a newer
 //     epoch reaches it, that Runner stops, and its in-flight commands return, before the
 //     first order is carried out, so no miner is commanded by two Runners at once. A leader
 //     that sees an instance report the epoch it gave up starts a new term (the next renewal's

@@ -81,6 +81,10 @@ type Options struct {
 	// them at start, so a restart starts its miners in their last commanded states; nil keeps
 	// none.
 	Record policy.Audit
+	// Controls keeps the last site controls document this instance took, so that a start
+	// while NATS is unreachable holds the floor to the site's paused groups and cap
+	// (controls_kept.go); nil keeps none.
+	Controls ControlsStore
 	// Clock drives the lease, the heartbeats, isolation and the Runners; nil is clock.Real.
 	Clock clock.Clock
 	// Logger receives the Node's logs; the zero value discards them.
@@ -149,6 +153,9 @@ type Node struct {
 	ctlMu sync.Mutex
 	ctlKV jetstream.KeyValue
 	ctl   controlsView
+	// ctlStore keeps the document across restarts; kept is what waits for its writer.
+	ctlStore ControlsStore
+	kept     keptControls
 }
 
 type counters struct {
@@ -179,7 +186,7 @@ func New(cfg Config, o Options) (*Node, error) {
 		url = cfg.NATSURL
 	}
 	inst := cfg.InstanceName()
-	n := &Node{cfg: cfg, inst: inst, prefix: "hashgate." + cfg.Site, pcfg: o.Policy, audit: o.Audit, record: o.Record, url: url, clk: o.Clock,
+	n := &Node{cfg: cfg, inst: inst, prefix: "hashgate." + cfg.Site, pcfg: o.Policy, audit: o.Audit, record: o.Record, ctlStore: o.Controls, url: url, clk: o.Clock,
 		log:   o.Logger.With().Str("component", "cluster").Str("instance", inst).Logger(),
 		boot:  time.Now().UnixNano(),
 		views: map[string]policy.Miner{}, commanded: map[string]policy.Command{}, dirty: map[string]bool{}, removed: map[string]bool{},
@@ -188,6 +195,7 @@ func New(cfg Config, o Options) (*Node, error) {
 	n.contact = n.clk.Now() // a starting instance waits stale_after for a leader before it isolates
 	n.records = make(chan ownRecord, recordQueue)
 	n.rolled.wake = make(chan struct{}, 1)
+	n.kept.wake = make(chan struct{}, 1)
 	// Gen starts from the boot time: a leader that heard the previous run takes this run's
 	// first snapshot as its miners' commanded states (restored from the store), as after an
 	// isolation, not the states it last commanded.
@@ -208,6 +216,7 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 		return ErrRunning
 	}
 	n.local = local
+	n.loadControls(ctx) // before NATS answers: the floor starts from the kept document
 	nc, err := nats.Connect(n.url, nats.Name("hashgate-"+n.cfg.Site+"-"+n.inst), nats.MaxReconnects(-1),
 		nats.ReconnectWait(200*time.Millisecond), nats.RetryOnFailedConnect(true), nats.Timeout(2*time.Second),
 		nats.PingInterval(n.cfg.LeaseTTL.D()), nats.MaxPingsOutstanding(2),
@@ -241,7 +250,11 @@ func (n *Node) Run(ctx context.Context, local policy.Planner) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		n.keepControls(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		n.campaign(ctx)
@@ -390,6 +403,11 @@ type Status struct {
 	// previous stored state for the next start.
 	RecordsDropped uint64 `json:"records_dropped"`
 	RecordErrors   uint64 `json:"record_errors"`
+	// ControlsFrom says where the site controls in force came from: "stored" (this
+	// instance's kept copy, NATS not answered since start), "nats", or "" (none);
+	// ControlsRevision is the document's revision in the site's bucket.
+	ControlsFrom     ControlsFrom `json:"controls_from"`
+	ControlsRevision uint64       `json:"controls_revision"`
 }
 
 // InstanceStatus is one instance as this one sees it.
@@ -406,7 +424,8 @@ type InstanceStatus struct {
 // Status returns the Node's current view.
 func (n *Node) Status() Status {
 	n.mu.Lock()
-	s := Status{Site: n.cfg.Site, Instance: n.inst, Role: n.roleLocked(), Epoch: n.highest, Leader: n.leader}
+	s := Status{Site: n.cfg.Site, Instance: n.inst, Role: n.roleLocked(), Epoch: n.highest, Leader: n.leader,
+		ControlsFrom: n.ctl.from, ControlsRevision: n.ctl.rev}
 	for name, p := range n.peers {
 		s.Instances = append(s.Instances, InstanceStatus{Name: name, Miners: len(p.miners), LastSeen: p.lastSeen, Stale: p.stale, Isolated: p.lost != 0})
 	}

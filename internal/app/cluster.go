@@ -42,8 +42,11 @@ func (a *App) startCluster() (power.Sink, error) {
 	// While this instance leads, the site's decisions go to its own audit trail; what it
 	// carries out on its own miners for another leader or its floor goes there too, for the
 	// power controller to restore at the next start.
+	// The site's controls document is kept there too: a start while NATS is unreachable
+	// holds the floor to the site's paused groups and cap.
 	au := power.NewAudit(a.Store)
-	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Audit: au, Record: au, Logger: log})
+	n, err := cluster.New(*cc, cluster.Options{Policy: *a.cfg.Policy, URL: url, Audit: au, Record: au,
+		Controls: power.NewControlsStore(a.Store), Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +61,8 @@ func (a *App) startCluster() (power.Sink, error) {
 type siteSink struct{ *cluster.Node }
 
 var _ power.SiteControls = siteSink{}
+
+var _ cluster.ControlsStore = power.ControlsStore{}
 
 func siteErr(err error) error {
 	switch {
