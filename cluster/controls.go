@@ -313,7 +313,8 @@ func (n *Node) SiteGroup(group string) bool {
 }
 
 // Controls returns the site's controls as this instance last read them, with their revision
-// (0: none stored or none read yet).
+// (0: none stored or none read yet); until NATS answers after a start, the copy this instance
+// kept (Status.ControlsFrom says which).
 func (n *Node) Controls() (Controls, uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
