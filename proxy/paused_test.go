@@ -53,8 +53,9 @@ func dialShareMiner(t *testing.T, addr, worker string) *shareMiner {
 	return m
 }
 
-// nextJob reads until the next mining.notify, latching the difficulty sent before it.
-func (m *shareMiner) nextJob() {
+// nextJob reads until the next mining.notify, latching the difficulty sent before it; it
+// reports whether the notify had clean_jobs.
+func (m *shareMiner) nextJob() bool {
 	m.t.Helper()
 	var n sv1.Notify
 	m.next(func(msg *sv1.Message) bool {
@@ -81,6 +82,7 @@ func (m *shareMiner) nextJob() {
 		m.t.Fatal(err)
 	}
 	m.jobID, m.job, m.target = n.JobID, j, t
+	return n.Clean
 }
 
 // find hashes the current job until a share meets the miner's target and ok, and returns it.

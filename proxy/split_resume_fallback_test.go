@@ -3,9 +3,6 @@ package proxy
 import (
 	"strconv"
 	"testing"
-
-	"github.com/hashgate/hashgate/stratum/sv1"
-	"github.com/hashgate/hashgate/stratum/work"
 )
 
 // TestSplitResumeFallsBackToTheGroupsWork: a miner paused in a 50/50 split is resumed while
@@ -72,7 +69,7 @@ func TestSplitResumeFallsBackToTheGroupsWork(t *testing.T) {
 			}
 
 			px.Resume(worker)
-			clean := nextJobClean(m) // 30 s read deadline: the miner hears nothing before
+			clean := m.nextJob() // 30 s read deadline: the miner hears nothing before
 			if !clean {
 				t.Errorf("the job given at resume is not clean")
 			}
@@ -217,35 +214,4 @@ func TestSplitStaleReissueNotHandedOut(t *testing.T) {
 		t.Fatalf("share of %s after the split ended: %s %v", b.worker, r.Result, r.Error)
 	}
 	waitFor(t, "the share counted at "+stays.cfg.Name, func() bool { return pools[0].Accepted() == 1 })
-}
-
-// nextJobClean is shareMiner.nextJob that also says whether the notify had clean_jobs.
-func nextJobClean(m *shareMiner) bool {
-	m.t.Helper()
-	var n sv1.Notify
-	m.next(func(msg *sv1.Message) bool {
-		switch msg.Method {
-		case sv1.MethodSetDifficulty:
-			var sd sv1.SetDifficulty
-			if msg.UnmarshalParams(&sd) == nil {
-				if d, err := strconv.ParseFloat(string(sd.Difficulty), 64); err == nil {
-					m.diff = d
-				}
-			}
-		case sv1.MethodNotify:
-			return msg.UnmarshalParams(&n) == nil
-		}
-		return false
-	})
-	j := &work.Job{ID: n.JobID, PrevHash: work.PrevHashFromStratum(n.PrevHash), Coinb1: n.Coinb1, Coinb2: n.Coinb2,
-		Extranonce1: m.en1, Extranonce2Size: m.n2, Branch: n.Branch, Version: n.Version, NBits: n.NBits, NTime: n.NTime}
-	if err := j.Prepare(); err != nil {
-		m.t.Fatal(err)
-	}
-	t, err := work.TargetFromDifficulty(m.diff)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	m.jobID, m.job, m.target = n.JobID, j, t
-	return n.Clean
 }
