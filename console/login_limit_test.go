@@ -35,6 +35,17 @@ func loginFrom(t *testing.T, base, src, name, password string) int {
 	return res.StatusCode
 }
 
+// handlerLogin is a wrong login from remote, through the handler: how a peer address the
+// loopback cannot give (another IPv6 /64 or /48) reaches the limiter.
+func handlerLogin(h http.Handler, remote string) int {
+	r := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"u","password":"pw"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.RemoteAddr = remote
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
+}
+
 // TestLoginLimiterKeysIPv6By64: the addresses of one IPv6 /64 share one burst (one host
 // often holds the whole /64), an IPv4-mapped address is its IPv4 address, and another /64 or
 // IPv4 address keeps its own burst.
@@ -56,14 +67,7 @@ func TestLoginLimiterKeysIPv6By64(t *testing.T) {
 	cfg.LoginsPerMinute = 3
 	s := newServer(t, cfg, newFleetBackend(1, true))
 	h := s.Handler()
-	login := func(remote string) int {
-		r := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"u","password":"pw"}`))
-		r.Header.Set("Content-Type", "application/json")
-		r.RemoteAddr = remote
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
-	}
+	login := func(remote string) int { return handlerLogin(h, remote) }
 	tried := 0
 	for i := range 20 {
 		if login(fmt.Sprintf("[2001:db8:0:1::%x]:4000", i+1)) != http.StatusTooManyRequests {
@@ -203,14 +207,7 @@ func TestLoginLimiterOneBlockCannotLockOutOthers(t *testing.T) {
 	}
 	base := serve(t, s)
 	h := s.Handler()
-	loginV6 := func(remote string) int {
-		r := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"u","password":"pw"}`))
-		r.Header.Set("Content-Type", "application/json")
-		r.RemoteAddr = remote
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
-	}
+	loginV6 := func(remote string) int { return handlerLogin(h, remote) }
 	// 2001:db8:1::/48 holds 65,536 /64s; the attacker touches a table's worth each 50 s, so
 	// none is ever idle for the minute that would let it be forgotten, and spends what the
 	// /64s beyond the table share.
