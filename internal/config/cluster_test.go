@@ -10,15 +10,7 @@ import (
 	"github.com/hashgate/hashgate/cluster"
 )
 
-const clusterBase = `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-[policy]
+const clusterBase = minimalFile + `[policy]
 import_limit_kw = 1000
 `
 

@@ -32,15 +32,7 @@ func TestExampleConfigParses(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-`
+	base := minimalFile
 	cases := map[string]string{
 		base + "[difficulty]\ninitial = -1\n":                            "difficulty.initial",
 		base + "[difficulty]\nsharez_per_minute = 3\n":                   "sharez_per_minute",

@@ -9,15 +9,7 @@ import (
 // that would send its firmware password to any host naming a matching worker, and names the
 // key to add as written in the TOML; with networks the same file loads.
 func TestFleetCredentialsWithoutNetworksRefused(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-[policy]
+	base := minimalFile + `[policy]
 import_limit_kw = 100
 [[fleet]]
 name = "row-a"

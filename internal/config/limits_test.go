@@ -21,15 +21,7 @@ func TestExampleLimitsAreTheDefaults(t *testing.T) {
 }
 
 func TestLimitsErrorsNameTheKey(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-`
+	base := minimalFile
 	for text, want := range map[string]string{
 		base + "[limits]\nhandshake_slots_per_ip = 0\n": "limits.handshake_slots_per_ip",
 		base + "[limits]\nsetup_timeout = \"10ms\"\n":   "limits.setup_timeout",

@@ -13,15 +13,7 @@ import (
 // table is named once with the closest known name, a section's key is never prefixed twice and
 // a value that does not decode names its key.
 func TestCheckMessages(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-`
+	base := minimalFile
 	policy := "[policy]\nimport_limit_kw = 100\n"
 	for name, tc := range map[string]struct {
 		text, want string

@@ -9,15 +9,7 @@ import (
 // TestPowerOfflineKeys: [power] offline_ttl and max_offline reach the power Controller's
 // config, and bad values are refused naming the key.
 func TestPowerOfflineKeys(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-[power]
+	base := minimalFile + `[power]
 `
 	f, err := Parse(base + "offline_ttl = \"30m\"\nmax_offline = 5\n")
 	if err != nil {

@@ -9,15 +9,7 @@ import (
 // TestProxyTimeoutKeys: [proxy] worker_auth_timeout and submit_timeout reach the proxy's
 // Config, and a bad one is named.
 func TestProxyTimeoutKeys(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-[proxy]
+	base := minimalFile + `[proxy]
 `
 	f, err := Parse(base + "worker_auth_timeout = \"750ms\"\nsubmit_timeout = \"12s\"\n")
 	if err != nil {

@@ -8,15 +8,7 @@ import (
 // TestKeysThatDidNothingAreRefused: keys once accepted without effect now fail the load with
 // the key named, instead of letting an operator believe they work.
 func TestKeysThatDidNothingAreRefused(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-`
+	base := minimalFile
 	fleet := `
 [[fleet]]
 name = "row-a"

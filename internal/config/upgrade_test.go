@@ -10,15 +10,7 @@ import (
 // TestUpgradeKeys: [upgrade] drain, timeout and pid_file decode, take their defaults when
 // unset (as the example says), and bad values are refused naming the key.
 func TestUpgradeKeys(t *testing.T) {
-	base := `
-[[listener]]
-protocol = "sv1"
-address = "0.0.0.0:3333"
-[[pool]]
-name = "main"
-url = "stratum+tcp://pool.example.com:3333"
-user = "acct"
-`
+	base := minimalFile
 	f, err := Parse(base)
 	if err != nil {
 		t.Fatal(err)
