@@ -46,22 +46,28 @@ func handlerLogin(h http.Handler, remote string) int {
 	return w.Code
 }
 
+// checkKeys checks what key names each peer address in want.
+func checkKeys(t *testing.T, name string, key func(string) string, want map[string]string) {
+	t.Helper()
+	for in, w := range want {
+		if got := key(in); got != w {
+			t.Errorf("%s(%q) = %q, want %q", name, in, got, w)
+		}
+	}
+}
+
 // TestLoginLimiterKeysIPv6By64: the addresses of one IPv6 /64 share one burst (one host
 // often holds the whole /64), an IPv4-mapped address is its IPv4 address, and another /64 or
 // IPv4 address keeps its own burst.
 func TestLoginLimiterKeysIPv6By64(t *testing.T) {
-	for in, want := range map[string]string{
+	checkKeys(t, "limiterKey", limiterKey, map[string]string{
 		"192.0.2.1":               "192.0.2.1",
 		"::ffff:192.0.2.1":        "192.0.2.1",
 		"2001:db8:0:1::1":         "2001:db8:0:1::/64",
 		"2001:db8:0:1:ffff:1:2:3": "2001:db8:0:1::/64",
 		"fe80::1%eth0":            "fe80::/64",
 		"not an address":          "not an address",
-	} {
-		if got := limiterKey(in); got != want {
-			t.Errorf("limiterKey(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 
 	cfg := tokenOnlyConfig()
 	cfg.LoginsPerMinute = 3
@@ -185,18 +191,14 @@ func TestLoginLimiterFullTableKeepsExhaustedAddress(t *testing.T) {
 // is limited to that bucket; the operator at an IPv4 address over real TCP, or at another
 // /48, still gets its attempts, and the tables stay bounded.
 func TestLoginLimiterOneBlockCannotLockOutOthers(t *testing.T) {
-	for in, want := range map[string]string{
+	checkKeys(t, "blockKey", blockKey, map[string]string{
 		"192.0.2.1":               "192.0.2.0/24",
 		"::ffff:192.0.2.200":      "192.0.2.0/24",
 		"2001:db8:1:ffff::1":      "2001:db8:1::/48",
 		"2001:db8:1:0:ffff:1:2:3": "2001:db8:1::/48",
 		"fe80::1%eth0":            "fe80::/48",
 		"not an address":          "not an address",
-	} {
-		if got := blockKey(in); got != want {
-			t.Errorf("blockKey(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 
 	cfg := tokenOnlyConfig()
 	cfg.LoginsPerMinute = 3
