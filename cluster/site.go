@@ -301,8 +301,9 @@ func (n *Node) lead(epoch uint64, now time.Time) {
 		t.r.Observe(rd)
 	}
 	n.applyControlsLocked()
+	instances := len(n.peers) // under n.mu: inventories add peers from NATS's goroutines
 	n.mu.Unlock()
-	n.log.Info().Uint64("epoch", epoch).Int("miners", miners).Int("instances", len(n.peers)).Msg("site policy running")
+	n.log.Info().Uint64("epoch", epoch).Int("miners", miners).Int("instances", instances).Msg("site policy running")
 }
 
 // stopSite ends the site Runner (its term ended) and waits for its in-flight orders.
