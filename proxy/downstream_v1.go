@@ -79,6 +79,9 @@ type v1Conn struct {
 	// nameLogged: a refused worker name was logged; later ones on this connection are only
 	// answered, so one miner retrying cannot flood the log.
 	nameLogged bool
+	// bw: the reader runs this turn on a burst worker (burst.go), which it must leave before
+	// any wait; nil for a reader of its own. Reader-only.
+	bw *burstWorker
 
 	// The output (writer_v1.go), all under outMu.
 	outMu      sync.Mutex
@@ -119,20 +122,21 @@ func (p *Proxy) serveMinerV1(nc net.Conn) {
 	s.run()
 }
 
-// resume is a parked connection's reader, started by whoever took it from the parker (its
-// socket became readable, it was killed, or it was idle too long); the proxy's WaitGroup
-// counts it from the take.
+// resume is a parked connection's reader of its own, started by whoever took it from the
+// parker for a kill, the idle sweep or the parker's stop (a readable socket's burst runs on
+// a burst worker instead); the proxy's WaitGroup counts it from the take.
 func (s *v1Conn) resume() {
 	defer s.p.wg.Done()
+	s.bw = nil // the last burst worker to run s is not this goroutine
 	s.run()
 }
 
-// run reads until the connection ends, then cleans up, or until it is parked: then another
-// reader owns s and this one leaves without touching it.
-func (s *v1Conn) run() {
-	var parked bool
-	defer s.end(&parked)
-	parked = s.readLoop()
+// run reads until the connection ends, then cleans up, or until it is parked or yields its
+// burst worker: then this reader leaves without cleaning up (parked: another reader may
+// already own s).
+func (s *v1Conn) run() (out readOutcome) {
+	defer s.end(&out)
+	return s.readLoop()
 }
 
 // openMinerV1 sets a connection up: its channel, the close on shutdown and setup_timeout,
@@ -161,19 +165,20 @@ func (p *Proxy) openMinerV1(nc net.Conn) *v1Conn {
 	return s
 }
 
-// end closes a connection whose reader returned (or crashed), unless it was parked: the
-// last line, if one is queued, is written first and the close is graceful so the miner reads
-// it instead of a reset.
-func (s *v1Conn) end(parked *bool) {
+// end closes a connection whose reader returned (or crashed), unless it was parked or
+// yielded: the last line, if one is queued, is written first and the close is graceful so
+// the miner reads it instead of a reset.
+func (s *v1Conn) end(out *readOutcome) {
 	if r := recover(); r != nil {
 		s.ch.log.Error().Interface("panic", r).Msg("miner session crashed; closing it")
-	} else if *parked {
+	} else if *out != readEnded {
 		return
 	}
 	s.outMu.Lock()
 	closing, flushed := s.closeAfter, s.flushed
 	s.outMu.Unlock()
 	if closing {
+		s.leaveBurst() // the wait and the linger are this miner's alone
 		t := time.NewTimer(s.p.cfg.WriteTimeout.D())
 		select {
 		case <-flushed:
@@ -247,39 +252,57 @@ func (in *v1Input) Read(b []byte) (int, error) {
 			s.head = nil
 		}
 	} else {
-		n, err = s.conn.Read(b)
+		n, err = s.readRest(b)
 	}
 	s.holdReplies()
 	return n, err
 }
 
-// readLoop reads and handles lines until the connection ends (false) or is parked (true:
-// the caller must leave s alone, another reader may already run it). A miner is parked
-// once it is ready (setup done) and its socket has nothing to read.
-func (s *v1Conn) readLoop() (parked bool) {
+// readRest reads the rest of a line the line reader holds part of. On a burst worker it
+// reads only what is there: when the rest has not come, the goroutine leaves the pool to wait
+// for it, so a miner trickling a line holds no shared worker.
+func (s *v1Conn) readRest(b []byte) (int, error) {
+	if s.bw != nil {
+		if n, ok, err := s.readNow(b); ok {
+			return n, err
+		}
+		s.leaveBurst()
+	}
+	return s.conn.Read(b)
+}
+
+// readLoop reads and handles lines until the connection ends, is parked (the caller must
+// leave s alone, another reader may already run it) or, on a burst worker, has had its turn's
+// burstTurnLines lines (yielded: its replies so far are written). A miner is parked once it is
+// ready (setup done) and its socket has nothing to read.
+func (s *v1Conn) readLoop() readOutcome {
 	if s.lr == nil {
 		s.lr = sv1.NewLineReader((*v1Input)(s), s.p.cfg.MaxLine)
 	}
 	lr := s.lr
-	for {
+	for lines := 0; ; lines++ {
+		if lines == burstTurnLines && s.bw != nil {
+			s.releaseReplies()
+			return readYielded
+		}
 		s.refreshReadDeadline(time.Now())
 		if s.raw != nil && lr.Buffered() == 0 && len(s.head) == 0 {
 			err := s.awaitOrPark(lr, s.setup == nil)
 			if err == errParked {
-				return true
+				return readParked
 			}
 			if err != nil {
 				s.readFailed(err)
-				return false
+				return readEnded
 			}
 		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			s.readFailed(err)
-			return false
+			return readEnded
 		}
 		if !s.line(line) {
-			return false
+			return readEnded
 		}
 	}
 }
@@ -512,6 +535,7 @@ func (s *v1Conn) layout() (work.Layout, error) {
 		return *l, nil
 	}
 	s.releaseReplies()
+	s.leaveBurst()
 	wctx, cancel := context.WithTimeout(s.p.ctx, 30*time.Second)
 	defer cancel()
 	s.stopWait.Store(&cancel)

@@ -18,8 +18,9 @@ import (
 // the largest part of an idle miner's memory.
 //
 // The parker owns the parked connections (token -> connection); whoever takes one out of
-// the map (readiness, kill, the idle sweep, the proxy closing) starts its one reader, so a
-// connection never has two readers and its cleanup runs once, on that reader's way out.
+// the map (readiness, kill, the idle sweep, the proxy closing) starts its one reader (for
+// readiness, a turn on a burst worker: burst.go), so a connection never has two readers and
+// its cleanup runs once, on that reader's way out.
 // Events carry the connection's token, never the fd: a closed fd reused by a new socket
 // can never wake a dead connection.
 
@@ -42,7 +43,8 @@ type parker struct {
 	next     uint64
 	parked   map[uint64]parkedConn
 	sweep    clock.Timer
-	errs     uint64 // epoll errors, logged as they happen
+	errs     uint64    // epoll errors, logged as they happen
+	bursts   burstPool // runs the bursts of the miners that wake (burst.go)
 }
 
 type parkedConn struct {
@@ -148,6 +150,7 @@ func (pk *parker) startLocked(p *Proxy) bool {
 	}
 	pk.rc = rc
 	pk.parked = map[uint64]parkedConn{}
+	pk.bursts.p, pk.bursts.max = p, burstWorkers()
 	p.wg.Add(1)
 	go pk.loop(rc)
 	context.AfterFunc(p.ctx, pk.stop)
@@ -171,8 +174,8 @@ func eventToken(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// loop waits for parked sockets to become readable and starts their readers. It never
-// blocks on a connection: a start is a goroutine.
+// loop waits for parked sockets to become readable and queues them for the burst workers.
+// It never blocks on a connection.
 func (pk *parker) loop(rc syscall.RawConn) {
 	defer pk.p.wg.Done()
 	events := make([]syscall.EpollEvent, parkEvents)
@@ -224,7 +227,7 @@ func (pk *parker) loop(rc syscall.RawConn) {
 	}
 }
 
-// wake starts the readers of the connections in events.
+// wake queues the connections in events for the burst workers.
 func (pk *parker) wake(events []syscall.EpollEvent, ready *[]*v1Conn) {
 	*ready = (*ready)[:0]
 	pk.mu.Lock()
@@ -236,8 +239,8 @@ func (pk *parker) wake(events []syscall.EpollEvent, ready *[]*v1Conn) {
 		}
 	}
 	pk.mu.Unlock()
-	for _, s := range *ready {
-		go s.resume()
+	if len(*ready) > 0 {
+		pk.bursts.run(*ready)
 	}
 	clear(*ready)
 }

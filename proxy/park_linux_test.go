@@ -485,7 +485,7 @@ func TestParkCloseLeavesNoGoroutine(t *testing.T) {
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, fn := range []string{"(*parker).loop", "(*v1Conn).resume", "(*v1Conn).readLoop"} {
+	for _, fn := range []string{"(*parker).loop", "(*v1Conn).resume", "(*v1Conn).readLoop", "(*burstPool).work"} {
 		if g := goroutinesIn(fn); g != 0 {
 			t.Errorf("%d goroutines in %s after Close", g, fn)
 		}

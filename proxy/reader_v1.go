@@ -66,6 +66,9 @@ func (s *v1Conn) awaitOrPark(lr *sv1.LineReader, mayPark bool) error {
 	}
 	r.s = s
 	r.noWait = mayPark
+	if !mayPark {
+		s.leaveBurst() // a wait in the poller is this miner's alone
+	}
 	err := s.raw.Read(r.fn)
 	if err == nil && r.empty {
 		// Nothing to read: the buffer is back in the pool and the held replies are out.
@@ -75,6 +78,7 @@ func (s *v1Conn) awaitOrPark(lr *sv1.LineReader, mayPark bool) error {
 			return errParked
 		}
 		r.noWait, r.empty = false, false
+		s.leaveBurst()
 		err = s.raw.Read(r.fn)
 	}
 	if err == nil {

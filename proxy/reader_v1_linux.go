@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"os"
 	"syscall"
 	"unsafe"
@@ -34,4 +35,33 @@ func (r *rawReader) read(fd uintptr) bool {
 			return true
 		}
 	}
+}
+
+// readNow is one read into b that never waits; ok false: the socket has nothing now.
+func (s *v1Conn) readNow(b []byte) (n int, ok bool, err error) {
+	if len(b) == 0 {
+		return 0, true, nil
+	}
+	var errno syscall.Errno
+	rerr := s.raw.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			if e == syscall.EINTR {
+				continue
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	switch {
+	case rerr != nil:
+		return 0, true, rerr
+	case errno == syscall.EAGAIN:
+		return 0, false, nil
+	case errno != 0:
+		return 0, true, os.NewSyscallError("read", errno)
+	case n == 0:
+		return 0, true, io.EOF
+	}
+	return n, true, nil
 }

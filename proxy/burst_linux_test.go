@@ -1,0 +1,351 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashgate/hashgate/stratum/sv1"
+)
+
+// burstState is the pool's workers (those in the pool, of which stuck) and queued miners.
+func burstState(px *Proxy) (workers, stuck, queued int) {
+	b := &px.park.bursts
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.all), b.stuck, b.n
+}
+
+// TestBurstReadersBoundedUnderSimultaneousBursts: 600 parked miners each send a burst of
+// shares at once; every share is answered, and the goroutines running miners' lines stay a
+// few per P (a goroutine per woken miner before: hundreds at once), none once all is answered.
+func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	const n, per = 600, 4
+	ms := make([]*parkMiner, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range ms {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackB.m%04d", i))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	waitParked(t, px, n)
+
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if g := int64(goroutinesIn("(*v1Conn).readLoop")); g > peak.Load() {
+				peak.Store(g)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	bursts := make([][]byte, n)
+	for i, m := range ms {
+		var b strings.Builder
+		for k := range per {
+			fmt.Fprintf(&b, `{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", 500+k, m.worker, m.job, m.en2, m.ntime, i*per+k)
+		}
+		bursts[i] = []byte(b.String())
+	}
+	for i, m := range ms { // one goroutine writes every burst: the test adds no goroutine per miner
+		if _, err := m.c.Write(bursts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range ms {
+		for k := range per {
+			if r := m.reply(fmt.Sprint(500 + k)); !r.Accepted() {
+				t.Fatalf("miner %d share %d: %s %v", i, k, r.Result, r.Error)
+			}
+		}
+	}
+	close(stop)
+	<-sampled
+	// Workers a stall check started for a turn the loaded machine did not schedule in time
+	// are allowed for: a few, never one per miner.
+	if limit := 3 * max(2, runtime.GOMAXPROCS(0)); peak.Load() > int64(limit) {
+		t.Fatalf("%d goroutines ran miners' lines at once for %d bursts, want <= %d", peak.Load(), n, limit)
+	}
+	waitParked(t, px, n)
+	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
+	if g := goroutinesIn("(*v1Conn).readLoop"); g != 0 {
+		t.Fatalf("%d readers left with every miner parked", g)
+	}
+}
+
+// flooder is a parked miner that sends lines without pause until stopped: replies to
+// nothing (read and dropped by the proxy, no answer, no rate limit) with a request every
+// 512 lines, whose answers it counts.
+type flooder struct {
+	c       net.Conn
+	replies atomic.Int64
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+func startFlooder(t *testing.T, addr, worker string) *flooder {
+	t.Helper()
+	r := dialRaw(t, addr)
+	r.handshake(worker)
+	f := &flooder{c: r.c, stop: make(chan struct{})}
+	chunk := []byte(strings.Repeat(`{"id":3,"result":true,"error":null}`+"\n", 511) +
+		`{"id":9,"method":"mining.extranonce.subscribe","params":[]}` + "\n")
+	f.done.Add(2)
+	go func() {
+		defer f.done.Done()
+		for {
+			select {
+			case <-f.stop:
+				return
+			default:
+			}
+			if _, err := f.c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer f.done.Done()
+		for {
+			line, err := r.br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if strings.Contains(string(line), `"id":9`) {
+				f.replies.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(f.end)
+	return f
+}
+
+func (f *flooder) end() {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	f.c.Close()
+	f.done.Wait()
+}
+
+// TestBurstFloodingMinersDoNotStarveOthers: twice as many miners as there are burst workers
+// send requests without pause; a parked miner's share is still answered, each flooder keeps
+// being answered (its turns yield and requeue, none is dropped), and no worker is held by a
+// flood long enough to count as stuck.
+func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	victim := dialParkMiner(t, addr, "rackF.victim")
+	waitParked(t, px, 1)
+	var fs []*flooder
+	for i := range 2 * burstWorkers() {
+		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackF.flood%d", i)))
+	}
+	eventually(t, "every flooder answered", func() bool {
+		for _, f := range fs {
+			if f.replies.Load() < 20 {
+				return false
+			}
+		}
+		return true
+	})
+	for k := range 3 {
+		victim.submit(60+k, 60+k)
+		if r := victim.reply(fmt.Sprint(60 + k)); !r.Accepted() {
+			t.Fatalf("share %d behind the flood: %s %v", k, r.Result, r.Error)
+		}
+	}
+	before := make([]int64, len(fs))
+	for i, f := range fs {
+		before[i] = f.replies.Load()
+	}
+	eventually(t, "every flooder still answered", func() bool {
+		for i, f := range fs {
+			if f.replies.Load() < before[i]+20 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(px.Workers()); n != 1+len(fs) {
+		t.Fatalf("%d miners connected, want %d: a flooder was dropped", n, 1+len(fs))
+	}
+	for _, f := range fs {
+		f.end()
+	}
+	eventually(t, "the flooders gone", func() bool { return len(px.Workers()) == 1 })
+	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
+}
+
+// TestBurstTrickledLineLeavesThePool: parked miners that send part of a line and stop are
+// each handed a goroutine of their own to wait for the rest; the pool keeps no worker for
+// them, another miner's share is answered meanwhile, and the lines, once finished, are.
+func TestBurstTrickledLineLeavesThePool(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	other := dialParkMiner(t, addr, "rackL.other")
+	k := 2 * burstWorkers()
+	halves := make([]*parkMiner, k)
+	for i := range halves {
+		halves[i] = dialParkMiner(t, addr, fmt.Sprintf("rackL.half%d", i))
+	}
+	waitParked(t, px, k+1)
+	lines := make([]string, k)
+	for i, m := range halves {
+		lines[i] = fmt.Sprintf(`{"id":90,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", m.worker, m.job, m.en2, m.ntime, 90+i)
+		// A whole share, then half of the next line: the turn answers the first and waits
+		// for the rest of the second.
+		first := fmt.Sprintf(`{"id":89,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", m.worker, m.job, m.en2, m.ntime, 190+i)
+		if _, err := m.c.Write([]byte(first + lines[i][:len(lines[i])/2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range halves {
+		if r := m.reply("89"); !r.Accepted() {
+			t.Fatalf("miner %d: %s %v", i, r.Result, r.Error)
+		}
+	}
+	waitParked(t, px, 1)
+	eventually(t, "the waiting miners out of the pool", func() bool {
+		w, _, _ := burstState(px)
+		return w == 0 && goroutinesIn("(*v1Conn).readRest") == k
+	})
+	other.submit(91, 91)
+	if r := other.reply("91"); !r.Accepted() {
+		t.Fatalf("the other miner: %s %v", r.Result, r.Error)
+	}
+	for i, m := range halves {
+		if _, err := m.c.Write([]byte(lines[i][len(lines[i])/2:])); err != nil {
+			t.Fatal(err)
+		}
+		if r := m.reply("90"); !r.Accepted() {
+			t.Fatalf("miner %d finished line: %s %v", i, r.Result, r.Error)
+		}
+	}
+	waitParked(t, px, k+1)
+	if g := goroutinesIn("(*v1Conn).readLoop"); g != 0 {
+		t.Fatalf("%d readers left with every miner parked", g)
+	}
+}
+
+// blockingSink holds RecordShare for the workers named in block until released: a sink that
+// breaks its promise not to block, or anything else a turn might wait on.
+type blockingSink struct {
+	release chan struct{}
+	held    atomic.Int64
+}
+
+func (s *blockingSink) RecordShare(ev ShareEvent) {
+	if strings.HasPrefix(ev.Worker, "rackS.stuck") {
+		s.held.Add(1)
+		<-s.release
+	}
+}
+
+// TestBurstBlockedTurnDoesNotHoldOthers: shares whose recording blocks hold every burst
+// worker; the stall check counts them stuck and starts others, so another miner's share is
+// answered while they wait, and once released they are answered and the pool shrinks back.
+func TestBurstBlockedTurnDoesNotHoldOthers(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	sink := &blockingSink{release: make(chan struct{})}
+	px, addr := startProxy(t, shareConfig(paddr), Options{Sink: sink})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(sink.release)
+		}
+	})
+	other := dialParkMiner(t, addr, "rackS.other")
+	k := 2 * burstWorkers()
+	stuck := make([]*parkMiner, k)
+	for i := range stuck {
+		stuck[i] = dialParkMiner(t, addr, fmt.Sprintf("rackS.stuck%d", i))
+	}
+	waitParked(t, px, k+1)
+	for i, m := range stuck {
+		m.submit(70, 70+i)
+	}
+	eventually(t, "every stuck miner's turn blocked", func() bool { return sink.held.Load() == int64(k) })
+	other.submit(71, 71)
+	if r := other.reply("71"); !r.Accepted() {
+		t.Fatalf("the other miner behind blocked turns: %s %v", r.Result, r.Error)
+	}
+	waitParked(t, px, 1)
+	close(sink.release)
+	released = true
+	for i, m := range stuck {
+		if r := m.reply("70"); !r.Accepted() {
+			t.Fatalf("stuck miner %d: %s %v", i, r.Result, r.Error)
+		}
+	}
+	waitParked(t, px, k+1)
+	eventually(t, "the burst workers gone", func() bool { w, s, q := burstState(px); return w == 0 && s == 0 && q == 0 })
+}
+
+// TestBurstMinerGoneWhileQueued: miners that wake and close at once, and a miner that ends
+// with a last line (an oversized line: answered, then the close lingers), are cleaned up once
+// each on the workers, which are gone afterwards.
+func TestBurstMinerGoneWhileQueued(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	cfg := shareConfig(paddr)
+	cfg.MaxLine = 4096
+	px, addr, logs := logProxy(t, cfg, Options{})
+	const n = 100
+	rs := make([]*rawMiner, n)
+	for i := range rs {
+		rs[i] = dialRaw(t, addr)
+		rs[i].handshake(fmt.Sprintf("rackG.m%03d", i))
+	}
+	big := dialRaw(t, addr)
+	big.handshake("rackG.big")
+	waitParked(t, px, n+1)
+	for _, r := range rs {
+		r.c.Write([]byte(`{"id":5,"method":"mining.extranonce.subscribe","params":[]}` + "\n"))
+		r.c.Close()
+	}
+	if _, err := big.c.Write([]byte(strings.Repeat("x", 64<<10))); err != nil {
+		t.Fatal(err)
+	}
+	m := big.next(func(m *sv1.Message) bool { return m.IsResponse() && m.Error != nil })
+	if !strings.Contains(m.Error.Message, "Line too long") {
+		t.Fatalf("oversized line answered %v", m.Error)
+	}
+	big.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.Copy(io.Discard, big.c); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the oversized line's miner was never closed")
+		}
+	}
+	eventually(t, "every miner removed", func() bool { return len(px.Workers()) == 0 })
+	eventually(t, "one disconnect logged per miner", func() bool { return logs.count(`"miner disconnected"`) == n+1 })
+	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
+	if px.park.count() != 0 {
+		t.Fatal("a gone miner is still parked")
+	}
+}
