@@ -100,8 +100,10 @@ func allOnes() (u sv2.U256) {
 	return u
 }
 
-// badInputProxy starts a pool, a proxy whose SV2 listener times handshakes out quickly, and
-// one honest V2 miner that must keep mining whatever the others do.
+// badInputProxy starts a pool, a proxy whose SV2 listener times handshakes out after 5 s, and
+// one honest V2 miner that must keep mining whatever the others do. The timeout is a wall-clock
+// socket deadline on every handshake, honest ones included (300 ms cut them on a loaded box);
+// 5 s is still far inside the 30 s the stalled-handshake test waits.
 func badInputProxy(t *testing.T) (*Proxy, string, v2Keys, *miner2.Miner) {
 	t.Helper()
 	_, paddr := startPool(t, nil)
@@ -112,7 +114,7 @@ func badInputProxy(t *testing.T) (*Proxy, string, v2Keys, *miner2.Miner) {
 		t.Fatal(err)
 	}
 	ncfg := noise.DefaultConfig()
-	ncfg.HandshakeTimeout = 300 * time.Millisecond
+	ncfg.HandshakeTimeout = 5 * time.Second
 	ncfg.MaxPayload = maxMinerFrame
 	if err := px.ServeV2(l, k.static, k.cert, ncfg); err != nil {
 		t.Fatal(err)
