@@ -72,7 +72,12 @@ func TestChurnedNamesLeaveNoProxyState(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
-		eventually(t, "the wave gone", func() bool { ch, _, _, _, _ := proxyWorkerState(px); return ch == 1 })
+		// A closing connection leaves the channel table first and gives its extranonce slot
+		// back last, so wait for all of it: a leak never comes back to one.
+		eventually(t, "the wave gone from channels, names, groups and slots", func() bool {
+			ch, byWorker, _, grouped, slots := proxyWorkerState(px)
+			return ch == 1 && byWorker == 1 && grouped == 1 && slots == 1
+		})
 	}
 	channels, byWorker, paused, grouped, slots := proxyWorkerState(px)
 	if channels != 1 || byWorker != 1 || grouped != 1 || slots != 1 || paused != names/wave {
