@@ -156,14 +156,13 @@ func TestProxyAggregatesMinersOnOneConnection(t *testing.T) {
 	if st.Shares["pool_accepted"] == 0 || st.Shares["pool_rejected"] != 0 || st.ActivePool != "pool0" {
 		t.Fatalf("status %+v", st)
 	}
-	// The pool accepted exactly what the proxy forwarded and it said it accepted.
-	eventually(t, "verdicts to settle", func() bool {
+	// The pool accepted exactly what the proxy forwarded and it said it accepted. The miners
+	// keep mining, so the two counts agree only at a moment with no share at the pool whose
+	// verdict is still on its way back; a verdict lost or counted twice never agrees again.
+	eventually(t, "the pool's accepted count and the proxy's to agree, verdicts settled", func() bool {
 		st := px.Status()
-		return st.Shares["forwarded"] == st.Shares["pool_accepted"]+st.Shares["pool_rejected"]+st.Shares["pool_unknown"]
+		return sp.Accepted() == st.Shares["pool_accepted"] && st.Shares["forwarded"] == st.Shares["pool_accepted"]+st.Shares["pool_rejected"]+st.Shares["pool_unknown"]
 	})
-	if got, want := sp.Accepted(), px.Status().Shares["pool_accepted"]; got != want {
-		t.Fatalf("pool accepted %d, proxy recorded %d", got, want)
-	}
 }
 
 func TestProxyOpensAnotherUpstreamWhenSpaceRunsOut(t *testing.T) {
