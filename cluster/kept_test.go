@@ -78,6 +78,9 @@ type keptSpec struct {
 	relay   *relay
 	pc      policy.Config
 	floorKW float64
+	// lease and stale are lease_ttl and stale_after (2 s and 5 s when zero). A test that needs
+	// one leader throughout gives it a lease a stalled box cannot lapse.
+	lease, stale time.Duration
 }
 
 // kept is a running instance with its proxy and store.
@@ -131,6 +134,9 @@ func startKept(t *testing.T, s *site, poolAddr string, spec keptSpec) *kept {
 	cc := DefaultConfig()
 	cc.Site, cc.Instance, cc.NATSURL = "site1", spec.name, spec.relay.url()
 	cc.LeaseTTL, cc.StaleAfter = Duration(2*time.Second), Duration(5*time.Second)
+	if spec.lease != 0 {
+		cc.LeaseTTL, cc.StaleAfter = Duration(spec.lease), Duration(spec.stale)
+	}
 	cc.SafeFloorKW = spec.floorKW
 	node, err := New(cc, Options{Policy: spec.pc, Audit: rec, Record: rec, Logger: log})
 	if err != nil {
@@ -203,13 +209,19 @@ func (k *kept) storedPauses(t *testing.T) int {
 	return n
 }
 
-// leaderCommanded is what the site Runner of in holds as id's command.
-func leaderCommanded(in *kept, id string) policy.Action {
+// leaderMiners is what the site Runner of in holds of every miner; none while in does not
+// lead.
+func leaderMiners(in *kept) []policy.MinerStatus {
 	r := in.node.Runner()
 	if r == nil {
-		return policy.ActionUnknown
+		return nil
 	}
-	for _, m := range r.Snapshot().Miners {
+	return r.Snapshot().Miners
+}
+
+// leaderCommanded is what the site Runner of in holds as id's command.
+func leaderCommanded(in *kept, id string) policy.Action {
+	for _, m := range leaderMiners(in) {
 		if m.ID == id {
 			return m.Commanded.Action
 		}
@@ -298,15 +310,32 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 	r := newRack(t, s, "a-0", "a-1", "b-0", "b-1")
 	ga := policy.FleetGroup{Name: "a", Pattern: "a-*", Firmware: policy.FirmwareBitaxe, RatedKW: 3.5, EfficiencyJTH: 17.5, Priority: 1}
 	gb := policy.FleetGroup{Name: "b", Pattern: "b-*", Firmware: policy.FirmwareBitaxe, RatedKW: 3.5, EfficiencyJTH: 17.5}
+	// An 8 s lease: with the 2 s of the other tests a box stalled by the whole suite lapsed
+	// a's lease before the shed, and b led it.
+	const lease, stale = 8 * time.Second, 20 * time.Second
 	a := startKept(t, s, poolAddr, keptSpec{name: "a", groups: []policy.FleetGroup{ga}, rack: r, miners: []string{"a-0", "a-1"},
-		relay: newRelay(t, srv.Addr().String()), pc: pc})
+		relay: newRelay(t, srv.Addr().String()), pc: pc, lease: lease, stale: stale})
 	waitFor(t, "a leading", func() bool { return a.role() == RoleLeader })
 	bSpec := keptSpec{name: "b", groups: []policy.FleetGroup{gb}, rack: r, miners: []string{"b-0", "b-1"},
-		store: filepath.Join(t.TempDir(), "b.db"), relay: newRelay(t, srv.Addr().String()), pc: pc}
+		store: filepath.Join(t.TempDir(), "b.db"), relay: newRelay(t, srv.Addr().String()), pc: pc, lease: lease, stale: stale}
 	b := startKept(t, s, poolAddr, bSpec)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, in := range []*kept{a, b} {
+				in.logs.mu.Lock()
+				t.Logf("%s:\n%s", in.name, in.logs.b.String())
+				in.logs.mu.Unlock()
+				if r := in.node.Runner(); r != nil {
+					for _, d := range r.Snapshot().Recent {
+						t.Logf("%s decided %v", in.name, d)
+					}
+				}
+			}
+		}
+	})
 	waitFor(t, "every miner proven in a's Runner", func() bool {
 		n := 0
-		for _, m := range a.node.Runner().Snapshot().Miners {
+		for _, m := range leaderMiners(a) {
 			if m.Proven {
 				n++
 			}
@@ -314,16 +343,25 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 		return n == 4
 	})
 	// The shed must start from every miner running as a's Runner commanded, none with an
-	// order in flight: a Runner cannot pause a miner whose run is still being carried out,
-	// so a shed during the start-up (a box loaded enough to stretch it) pauses a-0 in b-0's
-	// place, and the site, then under its limit, rightly keeps that split for good.
-	waitFor(t, "every miner running as a's Runner commanded", func() bool {
-		st := a.node.Runner().Snapshot().Miners
+	// order in flight and every run past its settle window (the miner's ramp, at most
+	// confirm_after): a Runner sheds a miner whose latest command is still settling only
+	// after every other, so a shed inside b's runs' windows (b's miners are adopted last,
+	// and a loaded box brings the shed closer to them) pauses a's miners in their place,
+	// and the site, then under its limit, rightly keeps that split for good.
+	waitFor(t, "every miner running as a's Runner commanded, its run settled", func() bool {
+		st := leaderMiners(a)
 		if len(st) != 4 {
 			return false
 		}
 		for _, m := range st {
-			if m.Commanded.Action != policy.ActionRun || m.Inflight || m.Pending || r.asleep(m.ID) {
+			if m.Commanded.Action != policy.ActionRun || m.Inflight || m.Pending || m.Commanded.Pending || r.asleep(m.ID) {
+				return false
+			}
+			settle := pc.ConfirmAfter.D()
+			if m.Ramp > 0 {
+				settle = min(settle, m.Ramp)
+			}
+			if !m.Commanded.Changed.IsZero() && time.Since(m.Commanded.Changed) < settle {
 				return false
 			}
 		}
@@ -332,7 +370,15 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 	// 11 kW of other load leaves 8.5 kW (0.5 margin): two 3.5 kW miners, group a's (b sheds first).
 	s.setBase(11)
 	// Sleeping is set when the firmware takes the command; its draw ramps down after it.
+	shedShown := time.Now()
 	waitFor(t, "b's miners shed by a's policy, a's running, the site under its limit", func() bool {
+		if time.Since(shedShown) > 5*time.Second {
+			shedShown = time.Now()
+			sa, sb := a.node.Status(), b.node.Status()
+			t.Logf("a: %v (leader %q, epoch %d); b: %v; asleep a-0 %v a-1 %v b-0 %v b-1 %v; import %.1f kW; a commands a-0 %v a-1 %v b-0 %v b-1 %v",
+				sa.Role, sa.Leader, sa.Epoch, sb.Role, r.asleep("a-0"), r.asleep("a-1"), r.asleep("b-0"), r.asleep("b-1"), s.importKW(),
+				leaderCommanded(a, "a-0"), leaderCommanded(a, "a-1"), leaderCommanded(a, "b-0"), leaderCommanded(a, "b-1"))
+		}
 		return r.asleep("b-0") && r.asleep("b-1") && !r.asleep("a-0") && !r.asleep("a-1") && b.role() == RoleFollower &&
 			s.importKW() <= limit
 	})
@@ -361,8 +407,8 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 		m, g := inv.latest()
 		return m["b-0"] == policy.ActionPause && m["b-1"] == policy.ActionPause && g != 0
 	})
-	// a leads with a 2 s lease: a box stalled past it (the whole suite at once) may hand the
-	// lease to b once b is back. Either may lead; what counts is that the one leading takes
+	// a leads with an 8 s lease: a box stalled past it (the whole suite at once) may still
+	// hand the lease to b once b is back. Either may lead; what counts is that the one leading takes
 	// b's miners as paused and the other follows it.
 	var lead *kept
 	shown := time.Now()
@@ -392,7 +438,10 @@ func TestClusterRestartKeepsShedMinersShed(t *testing.T) {
 		}
 		return leaderCommanded(lead, "b-0") == policy.ActionPause && leaderCommanded(lead, "b-1") == policy.ActionPause
 	})
-	steps := lead.node.Runner().Snapshot().Steps
+	var steps uint64
+	if r := lead.node.Runner(); r != nil {
+		steps = r.Snapshot().Steps
+	}
 	waitFor(t, "ten more steps of the site's policy", func() bool {
 		r := lead.node.Runner()
 		return r != nil && r.Snapshot().Steps >= steps+10
@@ -457,7 +506,7 @@ func floorSite(t *testing.T) (*Embedded, *rack, *kept, *kept) {
 		miners: []string{"b-0", "b-1", "p-0"}, relay: newRelay(t, srv.Addr().String()), pc: pc, floorKW: 11})
 	waitFor(t, "every miner proven in a's Runner and running", func() bool {
 		n := 0
-		for _, m := range a.node.Runner().Snapshot().Miners {
+		for _, m := range leaderMiners(a) {
 			if m.Proven {
 				n++
 			}
