@@ -77,10 +77,14 @@ func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
 		}
 	}
 	for i, m := range ms {
-		for k := range per {
-			if r := m.reply(fmt.Sprint(500 + k)); !r.Accepted() {
-				t.Fatalf("miner %d share %d: %s %v", i, k, r.Result, r.Error)
+		// A share forwarded to the pool is answered on its verdict, after the others.
+		got := map[string]bool{}
+		for len(got) < per {
+			r := m.next(func(msg *sv1.Message) bool { return msg.IsResponse() && !got[string(msg.ID)] })
+			if !r.Accepted() {
+				t.Fatalf("miner %d share %s: %s %v", i, r.ID, r.Result, r.Error)
 			}
+			got[string(r.ID)] = true
 		}
 	}
 	close(stop)
@@ -154,17 +158,34 @@ func (f *flooder) end() {
 	f.done.Wait()
 }
 
-// TestBurstFloodingMinersDoNotStarveOthers: twice as many miners as there are burst workers
-// send requests without pause; a parked miner's share is still answered, each flooder keeps
-// being answered (its turns yield and requeue, none is dropped), and no worker is held by a
-// flood long enough to count as stuck.
+// TestBurstFloodingMinersDoNotStarveOthers: four times as many miners as there are burst
+// workers send lines without pause; a parked miner's share is still answered, each flooder
+// keeps being answered (none is dropped), and the pool stays near its size: the flooders'
+// turns end and requeue. A turn that read a flood to its end would hold its worker until the
+// stall check started another, one per flooder.
 func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
 	_, paddr := startPool(t, nil)
 	px, addr := startProxy(t, shareConfig(paddr), Options{})
 	victim := dialParkMiner(t, addr, "rackF.victim")
 	waitParked(t, px, 1)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if w, _, _ := burstState(px); int64(w) > peak.Load() {
+				peak.Store(int64(w))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
 	var fs []*flooder
-	for i := range 2 * burstWorkers() {
+	for i := range 4 * burstWorkers() {
 		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackF.flood%d", i)))
 	}
 	eventually(t, "every flooder answered", func() bool {
@@ -195,6 +216,13 @@ func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
 	})
 	if n := len(px.Workers()); n != 1+len(fs) {
 		t.Fatalf("%d miners connected, want %d: a flooder was dropped", n, 1+len(fs))
+	}
+	close(stop)
+	<-sampled
+	// As in TestBurstReadersBoundedUnderSimultaneousBursts: room for workers started in place
+	// of turns the loaded machine left unscheduled, not for one per flooder.
+	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
+		t.Fatalf("%d burst workers at once for %d flooders, want <= %d", peak.Load(), len(fs), limit)
 	}
 	for _, f := range fs {
 		f.end()
