@@ -62,7 +62,11 @@ type allocator struct {
 	// restoring: a restore was still ramping then; the meter has not seen it yet, so the
 	// room it shows is not room for more.
 	restoring bool
-	fleetKW   float64 // rated power of every miner the policy may run
+	// rampShed: draw of sheds still within their ramp that est counts as drawn, for want of
+	// telemetry since. A site meter that already shows the drop makes the load outside
+	// mining look that much smaller, so it is no room to restore into.
+	rampShed float64
+	fleetKW  float64 // rated power of every miner the policy may run
 
 	committed float64 // mining power commanded after the step, plus stuck
 	unknown   bool    // a budgeted miner's state is unknown
@@ -202,6 +206,9 @@ func (a *allocator) estimate(at time.Time) {
 		}
 		if fl {
 			a.inflight += kw - commandedKW(m)
+			if at.Before(settleBy(a.cfg, m)) {
+				a.rampShed += kw - commandedKW(m)
+			}
 		}
 		a.stuck += excessKW(a.cfg, m, a.now) + refusedKW(a.cfg, m, a.now)
 	}

@@ -227,6 +227,9 @@ func decide(cfg *Config, st State, in *Input, buf *allocBuf) (State, Output) {
 		st.peakCur = max(st.peakCur, nonMining)
 		restoreBudget = min(economic, max(b.LimitKW-max(st.peakCur, st.peakPrev)-cfg.MarginKW, 0))
 	}
+	// A shed still ramping, counted as drawing, may already be gone from the meter: that
+	// much of the room is not known to be there until its ramp ends or it reports.
+	restoreBudget = max(restoreBudget-a.rampShed, 0)
 
 	// 6. Allocate.
 	a.run(safety, safetyBinding, economic, restoreBudget)
