@@ -44,6 +44,7 @@ type burstPool struct {
 	ring    []*v1Conn // the ready queue: ring[head], ... (n of them), FIFO
 	head, n int
 	all     []*burstWorker // the workers in the pool (not those that left)
+	free    []*burstWorker // of workers that ran out of miners, for the next to start
 	stuck   int            // of all, on one turn since before the last check
 	timer   *time.Timer    // the stall check, armed while miners queue
 }
@@ -102,7 +103,13 @@ func (b *burstPool) popLocked() *v1Conn {
 // has one. Each is counted in the proxy's WaitGroup, which the queued miners keep above zero.
 func (b *burstPool) spawnLocked() {
 	for len(b.all)-b.stuck < b.max && len(b.all)-b.stuck < b.n {
-		w := &burstWorker{pool: b, idx: len(b.all)}
+		var w *burstWorker
+		if k := len(b.free); k > 0 {
+			w, b.free[k-1], b.free = b.free[k-1], nil, b.free[:k-1]
+		} else {
+			w = &burstWorker{pool: b}
+		}
+		w.idx = len(b.all)
 		b.all = append(b.all, w)
 		b.p.wg.Add(1)
 		go b.work(w)
@@ -135,6 +142,12 @@ func (b *burstPool) next(w *burstWorker, back *v1Conn) *v1Conn {
 	}
 	if b.n == 0 || len(b.all)-b.stuck > b.max {
 		b.removeLocked(w)
+		if len(b.free) < b.max {
+			// Its goroutine returns without touching w again (one that left the pool may
+			// still read w.left, so only these are reused): a burst starts no allocation.
+			*w = burstWorker{pool: b}
+			b.free = append(b.free, w)
+		}
 		return nil
 	}
 	w.busy = true
