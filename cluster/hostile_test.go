@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashgate/hashgate/policy"
 	simfw "github.com/hashgate/hashgate/sim/firmware"
 )
 
@@ -19,9 +20,13 @@ func TestNodeRefusesHostileOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
+	// The lone instance leads throughout on a 20 s lease: a loaded box stalled its 2 s
+	// renewals past their deadline (-race -cpu 1, the whole package), a took a new term and
+	// the checks below read another epoch, or no Runner at all.
+	const lease, stale = 20 * time.Second, 60 * time.Second
 	// Earlier leases leave the bucket's revision above 1, so an older epoch exists.
 	_, js := connect(t, srv.ClientURL())
-	warm, err := OpenLease(context.Background(), js, "site1", "earlier", 2*time.Second, nil)
+	warm, err := OpenLease(context.Background(), js, "site1", "earlier", lease, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +39,9 @@ func TestNodeRefusesHostileOrders(t *testing.T) {
 		}
 	}
 	s := newSite(t, 1)
-	in := startInstance(t, s, "a", startPool(t), srv.Addr().String(), 1, sitePolicy(100))
+	g := policy.FleetGroup{Name: "a", Pattern: "a-*", Firmware: policy.FirmwareBitaxe, RatedKW: 3.5, EfficiencyJTH: 17.5}
+	in := startKept(t, s, startPool(t), keptSpec{name: "a", groups: []policy.FleetGroup{g}, rack: newRack(t, s, "a-0"),
+		miners: []string{"a-0"}, relay: newRelay(t, srv.Addr().String()), pc: sitePolicy(100), lease: lease, stale: stale}).instance
 	waitFor(t, "the lone instance leading with its miner known", func() bool {
 		st := in.node.Status()
 		return st.Role == RoleLeader && len(st.Instances) == 1 && st.Instances[0].Miners == 1
@@ -92,7 +99,11 @@ func TestNodeRefusesHostileOrders(t *testing.T) {
 	nc.Publish("hashgate.site1.inv.a", []byte(`{"instance":"a","boot":42,"seq":1,"full":true,"snap":1,"parts":1,"miners":[{"id":"a-0","group":"g","rated_kw":99,"efficiency_j_th":1,"commanded":{"action":"run"}}]}`))
 	nc.Flush()
 	waitFor(t, "seven bad messages counted", func() bool { return in.node.Status().BadMessages >= before+7 })
-	for _, m := range in.node.Runner().Snapshot().Miners {
+	r := in.node.Runner()
+	if r == nil {
+		t.Fatalf("a no longer leads after the hostile messages: %+v", in.node.Status())
+	}
+	for _, m := range r.Snapshot().Miners {
 		if m.ID == "a-0" && m.RatedKW != 3.5 {
 			t.Fatalf("an impostor's inventory replaced a-0: %+v", m.Miner)
 		}
