@@ -132,6 +132,9 @@ func pruneConfig(paddr string) Config {
 	cfg := testConfig(paddr)
 	cfg.SubmitRate = 1e6                      // the submit limiter refills on the proxy's clock
 	cfg.JobTimeout = Duration(24 * time.Hour) // the sim pool sends no job while the clock is moved
+	// The clock moves a second a poll while the pool's answers to a wave's authorizes may still
+	// be on their way: one run out falls the pool back to the pool user for every worker.
+	cfg.WorkerAuthTimeout = Duration(24 * time.Hour)
 	return cfg
 }
 
