@@ -29,6 +29,12 @@ import (
 // burstTurnLines is the most lines a miner's turn handles before it yields its worker.
 const burstTurnLines = 16
 
+// burstTurnBytes is the most a turn reads, past the lines it has finished, before it leaves
+// the pool: room for burstTurnLines short lines and one of the longest allowed. The line
+// reader skips empty lines without returning, so a miner sending nothing but line breaks would
+// never reach the turn's line count and would hold a worker for as long as it kept sending.
+func burstTurnBytes(maxLine int) int { return maxLine + burstTurnLines*lineBufSize }
+
 // burstStall is how often a non-empty queue is checked for stuck workers.
 const burstStall = 50 * time.Millisecond
 
@@ -55,6 +61,7 @@ type burstWorker struct {
 	left  bool // it handed the miner it ran a goroutine of its own: itself
 	busy  bool
 	stuck bool
+	read  int    // bytes the current turn read for lines not yet finished: the turn's own
 	turns uint64 // turns started
 	seen  uint64 // turns at the last stall check
 	idx   int    // in pool.all
@@ -165,7 +172,7 @@ func (b *burstPool) work(w *burstWorker) {
 			return
 		}
 		back = nil
-		s.bw = w
+		s.bw, w.read = w, 0
 		if s.run() == readYielded {
 			back = s // keeps its count in the WaitGroup
 			continue

@@ -108,19 +108,27 @@ type flooder struct {
 	c       net.Conn
 	replies atomic.Int64
 	stop    chan struct{}
+	wrote   chan struct{} // closed when the writer has stopped
 	done    sync.WaitGroup
 }
 
 func startFlooder(t *testing.T, addr, worker string) *flooder {
 	t.Helper()
+	return startFlooderOf(t, addr, worker, strings.Repeat(`{"id":3,"result":true,"error":null}`+"\n", 511)+
+		`{"id":9,"method":"mining.extranonce.subscribe","params":[]}`+"\n")
+}
+
+// startFlooderOf is a flooder that sends chunk without pause.
+func startFlooderOf(t *testing.T, addr, worker, chunk string) *flooder {
+	t.Helper()
 	r := dialRaw(t, addr)
 	r.handshake(worker)
-	f := &flooder{c: r.c, stop: make(chan struct{})}
-	chunk := []byte(strings.Repeat(`{"id":3,"result":true,"error":null}`+"\n", 511) +
-		`{"id":9,"method":"mining.extranonce.subscribe","params":[]}` + "\n")
+	f := &flooder{c: r.c, stop: make(chan struct{}), wrote: make(chan struct{})}
 	f.done.Add(2)
 	go func() {
 		defer f.done.Done()
+		defer close(f.wrote)
+		chunk := []byte(chunk)
 		for {
 			select {
 			case <-f.stop:
@@ -228,6 +236,62 @@ func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
 		f.end()
 	}
 	eventually(t, "the flooders gone", func() bool { return len(px.Workers()) == 1 })
+	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
+}
+
+// TestBurstBlankLineFloodLeavesThePool: miners that send empty lines without pause (the
+// line reader skips them, so no line ever ends a turn) do not each hold a burst worker: a
+// turn that has read its byte budget without finishing its lines leaves the pool, as one
+// that would wait does. The pool stays near its size, a parked miner's share is answered,
+// and each flooder, once it stops, is answered and parks.
+func TestBurstBlankLineFloodLeavesThePool(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	victim := dialParkMiner(t, addr, "rackE.victim")
+	waitParked(t, px, 1)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if w, _, _ := burstState(px); int64(w) > peak.Load() {
+				peak.Store(int64(w))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	var fs []*flooder
+	for i := range 4 * burstWorkers() {
+		fs = append(fs, startFlooderOf(t, addr, fmt.Sprintf("rackE.flood%d", i), strings.Repeat("\r\n", 32<<10)))
+	}
+	// Every flooder is being read at once (a turn that read the flood to its end would keep
+	// its worker: one per flooder).
+	eventually(t, "every flooder read", func() bool { return goroutinesIn("(*v1Conn).readLoop") == len(fs) })
+	for k := range 3 {
+		victim.submit(60+k, 60+k)
+		if r := victim.reply(fmt.Sprint(60 + k)); !r.Accepted() {
+			t.Fatalf("share %d behind the flood: %s %v", k, r.Result, r.Error)
+		}
+	}
+	close(stop)
+	<-sampled
+	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
+		t.Fatalf("%d burst workers at once for %d blank-line flooders, want <= %d", peak.Load(), len(fs), limit)
+	}
+	for i, f := range fs {
+		close(f.stop)
+		<-f.wrote
+		if _, err := f.c.Write([]byte(`{"id":9,"method":"mining.extranonce.subscribe","params":[]}` + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, fmt.Sprintf("flooder %d answered after its flood", i), func() bool { return f.replies.Load() == 1 })
+	}
+	waitParked(t, px, 1+len(fs))
 	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
 }
 
