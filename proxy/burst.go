@@ -3,6 +3,7 @@ package proxy
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +24,12 @@ import (
 // parked), the goroutine leaves the pool first (leaveBurst), becomes that miner's own reader
 // as before parking existed, and a new worker takes its place. For a wait nobody foresaw (a
 // lock held long, a share sink that blocks), a check every burstStall while miners queue
-// counts the workers still on the turn they had at the last check as stuck and starts others
-// in their place: the queue always has burstWorkers workers that are moving.
+// counts the workers that started no line since the last check as stuck and starts others
+// in their place: the queue always has burstWorkers workers that are moving. Progress is
+// counted by line, not by turn: a turn of slow lines on a loaded box is not stuck, and
+// counting it so started burstWorkers more workers at every check for as long as it lasted,
+// the run-queue growth the pool is there to prevent. A stuck worker that moves again counts
+// as moving, and the pool's excess leaves at its turns' ends.
 
 // burstTurnLines is the most lines a miner's turn handles before it yields its worker.
 const burstTurnLines = 16
@@ -51,20 +56,21 @@ type burstPool struct {
 	head, n int
 	all     []*burstWorker // the workers in the pool (not those that left)
 	free    []*burstWorker // of workers that ran out of miners, for the next to start
-	stuck   int            // of all, on one turn since before the last check
+	stuck   int            // of all, those that started no line since the last check
 	timer   *time.Timer    // the stall check, armed while miners queue
 }
 
-// burstWorker is one worker goroutine's state. left is its own; the rest is under pool.mu.
+// burstWorker is one worker goroutine's state. left and read are its own, steps is atomic;
+// the rest is under pool.mu.
 type burstWorker struct {
 	pool  *burstPool
 	left  bool // it handed the miner it ran a goroutine of its own: itself
 	busy  bool
 	stuck bool
-	read  int    // bytes the current turn read for lines not yet finished: the turn's own
-	turns uint64 // turns started
-	seen  uint64 // turns at the last stall check
-	idx   int    // in pool.all
+	read  int           // bytes the current turn read for lines not yet finished: the turn's own
+	steps atomic.Uint64 // turns and lines started; added to by the turn's goroutine
+	seen  uint64        // steps at the last stall check
+	idx   int           // in pool.all
 }
 
 // run queues miners taken from the parker, each counted in the proxy's WaitGroup until its
@@ -152,13 +158,14 @@ func (b *burstPool) next(w *burstWorker, back *v1Conn) *v1Conn {
 		if len(b.free) < b.max {
 			// Its goroutine returns without touching w again (one that left the pool may
 			// still read w.left, so only these are reused): a burst starts no allocation.
-			*w = burstWorker{pool: b}
+			w.busy, w.stuck, w.read, w.seen, w.idx = false, false, 0, 0, 0
+			w.steps.Store(0)
 			b.free = append(b.free, w)
 		}
 		return nil
 	}
 	w.busy = true
-	w.turns++
+	w.steps.Add(1)
 	return b.popLocked()
 }
 
@@ -194,8 +201,9 @@ func (b *burstPool) leave(w *burstWorker) {
 	b.spawnLocked()
 }
 
-// check runs every burstStall while miners queue: a worker on the turn it had at the last
-// check has been on it at least burstStall and is counted stuck; others start in its place.
+// check runs every burstStall while miners queue: a worker that started no line since the
+// last check has been on one at least burstStall and is counted stuck; others start in its
+// place. One stuck that moved since is counted moving again.
 func (b *burstPool) check() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -204,14 +212,29 @@ func (b *burstPool) check() {
 		return
 	}
 	for _, w := range b.all {
-		if w.busy && !w.stuck && w.turns == w.seen {
+		steps := w.steps.Load()
+		switch {
+		case w.busy && !w.stuck && steps == w.seen:
 			w.stuck = true
 			b.stuck++
+		case w.stuck && steps != w.seen:
+			w.stuck = false
+			b.stuck--
 		}
-		w.seen = w.turns
+		w.seen = steps
 	}
 	b.spawnLocked()
 	b.timer = time.AfterFunc(burstStall, b.check)
+}
+
+// step notes that a turn starts its line number lines (from 0); true: the turn has had its
+// burstTurnLines and ends.
+func (w *burstWorker) step(lines int) bool {
+	if lines == burstTurnLines {
+		return true
+	}
+	w.steps.Add(1)
+	return false
 }
 
 // leaveBurst makes the calling goroutine, when it runs s's turn on a burst worker, s's own

@@ -441,3 +441,72 @@ func TestBurstMinerGoneWhileQueued(t *testing.T) {
 		t.Fatal("a gone miner is still parked")
 	}
 }
+
+// slowSink takes a while over each share of the workers named rackP.*: a turn that moves,
+// line by line, but takes longer than burstStall (a loaded box, a slow ledger).
+type slowSink struct{ per time.Duration }
+
+func (s slowSink) RecordShare(ev ShareEvent) {
+	if strings.HasPrefix(ev.Worker, "rackP.") {
+		time.Sleep(s.per)
+	}
+}
+
+// TestBurstSlowTurnsDoNotGrowThePool: parked miners burst while each line takes half of
+// burstStall, so every turn spans several stall checks. A turn that keeps finishing lines
+// is not stuck: the pool stays near its size instead of gaining burstWorkers workers at
+// every check for as long as the queue lasts, and every share is answered.
+func TestBurstSlowTurnsDoNotGrowThePool(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{Sink: slowSink{per: burstStall / 2}})
+	n, per := 4*burstWorkers(), 2*burstTurnLines
+	ms := make([]*parkMiner, n)
+	for i := range ms {
+		ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackP.m%03d", i))
+	}
+	waitParked(t, px, n)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if w, _, _ := burstState(px); int64(w) > peak.Load() {
+				peak.Store(int64(w))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	for i, m := range ms {
+		var b strings.Builder
+		for k := range per {
+			fmt.Fprintf(&b, `{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", 500+k, m.worker, m.job, m.en2, m.ntime, i*per+k)
+		}
+		if _, err := m.c.Write([]byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range ms {
+		got := map[string]bool{}
+		for len(got) < per {
+			r := m.next(func(msg *sv1.Message) bool { return msg.IsResponse() && !got[string(msg.ID)] })
+			if !r.Accepted() {
+				t.Fatalf("miner %d share %s: %s %v", i, r.ID, r.Result, r.Error)
+			}
+			got[string(r.ID)] = true
+		}
+	}
+	close(stop)
+	<-sampled
+	// Room for a line the loaded machine left unscheduled past a check, not for a worker per
+	// check.
+	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
+		t.Fatalf("%d burst workers at once for turns that kept moving, want <= %d", peak.Load(), limit)
+	}
+	waitParked(t, px, n)
+	eventually(t, "the burst workers gone", func() bool { w, s, q := burstState(px); return w == 0 && s == 0 && q == 0 })
+}

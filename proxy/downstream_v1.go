@@ -285,7 +285,7 @@ func (s *v1Conn) readLoop() readOutcome {
 	}
 	lr := s.lr
 	for lines := 0; ; lines++ {
-		if lines == burstTurnLines && s.bw != nil {
+		if s.bw != nil && s.bw.step(lines) {
 			s.releaseReplies()
 			return readYielded
 		}
