@@ -130,6 +130,19 @@ func TestOperatorHoldsAgainstThePolicy(t *testing.T) {
 	if h := r.c.Holds("rack.a"); h&HoldOperator == 0 || !r.gateClosed("rack.a") || !sims["rack.a"].State().Sleeping {
 		t.Fatalf("the policy restore undid the operator's pause of a: holds %s, asleep %v", h, sims["rack.a"].State().Sleeping)
 	}
+	// b and c are awake, but their runs are carried out only once the firmware's read-back
+	// confirms them, and a read-back retried (a loaded box) waits a confirm interval on the
+	// manual clock. Stopped before that, the runs end cancelled, and the restart rightly keeps
+	// b held as the pause last confirmed: time moves until the Runner holds both runs done.
+	waitFor(t, "b's and c's runs confirmed", func() bool {
+		for _, w := range []string{"rack.b", "rack.c"} {
+			if m, ok := r.miner(w); !ok || m.Commanded.Action != policy.ActionRun || m.Commanded.Pending || m.Inflight || m.Pending {
+				r.advance(time.Second)
+				return false
+			}
+		}
+		return true
+	})
 	r.stop()
 
 	// Restart: a new proxy and Controller on the same store. a is held before it connects.
