@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -509,4 +511,54 @@ func TestBurstSlowTurnsDoNotGrowThePool(t *testing.T) {
 	}
 	waitParked(t, px, n)
 	eventually(t, "the burst workers gone", func() bool { w, s, q := burstState(px); return w == 0 && s == 0 && q == 0 })
+}
+
+// TestBurstRearmRacesLoseNoWakeUp: parked miners send a request, then another in a second
+// write, round after round, each waiting for both answers. The second write lands anywhere
+// around the turn's end: read in the same turn, between the read that found the socket empty
+// and the re-arm of its one-shot event, or after it is parked. A wake-up lost in that window
+// strands the miner with a request never answered.
+func TestBurstRearmRacesLoseNoWakeUp(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	k, rounds := 4*burstWorkers(), 150
+	ms := make([]*parkMiner, k)
+	for i := range ms {
+		ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackW.m%02d", i))
+	}
+	waitParked(t, px, k)
+	errs := make(chan error, k)
+	for _, m := range ms {
+		go func() {
+			errs <- func() error {
+				br := bufio.NewReader(m.c)
+				for r := range rounds {
+					for _, id := range []int{2 * r, 2*r + 1} {
+						line := fmt.Sprintf(`{"id":%d,"method":"mining.extranonce.subscribe","params":[]}`+"\n", 1000+id)
+						if _, err := m.c.Write([]byte(line)); err != nil {
+							return err
+						}
+					}
+					m.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+					for got := 0; got < 2; {
+						line, err := br.ReadSlice('\n')
+						if err != nil {
+							return fmt.Errorf("%s round %d, %d of 2 answered: %w", m.worker, r, got, err)
+						}
+						if bytes.Contains(line, []byte(fmt.Sprintf(`"id":%d,`, 1000+2*r+got))) {
+							got++
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range k {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitParked(t, px, k)
+	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
 }
