@@ -562,3 +562,50 @@ func TestBurstRearmRacesLoseNoWakeUp(t *testing.T) {
 	waitParked(t, px, k)
 	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
 }
+
+// TestBurstCloseMidBurstLeavesNoGoroutine: the proxy closes while burst workers run
+// flooders' turns, miners queue for them, blank-line flooders and miners with half a line
+// have goroutines of their own that left the pool, and others are parked. Close returns, and
+// no worker, reader or resumed reader is left.
+func TestBurstCloseMidBurstLeavesNoGoroutine(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr := startProxy(t, shareConfig(paddr), Options{})
+	parked := make([]*parkMiner, 2*burstWorkers())
+	for i := range parked {
+		parked[i] = dialParkMiner(t, addr, fmt.Sprintf("rackX.half%d", i))
+	}
+	for i := range 10 {
+		dialParkMiner(t, addr, fmt.Sprintf("rackX.idle%d", i))
+	}
+	waitParked(t, px, len(parked)+10)
+	for i, m := range parked {
+		line := fmt.Sprintf(`{"id":90,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`, m.worker, m.job, m.en2, m.ntime, 90+i)
+		if _, err := m.c.Write([]byte(line[:len(line)/2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fs []*flooder
+	for i := range 2 * burstWorkers() {
+		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackX.flood%d", i)))
+		fs = append(fs, startFlooderOf(t, addr, fmt.Sprintf("rackX.blank%d", i), strings.Repeat("\n", 16<<10)))
+	}
+	eventually(t, "every flooder and half line being read", func() bool {
+		return goroutinesIn("(*v1Conn).readLoop") == len(fs)+len(parked)
+	})
+	closed := make(chan struct{})
+	go func() {
+		px.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close did not return with bursts running")
+	}
+	for _, fn := range []string{"(*burstPool).work", "(*v1Conn).readLoop", "(*v1Conn).resume", "(*parker).loop"} {
+		eventually(t, "no goroutine in "+fn, func() bool { return goroutinesIn(fn) == 0 })
+	}
+	if w, _, q := burstState(px); w != 0 || q != 0 {
+		t.Fatalf("%d burst workers and %d queued miners after Close", w, q)
+	}
+}
