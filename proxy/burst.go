@@ -34,10 +34,11 @@ import (
 // burstTurnLines is the most lines a miner's turn handles before it yields its worker.
 const burstTurnLines = 16
 
-// burstTurnBytes is the most a turn reads, past the lines it has finished, before it leaves
-// the pool: room for burstTurnLines short lines and one of the longest allowed. The line
-// reader skips empty lines without returning, so a miner sending nothing but line breaks would
-// never reach the turn's line count and would hold a worker for as long as it kept sending.
+// burstTurnBytes is the most a turn reads in its line reader (readRest: the rest of a line
+// begun) before it leaves the pool: room for burstTurnLines short lines and one of the
+// longest allowed. The line reader skips empty lines without returning, so a miner sending
+// nothing but line breaks would never reach the turn's line count and would hold a worker for
+// as long as it kept sending.
 func burstTurnBytes(maxLine int) int { return maxLine + burstTurnLines*lineBufSize }
 
 // burstStall is how often a non-empty queue is checked for stuck workers.
@@ -67,7 +68,7 @@ type burstWorker struct {
 	left  bool // it handed the miner it ran a goroutine of its own: itself
 	busy  bool
 	stuck bool
-	read  int           // bytes the current turn read for lines not yet finished: the turn's own
+	read  int           // bytes the current turn read in readRest: the turn's own
 	steps atomic.Uint64 // turns and lines started; added to by the turn's goroutine
 	seen  uint64        // steps at the last stall check
 	idx   int           // in pool.all

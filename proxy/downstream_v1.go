@@ -261,7 +261,7 @@ func (in *v1Input) Read(b []byte) (int, error) {
 // readRest reads the rest of a line the line reader holds part of. On a burst worker it
 // reads only what is there: when the rest has not come, the goroutine leaves the pool to wait
 // for it, so a miner trickling a line holds no shared worker. So it does when the turn has
-// read burstTurnBytes without finishing its lines (empty lines, which never end a turn).
+// read burstTurnBytes before its burstTurnLines lines (empty lines never end a turn).
 func (s *v1Conn) readRest(b []byte) (int, error) {
 	if w := s.bw; w != nil {
 		if w.read < burstTurnBytes(s.p.cfg.MaxLine) {
