@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -589,8 +590,10 @@ func TestBurstCloseMidBurstLeavesNoGoroutine(t *testing.T) {
 		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackX.flood%d", i)))
 		fs = append(fs, startFlooderOf(t, addr, fmt.Sprintf("rackX.blank%d", i), strings.Repeat("\n", 16<<10)))
 	}
+	// The blank-line flooders and half lines have readers of their own; the others take
+	// turns on the workers.
 	eventually(t, "every flooder and half line being read", func() bool {
-		return goroutinesIn("(*v1Conn).readLoop") == len(fs)+len(parked)
+		return px.Status().Conns.Parked == 10 && goroutinesIn("(*v1Conn).readLoop") >= len(fs)/2+len(parked)
 	})
 	closed := make(chan struct{})
 	go func() {
@@ -607,5 +610,61 @@ func TestBurstCloseMidBurstLeavesNoGoroutine(t *testing.T) {
 	}
 	if w, _, q := burstState(px); w != 0 || q != 0 {
 		t.Fatalf("%d burst workers and %d queued miners after Close", w, q)
+	}
+}
+
+// TestBurstDrainMidBurst: a drain tells every miner to reconnect and closes those that stay
+// while burst workers run flooders' turns, blank-line flooders and half-line miners have
+// left the pool and others are parked: each is told (the parked and half-line ones read
+// client.reconnect), each is closed and removed once, and no worker or reader is left.
+func TestBurstDrainMidBurst(t *testing.T) {
+	_, paddr := startPool(t, nil)
+	px, addr, logs := logProxy(t, shareConfig(paddr), Options{})
+	var quiet []*parkMiner
+	for i := range 2 * burstWorkers() {
+		quiet = append(quiet, dialParkMiner(t, addr, fmt.Sprintf("rackD.half%d", i)))
+		quiet = append(quiet, dialParkMiner(t, addr, fmt.Sprintf("rackD.idle%d", i)))
+	}
+	waitParked(t, px, len(quiet))
+	half := 0
+	for i, m := range quiet {
+		if i%2 == 0 {
+			if _, err := m.c.Write([]byte(`{"id":90,"method":"mining.submit","params":["`)); err != nil {
+				t.Fatal(err)
+			}
+			half++
+		}
+	}
+	var fs []*flooder
+	for i := range 2 * burstWorkers() {
+		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackD.flood%d", i)))
+		fs = append(fs, startFlooderOf(t, addr, fmt.Sprintf("rackD.blank%d", i), strings.Repeat("\n", 16<<10)))
+	}
+	// The blank-line flooders and half lines have readers of their own; the others take
+	// turns on the workers.
+	eventually(t, "every flooder and half line being read", func() bool {
+		return px.Status().Conns.Parked == len(quiet)-half && goroutinesIn("(*v1Conn).readLoop") >= len(fs)/2+half
+	})
+	n := len(quiet) + len(fs)
+	if told := px.Drain(context.Background(), 0); told != n {
+		t.Fatalf("drain told %d miners, want %d", told, n)
+	}
+	for i, m := range quiet {
+		m.next(func(msg *sv1.Message) bool { return msg.Method == "client.reconnect" })
+		m.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		if _, err := io.Copy(io.Discard, m.c); err != nil {
+			t.Fatalf("quiet miner %d after the drain: %v", i, err)
+		}
+	}
+	eventually(t, "every miner removed", func() bool { return len(px.Workers()) == 0 })
+	eventually(t, "one disconnect logged per miner", func() bool { return logs.count(`"miner disconnected"`) == n })
+	for _, fn := range []string{"(*burstPool).work", "(*v1Conn).readLoop", "(*v1Conn).resume"} {
+		eventually(t, "no goroutine in "+fn, func() bool { return goroutinesIn(fn) == 0 })
+	}
+	if w, _, q := burstState(px); w != 0 || q != 0 {
+		t.Fatalf("%d burst workers and %d queued miners after the drain", w, q)
+	}
+	if c := logs.count(`"miner disconnected"`); c != n {
+		t.Fatalf("%d disconnects logged for %d miners", c, n)
 	}
 }
