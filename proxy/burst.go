@@ -28,8 +28,7 @@ import (
 // in their place: the queue always has burstWorkers workers that are moving. Progress is
 // counted by line, not by turn: a turn of slow lines on a loaded box is not stuck, and
 // counting it so started burstWorkers more workers at every check for as long as it lasted,
-// the run-queue growth the pool is there to prevent. A stuck worker that moves again counts
-// as moving, and the pool's excess leaves at its turns' ends.
+// the run-queue growth the pool is there to prevent.
 
 // burstTurnLines is the most lines a miner's turn handles before it yields its worker.
 const burstTurnLines = 16
@@ -204,7 +203,7 @@ func (b *burstPool) leave(w *burstWorker) {
 
 // check runs every burstStall while miners queue: a worker that started no line since the
 // last check has been on one at least burstStall and is counted stuck; others start in its
-// place. One stuck that moved since is counted moving again.
+// place.
 func (b *burstPool) check() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -214,13 +213,9 @@ func (b *burstPool) check() {
 	}
 	for _, w := range b.all {
 		steps := w.steps.Load()
-		switch {
-		case w.busy && !w.stuck && steps == w.seen:
+		if w.busy && !w.stuck && steps == w.seen {
 			w.stuck = true
 			b.stuck++
-		case w.stuck && steps != w.seen:
-			w.stuck = false
-			b.stuck--
 		}
 		w.seen = steps
 	}
