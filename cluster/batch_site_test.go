@@ -266,19 +266,25 @@ func TestBatchPartialFailureMapsBack(t *testing.T) {
 			t.Errorf("%s: %d failures (%q) for another miner's failure", m.ID, m.Failures, m.LastErr)
 		}
 	}
-	// The failing orders travelled in batches with others.
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	// The failing orders travelled in batches with others. The test's subscription may hear
+	// the batches after the owners answered them: it is read until it has heard every order.
 	mixed := false
-	for _, b := range w.batches {
-		f := 0
-		for _, d := range b.Decisions {
-			if fail[d.MinerID] {
-				f++
+	waitFor(t, "every order of the shed heard", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		heard := w.singles
+		for _, b := range w.batches {
+			f := 0
+			for _, d := range b.Decisions {
+				if fail[d.MinerID] {
+					f++
+				}
 			}
+			mixed = mixed || f > 0 && f < len(b.Decisions)
+			heard += len(b.Decisions)
 		}
-		mixed = mixed || f > 0 && f < len(b.Decisions)
-	}
+		return mixed || heard >= 3*miners
+	})
 	if !mixed {
 		t.Fatal("no batch carried a failing order along with others")
 	}
