@@ -28,7 +28,9 @@ import (
 // in their place: the queue always has burstWorkers workers that are moving. Progress is
 // counted by line, not by turn: a turn of slow lines on a loaded box is not stuck, and
 // counting it so started burstWorkers more workers at every check for as long as it lasted,
-// the run-queue growth the pool is there to prevent.
+// the run-queue growth the pool is there to prevent. Stuck workers have no cap: each blocked
+// turn costs one goroutine until it ends (200 blocked turns, 200 workers: one per miner, as
+// before the pool), where a cap would leave every parked miner behind one sink that blocks.
 
 // burstTurnLines is the most lines a miner's turn handles before it yields its worker.
 const burstTurnLines = 16
