@@ -141,6 +141,8 @@ func TestPoolsSharesDoNotWaitForWorkerAuthorize(t *testing.T) {
 		clk.Advance(250 * time.Millisecond)
 		return px.Pools()[0].WorkerNames == "pool_user"
 	})
+	// The pool row changes before the line is written.
+	eventually(t, "the fallback logged", func() bool { return logs.count(fallbackLine) > 0 })
 	if n := logs.count(fallbackLine); n != 1 {
 		t.Fatalf("fallback logged %d times", n)
 	}
