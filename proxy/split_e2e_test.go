@@ -153,11 +153,29 @@ func TestSplitHoldsWeightsMeasuredAtThePools(t *testing.T) {
 		return out
 	}
 	wa0, wb0 := byWorker(pa), byWorker(pb)
+	// Every simulated second holds shares of every miner: a miner the box starves of CPU
+	// while the others fill a second's count would otherwise mine only in some seconds of
+	// its schedule, and its own split would follow the box's scheduling, not the proxy's.
 	const steps, perStep = 600, 20
+	mined := func(i int) uint64 { return pa.AcceptedBy("acct."+ms[i].Worker()) + pb.AcceptedBy("acct."+ms[i].Worker()) }
 	for i := 0; i < steps; i++ {
 		clk.Advance(time.Second)
 		want := pa.Accepted() + pb.Accepted() + perStep
-		waitFor(t, fmt.Sprintf("step %d's shares", i), func() bool { return pa.Accepted()+pb.Accepted() >= want })
+		each := make([]uint64, len(ms))
+		for k := range ms {
+			each[k] = mined(k) + perStep/uint64(2*len(ms))
+		}
+		waitFor(t, fmt.Sprintf("step %d's shares", i), func() bool {
+			if pa.Accepted()+pb.Accepted() < want {
+				return false
+			}
+			for k := range ms {
+				if mined(k) < each[k] {
+					return false
+				}
+			}
+			return true
+		})
 	}
 	da, db := float64(pa.Accepted()-a0), float64(pb.Accepted()-b0)
 	split := da / (da + db)
