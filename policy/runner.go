@@ -399,7 +399,10 @@ func (r *Runner) pump(ctx context.Context, now time.Time) {
 				m := &r.fleet[i]
 				// Its ramp starts now; it stays pending until the firmware acknowledges it.
 				m.Commanded.Changed = now
-				if c.newAction {
+				// A shed sent again after a failure starts when this try is sent: the
+				// firmware may not have taken the first, and min_pause protects the miner
+				// from a power cycle counted from a sleep that never happened.
+				if c.newAction || c.shedFails > 0 && d.Shed() {
 					m.Commanded.Since = now
 				}
 			}

@@ -122,3 +122,36 @@ func TestShedRefusedOnlyOnItsOwnSecondFailure(t *testing.T) {
 		t.Fatalf("a shed that failed twice in a row: %+v, want refused", c)
 	}
 }
+
+// TestMinPauseCountsFromTheSleepThatLanded: a sleep the firmware refused and then took on a
+// retry started when the retry was sent, not when the first try was. The miner may run again
+// min_pause after that: counted from the first try, a sleep that landed 15 s late was
+// restored 45 s after it (a power cycle inside min_pause).
+func TestMinPauseCountsFromTheSleepThatLanded(t *testing.T) {
+	g := startRefusalRig(t, 0, 2, policy.ActionRun)
+	g.r.SetCap(0, epoch.Add(time.Hour))
+	g.step(0, 100)
+	g.await("the first refused sleep", policy.EventApplyFailed, policy.ActionPause)
+	g.step(5*time.Second, 100)
+	g.await("the second refused sleep", policy.EventApplyFailed, policy.ActionPause)
+	g.step(10*time.Second, 100)
+	g.await("the sleep acknowledged", policy.EventApplied, policy.ActionPause)
+	landed := g.clk.Now()
+	if c := g.command(); c.Pending || !c.Since.Equal(landed) {
+		t.Fatalf("after the acknowledgement: %+v, want a settled pause since %v", c, landed)
+	}
+	// Room again: the miner waits out min_pause from the sleep that landed.
+	g.r.ClearCap()
+	for at := 5 * time.Second; at < time.Minute; at += 5 * time.Second {
+		steps := g.r.Snapshot().Steps
+		g.step(5*time.Second, 100)
+		for g.r.Snapshot().Steps == steps {
+			time.Sleep(time.Millisecond) // the Runner steps on its own goroutine
+		}
+		if c := g.command(); c.Action != policy.ActionPause {
+			t.Fatalf("%v after the sleep landed (min_pause 1 min): %+v", at, c)
+		}
+	}
+	g.step(5*time.Second, 100)
+	g.await("the restore once min_pause has passed", policy.EventApplied, policy.ActionRun)
+}
