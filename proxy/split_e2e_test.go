@@ -157,7 +157,9 @@ func TestSplitHoldsWeightsMeasuredAtThePools(t *testing.T) {
 	// while the others fill a second's count would otherwise mine only in some seconds of
 	// its schedule, and its own split would follow the box's scheduling, not the proxy's.
 	const steps, perStep = 600, 20
-	mined := func(i int) uint64 { return pa.AcceptedBy("acct."+ms[i].Worker()) + pb.AcceptedBy("acct."+ms[i].Worker()) }
+	mined := func(i int) uint64 {
+		return pa.AcceptedBy("acct."+ms[i].Worker()) + pb.AcceptedBy("acct."+ms[i].Worker())
+	}
 	for i := 0; i < steps; i++ {
 		clk.Advance(time.Second)
 		want := pa.Accepted() + pb.Accepted() + perStep
