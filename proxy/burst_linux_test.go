@@ -32,23 +32,7 @@ func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
 	_, paddr := startPool(t, nil)
 	px, addr := startProxy(t, shareConfig(paddr), Options{})
 	const n, per = 600, 4
-	ms := make([]*parkMiner, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i := range ms {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackB.m%04d", i))
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	waitParked(t, px, n)
+	ms := dialParkMiners(t, px, addr, "rackB", n)
 
 	var peak atomic.Int64
 	stop := make(chan struct{})

@@ -48,6 +48,30 @@ func dialParkMiner(t *testing.T, addr, worker string) *parkMiner {
 	return &parkMiner{rawMiner: r, worker: worker, job: nt.JobID, en2: strings.Repeat("00", sub.Extranonce2Size), ntime: nt.NTime}
 }
 
+// dialParkMiners connects n miners named prefix.mNNNN, 32 at a time, and waits until every one
+// is parked.
+func dialParkMiners(t *testing.T, px *Proxy, addr, prefix string, n int) []*parkMiner {
+	t.Helper()
+	ms := make([]*parkMiner, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range ms {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ms[i] = dialParkMiner(t, addr, fmt.Sprintf("%s.m%04d", prefix, i))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	waitParked(t, px, n)
+	return ms
+}
+
 func (m *parkMiner) submit(id, nonce int) {
 	m.send(fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`, id, m.worker, m.job, m.en2, m.ntime, nonce))
 }
@@ -388,24 +412,9 @@ func TestParkThousandMinersWithShares(t *testing.T) {
 	sp, paddr := startPool(t, nil)
 	px, addr := startProxy(t, shareConfig(paddr), Options{})
 	const n = 1000
-	ms := make([]*parkMiner, n)
+	ms := dialParkMiners(t, px, addr, "rackT", n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
-	for i := range ms {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackT.m%04d", i))
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	waitParked(t, px, n)
 	for i, m := range ms {
 		wg.Add(1)
 		go func() {
