@@ -34,22 +34,7 @@ func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
 	const n, per = 600, 4
 	ms := dialParkMiners(t, px, addr, "rackB", n)
 
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if g := int64(goroutinesIn("(*v1Conn).readLoop")); g > peak.Load() {
-				peak.Store(g)
-			}
-			select {
-			case <-stop:
-				return
-			default:
-			}
-		}
-	}()
+	stopPeak := samplePeak(func() int { return goroutinesIn("(*v1Conn).readLoop") }, 0)
 	bursts := make([][]byte, n)
 	for i, m := range ms {
 		var b strings.Builder
@@ -74,12 +59,11 @@ func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
 			got[string(r.ID)] = true
 		}
 	}
-	close(stop)
-	<-sampled
+	peak := stopPeak()
 	// Workers a stall check started for a turn the loaded machine did not schedule in time
 	// are allowed for: a few, never one per miner.
-	if limit := 3 * max(2, runtime.GOMAXPROCS(0)); peak.Load() > int64(limit) {
-		t.Fatalf("%d goroutines ran miners' lines at once for %d bursts, want <= %d", peak.Load(), n, limit)
+	if limit := 3 * max(2, runtime.GOMAXPROCS(0)); peak > limit {
+		t.Fatalf("%d goroutines ran miners' lines at once for %d bursts, want <= %d", peak, n, limit)
 	}
 	waitParked(t, px, n)
 	eventually(t, "the burst workers gone", func() bool { w, _, q := burstState(px); return w == 0 && q == 0 })
@@ -163,22 +147,7 @@ func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
 	px, addr := startProxy(t, shareConfig(paddr), Options{})
 	victim := dialParkMiner(t, addr, "rackF.victim")
 	waitParked(t, px, 1)
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if w, _, _ := burstState(px); int64(w) > peak.Load() {
-				peak.Store(int64(w))
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
+	stopPeak := samplePeak(func() int { w, _, _ := burstState(px); return w }, time.Millisecond)
 	var fs []*flooder
 	for i := range 4 * burstWorkers() {
 		fs = append(fs, startFlooder(t, addr, fmt.Sprintf("rackF.flood%d", i)))
@@ -212,12 +181,11 @@ func TestBurstFloodingMinersDoNotStarveOthers(t *testing.T) {
 	if n := len(px.Workers()); n != 1+len(fs) {
 		t.Fatalf("%d miners connected, want %d: a flooder was dropped", n, 1+len(fs))
 	}
-	close(stop)
-	<-sampled
+	peak := stopPeak()
 	// As in TestBurstReadersBoundedUnderSimultaneousBursts: room for workers started in place
 	// of turns the loaded machine left unscheduled, not for one per flooder.
-	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
-		t.Fatalf("%d burst workers at once for %d flooders, want <= %d", peak.Load(), len(fs), limit)
+	if limit := 3 * burstWorkers(); peak > limit {
+		t.Fatalf("%d burst workers at once for %d flooders, want <= %d", peak, len(fs), limit)
 	}
 	for _, f := range fs {
 		f.end()
@@ -236,22 +204,7 @@ func TestBurstBlankLineFloodLeavesThePool(t *testing.T) {
 	px, addr := startProxy(t, shareConfig(paddr), Options{})
 	victim := dialParkMiner(t, addr, "rackE.victim")
 	waitParked(t, px, 1)
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if w, _, _ := burstState(px); int64(w) > peak.Load() {
-				peak.Store(int64(w))
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
+	stopPeak := samplePeak(func() int { w, _, _ := burstState(px); return w }, time.Millisecond)
 	var fs []*flooder
 	for i := range 4 * burstWorkers() {
 		fs = append(fs, startFlooderOf(t, addr, fmt.Sprintf("rackE.flood%d", i), strings.Repeat("\r\n", 32<<10)))
@@ -265,10 +218,9 @@ func TestBurstBlankLineFloodLeavesThePool(t *testing.T) {
 			t.Fatalf("share %d behind the flood: %s %v", k, r.Result, r.Error)
 		}
 	}
-	close(stop)
-	<-sampled
-	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
-		t.Fatalf("%d burst workers at once for %d blank-line flooders, want <= %d", peak.Load(), len(fs), limit)
+	peak := stopPeak()
+	if limit := 3 * burstWorkers(); peak > limit {
+		t.Fatalf("%d burst workers at once for %d blank-line flooders, want <= %d", peak, len(fs), limit)
 	}
 	for i, f := range fs {
 		close(f.stop)
@@ -452,22 +404,7 @@ func TestBurstSlowTurnsDoNotGrowThePool(t *testing.T) {
 		ms[i] = dialParkMiner(t, addr, fmt.Sprintf("rackP.m%03d", i))
 	}
 	waitParked(t, px, n)
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if w, _, _ := burstState(px); int64(w) > peak.Load() {
-				peak.Store(int64(w))
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
+	stopPeak := samplePeak(func() int { w, _, _ := burstState(px); return w }, time.Millisecond)
 	for i, m := range ms {
 		var b strings.Builder
 		for k := range per {
@@ -487,12 +424,11 @@ func TestBurstSlowTurnsDoNotGrowThePool(t *testing.T) {
 			got[string(r.ID)] = true
 		}
 	}
-	close(stop)
-	<-sampled
+	peak := stopPeak()
 	// Room for a line the loaded machine left unscheduled past a check, not for a worker per
 	// check.
-	if limit := 3 * burstWorkers(); peak.Load() > int64(limit) {
-		t.Fatalf("%d burst workers at once for turns that kept moving, want <= %d", peak.Load(), limit)
+	if limit := 3 * burstWorkers(); peak > limit {
+		t.Fatalf("%d burst workers at once for turns that kept moving, want <= %d", peak, limit)
 	}
 	waitParked(t, px, n)
 	eventually(t, "the burst workers gone", func() bool { w, s, q := burstState(px); return w == 0 && s == 0 && q == 0 })
@@ -650,5 +586,31 @@ func TestBurstDrainMidBurst(t *testing.T) {
 	}
 	if c := logs.count(`"miner disconnected"`); c != n {
 		t.Fatalf("%d disconnects logged for %d miners", c, n)
+	}
+}
+
+// samplePeak samples f every interval (0: without pause) until the returned stop, which gives
+// the largest value seen.
+func samplePeak(f func() int, every time.Duration) (stop func() int) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v := int64(f()); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+			}
+		}
+	}()
+	return func() int {
+		close(done)
+		<-sampled
+		return int(peak.Load())
 	}
 }
