@@ -37,27 +37,15 @@ func TestBurstReadersBoundedUnderSimultaneousBursts(t *testing.T) {
 	stopPeak := samplePeak(func() int { return goroutinesIn("(*v1Conn).readLoop") }, 0)
 	bursts := make([][]byte, n)
 	for i, m := range ms {
-		var b strings.Builder
-		for k := range per {
-			fmt.Fprintf(&b, `{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", 500+k, m.worker, m.job, m.en2, m.ntime, i*per+k)
-		}
-		bursts[i] = []byte(b.String())
+		bursts[i] = m.shareBurst(per, i*per)
 	}
 	for i, m := range ms { // one goroutine writes every burst: the test adds no goroutine per miner
 		if _, err := m.c.Write(bursts[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i, m := range ms {
-		// A share forwarded to the pool is answered on its verdict, after the others.
-		got := map[string]bool{}
-		for len(got) < per {
-			r := m.next(func(msg *sv1.Message) bool { return msg.IsResponse() && !got[string(msg.ID)] })
-			if !r.Accepted() {
-				t.Fatalf("miner %d share %s: %s %v", i, r.ID, r.Result, r.Error)
-			}
-			got[string(r.ID)] = true
-		}
+	for _, m := range ms {
+		m.allAccepted(per)
 	}
 	peak := stopPeak()
 	// Workers a stall check started for a turn the loaded machine did not schedule in time
@@ -406,23 +394,12 @@ func TestBurstSlowTurnsDoNotGrowThePool(t *testing.T) {
 	waitParked(t, px, n)
 	stopPeak := samplePeak(func() int { w, _, _ := burstState(px); return w }, time.Millisecond)
 	for i, m := range ms {
-		var b strings.Builder
-		for k := range per {
-			fmt.Fprintf(&b, `{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", 500+k, m.worker, m.job, m.en2, m.ntime, i*per+k)
-		}
-		if _, err := m.c.Write([]byte(b.String())); err != nil {
+		if _, err := m.c.Write(m.shareBurst(per, i*per)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i, m := range ms {
-		got := map[string]bool{}
-		for len(got) < per {
-			r := m.next(func(msg *sv1.Message) bool { return msg.IsResponse() && !got[string(msg.ID)] })
-			if !r.Accepted() {
-				t.Fatalf("miner %d share %s: %s %v", i, r.ID, r.Result, r.Error)
-			}
-			got[string(r.ID)] = true
-		}
+	for _, m := range ms {
+		m.allAccepted(per)
 	}
 	peak := stopPeak()
 	// Room for a line the loaded machine left unscheduled past a check, not for a worker per
@@ -612,5 +589,28 @@ func samplePeak(f func() int, every time.Duration) (stop func() int) {
 		close(done)
 		<-sampled
 		return int(peak.Load())
+	}
+}
+
+// shareBurst is per shares of m's job in one write, ids 500 on, nonces from nonce0.
+func (m *parkMiner) shareBurst(per, nonce0 int) []byte {
+	var b strings.Builder
+	for k := range per {
+		fmt.Fprintf(&b, `{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}`+"\n", 500+k, m.worker, m.job, m.en2, m.ntime, nonce0+k)
+	}
+	return []byte(b.String())
+}
+
+// allAccepted reads n replies, in any order (a share forwarded to the pool is answered on its
+// verdict, after the others), and fails unless each accepts its share.
+func (m *parkMiner) allAccepted(n int) {
+	m.t.Helper()
+	got := map[string]bool{}
+	for len(got) < n {
+		r := m.next(func(msg *sv1.Message) bool { return msg.IsResponse() && !got[string(msg.ID)] })
+		if !r.Accepted() {
+			m.t.Fatalf("%s share %s: %s %v", m.worker, r.ID, r.Result, r.Error)
+		}
+		got[string(r.ID)] = true
 	}
 }
