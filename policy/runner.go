@@ -399,10 +399,7 @@ func (r *Runner) pump(ctx context.Context, now time.Time) {
 				m := &r.fleet[i]
 				// Its ramp starts now; it stays pending until the firmware acknowledges it.
 				m.Commanded.Changed = now
-				// A shed sent again after a failure starts when this try is sent: the
-				// firmware may not have taken the first, and min_pause protects the miner
-				// from a power cycle counted from a sleep that never happened.
-				if c.newAction || c.shedFails > 0 && d.Shed() {
+				if c.newAction {
 					m.Commanded.Since = now
 				}
 			}
@@ -446,9 +443,17 @@ func (r *Runner) settle(res applyResult) time.Time {
 	if c != nil {
 		c.inflight = false
 		if res.err == nil {
+			retried := c.shedFails > 0 && res.d.Shed()
 			c.failures, c.shedFails, c.lastErr, c.retryAt = 0, 0, "", time.Time{}
 			if i, ok := r.index[id]; ok && !c.has {
-				// Acknowledged: its ramp may now end.
+				// Acknowledged: its ramp may now end. A shed that landed on a retry started
+				// when that try was sent (Changed): the firmware may not have taken the
+				// first, and min_pause protects the miner from a power cycle counted from a
+				// sleep that never happened. Only a landed try moves it: a sleep refused
+				// for good keeps its first, or its power stays reserved past min_pause.
+				if retried {
+					r.fleet[i].Commanded.Since = r.fleet[i].Commanded.Changed
+				}
 				r.fleet[i].Commanded.Pending, r.fleet[i].Commanded.Refused = false, false
 			}
 		} else {
