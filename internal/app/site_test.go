@@ -215,6 +215,22 @@ func TestSiteConsoleActsOnTheOwner(t *testing.T) {
 		t.Fatalf("site resume: %d %s", code, body)
 	}
 	waitFor(t, "hall-b's miner running again", func() bool { return workerState(b, "rack1.b0") == "running" })
+	// And the site's policy settled on it: the leader took the operator's pause as a pause of
+	// its own, and an order of it still on its way (a retry on a loaded box) may land after
+	// the resume and gate the miner until the leader restores it.
+	waitFor(t, "the leader holding rack1.b0 running, no order for it on its way", func() bool {
+		for _, x := range []*App{a, b} {
+			if r := x.Cluster.Runner(); r != nil {
+				for _, m := range r.Snapshot().Miners {
+					if m.ID == "rack1.b0" {
+						return m.Commanded.Action == policy.ActionRun && !m.Commanded.Pending && !m.Inflight && !m.Pending &&
+							workerState(b, "rack1.b0") == "running"
+					}
+				}
+			}
+		}
+		return false
+	})
 
 	// Refused requests change nothing.
 	for _, c := range []struct {
